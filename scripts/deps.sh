@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Installs every Debian package P4 Sync needs to build, run its demo and run its tests.
+# Run as root (or through sudo). Skips apt-get entirely when everything is already there,
+# unless P4_DEPS_FORCE=1.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config clang
+  libpaho-mqtt-dev libsqlite3-dev libssl-dev libcjson-dev libinih-dev
+  mosquitto mosquitto-clients sqlite3 openssl
+  python3 python3-paho-mqtt
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ] && [ "${P4_DEPS_FORCE:-0}" != 1 ]; then
+  echo "deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" != 0 ]; then
+  sudo="sudo"
+fi
+echo "deps: installing ${missing[*]:-${packages[*]}}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+# The mosquitto package may start a system-wide broker on 1883; P4 Sync's demo and tests use
+# their own brokers on free ports, so it is left as it is.
+echo "deps: done"
