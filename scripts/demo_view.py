@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Prints, one line per message, what the stand-in cloud broker receives from a store (demo)."""
+import json
+import sys
+
+import paho.mqtt.client as mqtt
+
+
+def main():
+    host, port = sys.argv[2].split(":")
+    tenant, store = sys.argv[3], sys.argv[4]
+    seen = set()
+
+    def on_connect(client, userdata, flags, rc):
+        client.subscribe(f"p4/v1/{tenant}/{store}/up/#", qos=1)
+
+    def on_message(client, userdata, msg):
+        kind = msg.topic.rsplit("/", 1)[-1]
+        try:
+            body = json.loads(msg.payload)
+        except ValueError:
+            print(f"cloud | {msg.topic}: not JSON ({len(msg.payload)} bytes)", flush=True)
+            return
+        if kind == "sale":
+            items = body.get("items", [])
+            fresh = [r for r in items if r.get("gw_seq") not in seen]
+            seen.update(r.get("gw_seq") for r in items)
+            if not items:
+                return
+            lines = sum(len(r.get("lines", [])) for r in items)
+            total = sum(r.get("total", 0) for r in items)
+            print(f"cloud | {len(items)} sale(s) gw_seq {items[0]['gw_seq']}..{items[-1]['gw_seq']}"
+                  f" {lines} lines {total / 100:.2f}"
+                  f"{'' if len(fresh) == len(items) else ' (resent)'}; {len(seen)} in all",
+                  flush=True)
+        elif kind == "status":
+            print(f"cloud | store status {body.get('state')} outbox={body.get('outbox')}"
+                  f" delivered={body.get('delivered')}", flush=True)
+        else:
+            print(f"cloud | {kind}: {json.dumps(body)[:160]}", flush=True)
+
+    client = mqtt.Client(client_id=f"demo-cloud-view-{store}", clean_session=True)
+    client.on_connect = on_connect
+    client.on_message = on_message
+    client.connect(host, int(port))
+    client.loop_forever()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        pass
