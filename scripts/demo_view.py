@@ -6,6 +6,12 @@ import sys
 import paho.mqtt.client as mqtt
 
 
+def money(minor):
+    """Formats integer minor units as a decimal amount without floating point."""
+    sign = "-" if minor < 0 else ""
+    return f"{sign}{abs(minor) // 100}.{abs(minor) % 100:02d}"
+
+
 def main():
     host, port = sys.argv[2].split(":")
     tenant, store = sys.argv[3], sys.argv[4]
@@ -30,7 +36,7 @@ def main():
             lines = sum(len(r.get("lines", [])) for r in items)
             total = sum(r.get("total", 0) for r in items)
             print(f"cloud | {len(items)} sale(s) gw_seq {items[0]['gw_seq']}..{items[-1]['gw_seq']}"
-                  f" {lines} lines {total / 100:.2f}"
+                  f" {lines} lines {money(total)}"
                   f"{'' if len(fresh) == len(items) else ' (resent)'}; {len(seen)} in all",
                   flush=True)
         elif kind == "status":
