@@ -1,0 +1,1087 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Integration-test harness: real mosquitto brokers, a cuttable TCP relay, the p4gw gateway,
+simulated registers and a cloud consumer, with cleanup that survives failures and signals.
+
+Run with Debian's /usr/bin/python3 (it carries python3-paho-mqtt 1.6.1). CTest sets
+P4_BUILD_DIR, P4_SOURCE_DIR and P4_MOSQUITTO (see tests/CMakeLists.txt, p4_py_test).
+
+Rules the helpers follow so tests stay trustworthy on a loaded 2-core machine:
+- nothing waits with a bare sleep: wait_until() polls a condition against a deadline and
+  fails with a message that says what was awaited (times scale with P4_TIMEOUT_SCALE);
+- every process is registered at start and stopped by the cleanup that run_test(), atexit
+  and the signal handlers all reach; children also get a parent-death signal so a SIGKILLed
+  test (a CTest timeout) does not leave brokers behind;
+- each test works in one temporary directory, removed on success and kept (path printed,
+  logs dumped) on failure.
+"""
+
+import atexit
+import datetime
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+import paho.mqtt.client as mqtt
+
+BUILD_DIR = os.environ.get("P4_BUILD_DIR", "")
+SOURCE_DIR = os.environ.get("P4_SOURCE_DIR",
+                            os.path.dirname(os.path.dirname(os.path.dirname(
+                                os.path.abspath(__file__)))))
+MOSQUITTO = os.environ.get("P4_MOSQUITTO", "/usr/sbin/mosquitto")
+TIMEOUT_SCALE = float(os.environ.get("P4_TIMEOUT_SCALE", "1"))
+
+# CTest's convention for "skipped" (SKIP_RETURN_CODE in tests/integration/CMakeLists.txt).
+EXIT_SKIP = 77
+
+
+class SkipTest(Exception):
+    """Raised when a prerequisite (e.g. the p4gw binary) is missing; run_test exits 77."""
+
+
+def log(msg):
+    """One timestamped line on stdout (CTest keeps it with the test output)."""
+    sys.stdout.write("[%s] %s\n" % (time.strftime("%H:%M:%S"), msg))
+    sys.stdout.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# ports and waiting
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now (the kernel picks it)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def scaled(timeout_s):
+    return timeout_s * TIMEOUT_SCALE
+
+
+def wait_until(cond, timeout_s, what, interval_s=0.02, detail=None):
+    """Polls COND() until it returns a truthy value, which is returned.
+
+    Fails with TimeoutError naming WHAT (and DETAIL(), when given, to show the state that was
+    seen) once TIMEOUT_S (times P4_TIMEOUT_SCALE) has passed. Exceptions from COND propagate.
+    """
+    deadline = time.monotonic() + scaled(timeout_s)
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            msg = "timed out after %.1fs waiting for %s" % (scaled(timeout_s), what)
+            if detail is not None:
+                try:
+                    msg += " (last seen: %s)" % (detail(),)
+                except Exception as e:  # the detail is diagnosis only
+                    msg += " (detail failed: %r)" % (e,)
+            raise TimeoutError(msg)
+        time.sleep(interval_s)
+
+
+def port_accepts(port, host="127.0.0.1"):
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# process registry and cleanup
+
+_lock = threading.RLock()
+_procs = []        # objects with ._cleanup() (Mosquitto, Gateway, Relay, MQTT clients)
+_logs = []         # (label, path) dumped when a test fails
+_tmp_root = None   # this test's temporary directory
+_failed = False
+
+
+def _register(obj):
+    with _lock:
+        _procs.append(obj)
+
+
+def _unregister(obj):
+    with _lock:
+        if obj in _procs:
+            _procs.remove(obj)
+
+
+def register_log(label, path):
+    with _lock:
+        _logs.append((label, path))
+
+
+def cleanup_all():
+    """Stops everything still registered, newest first. Safe to call more than once."""
+    with _lock:
+        items = list(reversed(_procs))
+        _procs.clear()
+    for obj in items:
+        try:
+            obj._cleanup()
+        except Exception as e:  # cleanup must reach every process
+            sys.stderr.write("cleanup of %r failed: %r\n" % (obj, e))
+
+
+def _finish_tmp():
+    global _tmp_root
+    if _tmp_root is None:
+        return
+    if _failed:
+        sys.stdout.write("test files kept in %s\n" % _tmp_root)
+    else:
+        shutil.rmtree(_tmp_root, ignore_errors=True)
+    _tmp_root = None
+
+
+def _atexit():
+    cleanup_all()
+    _finish_tmp()
+
+
+def _on_signal(signum, _frame):
+    # Turn the signal into an exception so finally blocks and run_test's cleanup run.
+    global _failed
+    _failed = True
+    raise SystemExit(128 + signum)
+
+
+atexit.register(_atexit)
+for _sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(_sig, _on_signal)
+
+
+def tmp_root():
+    """This test's temporary directory (created on first use)."""
+    global _tmp_root
+    with _lock:
+        if _tmp_root is None:
+            name = os.path.splitext(os.path.basename(sys.argv[0] or "p4"))[0]
+            _tmp_root = tempfile.mkdtemp(prefix="p4it-%s-" % name)
+        return _tmp_root
+
+
+def subdir(name):
+    path = os.path.join(tmp_root(), name)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _child_argv(argv):
+    # A parent-death signal makes the child die with us even if we are SIGKILLed (a CTest
+    # timeout), when atexit and signal handlers cannot run. setpriv keeps the pid (it execs).
+    setpriv = shutil.which("setpriv")
+    if setpriv:
+        return [setpriv, "--pdeathsig", "KILL", "--"] + list(argv)
+    return list(argv)
+
+
+def spawn(argv, log_path, env=None):
+    """Starts ARGV with stdout+stderr appended to LOG_PATH. Returns the Popen."""
+    logf = open(log_path, "ab")
+    try:
+        logf.write(("--- start %s: %s\n" % (time.strftime("%H:%M:%S"), " ".join(argv))).encode())
+        logf.flush()
+        return subprocess.Popen(_child_argv(argv), stdout=logf, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env)
+    finally:
+        logf.close()
+
+
+def stop_process(proc, timeout_s=10.0):
+    """SIGTERM, then SIGKILL after TIMEOUT_S. Returns the exit code (negative = signal)."""
+    if proc.poll() is None:
+        try:
+            proc.send_signal(signal.SIGTERM)
+            return proc.wait(timeout=scaled(timeout_s))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait()
+
+
+def kill_process(proc):
+    if proc.poll() is None:
+        proc.kill()
+    return proc.wait()
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); look at its state.
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def dump_logs(max_lines=80):
+    with _lock:
+        logs = list(_logs)
+    for label, path in logs:
+        sys.stdout.write("----- %s: %s (last %d lines)\n" % (label, path, max_lines))
+        try:
+            with open(path, "rb") as f:
+                lines = f.read().decode("utf-8", "replace").splitlines()
+            for line in lines[-max_lines:]:
+                sys.stdout.write("  %s\n" % line)
+        except OSError as e:
+            sys.stdout.write("  (unreadable: %s)\n" % e)
+    sys.stdout.flush()
+
+
+def run_test(main):
+    """Runs MAIN() as a whole test: exit 0 on success, 77 on SkipTest, 1 on failure.
+
+    On failure prints the traceback and the tail of every registered log, and keeps the
+    temporary directory. Every registered process is stopped in all cases.
+    """
+    global _failed
+    rc = 1
+    try:
+        main()
+        rc = 0
+    except SkipTest as e:
+        log("SKIP: %s" % e)
+        rc = EXIT_SKIP
+    except BaseException:
+        _failed = True
+        traceback.print_exc(file=sys.stdout)
+        dump_logs()
+        rc = 1
+    finally:
+        try:
+            cleanup_all()
+        finally:
+            if rc != 0:
+                _failed = True
+            _finish_tmp()
+    if rc == 0:
+        log("PASS")
+    sys.stdout.flush()
+    os._exit(rc)  # paho loop threads must not keep the interpreter alive
+
+
+def check(cond, msg):
+    """assert that survives python -O, with a message."""
+    if not cond:
+        raise AssertionError(msg)
+
+
+# ---------------------------------------------------------------------------------------------
+# mosquitto
+
+class Mosquitto:
+    """A mosquitto broker on 127.0.0.1:<free port> with a generated config in its own dir."""
+
+    def __init__(self, name, persistence=False, extra_conf="", port=None, start=True):
+        self.name = name
+        self.dir = subdir("mosquitto-" + name)
+        self.port = port or free_port()
+        self.uri = "tcp://127.0.0.1:%d" % self.port
+        self.log_path = os.path.join(self.dir, "mosquitto.log")
+        self.conf_path = os.path.join(self.dir, "mosquitto.conf")
+        self.proc = None
+        lines = [
+            "# generated by p4harness for %s" % name,
+            "listener %d 127.0.0.1" % self.port,
+            "allow_anonymous true",
+            # As root mosquitto would switch to user "mosquitto", who cannot write our 0700
+            # temp dir; the setting is ignored when not started as root.
+            "user %s" % ("root" if os.geteuid() == 0 else "mosquitto"),
+            "log_dest file %s" % self.log_path,
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_type information",
+            "connection_messages true",
+            "log_timestamp_format %H:%M:%S",
+            # The defaults (1000 queued) would silently drop QoS 1 messages for a slow
+            # subscriber under the bursts the tests make; a store broker is sized the same way.
+            "max_queued_messages 1000000",
+            "persistence %s" % ("true" if persistence else "false"),
+        ]
+        if persistence:
+            lines += ["persistence_location %s/" % self.dir,
+                      "persistence_file mosquitto.db",
+                      "autosave_interval 1"]
+        self.conf = "\n".join(lines) + "\n" + extra_conf + "\n"
+        with open(self.conf_path, "w") as f:
+            f.write(self.conf)
+        register_log("mosquitto " + name, self.log_path)
+        if start:
+            self.start()
+
+    def __repr__(self):
+        return "Mosquitto(%s:%d)" % (self.name, self.port)
+
+    def start(self, timeout_s=10):
+        check(self.proc is None or self.proc.poll() is not None, "%r already running" % self)
+        self.proc = spawn([MOSQUITTO, "-c", self.conf_path], self.log_path + ".out")
+        _register(self)
+
+        def up():
+            if self.proc.poll() is not None:
+                raise RuntimeError("%r exited with %s; see %s" % (self, self.proc.returncode,
+                                                                   self.log_path))
+            return port_accepts(self.port)
+        wait_until(up, timeout_s, "%r to accept connections" % self)
+        return self
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        rc = stop_process(self.proc) if self.proc else None
+        _unregister(self)
+        return rc
+
+    def kill(self):
+        rc = kill_process(self.proc) if self.proc else None
+        _unregister(self)
+        return rc
+
+    def restart(self):
+        """Stops (SIGTERM) and starts again on the same port (mosquitto uses SO_REUSEADDR)."""
+        self.stop()
+        return self.start()
+
+    def _cleanup(self):
+        if self.proc:
+            stop_process(self.proc, timeout_s=5)
+
+
+# ---------------------------------------------------------------------------------------------
+# TCP relay
+
+class Relay:
+    """A TCP relay 127.0.0.1:<port> -> 127.0.0.1:TARGET_PORT that can cut the link.
+
+    cut(): closes every live connection and, until restore(), closes new ones at once
+    (mode "close") or accepts them and forwards nothing (mode "blackhole", like a dead WAN
+    where packets vanish; those are closed on restore()).
+    """
+
+    def __init__(self, target_port, port=None):
+        self.target_port = target_port
+        self.port = port or free_port()
+        self.uri = "tcp://127.0.0.1:%d" % self.port
+        self._lock = threading.Lock()
+        self._cut = None          # None, "close" or "blackhole"
+        self._conns = set()       # live sockets (both sides)
+        self._held = set()        # blackholed sockets
+        self._stopping = False
+        self.accepted = 0
+        self.refused = 0
+        self._lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._lsock.bind(("127.0.0.1", self.port))
+        self._lsock.listen(64)
+        self._thread = threading.Thread(target=self._accept_loop, name="relay-accept",
+                                        daemon=True)
+        self._thread.start()
+        _register(self)
+
+    def __repr__(self):
+        return "Relay(%d->%d)" % (self.port, self.target_port)
+
+    @staticmethod
+    def _close(sock):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            sock.close()
+        except OSError:
+            pass
+
+    def _accept_loop(self):
+        while True:
+            try:
+                client, _ = self._lsock.accept()
+            except OSError:
+                return  # listening socket closed by stop()
+            with self._lock:
+                if self._stopping:
+                    self._close(client)
+                    return
+                mode = self._cut
+                if mode == "close":
+                    self.refused += 1
+                    self._close(client)
+                    continue
+                if mode == "blackhole":
+                    self.refused += 1
+                    self._held.add(client)
+                    continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                self._close(client)
+                continue
+            for s in (client, upstream):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                if self._cut or self._stopping:
+                    self._close(client)
+                    self._close(upstream)
+                    continue
+                self._conns.update((client, upstream))
+                self.accepted += 1
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), name="relay-pump",
+                                 daemon=True).start()
+
+    def _pump(self, src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self._conns.discard(src)
+                self._conns.discard(dst)
+            self._close(src)
+            self._close(dst)
+
+    def live_connections(self):
+        with self._lock:
+            return len(self._conns) // 2
+
+    def cut(self, mode="close"):
+        check(mode in ("close", "blackhole"), "bad relay cut mode %r" % mode)
+        with self._lock:
+            self._cut = mode
+            conns = list(self._conns)
+            self._conns.clear()
+        for s in conns:
+            self._close(s)
+
+    def restore(self):
+        with self._lock:
+            self._cut = None
+            held = list(self._held)
+            self._held.clear()
+        for s in held:
+            self._close(s)
+
+    def stop(self):
+        with self._lock:
+            self._stopping = True
+            conns = list(self._conns) + list(self._held)
+            self._conns.clear()
+            self._held.clear()
+        self._close(self._lsock)
+        for s in conns:
+            self._close(s)
+        self._thread.join(timeout=5)
+        _unregister(self)
+
+    def _cleanup(self):
+        self.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# MQTT clients
+
+def _utc_ts(ms=None):
+    """RFC 3339 UTC with milliseconds, e.g. 2026-11-27T12:00:00.123Z."""
+    if ms is None:
+        ms = int(time.time() * 1000)
+    dt = datetime.datetime.fromtimestamp(ms / 1000.0, tz=datetime.timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (ms % 1000)
+
+
+def uuid7(ms=None):
+    """A UUIDv7 (RFC 9562) in lowercase canonical form."""
+    if ms is None:
+        ms = int(time.time() * 1000)
+    rnd = int.from_bytes(os.urandom(10), "big")
+    rand_a = rnd & 0xFFF
+    rand_b = (rnd >> 12) & ((1 << 62) - 1)
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
+    h = "%032x" % value
+    return "%s-%s-%s-%s-%s" % (h[0:8], h[8:12], h[12:16], h[16:20], h[20:32])
+
+
+class MqttClient:
+    """A paho 1.6.1 client (MQTT 3.1.1) on its own loop thread; connect() waits for CONNACK."""
+
+    def __init__(self, port, client_id, clean_session=True, host="127.0.0.1"):
+        self.port = port
+        self.host = host
+        self.client_id = client_id
+        self.client = mqtt.Client(client_id=client_id, clean_session=clean_session,
+                                  protocol=mqtt.MQTTv311)
+        self.client.max_inflight_messages_set(100)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=1)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = self._on_message
+        self.connected = False
+        self.connects = 0
+        self.disconnects = 0
+        self._subs = []          # (topic, qos), resubscribed on every connect
+        self._suback_mids = set()
+        self._lock = threading.Lock()
+        self._started = False
+
+    def __repr__(self):
+        return "MqttClient(%s@%d)" % (self.client_id, self.port)
+
+    def _on_connect(self, client, _userdata, _flags, rc):
+        if rc != 0:
+            return
+        with self._lock:
+            self.connected = True
+            self.connects += 1
+            subs = list(self._subs)
+        for topic, qos in subs:
+            _r, mid = client.subscribe(topic, qos)
+
+    def _on_disconnect(self, _client, _userdata, _rc):
+        with self._lock:
+            self.connected = False
+            self.disconnects += 1
+
+    def _on_subscribe(self, _client, _userdata, mid, _granted):
+        with self._lock:
+            self._suback_mids.add(mid)
+
+    def _on_message(self, _client, _userdata, msg):
+        self.on_message(msg)
+
+    def on_message(self, msg):  # overridden
+        pass
+
+    def connect(self, timeout_s=10):
+        self.client.connect_async(self.host, self.port, keepalive=10)
+        if not self._started:
+            self.client.loop_start()
+            self._started = True
+            _register(self)
+        wait_until(lambda: self.connected, timeout_s, "%r to connect" % self)
+        return self
+
+    def subscribe(self, topic, qos=1, timeout_s=10):
+        """Subscribes (and again on every reconnect); waits for the SUBACK."""
+        with self._lock:
+            self._subs.append((topic, qos))
+        _r, mid = self.client.subscribe(topic, qos)
+        wait_until(lambda: mid in self._suback_mids, timeout_s,
+                   "SUBACK for %s on %r" % (topic, self))
+
+    def publish(self, topic, payload, qos=1, retain=False):
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        check(info.rc == mqtt.MQTT_ERR_SUCCESS or info.rc == mqtt.MQTT_ERR_NO_CONN,
+              "publish to %s failed rc=%s" % (topic, info.rc))
+        return info
+
+    def close(self):
+        try:
+            self.client.disconnect()
+        except Exception:
+            pass
+        if self._started:
+            self.client.loop_stop()
+            self._started = False
+        _unregister(self)
+
+    def _cleanup(self):
+        self.close()
+
+
+class StatusWatcher(MqttClient):
+    """Follows the retained gateway status on the store broker (pos/v1/S/gateway/status)."""
+
+    def __init__(self, port, topic):
+        super().__init__(port, "watch-%s" % uuid7()[-12:])
+        self.topic = topic
+        self.history = []  # (monotonic, retained flag, dict or raw bytes)
+        self.connect()
+        self.subscribe(self.topic)
+
+    @classmethod
+    def for_store(cls, broker, store):
+        return cls(broker.port, "pos/v1/%s/gateway/status" % store)
+
+    def on_message(self, msg):
+        try:
+            body = json.loads(msg.payload.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            body = {"_raw": msg.payload}
+        with self._lock:
+            self.history.append((time.monotonic(), bool(msg.retain), body))
+
+    def latest(self):
+        with self._lock:
+            return self.history[-1][2] if self.history else None
+
+    def live_since(self, index):
+        """Messages received live (not the retained copy at subscribe) after position INDEX."""
+        with self._lock:
+            return [b for (_t, r, b) in self.history[index:] if not r]
+
+    def mark(self):
+        with self._lock:
+            return len(self.history)
+
+    def wait_state(self, states, timeout_s, since=0, live=True, pred=None):
+        """Waits for a status (live only, unless LIVE is False) after SINCE whose state is in
+        STATES and which satisfies PRED; returns it."""
+        if isinstance(states, str):
+            states = (states,)
+
+        def found():
+            with self._lock:
+                for (_t, r, b) in self.history[since:]:
+                    if live and r:
+                        continue
+                    if isinstance(b, dict) and b.get("state") in states and \
+                            (pred is None or pred(b)):
+                        return b
+            return None
+        return wait_until(found, timeout_s, "gateway status in %s" % (states,),
+                          detail=lambda: self.latest())
+
+
+def fetch_retained(broker, topic, timeout_s=5):
+    """Subscribes with a fresh client and returns the retained payload (dict) of TOPIC."""
+    c = StatusWatcher(broker.port, topic)
+    try:
+        wait_until(lambda: c.history, timeout_s, "a retained message on %s" % topic)
+        _t, retained, body = c.history[0]
+        check(retained, "first message on %s was not the retained one" % topic)
+        return body
+    finally:
+        c.close()
+
+
+class Register(MqttClient):
+    """A register per the v1 contract on store broker BROKER.
+
+    Makes valid sales (UUIDv7 id, per-register seq, RFC 3339 ms ts, lines from SKUS with
+    total and one tender computed in integer minor units), publishes them QoS 1 on
+    pos/v1/S/reg/R/sale, keeps each pending until an ok/duplicate ack, records every ack
+    (status, gw_seq, arrival time) and resends on demand with the same id.
+    SKUS: list of (sku, price_minor, price_ver).
+    """
+
+    def __init__(self, broker, store, reg, skus=None, follow_changes=False):
+        super().__init__(broker.port, "reg-%s-%s-%s" % (store, reg, uuid7()[-8:]))
+        self.store = store
+        self.reg = reg
+        self.skus = list(skus or [("sku-1", 100, 1)])
+        self.seq = 0
+        self.topic_sale = "pos/v1/%s/reg/%s/sale" % (store, reg)
+        self.topic_ack = "pos/v1/%s/reg/%s/ack" % (store, reg)
+        self.sales = {}       # id -> sale dict (everything this register made)
+        self.payloads = {}    # id -> bytes as published
+        self.sent_at = {}     # id -> monotonic time of the first publish
+        self.order = []       # ids in the order made
+        self.acks = {}        # id -> [ack dict + "_t"]
+        self.ack_log = []     # every ack in arrival order, including undecodable ones
+        self.changes = []     # decoded pos/v1/S/changes messages when follow_changes
+        self.rng = random.Random(hash((store, reg)) & 0xFFFFFFFF)
+        self.connect()
+        self.subscribe(self.topic_ack)
+        if follow_changes:
+            self.subscribe("pos/v1/%s/changes" % store)
+
+    def on_message(self, msg):
+        now = time.monotonic()
+        if msg.topic == self.topic_ack:
+            try:
+                ack = json.loads(msg.payload.decode("utf-8"))
+                if not isinstance(ack, dict):
+                    raise ValueError("not an object")
+            except (ValueError, UnicodeDecodeError):
+                ack = {"_raw": msg.payload}
+            ack["_t"] = now
+            with self._lock:
+                self.ack_log.append(ack)
+                if isinstance(ack.get("id"), str):
+                    self.acks.setdefault(ack["id"], []).append(ack)
+        else:
+            try:
+                body = json.loads(msg.payload.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                body = {"_raw": msg.payload}
+            with self._lock:
+                self.changes.append(body)
+
+    def make_sale(self, lines=None, kind="sale", n_lines=None, ref=None):
+        """Builds (does not send) a valid sale dict. LINES: [(sku, qty, price, ver)]."""
+        if lines is None:
+            n = n_lines or self.rng.randint(1, 3)
+            picked = self.rng.sample(self.skus, min(n, len(self.skus)))
+            sign = -1 if kind == "return" else 1
+            lines = [(sku, sign * self.rng.randint(1, 4), price, ver)
+                     for (sku, price, ver) in picked]
+        self.seq += 1
+        total = sum(q * p for (_s, q, p, _v) in lines)
+        sale = {
+            "id": uuid7(),
+            "seq": self.seq,
+            "store": self.store,
+            "reg": self.reg,
+            "ts": _utc_ts(),
+            "kind": kind,
+            "lines": [{"sku": s, "qty": q, "price": p, "ver": v} for (s, q, p, v) in lines],
+            "tenders": [{"type": "card", "amount": total}],
+            "total": total,
+        }
+        if ref:
+            sale["ref"] = ref
+        return sale
+
+    def send(self, sale):
+        """Publishes SALE (QoS 1) and tracks it as pending. Returns its id."""
+        payload = json.dumps(sale, separators=(",", ":")).encode()
+        with self._lock:
+            self.sales[sale["id"]] = sale
+            self.payloads[sale["id"]] = payload
+            self.sent_at.setdefault(sale["id"], time.monotonic())
+            self.order.append(sale["id"])
+        self.publish(self.topic_sale, payload)
+        return sale["id"]
+
+    def sell(self, n=1, **kw):
+        return [self.send(self.make_sale(**kw)) for _ in range(n)]
+
+    def resend(self, ids=None):
+        """Publishes again, with the same id, IDS or every sale still pending."""
+        ids = self.pending() if ids is None else ids
+        for sid in ids:
+            self.publish(self.topic_sale, self.payloads[sid])
+        return list(ids)
+
+    def publish_raw(self, payload, topic=None):
+        """Publishes bytes/str as-is on TOPIC (default: this register's sale topic)."""
+        if isinstance(payload, str):
+            payload = payload.encode()
+        return self.publish(topic or self.topic_sale, payload)
+
+    def ack_count(self):
+        with self._lock:
+            return len(self.ack_log)
+
+    def final_ack(self, sid):
+        """The first ok/duplicate ack of SID, else its last ack, else None."""
+        with self._lock:
+            acks = list(self.acks.get(sid, ()))
+        for a in acks:
+            if a.get("status") in ("ok", "duplicate"):
+                return a
+        return acks[-1] if acks else None
+
+    def is_acked(self, sid):
+        with self._lock:
+            return any(a.get("status") in ("ok", "duplicate") for a in self.acks.get(sid, ()))
+
+    def pending(self):
+        with self._lock:
+            order = list(self.order)
+        return [sid for sid in order if not self.is_acked(sid)]
+
+    def acked(self):
+        with self._lock:
+            order = list(self.order)
+        return [sid for sid in order if self.is_acked(sid)]
+
+    def wait_acked(self, ids=None, timeout_s=30):
+        ids = list(self.order if ids is None else ids)
+        wait_until(lambda: all(self.is_acked(s) for s in ids), timeout_s,
+                   "acks for %d sales of %s" % (len(ids), self.reg),
+                   detail=lambda: "%d of %d acked" % (sum(self.is_acked(s) for s in ids),
+                                                      len(ids)))
+
+
+class CloudConsumer(MqttClient):
+    """HQ side: subscribes p4/v1/T/S/up/# on the cloud broker and records what arrives.
+
+    Every sale record of every batch is kept in arrival order as a dict with "_t" (monotonic
+    arrival time) and "_batch" (batch number); status and alert messages likewise.
+    """
+
+    def __init__(self, broker, tenant, store, client_id=None):
+        super().__init__(broker.port, client_id or "hq-%s-%s-%s" % (tenant, store,
+                                                                     uuid7()[-8:]))
+        self.tenant = tenant
+        self.store = store
+        self.prefix = "p4/v1/%s/%s/up/" % (tenant, store)
+        self.records = []
+        self.batches = []     # (t, n_items, store field)
+        self.statuses = []    # (t, retained, body)
+        self.alerts = []
+        self.errors = []      # (topic, reason, payload) for anything undecodable
+        self.connect()
+        self.subscribe(self.prefix + "#")
+
+    def on_message(self, msg):
+        now = time.monotonic()
+        kind = msg.topic[len(self.prefix):] if msg.topic.startswith(self.prefix) else None
+        try:
+            body = json.loads(msg.payload.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            with self._lock:
+                self.errors.append((msg.topic, "undecodable: %s" % e, msg.payload))
+            return
+        with self._lock:
+            if kind == "sale":
+                items = body.get("items") if isinstance(body, dict) else None
+                if not isinstance(items, list):
+                    self.errors.append((msg.topic, "batch without items", msg.payload))
+                    return
+                if body.get("store") != self.store:
+                    self.errors.append((msg.topic, "batch store %r" % body.get("store"),
+                                        msg.payload))
+                n = len(self.batches)
+                self.batches.append((now, len(items), body.get("store")))
+                for rec in items:
+                    if not isinstance(rec, dict) or not isinstance(rec.get("gw_seq"), int):
+                        self.errors.append((msg.topic, "record without gw_seq", rec))
+                        continue
+                    rec = dict(rec)
+                    rec["_t"] = now
+                    rec["_batch"] = n
+                    self.records.append(rec)
+            elif kind == "status":
+                self.statuses.append((now, bool(msg.retain), body))
+            elif kind == "alert":
+                self.alerts.append(body)
+            else:
+                self.errors.append((msg.topic, "unexpected topic", msg.payload))
+
+    def snapshot(self):
+        with self._lock:
+            return list(self.records)
+
+    def sales_by_gw_seq(self):
+        """gw_seq -> the first record seen with it."""
+        out = {}
+        for r in self.snapshot():
+            out.setdefault(r["gw_seq"], r)
+        return out
+
+    def ids(self):
+        return {r.get("id") for r in self.snapshot()}
+
+    def gw_seqs(self):
+        return {r["gw_seq"] for r in self.snapshot()}
+
+    def has_gw_seqs(self, want):
+        have = self.gw_seqs()
+        return all(s in have for s in want)
+
+    def conflicts(self):
+        """Pairs that break "same gw_seq => same id" or "same id => same gw_seq"."""
+        by_seq, by_id, bad = {}, {}, []
+        for r in self.snapshot():
+            s, i = r["gw_seq"], r.get("id")
+            if by_seq.setdefault(s, i) != i:
+                bad.append("gw_seq %d carried ids %s and %s" % (s, by_seq[s], i))
+            if by_id.setdefault(i, s) != s:
+                bad.append("id %s carried gw_seq %d and %d" % (i, by_id[i], s))
+        return bad
+
+    def first_arrival_order(self):
+        """Distinct gw_seqs in the order their first copy arrived."""
+        seen, order = set(), []
+        for r in self.snapshot():
+            if r["gw_seq"] not in seen:
+                seen.add(r["gw_seq"])
+                order.append(r["gw_seq"])
+        return order
+
+    def duplicates(self):
+        return len(self.snapshot()) - len(self.gw_seqs())
+
+    def check_consistent(self):
+        check(not self.errors, "cloud consumer got bad messages: %r" % (self.errors[:3],))
+        bad = self.conflicts()
+        check(not bad, "cloud records inconsistent: %s" % "; ".join(bad[:5]))
+        order = self.first_arrival_order()
+        out_of_order = [(a, b) for a, b in zip(order, order[1:]) if b < a]
+        check(not out_of_order, "records not in gw_seq order, e.g. %r" % (out_of_order[:5],))
+
+
+# ---------------------------------------------------------------------------------------------
+# the gateway
+
+def p4gw_path():
+    if not BUILD_DIR:
+        raise SkipTest("P4_BUILD_DIR is not set")
+    path = os.path.join(BUILD_DIR, "gateway", "p4gw")
+    if not os.access(path, os.X_OK):
+        raise SkipTest("%s is not built" % path)
+    return path
+
+
+def write_ini(path, sections):
+    """Writes SECTIONS ({section: {key: value}}, insertion order kept) as an INI file."""
+    with open(path, "w") as f:
+        for section, keys in sections.items():
+            f.write("[%s]\n" % section)
+            for k, v in keys.items():
+                f.write("%s = %s\n" % (k, v))
+            f.write("\n")
+
+
+class Gateway:
+    """p4gw with a generated INI, its replica and log in DIR.
+
+    EXTRA ({section: {key: value}}) overrides or adds config keys; a value of None removes
+    the key. The log file collects stderr over every start (appended).
+    """
+
+    def __init__(self, store_uri, cloud_uri, tenant, store, dir=None, extra=None, name="gw"):
+        self.bin = p4gw_path()
+        self.tenant = tenant
+        self.store = store
+        self.dir = dir or subdir(name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.ini = os.path.join(self.dir, "p4gw.ini")
+        self.replica = os.path.join(self.dir, "replica.db")
+        self.log_path = os.path.join(self.dir, "p4gw.log")
+        self.store_uri = store_uri
+        self.proc = None
+        self.config = {
+            "store": {"tenant": tenant, "id": store},
+            "local": {"uri": store_uri},
+            "cloud": {"uri": cloud_uri, "mqtt_version": "3.1.1", "keepalive_s": "5",
+                      "reconnect_max_s": "1"},
+            "replica": {"path": self.replica, "durability": "full"},
+            "log": {"level": "info"},
+        }
+        for section, keys in (extra or {}).items():
+            sec = self.config.setdefault(section, {})
+            for k, v in keys.items():
+                if v is None:
+                    sec.pop(k, None)
+                else:
+                    sec[k] = v
+        write_ini(self.ini, self.config)
+        register_log("p4gw " + name, self.log_path)
+        self.status_topic = "pos/v1/%s/gateway/status" % store
+
+    def __repr__(self):
+        return "Gateway(%s/%s pid=%s)" % (self.tenant, self.store,
+                                          self.proc.pid if self.proc else None)
+
+    def run(self, *args, timeout_s=30):
+        """Runs p4gw --config INI ARGS to completion; returns CompletedProcess (text)."""
+        return subprocess.run(_child_argv([self.bin, "--config", self.ini] + list(args)),
+                              capture_output=True, text=True, timeout=scaled(timeout_s))
+
+    def import_stock(self, rows):
+        """Imports ROWS [(sku, on_hand, price_minor, price_ver)] with --import-stock."""
+        csv = os.path.join(self.dir, "stock-%d.csv" % int(time.time() * 1000))
+        with open(csv, "w") as f:
+            f.write("sku,on_hand,price_minor,price_ver\n")
+            for r in rows:
+                f.write(",".join(str(x) for x in r) + "\n")
+        res = self.run("--import-stock", csv)
+        with open(self.log_path, "a") as f:
+            f.write("--- import-stock rc=%d\n%s%s" % (res.returncode, res.stdout, res.stderr))
+        check(res.returncode == 0, "import-stock exited %d: %s" % (res.returncode,
+                                                                   res.stderr.strip()))
+        return res
+
+    def start(self, states=("online",), timeout_s=20, watcher=None):
+        """Starts p4gw and waits until it publishes (live, not the old retained copy) a status
+        whose state is in STATES on the store broker. Returns the status dict."""
+        check(self.proc is None or self.proc.poll() is not None, "%r already running" % self)
+        port = int(self.store_uri.rsplit(":", 1)[1])
+        own = watcher is None
+        w = StatusWatcher(port, self.status_topic) if own else watcher
+        since = w.mark()
+        self.proc = spawn([self.bin, "--config", self.ini], self.log_path)
+        _register(self)
+        try:
+            def up():
+                if self.proc.poll() is not None:
+                    raise RuntimeError("p4gw exited with %s during start; see %s"
+                                       % (self.proc.returncode, self.log_path))
+                return [b for b in w.live_since(since)
+                        if isinstance(b, dict) and b.get("state") in states]
+            got = wait_until(up, timeout_s, "p4gw to publish status %s" % (states,),
+                             detail=lambda: w.latest())
+            return got[0]
+        finally:
+            if own:
+                w.close()
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout_s=20):
+        """SIGTERM and wait; returns the exit code (SIGKILL after TIMEOUT_S gives -9)."""
+        rc = stop_process(self.proc, timeout_s) if self.proc else None
+        _unregister(self)
+        return rc
+
+    def kill(self):
+        rc = kill_process(self.proc) if self.proc else None
+        _unregister(self)
+        return rc
+
+    def db(self):
+        """A connection to the replica for reading (query_only; WAL lets it run beside p4gw)."""
+        conn = sqlite3.connect(self.replica, timeout=10)
+        conn.execute("PRAGMA query_only = 1")
+        return conn
+
+    def query(self, sql, *params):
+        conn = self.db()
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def _cleanup(self):
+        if self.proc:
+            stop_process(self.proc, timeout_s=5)
