@@ -27,6 +27,11 @@
 #define P4T_MAX_AMOUNT 10000000000LL /* |total|, |tender amount|, minor units */
 #define P4T_MAX_POINTS 100000000  /* loyalty earn/redeem */
 #define P4T_TS_LEN 25             /* "YYYY-MM-DDTHH:MM:SS.mmmZ" + NUL */
+#define P4T_MAX_FLAGS 8           /* flags on one uplink sale record, each [a-z_]{1,16} */
+#define P4T_CHANGES_MAX_ITEMS 500 /* items in one changes message or sync reply chunk */
+#define P4T_MAX_CHANGES_PAYLOAD 1048576 /* gateway -> register changes/sync reply, bytes */
+#define P4T_MAX_RECORD_PAYLOAD (P4T_MAX_PAYLOAD + 1024) /* one uplink sale record, bytes */
+#define P4T_ALERT_DETAILS_MAX 512 /* alert "details" object, compact JSON bytes incl. NUL */
 
 /* ---- status codes (0 = success, negative = error kind) ---- */
 enum p4t_rc {
@@ -41,6 +46,12 @@ enum p4t_rc {
 int p4t_id_valid(const char *s);
 /* 1 if S is a valid store id (an id that is not "_all"; ids never start with '_'), else 0. */
 int p4t_store_id_valid(const char *s);
+/* 1 if S is a canonical lowercase UUID (8-4-4-4-12, [0-9a-f]), else 0. Any version passes;
+ * registers generate v7. */
+int p4t_uuid_valid(const char *s);
+/* Parses exactly "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC, a real calendar date, years 1970..9999,
+ * seconds 00..59) into Unix milliseconds. Returns 0 or P4T_EINVAL. */
+int p4t_ts_parse(const char *s, int64_t *out_ms);
 
 /* ---- topics on the store broker: pos/v1/{store}/... ---- */
 enum p4t_local {
@@ -122,6 +133,11 @@ int p4t_sale_decode(const char *buf, size_t len, struct p4t_sale *out, char *rea
 /* Encodes SALE as compact JSON. *OUT is malloc'd, the caller frees it. Validates first;
  * P4T_EINVAL (with REASON) if SALE breaks the contract. */
 int p4t_sale_encode(const struct p4t_sale *sale, char **out, char *reason, size_t reason_len);
+/* Best-effort look at a payload that may be invalid, for the ack of a rejected sale: copies a
+ * top-level string "id" (printable ASCII, at most P4T_UUID_MAX bytes) into ID, else "", and a
+ * top-level integer "seq" into *SEQ (0 when absent or unusable). SEQ may be NULL. Never fails
+ * on bad input (returns 0); P4T_ENOMEM only if allocation fails. */
+int p4t_sale_peek(const char *buf, size_t len, char id[P4T_UUID_MAX + 1], int64_t *seq);
 
 /* ---- ack: gateway -> register ---- */
 enum p4t_ack_status { P4T_ACK_OK = 0, P4T_ACK_DUPLICATE, P4T_ACK_REJECTED };
@@ -146,6 +162,12 @@ int p4t_ack_decode(const char *buf, size_t len, struct p4t_ack *out, char *reaso
  * array of flag names, or NULL). *OUT malloc'd, caller frees. */
 int p4t_sale_record_encode(const struct p4t_sale *sale, int64_t gw_seq,
                            const char *const *flags, char **out);
+/* Decodes one uplink sale record (as found in a batch's items, or alone), validating the sale
+ * part exactly like p4t_sale_decode; gw_seq >= 1, flags at most P4T_MAX_FLAGS names. FLAGS and
+ * N_FLAGS may be NULL when the caller does not want them. */
+int p4t_sale_record_decode(const char *buf, size_t len, struct p4t_sale *out, int64_t *gw_seq,
+                           char flags[][P4T_KIND_MAX + 1], size_t *n_flags, char *reason,
+                           size_t reason_len);
 
 struct p4t_batch_builder {
     char *buf;       /* owned; p4t_batch_take hands it over */
@@ -244,6 +266,7 @@ struct p4t_alert {
     char sku[P4T_SKU_MAX + 1];   /* "" when not about one SKU */
     size_t n_sales;
     char sales[P4T_ALERT_MAX_SALES][P4T_UUID_MAX + 1];
+    char details[P4T_ALERT_DETAILS_MAX]; /* compact JSON object text; "" when absent */
 };
 int p4t_alert_encode(const struct p4t_alert *a, char **out);
 int p4t_alert_decode(const char *buf, size_t len, struct p4t_alert *out, char *reason,

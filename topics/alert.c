@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The staff alert message (gateway -> store staff and HQ): oversell, outbox_cap, ... */
+#include <stdlib.h>
+#include <string.h>
+
+#include "p4t.h"
+#include "p4t_json.h"
+
+static const char *const alert_keys[] = {"id",      "kind", "severity", "ts",      "store",
+                                         "message", "sku",  "sales",    "details", NULL};
+
+static int decode_obj(struct jx *j, const cJSON *root, struct p4t_alert *out)
+{
+    const cJSON *sales, *details, *it;
+    char *text = NULL;
+    size_t i;
+    int rc;
+
+    rc = jx_keys(j, root, alert_keys);
+    if (rc)
+        return rc;
+    rc = jx_str(j, root, "id", true, 1, JX_UUID, out->id, sizeof out->id);
+    if (rc)
+        return rc;
+    rc = jx_str(j, root, "kind", true, 1, JX_KIND, out->kind, sizeof out->kind);
+    if (rc)
+        return rc;
+    rc = jx_str(j, root, "severity", true, 1, JX_KIND, out->severity, sizeof out->severity);
+    if (rc == P4T_EINVAL && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "severity")))
+        return jx_fail(j, "severity", "must be info, warning or critical");
+    if (rc)
+        return rc;
+    if (strcmp(out->severity, "info") != 0 && strcmp(out->severity, "warning") != 0 &&
+        strcmp(out->severity, "critical") != 0)
+        return jx_fail(j, "severity", "must be info, warning or critical");
+    rc = jx_str(j, root, "ts", true, 1, JX_TS, out->ts, sizeof out->ts);
+    if (rc)
+        return rc;
+    rc = jx_str(j, root, "store", true, 1, JX_STORE, out->store, sizeof out->store);
+    if (rc)
+        return rc;
+    rc = jx_str(j, root, "message", true, 1, JX_TEXT, out->message, sizeof out->message);
+    if (rc)
+        return rc;
+    rc = jx_str(j, root, "sku", false, 1, JX_PRINTABLE, out->sku, sizeof out->sku);
+    if (rc)
+        return rc;
+    rc = jx_member(j, root, "sales", false, cJSON_Array, &sales);
+    if (rc)
+        return rc;
+    i = 0;
+    cJSON_ArrayForEach(it, sales) {
+        jx_path(j, "sales", NULL, (long)i);
+        if (i == P4T_ALERT_MAX_SALES)
+            return jx_fail(j, NULL, "more than %d sale ids", P4T_ALERT_MAX_SALES);
+        if (!cJSON_IsString(it) || !p4t_uuid_valid(it->valuestring))
+            return jx_fail(j, NULL, "must be a canonical lowercase UUID (36 characters)");
+        memcpy(out->sales[i], it->valuestring, P4T_UUID_MAX + 1);
+        i++;
+    }
+    j->path[0] = '\0';
+    out->n_sales = i;
+    rc = jx_member(j, root, "details", false, cJSON_Object, &details);
+    if (rc || !details)
+        return rc;
+    text = cJSON_PrintUnformatted(details);
+    if (!text)
+        return P4T_ENOMEM;
+    if (strlen(text) >= sizeof out->details)
+        rc = jx_fail(j, "details", "longer than %zu bytes", sizeof out->details - 1);
+    else
+        memcpy(out->details, text, strlen(text) + 1);
+    free(text);
+    return rc;
+}
+
+int p4t_alert_decode(const char *buf, size_t len, struct p4t_alert *out, char *reason,
+                     size_t reason_len)
+{
+    struct jx j = {.reason = reason, .reason_len = reason_len};
+    cJSON *root = NULL;
+    int rc;
+
+    if (reason && reason_len)
+        reason[0] = '\0';
+    memset(out, 0, sizeof *out);
+    rc = jx_parse(&j, buf, len, P4T_MAX_PAYLOAD, &root);
+    if (rc)
+        goto out;
+    rc = decode_obj(&j, root, out);
+out:
+    if (rc)
+        memset(out, 0, sizeof *out);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* Field order: id, kind, severity, ts, store, message, then sku, sales and details when set.
+ * Validated by decoding the printed text. */
+int p4t_alert_encode(const struct p4t_alert *a, char **out)
+{
+    cJSON *root = NULL, *arr, *details;
+    char *text = NULL;
+    struct p4t_alert *check = NULL;
+    size_t i;
+    int rc = P4T_ENOMEM;
+
+    *out = NULL;
+    if (a->n_sales > P4T_ALERT_MAX_SALES) {
+        rc = P4T_EINVAL;
+        goto out;
+    }
+    root = cJSON_CreateObject();
+    if (!root)
+        goto out;
+    rc = jx_add_str(root, "id", a->id, sizeof a->id);
+    if (!rc)
+        rc = jx_add_str(root, "kind", a->kind, sizeof a->kind);
+    if (!rc)
+        rc = jx_add_str(root, "severity", a->severity, sizeof a->severity);
+    if (!rc)
+        rc = jx_add_str(root, "ts", a->ts, sizeof a->ts);
+    if (!rc)
+        rc = jx_add_str(root, "store", a->store, sizeof a->store);
+    if (!rc)
+        rc = jx_add_str(root, "message", a->message, sizeof a->message);
+    if (!rc && a->sku[0])
+        rc = jx_add_str(root, "sku", a->sku, sizeof a->sku);
+    if (!rc && a->n_sales) {
+        arr = cJSON_AddArrayToObject(root, "sales");
+        if (!arr)
+            rc = P4T_ENOMEM;
+        for (i = 0; !rc && i < a->n_sales; i++) {
+            if (jx_strnlen(a->sales[i], P4T_UUID_MAX + 1) > P4T_UUID_MAX)
+                rc = P4T_EINVAL;
+            else if (!cJSON_AddItemToArray(arr, cJSON_CreateString(a->sales[i])))
+                rc = P4T_ENOMEM;
+        }
+    }
+    if (!rc && a->details[0]) {
+        if (jx_strnlen(a->details, sizeof a->details) == sizeof a->details) {
+            rc = P4T_EINVAL;
+            goto out;
+        }
+        details = cJSON_Parse(a->details);
+        if (!details) {
+            rc = P4T_EINVAL;
+            goto out;
+        }
+        if (!cJSON_AddItemToObject(root, "details", details)) {
+            cJSON_Delete(details);
+            rc = P4T_ENOMEM;
+        }
+    }
+    if (!rc)
+        rc = jx_print(root, &text);
+    if (rc)
+        goto out;
+    check = malloc(sizeof *check);
+    if (!check) {
+        rc = P4T_ENOMEM;
+        goto out;
+    }
+    rc = p4t_alert_decode(text, strlen(text), check, NULL, 0);
+    if (rc)
+        goto out;
+    *out = text;
+    text = NULL;
+out:
+    free(check);
+    free(text);
+    cJSON_Delete(root);
+    return rc;
+}

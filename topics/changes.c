@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Change-log messages (gateway -> registers), sync replies and sync requests. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "p4t.h"
+#include "p4t_json.h"
+
+static const char *const entity_names[] = {"stock", "price", "promo", "customer", "loyalty"};
+#define N_ENTITIES (sizeof entity_names / sizeof entity_names[0])
+
+static const char *const plain_keys[] = {"from", "to", "items", NULL};
+static const char *const reply_keys[] = {"req_id", "from", "to",            "snapshot", "more",
+                                         "head",   "items", "last_sale_seq", NULL};
+static const char *const item_keys[] = {"seq", "entity", "key", "value", NULL};
+static const char *const stock_keys[] = {"on_hand", NULL};
+static const char *const price_keys[] = {"price", "ver", NULL};
+static const char *const sync_keys[] = {"req_id", "cursor", NULL};
+
+const char *p4t_entity_name(enum p4t_entity e)
+{
+    if ((unsigned)e >= N_ENTITIES)
+        return NULL;
+    return entity_names[e];
+}
+
+int p4t_entity_parse(const char *name, enum p4t_entity *out)
+{
+    size_t i;
+
+    for (i = 0; name && i < N_ENTITIES; i++) {
+        if (strcmp(name, entity_names[i]) == 0) {
+            *out = (enum p4t_entity)i;
+            return P4T_OK;
+        }
+    }
+    return P4T_EINVAL;
+}
+
+void p4t_changes_cleanup(struct p4t_changes *c)
+{
+    size_t i;
+
+    if (!c)
+        return;
+    for (i = 0; c->items && i < c->n_items; i++)
+        free(c->items[i].value_json);
+    free(c->items);
+    c->items = NULL;
+    c->n_items = 0;
+}
+
+/* Checks VALUE against the schema of ENTITY. Stock and price are defined by v1; the other
+ * entities belong to a later revision and are carried as any JSON object. */
+static int check_value(struct jx *j, enum p4t_entity entity, const cJSON *value)
+{
+    int64_t v;
+    int rc;
+
+    if (entity == P4T_E_STOCK) {
+        rc = jx_keys(j, value, stock_keys);
+        if (!rc)
+            /* Stock can go negative: an oversell is recorded, not refused. */
+            rc = jx_int(j, value, "on_hand", true, -JX_INT_MAX, JX_INT_MAX, 0, &v, NULL);
+        return rc;
+    }
+    if (entity == P4T_E_PRICE) {
+        rc = jx_keys(j, value, price_keys);
+        if (!rc)
+            rc = jx_int(j, value, "price", true, 0, P4T_MAX_PRICE, 0, &v, NULL);
+        if (!rc)
+            rc = jx_int(j, value, "ver", true, 0, JX_INT_MAX, 0, &v, NULL);
+        return rc;
+    }
+    return P4T_OK;
+}
+
+static int decode_item(struct jx *j, const cJSON *it, size_t i, struct p4t_change *item)
+{
+    const cJSON *value;
+    char entity[P4T_KIND_MAX + 1] = "";
+    int rc;
+
+    jx_path(j, "items", NULL, (long)i);
+    if (!cJSON_IsObject(it))
+        return jx_fail(j, NULL, "must be an object");
+    rc = jx_keys(j, it, item_keys);
+    if (!rc)
+        rc = jx_int(j, it, "seq", true, 0, JX_INT_MAX, 0, &item->seq, NULL);
+    if (!rc)
+        rc = jx_str(j, it, "entity", true, 1, JX_KIND, entity, sizeof entity);
+    if (rc == P4T_EINVAL && !entity[0] && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(it, "entity")))
+        return jx_fail(j, "entity", "unknown entity");
+    if (rc)
+        return rc;
+    if (p4t_entity_parse(entity, &item->entity))
+        return jx_fail(j, "entity", "unknown entity \"%s\"", entity);
+    rc = jx_str(j, it, "key", true, 1, JX_PRINTABLE, item->key, sizeof item->key);
+    if (!rc)
+        rc = jx_member(j, it, "value", true, cJSON_Object, &value);
+    if (rc)
+        return rc;
+    jx_path(j, j->path, "value", 0);
+    rc = check_value(j, item->entity, value);
+    if (rc)
+        return rc;
+    item->value_json = cJSON_PrintUnformatted(value);
+    return item->value_json ? P4T_OK : P4T_ENOMEM;
+}
+
+static int decode_obj(struct jx *j, const cJSON *root, struct p4t_changes *out)
+{
+    const cJSON *items, *it;
+    int64_t min_from;
+    size_t i, n;
+    int rc;
+
+    out->is_reply = cJSON_GetObjectItemCaseSensitive(root, "req_id") != NULL;
+    rc = jx_keys(j, root, out->is_reply ? reply_keys : plain_keys);
+    if (rc)
+        return rc;
+    if (out->is_reply) {
+        rc = jx_str(j, root, "req_id", true, 1, JX_PRINTABLE, out->req_id, sizeof out->req_id);
+        if (!rc)
+            rc = jx_bool(j, root, "snapshot", &out->snapshot);
+        if (!rc)
+            rc = jx_bool(j, root, "more", &out->more);
+        if (!rc)
+            rc = jx_int(j, root, "head", true, 0, JX_INT_MAX, 0, &out->head, NULL);
+        if (!rc)
+            rc = jx_int(j, root, "last_sale_seq", true, 0, JX_INT_MAX, 0, &out->last_sale_seq,
+                        NULL);
+        if (rc)
+            return rc;
+    }
+    /* A log slice starts after some seq (>= 1); a snapshot may describe state at seq 0. */
+    min_from = out->snapshot ? 0 : 1;
+    rc = jx_int(j, root, "from", true, min_from, JX_INT_MAX, 0, &out->from, NULL);
+    if (!rc)
+        rc = jx_int(j, root, "to", true, 0, JX_INT_MAX, 0, &out->to, NULL);
+    if (!rc)
+        rc = jx_member(j, root, "items", true, cJSON_Array, &items);
+    if (rc)
+        return rc;
+    if (out->is_reply && out->to > out->head)
+        return jx_fail(j, "to", "%" PRId64 " is past head %" PRId64, out->to, out->head);
+    n = (size_t)cJSON_GetArraySize(items);
+    if (n > P4T_CHANGES_MAX_ITEMS)
+        return jx_fail(j, "items", "more than %d items", P4T_CHANGES_MAX_ITEMS);
+    if (out->snapshot) {
+        if (out->from > out->to)
+            return jx_fail(j, "from", "is after to in a snapshot");
+    } else if (out->to < out->from - 1 || (uint64_t)(out->to - out->from + 1) != n) {
+        return jx_fail(j, "items", "%zu items do not cover seq %" PRId64 "..%" PRId64
+                                   " without gaps", n, out->from, out->to);
+    }
+    if (n) {
+        out->items = calloc(n, sizeof *out->items);
+        if (!out->items)
+            return P4T_ENOMEM;
+    }
+    i = 0;
+    cJSON_ArrayForEach(it, items) {
+        struct p4t_change *c = &out->items[i];
+        out->n_items = i + 1; /* so that cleanup frees what this item allocates */
+        rc = decode_item(j, it, i, c);
+        if (rc)
+            return rc;
+        jx_path(j, "items", NULL, (long)i);
+        if (!out->snapshot && c->seq != out->from + (int64_t)i)
+            return jx_fail(j, "seq", "%" PRId64 " breaks the sequence (expected %" PRId64 ")",
+                           c->seq, out->from + (int64_t)i);
+        if (out->snapshot && (c->seq > out->to || (i > 0 && c->seq < out->items[i - 1].seq)))
+            return jx_fail(j, "seq", "snapshot items must be in seq order, at most to");
+        i++;
+    }
+    j->path[0] = '\0';
+    return P4T_OK;
+}
+
+int p4t_changes_decode(const char *buf, size_t len, struct p4t_changes *out, char *reason,
+                       size_t reason_len)
+{
+    struct jx j = {.reason = reason, .reason_len = reason_len};
+    cJSON *root = NULL;
+    int rc;
+
+    if (reason && reason_len)
+        reason[0] = '\0';
+    memset(out, 0, sizeof *out);
+    rc = jx_parse(&j, buf, len, P4T_MAX_CHANGES_PAYLOAD, &root);
+    if (rc)
+        goto out;
+    rc = decode_obj(&j, root, out);
+out:
+    if (rc) {
+        p4t_changes_cleanup(out);
+        memset(out, 0, sizeof *out);
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* Field order: [req_id], from, to, [snapshot, more, head, last_sale_seq], items; each item
+ * seq, entity, key, value. Validated by decoding the printed text, which also checks that the
+ * items are in order and gap-free. */
+int p4t_changes_encode(const struct p4t_changes *c, char **out)
+{
+    cJSON *root = NULL, *arr, *obj, *value;
+    char *text = NULL;
+    struct p4t_changes check;
+    size_t i;
+    int rc = P4T_ENOMEM;
+
+    *out = NULL;
+    root = cJSON_CreateObject();
+    if (!root)
+        goto out;
+    rc = P4T_OK;
+    if (c->is_reply)
+        rc = jx_add_str(root, "req_id", c->req_id, sizeof c->req_id);
+    if (!rc)
+        rc = jx_add_int(root, "from", c->from);
+    if (!rc)
+        rc = jx_add_int(root, "to", c->to);
+    if (!rc && c->is_reply) {
+        if (!cJSON_AddBoolToObject(root, "snapshot", c->snapshot) ||
+            !cJSON_AddBoolToObject(root, "more", c->more))
+            rc = P4T_ENOMEM;
+        if (!rc)
+            rc = jx_add_int(root, "head", c->head);
+        if (!rc)
+            rc = jx_add_int(root, "last_sale_seq", c->last_sale_seq);
+    }
+    if (rc)
+        goto out;
+    arr = cJSON_AddArrayToObject(root, "items");
+    if (!arr) {
+        rc = P4T_ENOMEM;
+        goto out;
+    }
+    if (c->n_items > P4T_CHANGES_MAX_ITEMS) {
+        rc = P4T_EINVAL;
+        goto out;
+    }
+    for (i = 0; i < c->n_items; i++) {
+        const struct p4t_change *it = &c->items[i];
+        const char *entity = p4t_entity_name(it->entity);
+        if (!entity || !it->value_json) {
+            rc = P4T_EINVAL;
+            goto out;
+        }
+        obj = cJSON_CreateObject();
+        if (!obj || !cJSON_AddItemToArray(arr, obj)) {
+            cJSON_Delete(obj);
+            rc = P4T_ENOMEM;
+            goto out;
+        }
+        rc = jx_add_int(obj, "seq", it->seq);
+        if (!rc)
+            rc = jx_add_str(obj, "entity", entity, P4T_KIND_MAX + 1);
+        if (!rc)
+            rc = jx_add_str(obj, "key", it->key, sizeof it->key);
+        if (rc)
+            goto out;
+        value = cJSON_Parse(it->value_json);
+        if (!value) {
+            rc = P4T_EINVAL;
+            goto out;
+        }
+        if (!cJSON_AddItemToObject(obj, "value", value)) {
+            cJSON_Delete(value);
+            rc = P4T_ENOMEM;
+            goto out;
+        }
+    }
+    rc = jx_print(root, &text);
+    if (rc)
+        goto out;
+    rc = p4t_changes_decode(text, strlen(text), &check, NULL, 0);
+    if (rc)
+        goto out;
+    p4t_changes_cleanup(&check);
+    *out = text;
+    text = NULL;
+out:
+    free(text);
+    cJSON_Delete(root);
+    return rc;
+}
+
+int p4t_sync_req_decode(const char *buf, size_t len, struct p4t_sync_req *out, char *reason,
+                        size_t reason_len)
+{
+    struct jx j = {.reason = reason, .reason_len = reason_len};
+    cJSON *root = NULL;
+    int rc;
+
+    if (reason && reason_len)
+        reason[0] = '\0';
+    memset(out, 0, sizeof *out);
+    rc = jx_parse(&j, buf, len, P4T_MAX_PAYLOAD, &root);
+    if (!rc)
+        rc = jx_keys(&j, root, sync_keys);
+    if (!rc)
+        rc = jx_str(&j, root, "req_id", true, 1, JX_PRINTABLE, out->req_id, sizeof out->req_id);
+    if (!rc)
+        rc = jx_int(&j, root, "cursor", true, 0, JX_INT_MAX, 0, &out->cursor, NULL);
+    if (rc)
+        memset(out, 0, sizeof *out);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* Field order: req_id, cursor. */
+int p4t_sync_req_encode(const struct p4t_sync_req *r, char **out)
+{
+    cJSON *root = NULL;
+    char *text = NULL;
+    struct p4t_sync_req check;
+    int rc = P4T_ENOMEM;
+
+    *out = NULL;
+    root = cJSON_CreateObject();
+    if (!root)
+        goto out;
+    rc = jx_add_str(root, "req_id", r->req_id, sizeof r->req_id);
+    if (!rc)
+        rc = jx_add_int(root, "cursor", r->cursor);
+    if (!rc)
+        rc = jx_print(root, &text);
+    if (!rc)
+        rc = p4t_sync_req_decode(text, strlen(text), &check, NULL, 0);
+    if (rc)
+        goto out;
+    *out = text;
+    text = NULL;
+out:
+    free(text);
+    cJSON_Delete(root);
+    return rc;
+}

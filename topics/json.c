@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Strict JSON reading for the v1 codecs: integers only, known keys once, bounded strings. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "p4t_json.h"
+
+size_t jx_strnlen(const char *s, size_t cap)
+{
+    const char *nul = memchr(s, '\0', cap);
+    return nul ? (size_t)(nul - s) : cap;
+}
+
+int jx_fail(struct jx *j, const char *key, const char *fmt, ...)
+{
+    char msg[P4T_REASON_MAX];
+    va_list ap;
+    char *p;
+
+    if (!j->reason || j->reason_len == 0)
+        return P4T_EINVAL;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (j->path[0] && key)
+        snprintf(j->reason, j->reason_len, "%s.%s: %s", j->path, key, msg);
+    else if (j->path[0])
+        snprintf(j->reason, j->reason_len, "%s: %s", j->path, msg);
+    else
+        snprintf(j->reason, j->reason_len, "%s: %s", key ? key : "payload", msg);
+    /* Reasons travel back in acks and into logs; a key name from the payload could carry
+     * control bytes or broken UTF-8, so reasons are kept to printable ASCII. */
+    for (p = j->reason; *p; p++) {
+        if (*p < 0x20 || *p > 0x7e)
+            *p = '?';
+    }
+    return P4T_EINVAL;
+}
+
+void jx_path(struct jx *j, const char *parent_path, const char *key, long i)
+{
+    char tmp[64];
+    int n;
+
+    /* PARENT_PATH may be J->path itself. A path longer than the buffer is cut short, which
+     * only shortens a reason; v1 paths are at most "items[499].value". */
+    n = snprintf(tmp, sizeof tmp, "%s", parent_path);
+    if (key)
+        n = snprintf(j->path, sizeof j->path, "%s%s%s", tmp, tmp[0] ? "." : "", key);
+    else
+        n = snprintf(j->path, sizeof j->path, "%s[%ld]", tmp, i);
+    (void)n;
+}
+
+/* Finds the first number in TEXT written with a fraction, an exponent or a leading zero.
+ * cJSON hands numbers over as doubles, so "2.0" and "2e0" would otherwise pass as 2; a v1
+ * number is an integer in its text too. TEXT is known to be valid JSON. Returns the offset of
+ * the offending number or -1. */
+static long scan_non_integers(const char *text, size_t len, size_t *tok_len)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        char c = text[i];
+        if (c == '"') {
+            for (i++; i < len && text[i] != '"'; i++) {
+                if (text[i] == '\\')
+                    i++;
+            }
+            i++;
+            continue;
+        }
+        if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t start = i, digits;
+            bool bad = false;
+            if (c == '-')
+                i++;
+            digits = i;
+            while (i < len && text[i] >= '0' && text[i] <= '9')
+                i++;
+            if (i - digits > 1 && text[digits] == '0')
+                bad = true;
+            while (i < len && (text[i] == '.' || text[i] == 'e' || text[i] == 'E' ||
+                               text[i] == '+' || text[i] == '-' ||
+                               (text[i] >= '0' && text[i] <= '9'))) {
+                bad = true;
+                i++;
+            }
+            if (bad) {
+                *tok_len = i - start;
+                return (long)start;
+            }
+            continue;
+        }
+        i++;
+    }
+    return -1;
+}
+
+int jx_parse(struct jx *j, const char *buf, size_t len, size_t max_len, cJSON **root)
+{
+    int rc = P4T_OK;
+    char *copy = NULL;
+    const char *end = NULL;
+    cJSON *doc = NULL;
+    long bad_at;
+    size_t tok_len = 0;
+
+    *root = NULL;
+    if (len > max_len) {
+        jx_fail(j, NULL, "%zu bytes, over the limit of %zu", len, max_len);
+        rc = P4T_ETOOBIG;
+        goto out;
+    }
+    if (!buf || len == 0) {
+        rc = jx_fail(j, NULL, "empty");
+        goto out;
+    }
+    if (memchr(buf, '\0', len)) {
+        rc = jx_fail(j, NULL, "contains a NUL byte");
+        goto out;
+    }
+    /* A private NUL-terminated copy lets cJSON insist that nothing follows the object. */
+    copy = malloc(len + 1);
+    if (!copy) {
+        rc = P4T_ENOMEM;
+        goto out;
+    }
+    memcpy(copy, buf, len);
+    copy[len] = '\0';
+    doc = cJSON_ParseWithOpts(copy, &end, 1);
+    if (!doc) {
+        long at = end ? (long)(end - copy) : 0;
+        if (at >= (long)len)
+            rc = jx_fail(j, NULL, "not valid JSON (truncated)");
+        else
+            rc = jx_fail(j, NULL, "not valid JSON (near byte %ld)", at);
+        goto out;
+    }
+    if (!cJSON_IsObject(doc)) {
+        rc = jx_fail(j, NULL, "must be a JSON object");
+        goto out;
+    }
+    bad_at = scan_non_integers(copy, len, &tok_len);
+    if (bad_at >= 0) {
+        rc = jx_fail(j, NULL, "number \"%.*s\" at byte %ld: numbers must be integers "
+                              "(no fraction, exponent or leading zero)",
+                     (int)(tok_len > 24 ? 24 : tok_len), copy + bad_at, bad_at);
+        goto out;
+    }
+    *root = doc;
+    doc = NULL;
+out:
+    cJSON_Delete(doc);
+    free(copy);
+    return rc;
+}
+
+int jx_keys(struct jx *j, const cJSON *obj, const char *const *allowed)
+{
+    const cJSON *it, *prev;
+
+    for (it = obj->child; it; it = it->next) {
+        size_t k;
+        bool known = false;
+        for (k = 0; allowed[k]; k++) {
+            if (strcmp(it->string, allowed[k]) == 0) {
+                known = true;
+                break;
+            }
+        }
+        if (!known)
+            return jx_fail(j, it->string, "unknown field");
+        /* Objects here have a handful of keys; a quadratic check is the simple choice. */
+        for (prev = obj->child; prev != it; prev = prev->next) {
+            if (strcmp(prev->string, it->string) == 0)
+                return jx_fail(j, it->string, "duplicate field");
+        }
+    }
+    return P4T_OK;
+}
+
+int jx_int(struct jx *j, const cJSON *obj, const char *key, bool required, int64_t min,
+           int64_t max, int64_t def, int64_t *out, bool *present)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    double v;
+    int64_t iv;
+
+    *out = def;
+    if (present)
+        *present = it != NULL;
+    if (!it) {
+        if (required)
+            return jx_fail(j, key, "missing");
+        return P4T_OK;
+    }
+    if (!cJSON_IsNumber(it))
+        return jx_fail(j, key, "must be an integer");
+    v = it->valuedouble;
+    /* Range first: the cast below is only defined for values an int64_t can hold. */
+    if (!(v >= -(double)JX_INT_MAX && v <= (double)JX_INT_MAX))
+        return jx_fail(j, key, "out of range %" PRId64 "..%" PRId64, min, max);
+    iv = (int64_t)v;
+    if ((double)iv != v)
+        return jx_fail(j, key, "must be an integer (no fraction)");
+    if (iv < min || iv > max)
+        return jx_fail(j, key, "%" PRId64 " is out of range %" PRId64 "..%" PRId64, iv, min,
+                       max);
+    *out = iv;
+    return P4T_OK;
+}
+
+/* Validates UTF-8 and refuses control characters, so a reason or message prints safely. */
+static const char *text_check(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n, k;
+        uint32_t cp;
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f)
+                return "must not contain control characters";
+            i++;
+            continue;
+        }
+        if ((c & 0xe0) == 0xc0) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return "must be valid UTF-8";
+        }
+        if (i + n >= len)
+            return "must be valid UTF-8";
+        for (k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return "must be valid UTF-8";
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        /* Overlong forms, surrogates and values past U+10FFFF are not UTF-8. */
+        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff || (cp >= 0x80 && cp < 0xa0))
+            return "must be valid UTF-8 without control characters";
+        i += n + 1;
+    }
+    return NULL;
+}
+
+const char *jx_charset_check(const char *s, size_t len, enum jx_charset charset)
+{
+    size_t i;
+
+    switch (charset) {
+    case JX_ID:
+    case JX_STORE:
+        if (len == 0 || len > P4T_ID_MAX)
+            return "must be 1..32 characters [a-z0-9_-] starting with [a-z0-9]";
+        for (i = 0; i < len; i++) {
+            char c = s[i];
+            bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      (i > 0 && (c == '_' || c == '-'));
+            if (!ok)
+                return "must be 1..32 characters [a-z0-9_-] starting with [a-z0-9]";
+        }
+        return NULL;
+    case JX_UUID:
+        if (len != 36)
+            return "must be a canonical lowercase UUID (36 characters)";
+        for (i = 0; i < len; i++) {
+            char c = s[i];
+            bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+            bool ok = dash ? c == '-' : ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+            if (!ok)
+                return "must be a canonical lowercase UUID (36 characters)";
+        }
+        return NULL;
+    case JX_PRINTABLE:
+        for (i = 0; i < len; i++) {
+            if (s[i] < 0x21 || s[i] > 0x7e)
+                return "must be printable ASCII without spaces (0x21..0x7e)";
+        }
+        return NULL;
+    case JX_TENDER:
+    case JX_KIND:
+        for (i = 0; i < len; i++) {
+            char c = s[i];
+            bool ok = (c >= 'a' && c <= 'z') || c == '_' ||
+                      (charset == JX_TENDER && c >= '0' && c <= '9');
+            if (!ok)
+                return charset == JX_TENDER ? "must be [a-z0-9_]" : "must be [a-z_]";
+        }
+        return NULL;
+    case JX_TEXT:
+        return text_check((const unsigned char *)s, len);
+    case JX_TS: {
+        int64_t ms;
+        char tmp[P4T_TS_LEN];
+        if (len != P4T_TS_LEN - 1)
+            return "must be YYYY-MM-DDTHH:MM:SS.mmmZ (UTC, milliseconds)";
+        memcpy(tmp, s, len);
+        tmp[len] = '\0';
+        if (p4t_ts_parse(tmp, &ms))
+            return "must be a real date and time as YYYY-MM-DDTHH:MM:SS.mmmZ";
+        return NULL;
+    }
+    }
+    return "unknown character set";
+}
+
+int jx_str(struct jx *j, const cJSON *obj, const char *key, bool required, size_t min_len,
+           enum jx_charset charset, char *out, size_t out_len)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const char *why;
+    size_t len;
+
+    out[0] = '\0';
+    if (!it) {
+        if (required)
+            return jx_fail(j, key, "missing");
+        return P4T_OK;
+    }
+    if (!cJSON_IsString(it) || !it->valuestring)
+        return jx_fail(j, key, "must be a string");
+    len = strlen(it->valuestring);
+    if (len < min_len)
+        return jx_fail(j, key, min_len == 1 ? "must not be empty" : "too short");
+    if (len >= out_len)
+        return jx_fail(j, key, "longer than %zu bytes", out_len - 1);
+    why = jx_charset_check(it->valuestring, len, charset);
+    if (why)
+        return jx_fail(j, key, "%s", why);
+    memcpy(out, it->valuestring, len + 1);
+    return P4T_OK;
+}
+
+int jx_bool(struct jx *j, const cJSON *obj, const char *key, bool *out)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+    *out = false;
+    if (!it)
+        return jx_fail(j, key, "missing");
+    if (!cJSON_IsBool(it))
+        return jx_fail(j, key, "must be true or false");
+    *out = cJSON_IsTrue(it);
+    return P4T_OK;
+}
+
+int jx_member(struct jx *j, const cJSON *obj, const char *key, bool required, int type,
+              const cJSON **out)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+    *out = NULL;
+    if (!it) {
+        if (required)
+            return jx_fail(j, key, "missing");
+        return P4T_OK;
+    }
+    if ((it->type & 0xff) != type)
+        return jx_fail(j, key, type == cJSON_Array ? "must be an array" : "must be an object");
+    *out = it;
+    return P4T_OK;
+}
+
+int jx_add_int(cJSON *obj, const char *key, int64_t v)
+{
+    char digits[24];
+
+    snprintf(digits, sizeof digits, "%" PRId64, v);
+    return cJSON_AddRawToObject(obj, key, digits) ? P4T_OK : P4T_ENOMEM;
+}
+
+int jx_add_str(cJSON *obj, const char *key, const char *v, size_t cap)
+{
+    if (jx_strnlen(v, cap) == cap)
+        return P4T_EINVAL;
+    return cJSON_AddStringToObject(obj, key, v) ? P4T_OK : P4T_ENOMEM;
+}
+
+int jx_print(const cJSON *root, char **out)
+{
+    *out = cJSON_PrintUnformatted(root);
+    return *out ? P4T_OK : P4T_ENOMEM;
+}

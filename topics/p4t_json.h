@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Internal to libp4topics: strict JSON reading and writing helpers shared by the codecs. */
+#ifndef P4T_JSON_H
+#define P4T_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "p4t.h"
+
+/* Largest integer a JSON number may carry here: every integer up to 2^53 is exact in the
+ * double cJSON stores, so nothing above it can be read back faithfully. */
+#define JX_INT_MAX 9007199254740992LL
+
+/* Where a decoder writes its reject reason. PATH is the JSON path of the object being read
+ * ("" at the top, "lines[2]" inside), so every reason names its field. */
+struct jx {
+    char *reason;
+    size_t reason_len;
+    char path[96];
+};
+
+/* Character classes a string field can be held to. */
+enum jx_charset {
+    JX_ID,        /* [a-z0-9][a-z0-9_-]* (tenant, register) */
+    JX_STORE,     /* an id that is not "_all" (ids never start with '_' anyway) */
+    JX_UUID,      /* canonical lowercase 8-4-4-4-12 */
+    JX_PRINTABLE, /* ASCII 0x21..0x7e: skus, customers, request ids */
+    JX_TENDER,    /* [a-z0-9_] */
+    JX_KIND,      /* [a-z_] */
+    JX_TEXT,      /* UTF-8 without control characters (messages, reasons) */
+    JX_TS,        /* YYYY-MM-DDTHH:MM:SS.mmmZ, a real date */
+};
+
+/* Writes "PATH.KEY: <message>" (or "KEY: ..." at the top level, or "PATH: ..." when KEY is
+ * NULL) into J's reason. Always returns P4T_EINVAL so callers can `return jx_fail(...)`. */
+int jx_fail(struct jx *j, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Parses LEN bytes of BUF as one JSON object of at most MAX_LEN bytes. *ROOT is the caller's
+ * (cJSON_Delete). P4T_ETOOBIG over MAX_LEN, P4T_EINVAL for anything that is not a single,
+ * complete JSON object (embedded NUL, syntax error, trailing bytes, array, scalar), and for
+ * numbers written with a fraction, an exponent or a leading zero: v1 numbers are integers. */
+int jx_parse(struct jx *j, const char *buf, size_t len, size_t max_len, cJSON **root);
+
+/* Rejects a key of OBJ that is not in ALLOWED (NULL-terminated) or that appears twice. cJSON
+ * keeps both copies of a repeated key, so without this "total" could mean two things. */
+int jx_keys(struct jx *j, const cJSON *obj, const char *const *allowed);
+
+/* Reads integer KEY of OBJ into *OUT, which must be a number, integral, within MIN..MAX.
+ * A missing key is P4T_EINVAL when REQUIRED, else *OUT = DEF and *PRESENT (if given) false. */
+int jx_int(struct jx *j, const cJSON *obj, const char *key, bool required, int64_t min,
+           int64_t max, int64_t def, int64_t *out, bool *present);
+
+/* Reads string KEY of OBJ into OUT (OUT_LEN bytes with the NUL) after checking its length
+ * (MIN_LEN..OUT_LEN-1 bytes) and CHARSET. A missing optional key leaves OUT "". */
+int jx_str(struct jx *j, const cJSON *obj, const char *key, bool required, size_t min_len,
+           enum jx_charset charset, char *out, size_t out_len);
+
+/* Checks string S (LEN bytes) against CHARSET; returns NULL when it fits, else what is wrong. */
+const char *jx_charset_check(const char *s, size_t len, enum jx_charset charset);
+
+/* Reads boolean KEY of OBJ (required). */
+int jx_bool(struct jx *j, const cJSON *obj, const char *key, bool *out);
+
+/* Returns the member KEY of OBJ, which must be of cJSON type TYPE (cJSON_Array, cJSON_Object).
+ * *OUT is NULL for a missing optional key. The item is borrowed from OBJ. */
+int jx_member(struct jx *j, const cJSON *obj, const char *key, bool required, int type,
+              const cJSON **out);
+
+/* Sets J's path to PARENT_PATH + "." + KEY (or + "[I]" when KEY is NULL). */
+void jx_path(struct jx *j, const char *parent_path, const char *key, long i);
+
+/* Adds integer V to OBJ under KEY as raw digits: encoders never round-trip money through a
+ * double. Returns 0 or P4T_ENOMEM. */
+int jx_add_int(cJSON *obj, const char *key, int64_t v);
+/* Adds string V (bounded by CAP bytes: an unterminated struct field is P4T_EINVAL). */
+int jx_add_str(cJSON *obj, const char *key, const char *v, size_t cap);
+/* Prints ROOT compactly into a malloc'd string handed to *OUT. Returns 0 or P4T_ENOMEM. */
+int jx_print(const cJSON *root, char **out);
+
+/* Length of S if it is NUL-terminated within CAP bytes, else CAP (caller treats as invalid). */
+size_t jx_strnlen(const char *s, size_t cap);
+
+#endif
