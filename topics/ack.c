@@ -70,6 +70,7 @@ int p4t_ack_decode(const char *buf, size_t len, struct p4t_ack *out, char *reaso
         goto out;
     rc = decode_obj(&j, root, out);
 out:
+    rc = jx_finish(&j, rc);
     if (rc)
         memset(out, 0, sizeof *out);
     cJSON_Delete(root);

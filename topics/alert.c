@@ -89,6 +89,7 @@ int p4t_alert_decode(const char *buf, size_t len, struct p4t_alert *out, char *r
         goto out;
     rc = decode_obj(&j, root, out);
 out:
+    rc = jx_finish(&j, rc);
     if (rc)
         memset(out, 0, sizeof *out);
     cJSON_Delete(root);

@@ -194,6 +194,7 @@ int p4t_changes_decode(const char *buf, size_t len, struct p4t_changes *out, cha
         goto out;
     rc = decode_obj(&j, root, out);
 out:
+    rc = jx_finish(&j, rc);
     if (rc) {
         p4t_changes_cleanup(out);
         memset(out, 0, sizeof *out);
@@ -307,6 +308,7 @@ int p4t_sync_req_decode(const char *buf, size_t len, struct p4t_sync_req *out, c
         rc = jx_str(&j, root, "req_id", true, 1, JX_PRINTABLE, out->req_id, sizeof out->req_id);
     if (!rc)
         rc = jx_int(&j, root, "cursor", true, 0, JX_INT_MAX, 0, &out->cursor, NULL);
+    rc = jx_finish(&j, rc);
     if (rc)
         memset(out, 0, sizeof *out);
     cJSON_Delete(root);

@@ -100,14 +100,38 @@ static long scan_non_integers(const char *text, size_t len, size_t *tok_len)
     return -1;
 }
 
+/* True when TEXT ends inside a string or an open object/array: the usual shape of a payload
+ * cut short, worth naming as such in the reason. */
+static bool looks_truncated(const char *text, size_t len)
+{
+    size_t i;
+    long depth = 0;
+    bool in_string = false;
+
+    for (i = 0; i < len; i++) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return in_string || depth > 0;
+}
+
 int jx_parse(struct jx *j, const char *buf, size_t len, size_t max_len, cJSON **root)
 {
     int rc = P4T_OK;
     char *copy = NULL;
     const char *end = NULL;
     cJSON *doc = NULL;
-    long bad_at;
-    size_t tok_len = 0;
 
     *root = NULL;
     if (len > max_len) {
@@ -131,31 +155,43 @@ int jx_parse(struct jx *j, const char *buf, size_t len, size_t max_len, cJSON **
     }
     memcpy(copy, buf, len);
     copy[len] = '\0';
+    j->text = copy;
+    j->text_len = len;
     doc = cJSON_ParseWithOpts(copy, &end, 1);
     if (!doc) {
-        long at = end ? (long)(end - copy) : 0;
-        if (at >= (long)len)
+        if (looks_truncated(copy, len))
             rc = jx_fail(j, NULL, "not valid JSON (truncated)");
         else
-            rc = jx_fail(j, NULL, "not valid JSON (near byte %ld)", at);
+            rc = jx_fail(j, NULL, "not valid JSON (near byte %ld)",
+                         end ? (long)(end - copy) : 0L);
         goto out;
     }
     if (!cJSON_IsObject(doc)) {
         rc = jx_fail(j, NULL, "must be a JSON object");
         goto out;
     }
-    bad_at = scan_non_integers(copy, len, &tok_len);
-    if (bad_at >= 0) {
-        rc = jx_fail(j, NULL, "number \"%.*s\" at byte %ld: numbers must be integers "
-                              "(no fraction, exponent or leading zero)",
-                     (int)(tok_len > 24 ? 24 : tok_len), copy + bad_at, bad_at);
-        goto out;
-    }
     *root = doc;
     doc = NULL;
 out:
     cJSON_Delete(doc);
-    free(copy);
+    return rc;
+}
+
+int jx_finish(struct jx *j, int rc)
+{
+    long bad_at;
+    size_t tok_len = 0;
+
+    if (rc == P4T_OK && j->text) {
+        bad_at = scan_non_integers(j->text, j->text_len, &tok_len);
+        if (bad_at >= 0)
+            rc = jx_fail(j, NULL, "number \"%.*s\" at byte %ld: numbers must be integers "
+                                  "(no fraction, exponent or leading zero)",
+                         (int)(tok_len > 24 ? 24 : tok_len), j->text + bad_at, bad_at);
+    }
+    free(j->text);
+    j->text = NULL;
+    j->text_len = 0;
     return rc;
 }
 

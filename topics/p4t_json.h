@@ -11,9 +11,10 @@
 
 #include "p4t.h"
 
-/* Largest integer a JSON number may carry here: every integer up to 2^53 is exact in the
- * double cJSON stores, so nothing above it can be read back faithfully. */
-#define JX_INT_MAX 9007199254740992LL
+/* Largest integer a JSON number may carry here, 2^53 - 1. cJSON stores numbers as doubles,
+ * exact up to 2^53; 2^53 itself is excluded because 9007199254740993 also rounds to it, so a
+ * value read as 2^53 may not be what was sent. */
+#define JX_INT_MAX 9007199254740991LL
 
 /* Where a decoder writes its reject reason. PATH is the JSON path of the object being read
  * ("" at the top, "lines[2]" inside), so every reason names its field. */
@@ -21,6 +22,8 @@ struct jx {
     char *reason;
     size_t reason_len;
     char path[96];
+    char *text; /* private NUL-terminated copy of the payload, owned until jx_finish */
+    size_t text_len;
 };
 
 /* Character classes a string field can be held to. */
@@ -42,9 +45,14 @@ int jx_fail(struct jx *j, const char *key, const char *fmt, ...)
 
 /* Parses LEN bytes of BUF as one JSON object of at most MAX_LEN bytes. *ROOT is the caller's
  * (cJSON_Delete). P4T_ETOOBIG over MAX_LEN, P4T_EINVAL for anything that is not a single,
- * complete JSON object (embedded NUL, syntax error, trailing bytes, array, scalar), and for
- * numbers written with a fraction, an exponent or a leading zero: v1 numbers are integers. */
+ * complete JSON object (embedded NUL, syntax error, trailing bytes, array, scalar). Every
+ * successful or failed jx_parse is followed by jx_finish. */
 int jx_parse(struct jx *j, const char *buf, size_t len, size_t max_len, cJSON **root);
+/* Ends a decode whose field checks returned RC: when they passed, rejects numbers written
+ * with a fraction, an exponent or a leading zero (v1 numbers are integers in their text too;
+ * the field checks already named the field of any number that is not integral in value).
+ * Frees J's copy of the text. Returns the final status. */
+int jx_finish(struct jx *j, int rc);
 
 /* Rejects a key of OBJ that is not in ALLOWED (NULL-terminated) or that appears twice. cJSON
  * keeps both copies of a repeated key, so without this "total" could mean two things. */

@@ -145,6 +145,7 @@ static int decode_obj(struct jx *j, const cJSON *root, bool record, struct p4t_s
         return rc;
     i = 0;
     cJSON_ArrayForEach(it, lines) {
+        j->path[0] = '\0';
         if (i == P4T_MAX_LINES)
             return jx_fail(j, "lines", "more than %d lines", P4T_MAX_LINES);
         rc = decode_line(j, it, i, out->kind, &out->lines[i]);
@@ -162,6 +163,7 @@ static int decode_obj(struct jx *j, const cJSON *root, bool record, struct p4t_s
         return rc;
     i = 0;
     cJSON_ArrayForEach(it, tenders) {
+        j->path[0] = '\0';
         if (i == P4T_MAX_TENDERS)
             return jx_fail(j, "tenders", "more than %d tenders", P4T_MAX_TENDERS);
         rc = decode_tender(j, it, i, &out->tenders[i]);
@@ -267,6 +269,7 @@ static int decode_common(const char *buf, size_t len, size_t max_len, bool recor
         goto out;
     rc = decode_obj(&j, root, record, out, gw_seq, flags, n_flags);
 out:
+    rc = jx_finish(&j, rc);
     if (rc) {
         /* OUT is "fully overwritten": never hand back half a sale. */
         memset(out, 0, sizeof *out);

@@ -47,6 +47,7 @@ int p4t_status_decode(const char *buf, size_t len, struct p4t_status *out, char 
         goto out;
     rc = decode_obj(&j, root, out);
 out:
+    rc = jx_finish(&j, rc);
     if (rc)
         memset(out, 0, sizeof *out);
     cJSON_Delete(root);
