@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* libp4term: a register's durable link to its store gateway (journal, cache, MQTT sync). */
+#ifndef P4TERM_H
+#define P4TERM_H
+
+/*
+ * What the library does
+ *   A register hands each sale to p4term_sale(). The sale gets a UUIDv7 id and the register's
+ *   next seq, is committed and fsync'd to the register's SQLite journal, and the call returns.
+ *   It never waits on the network. A worker thread owned by the handle publishes pending sales
+ *   (QoS 1, in seq order) to the store broker and keeps each one pending until the gateway's
+ *   ack names it; it resends after a reconnect and after ack_timeout_ms (exponential backoff up
+ *   to resend_max_ms). The same thread keeps a cache of the store's stock and prices (and any
+ *   other change-log entity) current from the gateway's change feed, re-syncing when it sees a
+ *   gap, so p4term_price()/p4term_stock() answer even with the broker or gateway down.
+ *
+ * Threads
+ *   Every handle owns one worker thread. Public functions may be called from any thread, also
+ *   concurrently on one handle, except p4term_close(), which must be the last call and must not
+ *   be made from the event callback. The journal is shared between the caller's thread (which
+ *   appends sales) and the worker (which records acks), serialised by a per-handle mutex.
+ *   The event callback runs on the worker thread, one event at a time: it must return quickly
+ *   and may call p4term_sale(), p4term_price(), p4term_stock() and p4term_pending().
+ *
+ * Errors
+ *   Functions return 0 or a negative enum p4term_rc value and give results through
+ *   out-pointers. Every failure is also logged once (p4common logging) with its cause.
+ *
+ * Ownership
+ *   Strings passed in are copied; pointers inside an event are valid only during the callback.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "p4t.h"
+
+enum p4term_rc {
+    P4TERM_OK = 0,
+    P4TERM_EINVAL = -1,   /* bad argument or a sale that breaks the contract (reason given) */
+    P4TERM_ENOMEM = -2,
+    P4TERM_EIO = -3,      /* the journal could not be read or written (disk, corruption) */
+    P4TERM_ENOTFOUND = -4, /* no such SKU in the cache / no such sale in the journal */
+    P4TERM_ECONFIG = -5,  /* configuration file unreadable or invalid (reason given) */
+    P4TERM_EMQTT = -6,    /* the MQTT client could not be created */
+};
+
+/* Options for p4term_open(). Initialise with p4term_options_init(), then set fields. All
+ * strings are borrowed only for the duration of p4term_open(). */
+struct p4term_options {
+    const char *store;        /* required, store id syntax */
+    const char *reg;          /* required, register id syntax */
+    const char *journal_path; /* required: the SQLite file for the journal and the cache */
+    const char *broker_uri;   /* store broker, e.g. tcp://127.0.0.1:1883; NULL with offline */
+    const char *client_id;    /* NULL or "": p4term-{store}-{reg} */
+    const char *username;     /* NULL: none */
+    const char *password;     /* NULL: none; copied and wiped at close */
+    int64_t ack_timeout_ms;   /* resend a pending sale after this long without an ack */
+    int64_t resend_max_ms;    /* cap of the resend backoff */
+    bool offline;             /* journal and cache only: no thread, no MQTT (CLI lookups) */
+};
+
+/* Sets defaults: ack_timeout_ms 2000, resend_max_ms 30000, everything else empty. */
+void p4term_options_init(struct p4term_options *o);
+
+/* A loaded INI file ([register], [broker], [sync]); see conf/p4term.ini. */
+struct p4term_config {
+    char store[P4T_ID_MAX + 1];
+    char reg[P4T_ID_MAX + 1];
+    char journal_path[1024];
+    char broker_uri[512];
+    char client_id[128];
+    char username[128];
+    char password_file[1024];
+    int64_t ack_timeout_ms;
+    int64_t resend_max_ms;
+};
+
+/* Loads and validates PATH into CFG. On P4TERM_ECONFIG writes one line "FILE:LINE: [section]
+ * key: what is wrong" (LINE 0 for a missing key) into REASON. */
+int p4term_config_load(const char *path, struct p4term_config *cfg, char *reason,
+                       size_t reason_len);
+
+/* Fills OPT from CFG (borrowing CFG's strings, which must outlive p4term_open()); reads the
+ * password file into PASSWORD (PASSWORD_LEN bytes), which the caller wipes after opening. */
+int p4term_options_from_config(const struct p4term_config *cfg, struct p4term_options *opt,
+                               char *password, size_t password_len);
+
+enum p4term_event_kind {
+    P4TERM_EV_ACK,    /* a sale was acknowledged: sale_id, seq, gw_seq, duplicate, latency_ms */
+    P4TERM_EV_REJECT, /* the gateway rejected a sale (never resent): sale_id, seq, reason */
+    P4TERM_EV_CHANGE, /* a change was applied to the cache: change_seq, entity, key, value */
+    P4TERM_EV_ALERT,  /* a staff alert from the gateway: alert */
+    P4TERM_EV_LINK,   /* the store link went up (subscribed) or down: link_up */
+    P4TERM_EV_SYNCED, /* the cache caught up with the gateway: change_seq = cursor */
+    P4TERM_EV_NUMBERED, /* sales made before the seq base was known got seqs: seq = last */
+};
+
+struct p4term_event {
+    enum p4term_event_kind kind;
+    const char *sale_id;     /* ACK, REJECT */
+    int64_t seq;             /* ACK, REJECT: the sale's seq */
+    int64_t gw_seq;          /* ACK */
+    bool duplicate;          /* ACK: the gateway already had it (from an earlier send) */
+    int64_t latency_ms;      /* ACK: wall-clock ms from journaling to this ack */
+    const char *reason;      /* REJECT */
+    int64_t change_seq;      /* CHANGE, SYNCED */
+    const char *entity;      /* CHANGE: "stock", "price", ... */
+    const char *key;         /* CHANGE: usually a SKU */
+    const char *value_json;  /* CHANGE: the new value as JSON text */
+    const struct p4t_alert *alert; /* ALERT */
+    bool link_up;            /* LINK */
+};
+
+typedef void (*p4term_event_cb)(const struct p4term_event *ev, void *user);
+
+struct p4term;
+
+/* Opens (creating when new) the journal, and unless OPT->offline starts the worker, which
+ * connects to the broker in the background (retrying with backoff while it is unreachable).
+ * CB may be NULL. On success *OUT is the handle; free it with p4term_close(). */
+int p4term_open(const struct p4term_options *opt, p4term_event_cb cb, void *user,
+                struct p4term **out);
+
+/* Stops the worker, disconnects and closes the journal. Pending sales stay journaled and are
+ * sent by the next open. T may be NULL. */
+void p4term_close(struct p4term *t);
+
+/* Records one sale. SALE's id, seq, store, reg and ts are filled in here (whatever the caller
+ * put there is ignored); everything else must follow the contract (P4TERM_EINVAL with REASON
+ * otherwise, nothing journaled). On return the sale is durable. ID_OUT receives its id and
+ * *SEQ_OUT its seq, or 0 when this is a new journal whose seq base is not yet known from the
+ * gateway: the sale is then numbered, and sent, as soon as the gateway answers (a
+ * P4TERM_EV_NUMBERED event says when). ID_OUT and SEQ_OUT may be NULL. */
+int p4term_sale(struct p4term *t, const struct p4t_sale *sale, char id_out[P4T_UUID_MAX + 1],
+                int64_t *seq_out, char *reason, size_t reason_len);
+
+/* Cache lookups: answered from the local cache, never the network. P4TERM_ENOTFOUND when the
+ * SKU is not cached. */
+int p4term_price(struct p4term *t, const char *sku, int64_t *price_minor, int64_t *ver);
+int p4term_stock(struct p4term *t, const char *sku, int64_t *on_hand);
+
+/* The cache's change cursor (last applied change seq), and whether a full sync has completed
+ * since this handle was opened. */
+int p4term_cursor(struct p4term *t, int64_t *cursor, bool *synced);
+
+/* One cached SKU with a price, for p4term_price_list(). */
+struct p4term_price_item {
+    char sku[P4T_SKU_MAX + 1];
+    int64_t price_minor;
+    int64_t ver;
+};
+/* Copies up to MAX cached prices (ordered by SKU) into ITEMS; *N_OUT is how many. */
+int p4term_price_list(struct p4term *t, struct p4term_price_item *items, size_t max,
+                      size_t *n_out);
+
+enum p4term_sale_state { P4TERM_PENDING = 0, P4TERM_ACKED = 1, P4TERM_REJECTED = 2 };
+
+/* One journaled sale as p4term_pending()/p4term_sale_info() report it. */
+struct p4term_sale_info {
+    char id[P4T_UUID_MAX + 1];
+    int64_t seq;        /* 0 while not yet numbered */
+    enum p4term_sale_state state;
+    int64_t gw_seq;     /* 0 unless acked */
+    bool duplicate;
+    int64_t created_ms; /* Unix ms when journaled */
+    int64_t total_minor;
+    int sends;          /* how many times it was published */
+    char reason[P4T_REASON_MAX]; /* rejected only */
+};
+
+/* Copies up to MAX pending sales (oldest first) into ITEMS; *N_OUT is how many were copied and
+ * *TOTAL (may be NULL) how many are pending in all. */
+int p4term_pending(struct p4term *t, struct p4term_sale_info *items, size_t max, size_t *n_out,
+                   int64_t *total);
+
+/* Looks one sale up by id. P4TERM_ENOTFOUND if the journal does not hold it. */
+int p4term_sale_info(struct p4term *t, const char *id, struct p4term_sale_info *out);
+
+/* Asks the worker to re-sync the cache and resend every pending sale now. */
+int p4term_kick(struct p4term *t);
+
+/* Whether the link is up (connected and subscribed). */
+bool p4term_link_up(struct p4term *t);
+
+#endif

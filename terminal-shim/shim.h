@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Internal interfaces of libp4term: the journal, the cache and the store-broker link. */
+#ifndef P4TERM_SHIM_H
+#define P4TERM_SHIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "p4t.h"
+#include "p4term.h"
+
+/* ---- journal.c: the register's SQLite file (sales journal, seq counter, rejects) ----
+ * Not thread-safe: the caller serialises all use of one journal (and of the cache that shares
+ * its connection). */
+struct journal;
+
+/* One pending sale as the sender needs it. payload is malloc'd; journal_row_cleanup frees it. */
+struct journal_row {
+    int64_t lid; /* local insertion order */
+    char id[P4T_UUID_MAX + 1];
+    int64_t seq; /* 0 = not yet numbered */
+    char *payload;
+    size_t payload_len;
+};
+void journal_row_cleanup(struct journal_row *r);
+
+/* Opens or creates PATH (WAL, synchronous FULL, migrations). *FRESH is set when the file held
+ * no journal before (FRESH may be NULL). Returns 0 or P4TERM_EIO (logged). */
+int journal_open(const char *path, struct journal **out, bool *fresh);
+void journal_close(struct journal *j);
+/* The connection, for the cache (it lives as long as the journal). */
+sqlite3 *journal_db(struct journal *j);
+
+int journal_begin(struct journal *j);
+int journal_commit(struct journal *j);
+void journal_rollback(struct journal *j);
+
+/* *NEXT_SEQ: the seq the next sale gets; *KNOWN: whether the seq base is known (a journal that
+ * was created fresh learns it from the gateway's last_sale_seq). */
+int journal_seq_state(struct journal *j, int64_t *next_seq, bool *known);
+/* Sets the next seq and marks the base known (inside the caller's transaction, or alone). */
+int journal_set_next_seq(struct journal *j, int64_t next_seq);
+
+/* Appends one sale in its own committed, fsync'd transaction. SEQ 0 = unnumbered; otherwise
+ * the next seq becomes SEQ + 1 in the same transaction. */
+int journal_append(struct journal *j, const char *id, int64_t seq, const char *payload,
+                   int64_t total_minor, int64_t created_ms);
+/* Up to MAX pending sales with lid > AFTER_LID, in lid order; NUMBERED_ONLY skips unnumbered
+ * ones. The caller cleans up each row. */
+int journal_pending_after(struct journal *j, int64_t after_lid, bool numbered_only,
+                          struct journal_row *rows, size_t max, size_t *n_out);
+/* Unnumbered sales, oldest first (for numbering once the base is known). */
+int journal_unnumbered(struct journal *j, struct journal_row *rows, size_t max, size_t *n_out);
+/* Gives sale LID its SEQ and its re-encoded PAYLOAD (inside the caller's transaction). */
+int journal_number(struct journal *j, int64_t lid, int64_t seq, const char *payload);
+
+/* Moves sale ID from pending to STATE (acked or rejected). *CHANGED is false when the sale is
+ * unknown or no longer pending (a repeated ack); INFO (may be NULL) receives the row after the
+ * change. Runs inside the caller's transaction when one is open. */
+int journal_mark(struct journal *j, const char *id, enum p4term_sale_state state,
+                 int64_t gw_seq, bool duplicate, const char *reason, int64_t now_ms,
+                 bool *changed, struct p4term_sale_info *info);
+
+int journal_count_pending(struct journal *j, int64_t *n);
+int journal_list_pending(struct journal *j, struct p4term_sale_info *items, size_t max,
+                         size_t *n_out);
+int journal_info(struct journal *j, const char *id, struct p4term_sale_info *out);
+
+/* Keeps a message that could not be used (undecodable, wrong store, ...) for inspection. */
+int journal_keep_reject(struct journal *j, const char *topic, const char *payload, size_t len,
+                        const char *reason, int64_t now_ms);
+
+/* ---- cache.c: stock, prices, other entities and the change cursor (journal's connection) */
+struct cache;
+
+enum cache_result {
+    CACHE_APPLIED = 0, /* items were applied (possibly none new) and the cursor moved */
+    CACHE_STALE,       /* everything in the message was already applied */
+    CACHE_GAP,         /* the message starts after cursor + 1: a sync is needed */
+};
+
+int cache_open(sqlite3 *db, struct cache **out);
+void cache_close(struct cache *c);
+int cache_cursor(struct cache *c, int64_t *cursor);
+/* Applies a change message or one sync-reply chunk in one transaction (the cursor is stored
+ * in the same transaction). For a snapshot chunk, FIRST_CHUNK says it is the first reply to its
+ * request: the cached state is cleared first and the cursor reset, so a snapshot cut short by
+ * a crash is redone by the next sync; the last chunk (more == false) sets the cursor to `to`.
+ * *APPLIED_FROM..*APPLIED_TO is the range of log items newly applied (0..0 when none).
+ * Items whose value is not what their entity needs are skipped with a warning. */
+int cache_apply(struct cache *c, const struct p4t_changes *ch, bool first_chunk,
+                enum cache_result *result, int64_t *applied_from, int64_t *applied_to);
+int cache_price(struct cache *c, const char *sku, int64_t *price_minor, int64_t *ver);
+int cache_stock(struct cache *c, const char *sku, int64_t *on_hand);
+int cache_price_list(struct cache *c, struct p4term_price_item *items, size_t max,
+                     size_t *n_out);
+/* The JSON value of another entity's KEY; *OUT malloc'd, caller frees. */
+int cache_entity(struct cache *c, const char *entity, const char *key, char **out);
+
+/* Entity name without linking libp4topics (the cache is unit-tested on its own). */
+const char *cache_entity_name(enum p4t_entity e);
+
+/* ---- link.c: the Paho MQTTAsync client to the store broker ----
+ * Paho runs callbacks on its own thread; they only copy messages into a bounded queue and call
+ * WAKE. Everything else is called from the owner's (worker) thread. */
+struct link;
+
+struct link_opts {
+    const char *uri;
+    const char *client_id;
+    const char *username; /* NULL: none */
+    const char *password; /* NULL: none */
+    const char *const *subs; /* NULL-terminated topic filters, subscribed QoS 1 on connect */
+};
+
+enum link_state { LINK_DOWN = 0, LINK_CONNECTING, LINK_UP };
+
+/* One received message; topic and payload are malloc'd and NUL-terminated. */
+struct link_msg {
+    char *topic;
+    char *payload;
+    size_t len;
+};
+void link_msg_cleanup(struct link_msg *m);
+
+/* Creates the client (no connection yet). WAKE(WAKE_CTX) is called from Paho's thread
+ * whenever a message is queued or the state changes; it must not block. */
+int link_new(const struct link_opts *o, void (*wake)(void *), void *wake_ctx,
+             struct link **out);
+/* Disconnects (briefly waiting for it) and frees. L may be NULL. */
+void link_free(struct link *l);
+/* Starts a connection attempt when DOWN; the outcome shows in link_state(). */
+int link_connect(struct link *l);
+/* Current state and a generation counter that changes on every transition to UP. */
+enum link_state link_state(struct link *l, uint64_t *up_gen);
+/* Pops the oldest queued message into *M; returns 1 when one was popped, 0 when empty. */
+int link_pop(struct link *l, struct link_msg *m);
+/* Publishes QoS 1 (not retained). Returns 0, or -1 when the client refused it (down). */
+int link_publish(struct link *l, const char *topic, const char *payload, size_t len);
+/* Messages dropped because the queue was full (every kind is recoverable: see link.c). */
+uint64_t link_dropped(struct link *l);
+
+#endif

@@ -1,0 +1,940 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The libp4term handle: sale journaling, the worker thread that sends and syncs, events. */
+#include "shim.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "p4common.h"
+
+/* Oldest pending sales held in memory for sending; the rest wait in the journal. At the
+ * maximum nothing is lost: more are loaded as acks free room. */
+#define WINDOW_MAX 256
+/* Messages handled per worker turn before timers are looked at again. */
+#define DRAIN_MAX 512
+/* A sync whose next reply chunk does not come within this is asked again. */
+#define SYNC_TIMEOUT_MS 5000
+#define RECONNECT_MIN_MS 250
+#define RECONNECT_MAX_MS 4000
+/* Idle wake-up, so a lost wake-up can never stall the worker for long. */
+#define IDLE_WAKE_MS 1000
+#define NUMBER_BATCH 64
+
+struct pend {
+    int64_t lid;
+    char id[P4T_UUID_MAX + 1];
+    int64_t seq;
+    char *payload;
+    size_t len;
+    int64_t next_due_ms; /* monotonic; 0 = send now */
+    int attempts;        /* sends since the last reconnect or gateway restart */
+};
+
+struct ack_item {
+    struct p4t_ack ack;
+};
+
+struct p4term {
+    char store[P4T_ID_MAX + 1];
+    char reg[P4T_ID_MAX + 1];
+    char t_sale[P4T_TOPIC_MAX], t_sync[P4T_TOPIC_MAX];
+    char t_ack[P4T_TOPIC_MAX], t_reply[P4T_TOPIC_MAX];
+    char t_changes[P4T_TOPIC_MAX], t_alert[P4T_TOPIC_MAX], t_status[P4T_TOPIC_MAX];
+    int64_t ack_timeout_ms;
+    int64_t resend_max_ms;
+    p4term_event_cb cb;
+    void *user;
+
+    /* db_mu: the journal, the cache and the seq counter (the caller's thread appends sales
+     * while the worker records acks; sale() must commit before it returns, so it cannot hand
+     * the write to the worker without waiting for it). */
+    pthread_mutex_t db_mu;
+    struct journal *j;
+    struct cache *c;
+    int64_t next_seq;
+    bool seq_known;
+
+    /* mu: wake-up and the few flags the API reads. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool wake;
+    bool stop;
+    bool kick;
+    bool up;     /* link up and subscribed, as the worker last saw it */
+    bool synced; /* a sync completed since open */
+
+    bool offline;
+    bool thread_started;
+    pthread_t thread;
+    struct link *link;
+
+    /* worker thread only */
+    struct pend win[WINDOW_MAX];
+    size_t n_win;
+    int64_t last_loaded_lid;
+    uint64_t seen_gen;
+    int64_t next_connect_ms;
+    int64_t reconnect_backoff_ms;
+    bool sync_needed;
+    bool sync_active;
+    char req_id[P4T_ID_MAX + 1];
+    uint32_t req_counter;
+    int64_t sync_last_ms;
+    int sync_chunks;
+    char gw_state[16];
+    struct ack_item acks[DRAIN_MAX];
+    size_t n_acks;
+};
+
+void p4term_options_init(struct p4term_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->ack_timeout_ms = 2000;
+    o->resend_max_ms = 30000;
+}
+
+static void wake_worker(void *ctx)
+{
+    struct p4term *t = ctx;
+
+    pthread_mutex_lock(&t->mu);
+    t->wake = true;
+    pthread_cond_signal(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void emit(struct p4term *t, const struct p4term_event *ev)
+{
+    if (t->cb)
+        t->cb(ev, t->user);
+}
+
+/* ---- sending ---- */
+
+static int64_t resend_delay_ms(const struct p4term *t, int attempts)
+{
+    int64_t d = t->ack_timeout_ms;
+
+    for (int i = 1; i < attempts && d < t->resend_max_ms; i++)
+        d *= 2;
+    return d < t->resend_max_ms ? d : t->resend_max_ms;
+}
+
+static void window_reset_dues(struct p4term *t)
+{
+    for (size_t i = 0; i < t->n_win; i++) {
+        t->win[i].next_due_ms = 0;
+        t->win[i].attempts = 0;
+    }
+}
+
+static void window_remove(struct p4term *t, const char *id)
+{
+    for (size_t i = 0; i < t->n_win; i++) {
+        if (strcmp(t->win[i].id, id) != 0)
+            continue;
+        free(t->win[i].payload);
+        memmove(&t->win[i], &t->win[i + 1], (t->n_win - i - 1) * sizeof(t->win[0]));
+        t->n_win--;
+        return;
+    }
+}
+
+static void window_clear(struct p4term *t)
+{
+    for (size_t i = 0; i < t->n_win; i++)
+        free(t->win[i].payload);
+    t->n_win = 0;
+}
+
+/* Loads the next pending, numbered sales after the newest one in the window. */
+static void window_refill(struct p4term *t)
+{
+    struct journal_row rows[64];
+    size_t room = WINDOW_MAX - t->n_win, n = 0;
+    int rc;
+
+    if (room == 0)
+        return;
+    if (room > sizeof(rows) / sizeof(rows[0]))
+        room = sizeof(rows) / sizeof(rows[0]);
+    pthread_mutex_lock(&t->db_mu);
+    rc = journal_pending_after(t->j, t->last_loaded_lid, true, rows, room, &n);
+    pthread_mutex_unlock(&t->db_mu);
+    if (rc)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        struct pend *p = &t->win[t->n_win++];
+
+        memset(p, 0, sizeof(*p));
+        p->lid = rows[i].lid;
+        memcpy(p->id, rows[i].id, sizeof(p->id));
+        p->seq = rows[i].seq;
+        p->payload = rows[i].payload; /* ownership moves to the window */
+        p->len = rows[i].payload_len;
+        t->last_loaded_lid = rows[i].lid;
+    }
+}
+
+/* Publishes every due sale in seq order; stops at the first refusal (the link is going). */
+static void window_send(struct p4term *t, int64_t now)
+{
+    for (size_t i = 0; i < t->n_win; i++) {
+        struct pend *p = &t->win[i];
+
+        if (p->next_due_ms > now)
+            continue;
+        if (link_publish(t->link, t->t_sale, p->payload, p->len) != 0) {
+            p->next_due_ms = now + 200;
+            return;
+        }
+        p->attempts++;
+        p->next_due_ms = now + resend_delay_ms(t, p->attempts);
+        if (p->attempts > 1)
+            p4_debug("sale resent id=%s seq=%lld attempt=%d", p->id, (long long)p->seq,
+                     p->attempts);
+    }
+}
+
+/* ---- numbering a fresh journal's sales once the gateway said where this register is ---- */
+
+/* Called with db_mu held. Gives every unnumbered sale the next seq after LAST_SALE_SEQ, in
+ * journal order, re-encoding its payload, in one transaction. */
+static int number_sales(struct p4term *t, int64_t last_sale_seq, int64_t *last_out)
+{
+    struct journal_row rows[NUMBER_BATCH];
+    struct p4t_sale *s = NULL;
+    int64_t next = last_sale_seq + 1;
+    char reason[P4T_REASON_MAX];
+    size_t n = 0;
+    int rc;
+
+    s = malloc(sizeof(*s));
+    if (!s)
+        return P4TERM_ENOMEM;
+    rc = journal_begin(t->j);
+    if (rc)
+        goto out;
+    do {
+        rc = journal_unnumbered(t->j, rows, NUMBER_BATCH, &n);
+        if (rc)
+            goto out;
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            char *payload = NULL;
+
+            rc = p4t_sale_decode(rows[i].payload, rows[i].payload_len, s, reason,
+                                 sizeof(reason));
+            if (rc == 0) {
+                s->seq = next;
+                rc = p4t_sale_encode(s, &payload, reason, sizeof(reason));
+            }
+            if (rc != 0) {
+                /* Only this library writes the journal, so this is disk damage. */
+                p4_error("journaled sale unreadable id=%s reason=\"%s\"", rows[i].id, reason);
+                rc = P4TERM_EIO;
+            } else {
+                rc = journal_number(t->j, rows[i].lid, next, payload);
+                next++;
+            }
+            free(payload);
+        }
+        for (size_t i = 0; i < n; i++)
+            journal_row_cleanup(&rows[i]);
+        if (rc)
+            goto out;
+    } while (n == NUMBER_BATCH);
+    rc = journal_set_next_seq(t->j, next);
+    if (rc)
+        goto out;
+    rc = journal_commit(t->j);
+    if (rc)
+        goto out;
+    t->next_seq = next;
+    t->seq_known = true;
+    *last_out = next - 1;
+out:
+    if (rc)
+        journal_rollback(t->j);
+    free(s);
+    return rc;
+}
+
+/* ---- incoming messages ---- */
+
+static void keep_reject(struct p4term *t, const struct link_msg *m, const char *reason)
+{
+    p4_warn("message rejected topic=%s reason=\"%s\"", m->topic, reason);
+    pthread_mutex_lock(&t->db_mu);
+    journal_keep_reject(t->j, m->topic, m->payload, m->len, reason, p4_now_ms());
+    pthread_mutex_unlock(&t->db_mu);
+}
+
+static void flush_acks(struct p4term *t)
+{
+    struct p4term_sale_info info[DRAIN_MAX];
+    bool changed[DRAIN_MAX];
+    int64_t now_ms = p4_now_ms();
+    int rc;
+
+    if (t->n_acks == 0)
+        return;
+    pthread_mutex_lock(&t->db_mu);
+    rc = journal_begin(t->j);
+    for (size_t i = 0; i < t->n_acks && rc == 0; i++) {
+        const struct p4t_ack *a = &t->acks[i].ack;
+        bool rejected = a->status == P4T_ACK_REJECTED;
+
+        rc = journal_mark(t->j, a->id, rejected ? P4TERM_REJECTED : P4TERM_ACKED, a->gw_seq,
+                          a->status == P4T_ACK_DUPLICATE, a->reason, now_ms, &changed[i],
+                          &info[i]);
+    }
+    if (rc == 0)
+        rc = journal_commit(t->j);
+    if (rc)
+        journal_rollback(t->j);
+    pthread_mutex_unlock(&t->db_mu);
+    if (rc) {
+        /* Not recorded: the sales stay pending, are resent and acked "duplicate" later. */
+        t->n_acks = 0;
+        return;
+    }
+    for (size_t i = 0; i < t->n_acks; i++) {
+        const struct p4t_ack *a = &t->acks[i].ack;
+        struct p4term_event ev = {0};
+
+        window_remove(t, a->id);
+        if (!changed[i])
+            continue;
+        ev.sale_id = a->id;
+        ev.seq = info[i].seq;
+        if (a->status == P4T_ACK_REJECTED) {
+            p4_warn("sale rejected by gateway id=%s seq=%lld reason=\"%s\"", a->id,
+                    (long long)info[i].seq, a->reason);
+            ev.kind = P4TERM_EV_REJECT;
+            ev.reason = a->reason;
+        } else {
+            ev.kind = P4TERM_EV_ACK;
+            ev.gw_seq = a->gw_seq;
+            ev.duplicate = a->status == P4T_ACK_DUPLICATE;
+            ev.latency_ms = now_ms - info[i].created_ms;
+        }
+        emit(t, &ev);
+    }
+    t->n_acks = 0;
+}
+
+static void handle_ack(struct p4term *t, const struct link_msg *m)
+{
+    struct p4t_ack a;
+    char reason[P4T_REASON_MAX];
+
+    if (p4t_ack_decode(m->payload, m->len, &a, reason, sizeof(reason)) != 0) {
+        keep_reject(t, m, reason);
+        return;
+    }
+    if (a.id[0] == '\0') {
+        /* The gateway could not read an id out of something published on our topic. */
+        p4_warn("gateway rejected a message without a readable id reason=\"%s\"", a.reason);
+        return;
+    }
+    if (t->n_acks == DRAIN_MAX)
+        flush_acks(t);
+    t->acks[t->n_acks++].ack = a;
+}
+
+static void emit_changes(struct p4term *t, const struct p4t_changes *ch, int64_t lo, int64_t hi)
+{
+    if (lo == 0)
+        return;
+    for (size_t i = 0; i < ch->n_items; i++) {
+        const struct p4t_change *it = &ch->items[i];
+        struct p4term_event ev = {0};
+
+        if (it->seq < lo || it->seq > hi)
+            continue;
+        ev.kind = P4TERM_EV_CHANGE;
+        ev.change_seq = it->seq;
+        ev.entity = cache_entity_name(it->entity);
+        ev.key = it->key;
+        ev.value_json = it->value_json;
+        emit(t, &ev);
+    }
+}
+
+static void handle_changes(struct p4term *t, const struct link_msg *m)
+{
+    struct p4t_changes ch;
+    char reason[P4T_REASON_MAX];
+    enum cache_result res = CACHE_STALE;
+    int64_t lo = 0, hi = 0;
+    int rc;
+
+    if (p4t_changes_decode(m->payload, m->len, &ch, reason, sizeof(reason)) != 0) {
+        keep_reject(t, m, reason);
+        return;
+    }
+    if (ch.snapshot || ch.is_reply) {
+        keep_reject(t, m, "a sync reply on the store-wide changes topic");
+        p4t_changes_cleanup(&ch);
+        return;
+    }
+    pthread_mutex_lock(&t->db_mu);
+    rc = cache_apply(t->c, &ch, false, &res, &lo, &hi);
+    pthread_mutex_unlock(&t->db_mu);
+    if (rc == 0 && res == CACHE_GAP && !t->sync_active) {
+        p4_info("change gap seen from=%lld, syncing", (long long)ch.from);
+        t->sync_needed = true;
+    }
+    if (rc == 0 && res == CACHE_APPLIED)
+        emit_changes(t, &ch, lo, hi);
+    p4t_changes_cleanup(&ch);
+}
+
+static void handle_reply(struct p4term *t, const struct link_msg *m)
+{
+    struct p4t_changes ch;
+    char reason[P4T_REASON_MAX];
+    enum cache_result res = CACHE_STALE;
+    int64_t lo = 0, hi = 0, numbered_last = 0, cursor = 0;
+    bool first = t->sync_chunks == 0;
+    int rc = 0;
+
+    if (p4t_changes_decode(m->payload, m->len, &ch, reason, sizeof(reason)) != 0) {
+        keep_reject(t, m, reason);
+        return;
+    }
+    if (!t->sync_active || strcmp(ch.req_id, t->req_id) != 0) {
+        p4_debug("stale sync reply ignored req_id=%s", ch.req_id);
+        p4t_changes_cleanup(&ch);
+        return;
+    }
+    pthread_mutex_lock(&t->db_mu);
+    if (!t->seq_known && first) {
+        rc = number_sales(t, ch.last_sale_seq, &numbered_last);
+        if (rc == 0)
+            p4_info("register seq base learned from gateway last_sale_seq=%lld next_seq=%lld",
+                    (long long)ch.last_sale_seq, (long long)t->next_seq);
+    } else if (t->seq_known && ch.last_sale_seq >= t->next_seq) {
+        /* The gateway holds seqs this journal never issued (a restored or replaced journal):
+         * continue after them so seqs stay unique for this register. */
+        p4_warn("gateway holds newer sales for this register last_sale_seq=%lld next_seq=%lld",
+                (long long)ch.last_sale_seq, (long long)t->next_seq);
+        if (journal_set_next_seq(t->j, ch.last_sale_seq + 1) == 0)
+            t->next_seq = ch.last_sale_seq + 1;
+    }
+    if (rc == 0)
+        rc = cache_apply(t->c, &ch, first, &res, &lo, &hi);
+    if (rc == 0)
+        rc = cache_cursor(t->c, &cursor);
+    pthread_mutex_unlock(&t->db_mu);
+    t->sync_chunks++;
+    t->sync_last_ms = p4_mono_ms();
+    if (rc != 0 || res == CACHE_GAP) {
+        /* A log reply that does not join our cursor: ask again (the gateway decides between
+         * log and snapshot from the cursor we send). */
+        t->sync_active = false;
+        t->sync_needed = true;
+    } else if (!ch.more) {
+        struct p4term_event ev = {0};
+
+        t->sync_active = false;
+        pthread_mutex_lock(&t->mu);
+        t->synced = true;
+        pthread_mutex_unlock(&t->mu);
+        p4_info("cache synced cursor=%lld head=%lld snapshot=%d", (long long)cursor,
+                (long long)ch.head, ch.snapshot ? 1 : 0);
+        ev.kind = P4TERM_EV_SYNCED;
+        ev.change_seq = cursor;
+        emit(t, &ev);
+    }
+    if (res == CACHE_APPLIED && !ch.snapshot)
+        emit_changes(t, &ch, lo, hi);
+    if (numbered_last > 0) {
+        struct p4term_event ev = {0};
+
+        ev.kind = P4TERM_EV_NUMBERED;
+        ev.seq = numbered_last;
+        emit(t, &ev);
+    }
+    p4t_changes_cleanup(&ch);
+}
+
+static void handle_alert(struct p4term *t, const struct link_msg *m)
+{
+    struct p4t_alert a;
+    char reason[P4T_REASON_MAX];
+    struct p4term_event ev = {0};
+
+    if (p4t_alert_decode(m->payload, m->len, &a, reason, sizeof(reason)) != 0) {
+        keep_reject(t, m, reason);
+        return;
+    }
+    ev.kind = P4TERM_EV_ALERT;
+    ev.alert = &a;
+    emit(t, &ev);
+}
+
+static void handle_status(struct p4term *t, const struct link_msg *m)
+{
+    struct p4t_status s;
+    char reason[P4T_REASON_MAX];
+    bool was_offline;
+
+    if (m->len == 0)
+        return; /* a cleared retained status */
+    if (p4t_status_decode(m->payload, m->len, &s, reason, sizeof(reason)) != 0) {
+        keep_reject(t, m, reason);
+        return;
+    }
+    was_offline = strcmp(t->gw_state, "offline") == 0;
+    snprintf(t->gw_state, sizeof(t->gw_state), "%s", s.state);
+    if (was_offline && strcmp(s.state, "offline") != 0) {
+        /* The gateway is back: whatever we sent while it was away went nowhere, and it may
+         * have changes we never saw (a stock import while it was stopped). */
+        p4_info("gateway back state=%s, resending and syncing", s.state);
+        window_reset_dues(t);
+        t->sync_needed = true;
+        t->sync_active = false;
+    }
+}
+
+static void handle_message(struct p4term *t, const struct link_msg *m)
+{
+    if (strcmp(m->topic, t->t_ack) == 0)
+        handle_ack(t, m);
+    else if (strcmp(m->topic, t->t_changes) == 0)
+        handle_changes(t, m);
+    else if (strcmp(m->topic, t->t_reply) == 0)
+        handle_reply(t, m);
+    else if (strcmp(m->topic, t->t_alert) == 0)
+        handle_alert(t, m);
+    else if (strcmp(m->topic, t->t_status) == 0)
+        handle_status(t, m);
+    else
+        p4_debug("message on an unexpected topic ignored topic=%s", m->topic);
+}
+
+/* ---- the worker ---- */
+
+static void send_sync(struct p4term *t, int64_t now)
+{
+    struct p4t_sync_req r;
+    char *payload = NULL;
+    int64_t cursor = 0;
+    int rc;
+
+    pthread_mutex_lock(&t->db_mu);
+    rc = cache_cursor(t->c, &cursor);
+    pthread_mutex_unlock(&t->db_mu);
+    if (rc)
+        return;
+    memset(&r, 0, sizeof(r));
+    t->req_counter++;
+    snprintf(r.req_id, sizeof(r.req_id), "q%x-%x", (unsigned)(p4_now_ms() & 0xffffff),
+             (unsigned)t->req_counter);
+    r.cursor = cursor;
+    if (p4t_sync_req_encode(&r, &payload) != 0)
+        return;
+    if (link_publish(t->link, t->t_sync, payload, strlen(payload)) == 0) {
+        memcpy(t->req_id, r.req_id, sizeof(t->req_id));
+        t->sync_active = true;
+        t->sync_needed = false;
+        t->sync_chunks = 0;
+        t->sync_last_ms = now;
+        p4_debug("sync requested req_id=%s cursor=%lld", r.req_id, (long long)cursor);
+    }
+    free(payload);
+}
+
+static void set_up(struct p4term *t, bool up)
+{
+    struct p4term_event ev = {0};
+
+    pthread_mutex_lock(&t->mu);
+    if (t->up == up) {
+        pthread_mutex_unlock(&t->mu);
+        return;
+    }
+    t->up = up;
+    pthread_mutex_unlock(&t->mu);
+    ev.kind = P4TERM_EV_LINK;
+    ev.link_up = up;
+    emit(t, &ev);
+}
+
+static void *worker_main(void *arg)
+{
+    struct p4term *t = arg;
+    int64_t next_wake_ms = p4_mono_ms();
+
+    for (;;) {
+        struct link_msg m;
+        enum link_state st;
+        uint64_t gen = 0;
+        int64_t now;
+        bool kick;
+
+        pthread_mutex_lock(&t->mu);
+        while (!t->wake && !t->stop) {
+            struct timespec until;
+            int64_t wait_ms = next_wake_ms - p4_mono_ms();
+
+            if (wait_ms <= 0)
+                break;
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            until.tv_sec += wait_ms / 1000;
+            until.tv_nsec += (wait_ms % 1000) * 1000000;
+            if (until.tv_nsec >= 1000000000) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000;
+            }
+            if (pthread_cond_timedwait(&t->cv, &t->mu, &until) == ETIMEDOUT)
+                break;
+        }
+        t->wake = false;
+        kick = t->kick;
+        t->kick = false;
+        if (t->stop) {
+            pthread_mutex_unlock(&t->mu);
+            break;
+        }
+        pthread_mutex_unlock(&t->mu);
+
+        now = p4_mono_ms();
+        st = link_state(t->link, &gen);
+        if (st == LINK_UP && gen != t->seen_gen) {
+            /* Freshly connected and subscribed: everything pending goes again, in order. */
+            t->seen_gen = gen;
+            t->reconnect_backoff_ms = RECONNECT_MIN_MS;
+            window_reset_dues(t);
+            t->sync_needed = true;
+            t->sync_active = false;
+            set_up(t, true);
+        } else if (st != LINK_UP) {
+            set_up(t, false);
+            t->sync_active = false;
+            if (st == LINK_DOWN && now >= t->next_connect_ms) {
+                link_connect(t->link);
+                t->next_connect_ms = now + t->reconnect_backoff_ms;
+                t->reconnect_backoff_ms *= 2;
+                if (t->reconnect_backoff_ms > RECONNECT_MAX_MS)
+                    t->reconnect_backoff_ms = RECONNECT_MAX_MS;
+            }
+        }
+        for (int i = 0; i < DRAIN_MAX && link_pop(t->link, &m); i++) {
+            handle_message(t, &m);
+            link_msg_cleanup(&m);
+        }
+        flush_acks(t);
+        if (kick) {
+            window_reset_dues(t);
+            t->sync_needed = true;
+            t->sync_active = false;
+        }
+        now = p4_mono_ms();
+        next_wake_ms = now + IDLE_WAKE_MS;
+        if (st == LINK_UP) {
+            if (t->sync_active && now - t->sync_last_ms > SYNC_TIMEOUT_MS) {
+                p4_info("sync reply overdue req_id=%s, asking again", t->req_id);
+                t->sync_active = false;
+                t->sync_needed = true;
+            }
+            if (t->sync_needed && !t->sync_active)
+                send_sync(t, now);
+            if (t->sync_active && t->sync_last_ms + SYNC_TIMEOUT_MS + 1 < next_wake_ms)
+                next_wake_ms = t->sync_last_ms + SYNC_TIMEOUT_MS + 1;
+            window_refill(t);
+            window_send(t, now);
+            for (size_t i = 0; i < t->n_win; i++) {
+                if (t->win[i].next_due_ms < next_wake_ms)
+                    next_wake_ms = t->win[i].next_due_ms;
+            }
+        } else if (st == LINK_DOWN && t->next_connect_ms < next_wake_ms) {
+            next_wake_ms = t->next_connect_ms;
+        }
+    }
+    return NULL;
+}
+
+/* ---- public API ---- */
+
+static int build_topics(struct p4term *t)
+{
+    int rc = 0;
+
+    rc |= p4t_topic_local(t->t_sale, sizeof(t->t_sale), P4T_L_SALE, t->store, t->reg);
+    rc |= p4t_topic_local(t->t_sync, sizeof(t->t_sync), P4T_L_SYNC, t->store, t->reg);
+    rc |= p4t_topic_local(t->t_ack, sizeof(t->t_ack), P4T_L_ACK, t->store, t->reg);
+    rc |= p4t_topic_local(t->t_reply, sizeof(t->t_reply), P4T_L_SYNC_REPLY, t->store, t->reg);
+    rc |= p4t_topic_local(t->t_changes, sizeof(t->t_changes), P4T_L_CHANGES, t->store, NULL);
+    rc |= p4t_topic_local(t->t_alert, sizeof(t->t_alert), P4T_L_ALERT, t->store, NULL);
+    rc |= p4t_topic_local(t->t_status, sizeof(t->t_status), P4T_L_STATUS, t->store, NULL);
+    return rc ? P4TERM_EINVAL : 0;
+}
+
+int p4term_open(const struct p4term_options *opt, p4term_event_cb cb, void *user,
+                struct p4term **out)
+{
+    struct p4term *t = NULL;
+    char client_id[128];
+    bool fresh = false;
+    int rc;
+
+    if (!opt || !out || !opt->store || !opt->reg || !opt->journal_path ||
+        !p4t_store_id_valid(opt->store) || !p4t_id_valid(opt->reg) ||
+        (!opt->offline && (!opt->broker_uri || !opt->broker_uri[0])) ||
+        opt->ack_timeout_ms <= 0 || opt->resend_max_ms < opt->ack_timeout_ms) {
+        p4_error("p4term_open: invalid options (store, register id, journal, broker uri, "
+                 "timeouts)");
+        return P4TERM_EINVAL;
+    }
+    t = calloc(1, sizeof(*t));
+    if (!t)
+        return P4TERM_ENOMEM;
+    pthread_mutex_init(&t->db_mu, NULL);
+    pthread_mutex_init(&t->mu, NULL);
+    {
+        pthread_condattr_t ca;
+
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&t->cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
+    snprintf(t->store, sizeof(t->store), "%s", opt->store);
+    snprintf(t->reg, sizeof(t->reg), "%s", opt->reg);
+    t->ack_timeout_ms = opt->ack_timeout_ms;
+    t->resend_max_ms = opt->resend_max_ms;
+    t->cb = cb;
+    t->user = user;
+    t->offline = opt->offline;
+    t->reconnect_backoff_ms = RECONNECT_MIN_MS;
+    rc = build_topics(t);
+    if (rc)
+        goto out;
+    rc = journal_open(opt->journal_path, &t->j, &fresh);
+    if (rc)
+        goto out;
+    rc = cache_open(journal_db(t->j), &t->c);
+    if (rc)
+        goto out;
+    rc = journal_seq_state(t->j, &t->next_seq, &t->seq_known);
+    if (rc)
+        goto out;
+    if (fresh)
+        p4_info("new journal path=%s store=%s reg=%s: seq continues after the gateway's "
+                "last_sale_seq", opt->journal_path, t->store, t->reg);
+    if (!opt->offline) {
+        const char *subs[] = {t->t_ack, t->t_reply, t->t_changes, t->t_alert, t->t_status,
+                              NULL};
+        struct link_opts lo = {0};
+
+        if (opt->client_id && opt->client_id[0])
+            snprintf(client_id, sizeof(client_id), "%s", opt->client_id);
+        else
+            snprintf(client_id, sizeof(client_id), "p4term-%s-%s", t->store, t->reg);
+        lo.uri = opt->broker_uri;
+        lo.client_id = client_id;
+        lo.username = opt->username;
+        lo.password = opt->password;
+        lo.subs = subs;
+        rc = link_new(&lo, wake_worker, t, &t->link);
+        if (rc)
+            goto out;
+        if (pthread_create(&t->thread, NULL, worker_main, t) != 0) {
+            p4_error("worker thread start failed err=\"%s\"", strerror(errno));
+            rc = P4TERM_ENOMEM;
+            goto out;
+        }
+        t->thread_started = true;
+    }
+    *out = t;
+    t = NULL;
+    rc = 0;
+out:
+    p4term_close(t);
+    return rc;
+}
+
+void p4term_close(struct p4term *t)
+{
+    if (!t)
+        return;
+    if (t->thread_started) {
+        pthread_mutex_lock(&t->mu);
+        t->stop = true;
+        pthread_cond_signal(&t->cv);
+        pthread_mutex_unlock(&t->mu);
+        pthread_join(t->thread, NULL);
+    }
+    link_free(t->link);
+    window_clear(t);
+    cache_close(t->c);
+    journal_close(t->j);
+    pthread_cond_destroy(&t->cv);
+    pthread_mutex_destroy(&t->mu);
+    pthread_mutex_destroy(&t->db_mu);
+    free(t);
+}
+
+int p4term_sale(struct p4term *t, const struct p4t_sale *sale, char id_out[P4T_UUID_MAX + 1],
+                int64_t *seq_out, char *reason, size_t reason_len)
+{
+    struct p4t_sale *s = NULL;
+    char *payload = NULL;
+    char tmp_reason[P4T_REASON_MAX] = "";
+    int64_t now_ms = p4_now_ms(), seq = 0;
+    int rc;
+
+    if (!t || !sale)
+        return P4TERM_EINVAL;
+    s = malloc(sizeof(*s));
+    if (!s)
+        return P4TERM_ENOMEM;
+    memcpy(s, sale, sizeof(*s));
+    if (p4_uuid7(s->id) != 0) {
+        rc = P4TERM_EIO;
+        goto out;
+    }
+    snprintf(s->store, sizeof(s->store), "%s", t->store);
+    snprintf(s->reg, sizeof(s->reg), "%s", t->reg);
+    p4_format_ts(now_ms, s->ts);
+    s->ts_ms = now_ms;
+    if (s->total_minor == 0 && s->n_lines <= P4T_MAX_LINES) {
+        /* Bounded by the contract's limits (200 lines x 1e5 x 1e8 < 2^63); out-of-range lines
+         * are refused by the encoder below. */
+        for (size_t i = 0; i < s->n_lines; i++) {
+            if (s->lines[i].qty > P4T_MAX_QTY || s->lines[i].qty < -P4T_MAX_QTY ||
+                s->lines[i].price_minor > P4T_MAX_PRICE || s->lines[i].price_minor < 0)
+                continue;
+            s->total_minor += s->lines[i].qty * s->lines[i].price_minor;
+        }
+    }
+    pthread_mutex_lock(&t->db_mu);
+    seq = t->seq_known ? t->next_seq : 0;
+    /* An unnumbered sale is encoded with seq 1 and re-encoded when numbered. */
+    s->seq = seq > 0 ? seq : 1;
+    rc = p4t_sale_encode(s, &payload, tmp_reason, sizeof(tmp_reason));
+    if (rc != 0) {
+        pthread_mutex_unlock(&t->db_mu);
+        p4_warn("sale refused reason=\"%s\"", tmp_reason);
+        if (reason && reason_len)
+            snprintf(reason, reason_len, "%s", tmp_reason);
+        rc = rc == P4T_ENOMEM ? P4TERM_ENOMEM : P4TERM_EINVAL;
+        goto out;
+    }
+    rc = journal_append(t->j, s->id, seq, payload, s->total_minor, now_ms);
+    if (rc == 0 && seq > 0)
+        t->next_seq = seq + 1;
+    pthread_mutex_unlock(&t->db_mu);
+    if (rc) {
+        if (reason && reason_len)
+            snprintf(reason, reason_len, "journal write failed");
+        goto out;
+    }
+    if (id_out)
+        memcpy(id_out, s->id, P4T_UUID_MAX + 1);
+    if (seq_out)
+        *seq_out = seq;
+    if (t->thread_started)
+        wake_worker(t);
+out:
+    free(payload);
+    free(s);
+    return rc;
+}
+
+int p4term_price(struct p4term *t, const char *sku, int64_t *price_minor, int64_t *ver)
+{
+    int rc;
+
+    pthread_mutex_lock(&t->db_mu);
+    rc = cache_price(t->c, sku, price_minor, ver);
+    pthread_mutex_unlock(&t->db_mu);
+    return rc;
+}
+
+int p4term_stock(struct p4term *t, const char *sku, int64_t *on_hand)
+{
+    int rc;
+
+    pthread_mutex_lock(&t->db_mu);
+    rc = cache_stock(t->c, sku, on_hand);
+    pthread_mutex_unlock(&t->db_mu);
+    return rc;
+}
+
+int p4term_cursor(struct p4term *t, int64_t *cursor, bool *synced)
+{
+    int rc;
+
+    pthread_mutex_lock(&t->db_mu);
+    rc = cache_cursor(t->c, cursor);
+    pthread_mutex_unlock(&t->db_mu);
+    if (synced) {
+        pthread_mutex_lock(&t->mu);
+        *synced = t->synced;
+        pthread_mutex_unlock(&t->mu);
+    }
+    return rc;
+}
+
+int p4term_price_list(struct p4term *t, struct p4term_price_item *items, size_t max,
+                      size_t *n_out)
+{
+    int rc;
+
+    pthread_mutex_lock(&t->db_mu);
+    rc = cache_price_list(t->c, items, max, n_out);
+    pthread_mutex_unlock(&t->db_mu);
+    return rc;
+}
+
+int p4term_pending(struct p4term *t, struct p4term_sale_info *items, size_t max, size_t *n_out,
+                   int64_t *total)
+{
+    int rc;
+
+    pthread_mutex_lock(&t->db_mu);
+    rc = journal_list_pending(t->j, items, max, n_out);
+    if (rc == 0 && total)
+        rc = journal_count_pending(t->j, total);
+    pthread_mutex_unlock(&t->db_mu);
+    return rc;
+}
+
+int p4term_sale_info(struct p4term *t, const char *id, struct p4term_sale_info *out)
+{
+    int rc;
+
+    pthread_mutex_lock(&t->db_mu);
+    rc = journal_info(t->j, id, out);
+    pthread_mutex_unlock(&t->db_mu);
+    return rc;
+}
+
+int p4term_kick(struct p4term *t)
+{
+    if (!t->thread_started)
+        return 0;
+    pthread_mutex_lock(&t->mu);
+    t->kick = true;
+    t->wake = true;
+    pthread_cond_signal(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    return 0;
+}
+
+bool p4term_link_up(struct p4term *t)
+{
+    bool up;
+
+    pthread_mutex_lock(&t->mu);
+    up = t->up;
+    pthread_mutex_unlock(&t->mu);
+    return up;
+}
