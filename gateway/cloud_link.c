@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The cloud link: persistent session (the broker keeps our in-flight state across drops),
+ * explicit MQTT version, optional TLS, capped reconnect backoff, retained offline will. */
+#include "link.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "p4common.h"
+
+static void on_connect_fail(void *context, MQTTAsync_failureData *resp)
+{
+    (void)context;
+    p4_warn("cloud connect failed rc=%d msg=\"%s\" (retrying)", resp ? resp->code : 0,
+            resp && resp->message ? resp->message : "");
+}
+
+static void on_connect_fail5(void *context, MQTTAsync_failureData5 *resp)
+{
+    (void)context;
+    p4_warn("cloud connect failed rc=%d reason=%d msg=\"%s\" (retrying)", resp ? resp->code : 0,
+            resp ? (int)resp->reasonCode : 0, resp && resp->message ? resp->message : "");
+}
+
+int cloud_link_start(struct link *l, const struct p4gw_config *cfg, struct queue *q,
+                     const char *will_topic, const char *will_payload)
+{
+    MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
+    MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
+    MQTTAsync_connectOptions opts5 = MQTTAsync_connectOptions_initializer5;
+    MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
+    MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+    MQTTProperties props = MQTTProperties_initializer;
+    MQTTProperty expiry;
+    int rc;
+
+    memset(l, 0, sizeof(*l));
+    l->q = q;
+    l->cfg = cfg;
+    l->cloud = true;
+    l->mqtt_version = cfg->mqtt_version;
+    snprintf(l->will_topic, sizeof(l->will_topic), "%s", will_topic);
+    l->will_payload = strdup(will_payload);
+    if (!l->will_payload)
+        return P4GW_ENOMEM;
+    /* MQTT 5 must be chosen when the client is created, not only at connect. */
+    co.MQTTVersion = l->mqtt_version;
+    rc = MQTTAsync_createWithOptions(&l->client, cfg->cloud_uri, cfg->cloud_client_id,
+                                     MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
+    if (rc != MQTTASYNC_SUCCESS) {
+        p4_error("cloud client create failed uri=%s rc=%d", cfg->cloud_uri, rc);
+        l->client = NULL;
+        return P4GW_EMQTT;
+    }
+    MQTTAsync_setCallbacks(l->client, l, link_on_lost, NULL, NULL);
+    MQTTAsync_setConnected(l->client, l, link_on_connected);
+    if (l->mqtt_version == MQTTVERSION_5) {
+        opts = opts5;
+        opts.cleanstart = 0;
+        expiry.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL;
+        expiry.value.integer4 = (unsigned int)cfg->session_expiry_s;
+        MQTTProperties_add(&props, &expiry);
+        opts.connectProperties = &props;
+        opts.onFailure5 = on_connect_fail5;
+    } else {
+        /* A persistent session: nothing the broker holds for us is dropped on a reconnect. */
+        opts.cleansession = 0;
+        opts.onFailure = on_connect_fail;
+    }
+    opts.MQTTVersion = l->mqtt_version;
+    opts.keepAliveInterval = cfg->keepalive_s;
+    opts.maxInflight = cfg->max_inflight;
+    opts.automaticReconnect = 1;
+    opts.minRetryInterval = 1;
+    opts.maxRetryInterval = cfg->reconnect_max_s;
+    opts.connectTimeout = 10;
+    opts.context = l;
+    will.topicName = l->will_topic;
+    will.message = l->will_payload;
+    will.qos = 1;
+    will.retained = 1;
+    opts.will = &will;
+    if (cfg->cloud_tls) {
+        ssl.enableServerCertAuth = 1;
+        ssl.verify = 1;
+        ssl.trustStore = cfg->ca_file[0] ? cfg->ca_file : NULL;
+        ssl.keyStore = cfg->cert_file[0] ? cfg->cert_file : NULL;
+        ssl.privateKey = cfg->key_file[0] ? cfg->key_file : NULL;
+        opts.ssl = &ssl;
+    }
+    rc = MQTTAsync_connect(l->client, &opts);
+    MQTTProperties_free(&props);
+    if (rc != MQTTASYNC_SUCCESS) {
+        p4_error("cloud connect refused uri=%s rc=%d", cfg->cloud_uri, rc);
+        return P4GW_EMQTT;
+    }
+    p4_info("cloud connecting uri=%s client_id=%s mqtt_version=%s", cfg->cloud_uri,
+            cfg->cloud_client_id, l->mqtt_version == MQTTVERSION_5 ? "5" : "3.1.1");
+    return P4GW_OK;
+}

@@ -1,0 +1,408 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The gateway's INI file: defaults, loading with inih, validation and one-line errors. */
+#include "p4gw.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <MQTTAsync.h>
+#include <ini.h>
+
+#include "p4common.h"
+
+enum key_kind {
+    K_TENANT,   /* tenant id syntax */
+    K_STORE,    /* store id syntax */
+    K_TEXT,     /* any text that fits */
+    K_URI,      /* MQTT server URI */
+    K_FILE,     /* an existing readable file */
+    K_PATH,     /* a path we will create or open later */
+    K_INT,      /* integer within [min, max], stored in an int */
+    K_INT64,    /* integer within [min, max], stored in an int64_t */
+    K_MQTTV,    /* 3.1.1 | 5 */
+    K_DURABLE,  /* full | normal */
+    K_LEVEL,    /* debug | info | warn | error */
+};
+
+struct key_def {
+    const char *section;
+    const char *key;
+    enum key_kind kind;
+    size_t off;  /* offset of the field in struct p4gw_config */
+    size_t size; /* size of a char[] field */
+    int64_t min, max;
+    bool required;
+};
+
+#define F(field) offsetof(struct p4gw_config, field), sizeof(((struct p4gw_config *)0)->field)
+
+static const struct key_def keys[] = {
+    {"store", "tenant", K_TENANT, F(tenant), 0, 0, true},
+    {"store", "id", K_STORE, F(store), 0, 0, true},
+    {"local", "uri", K_URI, F(local_uri), 0, 0, true},
+    {"local", "client_id", K_TEXT, F(local_client_id), 0, 0, false},
+    {"local", "username", K_TEXT, F(local_username), 0, 0, false},
+    {"local", "password_file", K_FILE, F(local_password_file), 0, 0, false},
+    {"cloud", "uri", K_URI, F(cloud_uri), 0, 0, true},
+    {"cloud", "client_id", K_TEXT, F(cloud_client_id), 0, 0, false},
+    {"cloud", "mqtt_version", K_MQTTV, F(mqtt_version), 0, 0, false},
+    {"cloud", "ca_file", K_FILE, F(ca_file), 0, 0, false},
+    {"cloud", "cert_file", K_FILE, F(cert_file), 0, 0, false},
+    {"cloud", "key_file", K_FILE, F(key_file), 0, 0, false},
+    {"cloud", "max_inflight", K_INT, F(max_inflight), 1, 65535, false},
+    {"cloud", "keepalive_s", K_INT, F(keepalive_s), 0, 65535, false},
+    {"cloud", "session_expiry_s", K_INT64, F(session_expiry_s), 0, 4294967295LL, false},
+    {"cloud", "batch_max_items", K_INT, F(batch_max_items), 1, 100000, false},
+    {"cloud", "batch_max_bytes", K_INT64, F(batch_max_bytes), 1024, 268435455, false},
+    {"cloud", "reconnect_max_s", K_INT, F(reconnect_max_s), 1, 3600, false},
+    {"replica", "path", K_PATH, F(replica_path), 0, 0, true},
+    {"replica", "durability", K_DURABLE, F(durability_full), 0, 0, false},
+    {"replica", "outbox_cap", K_INT64, F(outbox_cap), 1, 1000000000000LL, false},
+    {"replica", "changes_keep", K_INT64, F(changes_keep), 1, 1000000000000LL, false},
+    {"replica", "commit_max_items", K_INT, F(commit_max_items), 1, 100000, false},
+    {"log", "level", K_LEVEL, F(log_level), 0, 0, false},
+    {"log", "file", K_PATH, F(log_file), 0, 0, false},
+};
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+static const char *const sections[] = {"store", "local", "cloud", "replica", "log"};
+
+/* Parse state shared by the line-counting reader and the inih handler. */
+struct load_ctx {
+    struct p4gw_config *cfg;
+    FILE *f;
+    int lineno;           /* line the parser is on (1-based) */
+    bool at_line_start;
+    bool seen[N_KEYS];
+    char *err;
+    size_t err_len;
+    bool failed;
+    char bad_section[64];  /* an unknown section seen by the reader, reported at its first key */
+    int bad_section_line;
+};
+
+static void fail(struct load_ctx *c, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Records the first error only: the operator fixes one line at a time. */
+static void fail(struct load_ctx *c, int line, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (c->failed)
+        return;
+    c->failed = true;
+    n = snprintf(c->err, c->err_len, "%s:%d: ", c->cfg->file, line);
+    if (n < 0 || (size_t)n >= c->err_len)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(c->err + n, c->err_len - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+static bool known_section(const char *name)
+{
+    for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+        if (strcmp(sections[i], name) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void fail_section(struct load_ctx *c)
+{
+    fail(c, c->bad_section_line, "[%s]: unknown section (expected store, local, cloud, replica "
+         "or log)", c->bad_section);
+}
+
+/* inih reader: hands inih one line at a time so we know the line number in the handler
+ * (Debian's inih is built without INI_HANDLER_LINENO). Also strips leading blanks, so an
+ * indented key is a key and not a continuation of the previous value, and catches section
+ * headers itself so an unknown empty section is still reported. Returns NULL to stop. */
+static char *line_reader(char *str, int num, void *stream)
+{
+    struct load_ctx *c = stream;
+    size_t len, skip = 0;
+
+    if (c->failed)
+        return NULL;
+    if (!fgets(str, num, c->f))
+        return NULL;
+    len = strlen(str);
+    if (!c->at_line_start) {
+        /* Unreachable in practice: a long line fails below before we get here. */
+        return NULL;
+    }
+    c->lineno++;
+    c->at_line_start = len > 0 && str[len - 1] == '\n';
+    if (!c->at_line_start && !feof(c->f)) {
+        fail(c, c->lineno, "line longer than %d bytes", num - 2);
+        return NULL;
+    }
+    while (str[skip] == ' ' || str[skip] == '\t')
+        skip++;
+    if (skip)
+        memmove(str, str + skip, len - skip + 1);
+    if (str[0] == '[') {
+        char name[64];
+        const char *end = strchr(str, ']');
+        size_t n = end ? (size_t)(end - str - 1) : 0;
+
+        /* An unknown section with no key before the next header is reported at its header. */
+        if (c->bad_section_line) {
+            fail_section(c);
+            return NULL;
+        }
+        if (end && n < sizeof(name)) {
+            memcpy(name, str + 1, n);
+            name[n] = '\0';
+            if (!known_section(name)) {
+                snprintf(c->bad_section, sizeof(c->bad_section), "%s", name);
+                c->bad_section_line = c->lineno;
+            }
+        }
+    }
+    return str;
+}
+
+static int parse_int(const char *s, int64_t *out)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || end == s || *end != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static bool uri_ok(const char *s, bool *tls)
+{
+    static const char *const plain[] = {"tcp://", "mqtt://", "ws://"};
+    static const char *const secure[] = {"ssl://", "mqtts://", "wss://"};
+
+    for (size_t i = 0; i < 3; i++) {
+        size_t n = strlen(plain[i]);
+
+        if (strncmp(s, plain[i], n) == 0 && s[n] != '\0') {
+            *tls = false;
+            return true;
+        }
+        n = strlen(secure[i]);
+        if (strncmp(s, secure[i], n) == 0 && s[n] != '\0') {
+            *tls = true;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Validates VALUE for D and stores it. Returns 0 or -1 after fail(). */
+static int set_value(struct load_ctx *c, const struct key_def *d, const char *value)
+{
+    char *base = (char *)c->cfg;
+    const char *sec = d->section, *key = d->key;
+    int64_t v;
+    bool tls;
+
+    if (value[0] == '\0') {
+        if (d->required) {
+            fail(c, c->lineno, "[%s] %s: must not be empty", sec, key);
+            return -1;
+        }
+        if (d->kind == K_TEXT || d->kind == K_FILE || d->kind == K_PATH) {
+            base[d->off] = '\0';
+            return 0;
+        }
+        /* An empty optional setting keeps its default. */
+        return 0;
+    }
+    switch (d->kind) {
+    case K_TENANT:
+    case K_STORE:
+        if (strlen(value) >= d->size ||
+            !(d->kind == K_TENANT ? p4t_id_valid(value) : p4t_store_id_valid(value))) {
+            fail(c, c->lineno, "[%s] %s: \"%s\" is not a valid id ([a-z0-9][a-z0-9_-]{0,31})",
+                 sec, key, value);
+            return -1;
+        }
+        break;
+    case K_URI:
+        if (!uri_ok(value, &tls)) {
+            fail(c, c->lineno, "[%s] %s: \"%s\" is not an MQTT URI (tcp://, mqtt://, ssl://, "
+                 "mqtts://, ws:// or wss:// followed by host:port)", sec, key, value);
+            return -1;
+        }
+        if (strcmp(sec, "cloud") == 0)
+            c->cfg->cloud_tls = tls;
+        break;
+    case K_FILE:
+        if (access(value, R_OK) != 0) {
+            fail(c, c->lineno, "[%s] %s: cannot read %s: %s", sec, key, value, strerror(errno));
+            return -1;
+        }
+        break;
+    case K_TEXT:
+    case K_PATH:
+        break;
+    case K_INT:
+    case K_INT64:
+        if (parse_int(value, &v) || v < d->min || v > d->max) {
+            fail(c, c->lineno, "[%s] %s: must be an integer %" PRId64 "..%" PRId64
+                 " (got \"%s\")", sec, key, d->min, d->max, value);
+            return -1;
+        }
+        if (d->kind == K_INT)
+            *(int *)(base + d->off) = (int)v;
+        else
+            *(int64_t *)(base + d->off) = v;
+        return 0;
+    case K_MQTTV:
+        if (strcmp(value, "3.1.1") == 0) {
+            c->cfg->mqtt_version = MQTTVERSION_3_1_1;
+        } else if (strcmp(value, "5") == 0) {
+            c->cfg->mqtt_version = MQTTVERSION_5;
+        } else {
+            fail(c, c->lineno, "[%s] %s: must be 3.1.1 or 5 (got \"%s\")", sec, key, value);
+            return -1;
+        }
+        return 0;
+    case K_DURABLE:
+        if (strcmp(value, "full") == 0) {
+            c->cfg->durability_full = true;
+        } else if (strcmp(value, "normal") == 0) {
+            c->cfg->durability_full = false;
+        } else {
+            fail(c, c->lineno, "[%s] %s: must be full or normal (got \"%s\")", sec, key, value);
+            return -1;
+        }
+        return 0;
+    case K_LEVEL: {
+        enum p4_log_level lvl;
+
+        if (p4_log_parse_level(value, &lvl) != 0) {
+            fail(c, c->lineno, "[%s] %s: must be debug, info, warn or error (got \"%s\")", sec,
+                 key, value);
+            return -1;
+        }
+        c->cfg->log_level = (int)lvl;
+        return 0;
+    }
+    }
+    if (strlen(value) >= d->size) {
+        fail(c, c->lineno, "[%s] %s: longer than %zu bytes", sec, key, d->size - 1);
+        return -1;
+    }
+    memcpy(base + d->off, value, strlen(value) + 1);
+    return 0;
+}
+
+/* inih handler: returns 1 to continue, 0 after an error (the reader then stops the parse). */
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+    struct load_ctx *c = user;
+
+    if (c->failed)
+        return 0;
+    if (!name) /* INI_CALL_HANDLER_ON_NEW_SECTION builds: sections are checked by the reader */
+        return 1;
+    if (c->bad_section_line && strcmp(section, c->bad_section) == 0) {
+        fail(c, c->lineno, "[%s] %s: unknown section (expected store, local, cloud, replica "
+             "or log)", section, name);
+        return 0;
+    }
+    if (section[0] == '\0') {
+        fail(c, c->lineno, "[] %s: key outside of any section", name);
+        return 0;
+    }
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (strcmp(keys[i].section, section) != 0 || strcmp(keys[i].key, name) != 0)
+            continue;
+        if (c->seen[i]) {
+            fail(c, c->lineno, "[%s] %s: set twice", section, name);
+            return 0;
+        }
+        c->seen[i] = true;
+        return set_value(c, &keys[i], value) == 0;
+    }
+    fail(c, c->lineno, "[%s] %s: unknown key", section, name);
+    return 0;
+}
+
+static void set_defaults(struct p4gw_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->mqtt_version = MQTTVERSION_3_1_1;
+    cfg->max_inflight = 32;
+    cfg->keepalive_s = 10;
+    cfg->session_expiry_s = 604800;
+    cfg->batch_max_items = 500;
+    cfg->batch_max_bytes = 262144;
+    cfg->reconnect_max_s = 5;
+    cfg->durability_full = true;
+    cfg->outbox_cap = 1000000;
+    cfg->changes_keep = 100000;
+    cfg->commit_max_items = 1000;
+    cfg->log_level = P4_LOG_INFO;
+}
+
+int p4gw_config_load(const char *file, struct p4gw_config *cfg, char *err, size_t err_len)
+{
+    struct load_ctx c = {.cfg = cfg, .at_line_start = true, .err = err, .err_len = err_len};
+    int rc = P4GW_OK;
+    int ret;
+
+    set_defaults(cfg);
+    err[0] = '\0';
+    snprintf(cfg->file, sizeof(cfg->file), "%s", file);
+    c.f = fopen(file, "r");
+    if (!c.f) {
+        snprintf(err, err_len, "%s:0: cannot open: %s", file, strerror(errno));
+        return P4GW_EIO;
+    }
+    ret = ini_parse_stream(line_reader, &c, on_key, &c);
+    if (ferror(c.f) && !c.failed) {
+        snprintf(err, err_len, "%s:%d: read error", file, c.lineno);
+        rc = P4GW_EIO;
+        goto out;
+    }
+    if (!c.failed && c.bad_section_line)
+        fail_section(&c);
+    if (c.failed) {
+        rc = P4GW_EINVAL;
+        goto out;
+    }
+    if (ret != 0) {
+        fail(&c, ret, "syntax error: expected [section], key = value or a comment");
+        rc = P4GW_EINVAL;
+        goto out;
+    }
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (keys[i].required && !c.seen[i]) {
+            fail(&c, 0, "[%s] %s: required key is missing", keys[i].section, keys[i].key);
+            rc = P4GW_EINVAL;
+            goto out;
+        }
+    }
+    if (cfg->cert_file[0] != '\0' && cfg->key_file[0] == '\0') {
+        fail(&c, 0, "[cloud] key_file: required when cert_file is set");
+        rc = P4GW_EINVAL;
+        goto out;
+    }
+    if (cfg->local_client_id[0] == '\0')
+        snprintf(cfg->local_client_id, sizeof(cfg->local_client_id), "p4gw-%s", cfg->store);
+    if (cfg->cloud_client_id[0] == '\0')
+        snprintf(cfg->cloud_client_id, sizeof(cfg->cloud_client_id), "p4gw-%s-%s",
+                 cfg->tenant, cfg->store);
+out:
+    fclose(c.f);
+    return rc;
+}

@@ -1,0 +1,405 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The core loop: one thread owns SQLite and all state; it drains the event queue, applies a
+ * group of sales in one transaction, acknowledges after COMMIT, answers syncs and feeds the
+ * cloud sender. */
+#include "p4gw.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "p4common.h"
+
+volatile sig_atomic_t p4gw_stop_flag;
+volatile sig_atomic_t p4gw_reopen_flag;
+
+#define QUEUE_MAX_MSGS 50000
+#define QUEUE_MAX_BYTES (64u * 1024 * 1024)
+#define WAIT_MS 100               /* idle wake-up: signal flags and timers */
+#define STATUS_EVERY_MS 2000      /* status refresh while the outbox moves */
+#define PRUNE_EVERY_MS 1000
+#define PRUNE_MAX_ROWS 20000      /* per pass: keeps one pass short */
+#define CHANGES_PRUNE_EVERY_MS 10000
+#define STATS_EVERY_MS 10000
+#define STOP_FLUSH_MS 2000
+
+struct gw {
+    const struct p4gw_config *cfg;
+    struct replica r;
+    struct queue q;
+    struct ingest in;
+    struct outbox ob;
+    struct link local, cloud;
+    bool queue_ok, ingest_ok, outbox_ok;
+    bool local_up, cloud_up;
+    char sale_filter[P4T_TOPIC_MAX], sync_filter[P4T_TOPIC_MAX];
+    char status_topic[P4T_TOPIC_MAX], cloud_status_topic[P4T_TOPIC_MAX];
+    char alert_topic[P4T_TOPIC_MAX], cloud_alert_topic[P4T_TOPIC_MAX];
+    char changes_topic[P4T_TOPIC_MAX];
+    struct out_list out;      /* change messages and sync replies of this iteration */
+    char last_state[16];
+    int64_t last_status_ms, last_status_outbox, last_status_delivered;
+    int64_t last_prune_ms, last_changes_prune_ms, last_stats_ms;
+    int64_t groups, commit_ms_total;
+};
+
+static void publish_status(struct gw *g, const char *state, bool force)
+{
+    int64_t now = p4_mono_ms();
+    char *text = NULL;
+
+    if (!force && strcmp(state, g->last_state) == 0 &&
+        (now - g->last_status_ms < STATUS_EVERY_MS ||
+         (g->ob.undelivered == g->last_status_outbox &&
+          g->ob.delivered == g->last_status_delivered)))
+        return;
+    if (status_encode(state, g->ob.undelivered, g->ob.delivered, &text) != 0)
+        return;
+    if (g->local_up)
+        link_publish(&g->local, g->status_topic, text, strlen(text), 1, true, NULL);
+    if (g->cloud_up)
+        link_publish(&g->cloud, g->cloud_status_topic, text, strlen(text), 1, true, NULL);
+    if (strcmp(state, g->last_state) != 0)
+        p4_info("status state=%s outbox=%" PRId64 " delivered=%" PRId64, state,
+                g->ob.undelivered, g->ob.delivered);
+    free(text);
+    snprintf(g->last_state, sizeof(g->last_state), "%s", state);
+    g->last_status_ms = now;
+    g->last_status_outbox = g->ob.undelivered;
+    g->last_status_delivered = g->ob.delivered;
+}
+
+static const char *current_state(struct gw *g)
+{
+    return g->cloud_up ? "online" : "wan_down";
+}
+
+static void raise_alert(struct gw *g, const char *kind, const char *severity, const char *msg)
+{
+    char *text = NULL;
+
+    p4_warn("alert kind=%s message=\"%s\"", kind, msg);
+    if (status_alert_encode(g->cfg->store, kind, severity, msg, NULL, &text) != 0)
+        return;
+    if (g->local_up)
+        link_publish(&g->local, g->alert_topic, text, strlen(text), 1, false, NULL);
+    if (g->cloud_up)
+        link_publish(&g->cloud, g->cloud_alert_topic, text, strlen(text), 1, false, NULL);
+    free(text);
+}
+
+/* The outbox never drops: crossing the cap raises one alert, and sales keep being accepted. */
+static void check_outbox_cap(struct gw *g)
+{
+    char msg[P4T_REASON_MAX];
+
+    if (g->ob.undelivered >= g->cfg->outbox_cap && !g->ob.over_cap) {
+        g->ob.over_cap = true;
+        snprintf(msg, sizeof(msg), "%" PRId64 " sales wait for the cloud (cap %" PRId64 ")",
+                 g->ob.undelivered, g->cfg->outbox_cap);
+        raise_alert(g, "outbox_cap", "critical", msg);
+    } else if (g->ob.undelivered < g->cfg->outbox_cap && g->ob.over_cap) {
+        g->ob.over_cap = false;
+        p4_info("outbox back under its cap undelivered=%" PRId64, g->ob.undelivered);
+    }
+}
+
+static void on_local_up(struct gw *g)
+{
+    g->local_up = true;
+    p4_info("store broker connected");
+    /* A clean session forgets subscriptions: subscribe on every connect. */
+    link_subscribe(&g->local, g->sale_filter);
+    link_subscribe(&g->local, g->sync_filter);
+    publish_status(g, current_state(g), true);
+}
+
+static void on_cloud_up(struct gw *g)
+{
+    g->cloud_up = true;
+    p4_info("cloud connected");
+    outbox_link_up(&g->ob);
+    publish_status(g, current_state(g), true);
+}
+
+static void handle_sync(struct gw *g, const struct event *ev, int64_t now_ms)
+{
+    struct p4t_sync_req req;
+    char reason[P4T_REASON_MAX], store[P4T_ID_MAX + 1], reg[P4T_ID_MAX + 1];
+    enum p4t_local kind;
+
+    if (p4t_topic_parse_local(ev->topic, &kind, store, reg) != 0)
+        return;
+    if (ev->orig_len > P4T_MAX_PAYLOAD ||
+        p4t_sync_req_decode(ev->payload, ev->len, &req, reason, sizeof(reason)) != 0) {
+        if (ev->orig_len > P4T_MAX_PAYLOAD)
+            snprintf(reason, sizeof(reason), "payload too large: %zu bytes", ev->orig_len);
+        p4_warn("sync request rejected reg=%s reason=\"%s\"", reg, reason);
+        ingest_reject(&g->in, ev->topic, ev->payload, ev->len, reason, now_ms);
+        return;
+    }
+    if (sync_answer(&g->r, g->cfg->store, reg, &req, &g->out) != 0)
+        p4_warn("sync request not answered reg=%s req_id=%s", reg, req.req_id);
+}
+
+static void publish_out(struct gw *g)
+{
+    for (size_t i = 0; i < g->out.n; i++) {
+        const struct out_msg *m = &g->out.items[i];
+
+        if (g->local_up)
+            link_publish(&g->local, m->topic, m->payload, m->len, 1, false, NULL);
+    }
+    out_list_clear(&g->out);
+}
+
+/* One iteration: the events in EVS become one transaction (sales, delivered marks), then
+ * acks, change messages, sync replies, and new batches for the cloud. */
+static void process(struct gw *g, struct event *evs)
+{
+    struct replica *r = &g->r;
+    int64_t now_ms = p4_now_ms();
+    int64_t t0 = p4_mono_ms();
+    bool txn = false, failed = false, had_syncs = false;
+    struct event *ev;
+
+    for (ev = evs; ev; ev = ev->next) {
+        enum p4t_local kind;
+        char store[P4T_ID_MAX + 1], reg[P4T_ID_MAX + 1];
+        bool needs_txn;
+
+        needs_txn = ev->type == EV_CLOUD_ACK ||
+                    (ev->type == EV_LOCAL_MSG &&
+                     !(p4t_topic_parse_local(ev->topic, &kind, store, reg) == 0 &&
+                       kind == P4T_L_SYNC));
+        if (needs_txn && !txn && !failed) {
+            if (replica_begin(r) != 0 || ingest_begin(&g->in) != 0) {
+                replica_rollback(r);
+                failed = true;
+            } else {
+                txn = true;
+            }
+        }
+        switch (ev->type) {
+        case EV_LOCAL_MSG:
+            if (!needs_txn) {
+                had_syncs = true; /* answered after the commit, against committed state */
+                break;
+            }
+            /* After a database failure the rest of the group is dropped unanswered: the
+             * registers resend. */
+            if (failed)
+                break;
+            if (ingest_sale(&g->in, ev->topic, ev->payload, ev->len, ev->orig_len, now_ms)) {
+                replica_rollback(r);
+                txn = false;
+                failed = true;
+            }
+            break;
+        case EV_CLOUD_ACK:
+            if (!failed && outbox_on_ack(&g->ob, ev->batch_id) != 0) {
+                replica_rollback(r);
+                txn = false;
+                failed = true;
+            }
+            break;
+        case EV_CLOUD_NACK:
+            outbox_on_nack(&g->ob, ev->batch_id);
+            break;
+        case EV_LOCAL_UP:
+            on_local_up(g);
+            break;
+        case EV_LOCAL_DOWN:
+            g->local_up = false;
+            p4_warn("store broker connection lost (reconnecting)");
+            break;
+        case EV_CLOUD_UP:
+            on_cloud_up(g);
+            break;
+        case EV_CLOUD_DOWN:
+            g->cloud_up = false;
+            outbox_link_down(&g->ob);
+            p4_warn("cloud connection lost (reconnecting) undelivered=%" PRId64,
+                    g->ob.undelivered);
+            publish_status(g, current_state(g), true);
+            break;
+        }
+    }
+    if (txn && replica_commit(r) != 0) {
+        replica_rollback(r);
+        failed = true;
+    }
+    if (failed) {
+        /* Nothing of this group is acknowledged; marks lost with it are re-earned by
+         * sending those records again. */
+        p4_error("group commit failed: %zu acks withheld", g->in.acks.n);
+        ingest_abort(&g->in);
+        if (g->cloud_up)
+            outbox_link_up(&g->ob);
+        g->ob.undelivered = 0;
+        replica_int(r, RS_OUTBOX_COUNT, 0, &g->ob.undelivered);
+    } else if (txn) {
+        g->ob.undelivered += g->in.n_new;
+        g->groups++;
+        g->commit_ms_total += p4_mono_ms() - t0;
+        /* Only now, with the data on disk, do acks and changes leave the process. */
+        for (size_t i = 0; i < g->in.acks.n; i++) {
+            const struct out_msg *m = &g->in.acks.items[i];
+
+            if (g->local_up)
+                link_publish(&g->local, m->topic, m->payload, m->len, 1, false, NULL);
+        }
+        out_list_clear(&g->in.acks);
+        if (g->in.changes.n)
+            sync_changes_msgs(&g->in.changes, g->changes_topic, &g->out);
+        g->in.changes.n = 0;
+        g->in.n_new = 0;
+        publish_out(g);
+    }
+    if (had_syncs) {
+        for (ev = evs; ev; ev = ev->next) {
+            enum p4t_local kind;
+            char store[P4T_ID_MAX + 1], reg[P4T_ID_MAX + 1];
+
+            if (ev->type == EV_LOCAL_MSG &&
+                p4t_topic_parse_local(ev->topic, &kind, store, reg) == 0 && kind == P4T_L_SYNC)
+                handle_sync(g, ev, now_ms);
+        }
+        publish_out(g);
+    }
+}
+
+/* Periodic work: pruning, stats, status refresh. */
+static void timers(struct gw *g)
+{
+    int64_t now = p4_mono_ms();
+
+    if (now - g->last_prune_ms >= PRUNE_EVERY_MS) {
+        int n = outbox_prune(&g->ob, PRUNE_MAX_ROWS);
+
+        if (n > 0)
+            p4_debug("outbox pruned rows=%d", n);
+        g->last_prune_ms = now;
+    }
+    if (now - g->last_changes_prune_ms >= CHANGES_PRUNE_EVERY_MS) {
+        int64_t head = 0;
+
+        if (replica_int(&g->r, RS_CHANGE_HEAD, 0, &head) == 0 && head > g->cfg->changes_keep) {
+            replica_bind_int(&g->r, RS_CHANGES_PRUNE, 1, head - g->cfg->changes_keep);
+            replica_exec(&g->r, RS_CHANGES_PRUNE);
+        }
+        g->last_changes_prune_ms = now;
+    }
+    if (now - g->last_stats_ms >= STATS_EVERY_MS) {
+        p4_info("stats accepted=%" PRId64 " duplicates=%" PRId64 " rejected=%" PRId64
+                " dropped=%" PRIu64 " groups=%" PRId64 " outbox=%" PRId64 " delivered=%" PRId64
+                " sent=%" PRId64 " acked=%" PRId64, g->in.n_ok, g->in.n_dup, g->in.n_rej,
+                queue_dropped(&g->q), g->groups, g->ob.undelivered, g->ob.delivered,
+                g->ob.records_sent, g->ob.records_acked);
+        g->last_stats_ms = now;
+    }
+    publish_status(g, current_state(g), false);
+}
+
+static int make_topics(struct gw *g)
+{
+    const struct p4gw_config *c = g->cfg;
+    int rc = 0;
+
+    rc |= p4t_topic_local_filter(g->sale_filter, P4T_TOPIC_MAX, P4T_L_SALE, c->store);
+    rc |= p4t_topic_local_filter(g->sync_filter, P4T_TOPIC_MAX, P4T_L_SYNC, c->store);
+    rc |= p4t_topic_local(g->status_topic, P4T_TOPIC_MAX, P4T_L_STATUS, c->store, NULL);
+    rc |= p4t_topic_local(g->alert_topic, P4T_TOPIC_MAX, P4T_L_ALERT, c->store, NULL);
+    rc |= p4t_topic_local(g->changes_topic, P4T_TOPIC_MAX, P4T_L_CHANGES, c->store, NULL);
+    rc |= p4t_topic_up(g->cloud_status_topic, P4T_TOPIC_MAX, c->tenant, c->store, "status");
+    rc |= p4t_topic_up(g->cloud_alert_topic, P4T_TOPIC_MAX, c->tenant, c->store, "alert");
+    return rc ? P4GW_EINVAL : P4GW_OK;
+}
+
+static void shutdown_links(struct gw *g)
+{
+    char *text = NULL;
+
+    /* A clean stop does not fire the will: say "offline" ourselves. */
+    if (status_encode("offline", g->ob.undelivered, g->ob.delivered, &text) == 0) {
+        if (g->local_up)
+            link_publish(&g->local, g->status_topic, text, strlen(text), 1, true, NULL);
+        if (g->cloud_up)
+            link_publish(&g->cloud, g->cloud_status_topic, text, strlen(text), 1, true, NULL);
+        free(text);
+    }
+    link_stop(&g->local, STOP_FLUSH_MS);
+    link_stop(&g->cloud, STOP_FLUSH_MS);
+}
+
+int p4gw_run(const struct p4gw_config *cfg)
+{
+    struct gw *g = calloc(1, sizeof(*g));
+    char *will = NULL;
+    int rc = 1;
+
+    if (!g)
+        return 1;
+    g->cfg = cfg;
+    if (make_topics(g) != 0) {
+        p4_error("cannot build topics for tenant=%s store=%s", cfg->tenant, cfg->store);
+        goto out;
+    }
+    if (replica_open(&g->r, cfg->replica_path, cfg->durability_full) != 0)
+        goto out;
+    if (queue_init(&g->q, QUEUE_MAX_MSGS, QUEUE_MAX_BYTES) != 0)
+        goto out;
+    g->queue_ok = true;
+    if (ingest_init(&g->in, &g->r, cfg) != 0)
+        goto out;
+    g->ingest_ok = true;
+    if (outbox_init(&g->ob, &g->r, cfg) != 0)
+        goto out;
+    g->outbox_ok = true;
+    if (status_encode("offline", g->ob.undelivered, g->ob.delivered, &will) != 0)
+        goto out;
+    if (local_link_start(&g->local, cfg, &g->q, g->status_topic, will) != 0)
+        goto out;
+    if (cloud_link_start(&g->cloud, cfg, &g->q, g->cloud_status_topic, will) != 0)
+        goto out;
+    p4_info("gateway running tenant=%s store=%s gw_seq=%" PRId64 " change_head=%" PRId64
+            " undelivered=%" PRId64, cfg->tenant, cfg->store, g->in.gw_head, g->in.change_head,
+            g->ob.undelivered);
+    while (!p4gw_stop_flag) {
+        struct event *evs = NULL;
+
+        if (p4gw_reopen_flag) {
+            p4gw_reopen_flag = 0;
+            if (cfg->log_file[0] && p4_log_reopen(cfg->log_file) != 0)
+                p4_error("log reopen failed file=%s", cfg->log_file);
+            else
+                p4_info("log reopened");
+        }
+        queue_pop(&g->q, (size_t)cfg->commit_max_items, WAIT_MS, &evs);
+        if (evs)
+            process(g, evs);
+        event_free(evs);
+        if (g->cloud_up)
+            outbox_fill(&g->ob, &g->cloud);
+        check_outbox_cap(g);
+        timers(g);
+    }
+    p4_info("stopping undelivered=%" PRId64 " delivered=%" PRId64, g->ob.undelivered,
+            g->ob.delivered);
+    rc = 0;
+out:
+    shutdown_links(g);
+    free(will);
+    out_list_clear(&g->out);
+    free(g->out.items);
+    if (g->outbox_ok)
+        outbox_cleanup(&g->ob);
+    if (g->ingest_ok)
+        ingest_cleanup(&g->in);
+    if (g->queue_ok)
+        queue_cleanup(&g->q);
+    replica_close(&g->r);
+    free(g);
+    return rc;
+}

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* What both MQTT links share: Paho callbacks that only copy into the queue, publishing,
+ * subscribing and stopping. The connect options live in local_link.c and cloud_link.c. */
+#include "link.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "p4common.h"
+
+/* A store-broker message bigger than this is cut before it is queued: it is rejected for its
+ * size anyway, and the cut copy is what the rejects table keeps for inspection. */
+#define COPY_MAX (P4T_MAX_PAYLOAD + 4096)
+
+static void push_control(struct link *l, enum ev_type type, uint64_t batch_id)
+{
+    struct event *ev = event_new(type);
+
+    if (!ev) {
+        /* Nothing sane is left to do without memory; the core notices via its timers. */
+        return;
+    }
+    ev->batch_id = batch_id;
+    queue_push(l->q, ev);
+}
+
+void link_on_connected(void *context, char *cause)
+{
+    struct link *l = context;
+
+    (void)cause;
+    push_control(l, l->cloud ? EV_CLOUD_UP : EV_LOCAL_UP, 0);
+}
+
+void link_on_lost(void *context, char *cause)
+{
+    struct link *l = context;
+
+    (void)cause;
+    push_control(l, l->cloud ? EV_CLOUD_DOWN : EV_LOCAL_DOWN, 0);
+}
+
+/* Paho's thread: copy and return at once. A full queue drops the message (counted); the
+ * register resends the sale when its ack does not come. */
+int link_on_message(void *context, char *topic, int topic_len, MQTTAsync_message *m)
+{
+    struct link *l = context;
+    struct event *ev = event_new(EV_LOCAL_MSG);
+    size_t len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
+    size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
+    size_t copy = len > COPY_MAX ? COPY_MAX : len;
+
+    if (!ev)
+        goto drop;
+    ev->topic = malloc(tlen + 1);
+    ev->payload = malloc(copy + 1);
+    if (!ev->topic || !ev->payload)
+        goto drop;
+    memcpy(ev->topic, topic, tlen);
+    ev->topic[tlen] = '\0';
+    if (copy)
+        memcpy(ev->payload, m->payload, copy);
+    ev->payload[copy] = '\0';
+    ev->len = copy;
+    ev->orig_len = len;
+    if (queue_push(l->q, ev) != 0)
+        goto drop;
+    ev = NULL;
+    goto out;
+drop:
+    {
+        uint64_t n = queue_dropped(l->q);
+
+        /* Log the first drop and then every power of two, not every message. */
+        if ((n & (n - 1)) == 0)
+            p4_warn("store message dropped: queue full topic=%s dropped_total=%" PRIu64, topic,
+                    n);
+    }
+    event_free(ev);
+out:
+    MQTTAsync_freeMessage(&m);
+    MQTTAsync_free(topic);
+    return 1;
+}
+
+static void on_send_ok(void *context, MQTTAsync_successData *resp)
+{
+    push_control(context, EV_CLOUD_ACK, (uint64_t)(uint32_t)resp->token);
+}
+
+static void on_send_fail(void *context, MQTTAsync_failureData *resp)
+{
+    push_control(context, EV_CLOUD_NACK, (uint64_t)(uint32_t)resp->token);
+}
+
+static void on_send_ok5(void *context, MQTTAsync_successData5 *resp)
+{
+    push_control(context, EV_CLOUD_ACK, (uint64_t)(uint32_t)resp->token);
+}
+
+static void on_send_fail5(void *context, MQTTAsync_failureData5 *resp)
+{
+    push_control(context, EV_CLOUD_NACK, (uint64_t)(uint32_t)resp->token);
+}
+
+int link_publish(struct link *l, const char *topic, const void *payload, size_t len, int qos,
+                 bool retained, uint64_t *token)
+{
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    MQTTAsync_message m = MQTTAsync_message_initializer;
+    int rc;
+
+    if (!l->client || len > INT32_MAX)
+        return P4GW_EMQTT;
+    m.payload = (void *)payload;
+    m.payloadlen = (int)len;
+    m.qos = qos;
+    m.retained = retained;
+    ro.context = l;
+    if (token) {
+        if (l->mqtt_version == MQTTVERSION_5) {
+            ro.onSuccess5 = on_send_ok5;
+            ro.onFailure5 = on_send_fail5;
+        } else {
+            ro.onSuccess = on_send_ok;
+            ro.onFailure = on_send_fail;
+        }
+    }
+    /* Non-blocking: Paho copies the payload and sends it from its own thread. */
+    rc = MQTTAsync_sendMessage(l->client, topic, &m, &ro);
+    if (rc != MQTTASYNC_SUCCESS) {
+        p4_debug("publish refused topic=%s rc=%d", topic, rc);
+        return P4GW_EMQTT;
+    }
+    if (token)
+        *token = (uint64_t)(uint32_t)ro.token;
+    return P4GW_OK;
+}
+
+int link_subscribe(struct link *l, const char *filter)
+{
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    int rc = MQTTAsync_subscribe(l->client, filter, 1, &ro);
+
+    if (rc != MQTTASYNC_SUCCESS) {
+        p4_warn("subscribe failed filter=%s rc=%d", filter, rc);
+        return P4GW_EMQTT;
+    }
+    return P4GW_OK;
+}
+
+bool link_connected(struct link *l)
+{
+    return l->client && MQTTAsync_isConnected(l->client);
+}
+
+void link_stop(struct link *l, int timeout_ms)
+{
+    if (l->client) {
+        MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
+        int64_t deadline = p4_mono_ms() + timeout_ms + 1000;
+
+        d.timeout = timeout_ms;
+        if (MQTTAsync_isConnected(l->client) &&
+            MQTTAsync_disconnect(l->client, &d) == MQTTASYNC_SUCCESS) {
+            /* Wait for the flush and the DISCONNECT packet, bounded. */
+            while (MQTTAsync_isConnected(l->client) && p4_mono_ms() < deadline) {
+                struct timespec ts = {0, 10 * 1000 * 1000};
+
+                nanosleep(&ts, NULL);
+            }
+        }
+        MQTTAsync_destroy(&l->client);
+        l->client = NULL;
+    }
+    free(l->will_payload);
+    l->will_payload = NULL;
+    p4_memzero(l->password, sizeof(l->password));
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The store-broker link: a clean session (registers resend), a retained offline last will. */
+#include "link.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "p4common.h"
+
+static void on_connect_fail(void *context, MQTTAsync_failureData *resp)
+{
+    struct link *l = context;
+
+    p4_warn("store broker connect failed rc=%d msg=\"%s\" (retrying)", resp ? resp->code : 0,
+            resp && resp->message ? resp->message : "");
+    (void)l;
+}
+
+int local_link_start(struct link *l, const struct p4gw_config *cfg, struct queue *q,
+                     const char *will_topic, const char *will_payload)
+{
+    MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
+    MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
+    MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
+    MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+    int rc;
+
+    memset(l, 0, sizeof(*l));
+    l->q = q;
+    l->cfg = cfg;
+    l->cloud = false;
+    l->mqtt_version = MQTTVERSION_3_1_1;
+    snprintf(l->will_topic, sizeof(l->will_topic), "%s", will_topic);
+    l->will_payload = strdup(will_payload);
+    if (!l->will_payload)
+        return P4GW_ENOMEM;
+    co.MQTTVersion = l->mqtt_version;
+    /* No library persistence: the replica is the durable store; acks are re-earned. */
+    rc = MQTTAsync_createWithOptions(&l->client, cfg->local_uri, cfg->local_client_id,
+                                     MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
+    if (rc != MQTTASYNC_SUCCESS) {
+        p4_error("store broker client create failed uri=%s rc=%d", cfg->local_uri, rc);
+        l->client = NULL;
+        return P4GW_EMQTT;
+    }
+    MQTTAsync_setCallbacks(l->client, l, link_on_lost, link_on_message, NULL);
+    MQTTAsync_setConnected(l->client, l, link_on_connected);
+    if (cfg->local_password_file[0] &&
+        p4_read_secret(cfg->local_password_file, l->password, sizeof(l->password)) != 0) {
+        p4_error("cannot read password_file=%s", cfg->local_password_file);
+        return P4GW_EIO;
+    }
+    opts.MQTTVersion = l->mqtt_version;
+    opts.cleansession = 1;
+    opts.keepAliveInterval = 10;
+    opts.automaticReconnect = 1;
+    opts.minRetryInterval = 1;
+    opts.maxRetryInterval = cfg->reconnect_max_s;
+    opts.connectTimeout = 10;
+    opts.context = l;
+    opts.onFailure = on_connect_fail;
+    if (cfg->local_username[0])
+        opts.username = cfg->local_username;
+    if (l->password[0])
+        opts.password = l->password;
+    will.topicName = l->will_topic;
+    will.message = l->will_payload;
+    will.qos = 1;
+    will.retained = 1;
+    opts.will = &will;
+    if (strncmp(cfg->local_uri, "ssl://", 6) == 0 || strncmp(cfg->local_uri, "mqtts://", 8) == 0 ||
+        strncmp(cfg->local_uri, "wss://", 6) == 0)
+        opts.ssl = &ssl;
+    rc = MQTTAsync_connect(l->client, &opts);
+    if (rc != MQTTASYNC_SUCCESS) {
+        p4_error("store broker connect refused uri=%s rc=%d", cfg->local_uri, rc);
+        return P4GW_EMQTT;
+    }
+    p4_info("store broker connecting uri=%s client_id=%s", cfg->local_uri, cfg->local_client_id);
+    return P4GW_OK;
+}

@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The cloud sender: batches of undelivered outbox rows in oid order, a window of batches
+ * awaiting PUBACK, delivered marking, resend after reconnect, and pruning. */
+#include "p4gw.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "p4common.h"
+
+/* Outstanding batches are kept after a connection loss ("orphans") because the MQTT library
+ * may still complete them after it reconnects; their PUBACK then marks the rows delivered. The
+ * table holds 4 windows; when it is full the oldest orphan is forgotten, which only means its
+ * records are sent once more (the cloud dedupes on gw_seq). */
+#define WIN_FACTOR 4
+
+int outbox_init(struct outbox *o, struct replica *r, const struct p4gw_config *cfg)
+{
+    int64_t min_pending, head;
+    int rc;
+
+    memset(o, 0, sizeof(*o));
+    o->r = r;
+    o->cfg = cfg;
+    rc = p4t_topic_up(o->topic, sizeof(o->topic), cfg->tenant, cfg->store, "sale");
+    if (rc)
+        return P4GW_EINVAL;
+    o->win_cap = (size_t)cfg->max_inflight * WIN_FACTOR;
+    o->win = calloc(o->win_cap, sizeof(*o->win));
+    if (!o->win)
+        return P4GW_ENOMEM;
+    rc = replica_int(r, RS_OUTBOX_COUNT, 0, &o->undelivered);
+    if (rc == 0)
+        rc = replica_int(r, RS_SALES_HEAD, 0, &head);
+    if (rc == 0)
+        rc = replica_int(r, RS_OUTBOX_MIN, head + 1, &min_pending);
+    if (rc)
+        return rc;
+    o->delivered = min_pending - 1;
+    p4_info("outbox open undelivered=%" PRId64 " delivered=%" PRId64, o->undelivered,
+            o->delivered);
+    return P4GW_OK;
+}
+
+void outbox_cleanup(struct outbox *o)
+{
+    free(o->win);
+    o->win = NULL;
+}
+
+static ssize_t find(struct outbox *o, uint64_t batch_id)
+{
+    for (size_t i = 0; i < o->win_n; i++) {
+        if (o->win[i].batch_id == batch_id)
+            return (ssize_t)i;
+    }
+    return -1;
+}
+
+static void remove_at(struct outbox *o, size_t i)
+{
+    if (o->win[i].current)
+        o->n_current--;
+    memmove(&o->win[i], &o->win[i + 1], (o->win_n - i - 1) * sizeof(*o->win));
+    o->win_n--;
+}
+
+/* Restarts sending from the oldest undelivered row: every current batch becomes an orphan. */
+static void rewind_window(struct outbox *o)
+{
+    int64_t min_pending = 0;
+
+    for (size_t i = 0; i < o->win_n; i++)
+        o->win[i].current = false;
+    o->n_current = 0;
+    if (replica_int(o->r, RS_OUTBOX_MIN, 0, &min_pending) != 0)
+        min_pending = 0; /* resend everything undelivered: safe, only slower */
+    o->sent_upto = min_pending > 0 ? min_pending - 1 : 0;
+}
+
+void outbox_link_up(struct outbox *o)
+{
+    o->connected = true;
+    rewind_window(o);
+    p4_info("cloud sender resumes from oid=%" PRId64 " undelivered=%" PRId64, o->sent_upto + 1,
+            o->undelivered);
+}
+
+void outbox_link_down(struct outbox *o)
+{
+    o->connected = false;
+    rewind_window(o);
+}
+
+int outbox_on_ack(struct outbox *o, uint64_t batch_id)
+{
+    ssize_t i = find(o, batch_id);
+    struct inflight b;
+    int rc;
+
+    if (i < 0) {
+        p4_debug("puback for a forgotten batch batch=%" PRIu64, batch_id);
+        return P4GW_OK;
+    }
+    b = o->win[i];
+    remove_at(o, (size_t)i);
+    replica_bind_int(o->r, RS_OUTBOX_MARK, 1, b.first_oid);
+    replica_bind_int(o->r, RS_OUTBOX_MARK, 2, b.last_oid);
+    rc = replica_exec(o->r, RS_OUTBOX_MARK);
+    if (rc)
+        return rc;
+    o->undelivered -= sqlite3_changes(o->r->db);
+    if (b.last_oid > o->delivered)
+        o->delivered = b.last_oid;
+    o->records_acked += b.n;
+    return P4GW_OK;
+}
+
+void outbox_on_nack(struct outbox *o, uint64_t batch_id)
+{
+    ssize_t i = find(o, batch_id);
+    bool current;
+
+    if (i < 0)
+        return;
+    current = o->win[i].current;
+    p4_warn("cloud batch failed batch=%" PRIu64 " first=%" PRId64 " last=%" PRId64, batch_id,
+            o->win[i].first_oid, o->win[i].last_oid);
+    remove_at(o, (size_t)i);
+    /* Resend in order from the oldest undelivered record. */
+    if (current)
+        rewind_window(o);
+}
+
+/* Appends an outstanding batch. MQTT reuses a token only once its message is finished, so
+ * an orphan with the same token is dead: drop it, or its range would be marked delivered by
+ * this batch's PUBACK. If the table is full the oldest orphan is forgotten. */
+static void push_batch(struct outbox *o, const struct inflight *b)
+{
+    ssize_t i = find(o, b->batch_id);
+
+    if (i >= 0)
+        remove_at(o, (size_t)i);
+    if (o->win_n == o->win_cap) {
+        /* n_current <= max_inflight < win_cap, so the oldest entry is an orphan. */
+        remove_at(o, 0);
+    }
+    o->win[o->win_n++] = *b;
+    o->n_current++;
+}
+
+int outbox_fill(struct outbox *o, struct link *cloud)
+{
+    struct replica *r = o->r;
+    sqlite3_stmt *st = r->st[RS_OUTBOX_PENDING];
+    int sent = 0;
+
+    while (o->connected && o->n_current < (size_t)o->cfg->max_inflight) {
+        struct p4t_batch_builder b;
+        struct inflight fl = {0};
+        char *text = NULL;
+        size_t len = 0;
+        int rc;
+
+        if (p4t_batch_init(&b, o->cfg->store, (size_t)o->cfg->batch_max_bytes) != 0)
+            return sent;
+        replica_bind_int(r, RS_OUTBOX_PENDING, 1, o->sent_upto);
+        replica_bind_int(r, RS_OUTBOX_PENDING, 2, o->cfg->batch_max_items);
+        for (;;) {
+            const char *rec;
+            int64_t oid;
+
+            rc = replica_row(r, RS_OUTBOX_PENDING);
+            if (rc <= 0)
+                break;
+            oid = sqlite3_column_int64(st, 0);
+            rec = (const char *)sqlite3_column_text(st, 1);
+            if (!rec) {
+                replica_reset(r, RS_OUTBOX_PENDING);
+                break;
+            }
+            rc = p4t_batch_add(&b, rec, (size_t)sqlite3_column_bytes(st, 1));
+            if (rc) {
+                /* Full (the next batch starts with this row) or out of memory. */
+                replica_reset(r, RS_OUTBOX_PENDING);
+                break;
+            }
+            if (fl.n == 0)
+                fl.first_oid = oid;
+            fl.last_oid = oid;
+            fl.n++;
+        }
+        if (fl.n == 0) {
+            p4t_batch_cleanup(&b);
+            break;
+        }
+        rc = p4t_batch_take(&b, &text, &len);
+        p4t_batch_cleanup(&b);
+        if (rc)
+            break;
+        /* The PUBACK event can only be handled after this returns: the core thread runs
+         * both, so recording the batch after the publish is not a race. */
+        rc = link_publish(cloud, o->topic, text, len, 1, false, &fl.batch_id);
+        free(text);
+        if (rc)
+            break;
+        fl.current = true;
+        push_batch(o, &fl);
+        o->sent_upto = fl.last_oid;
+        o->records_sent += fl.n;
+        sent += (int)fl.n;
+    }
+    return sent;
+}
+
+int outbox_prune(struct outbox *o, int limit)
+{
+    int rc;
+
+    replica_bind_int(o->r, RS_OUTBOX_PRUNE, 1, limit);
+    rc = replica_exec(o->r, RS_OUTBOX_PRUNE);
+    if (rc)
+        return rc;
+    return sqlite3_changes(o->r->db);
+}

@@ -1,0 +1,374 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Internal interfaces of the store gateway p4gw: one section per module (config.c, replica.c,
+ * queue.c, ingest.c, outbox.c, sync.c, status.c, the two links and the core loop). */
+#ifndef P4GW_H
+#define P4GW_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "p4t.h"
+
+/* ---- status codes shared by the gateway modules (0 = success) ---- */
+enum p4gw_rc {
+    P4GW_OK = 0,
+    P4GW_EIO = -1,     /* file or database failure (logged where found) */
+    P4GW_EINVAL = -2,  /* bad input: config, CSV, message */
+    P4GW_ENOMEM = -3,
+    P4GW_EFULL = -4,   /* a bounded queue or window is full */
+    P4GW_EMQTT = -5,   /* the MQTT library refused a call */
+};
+
+/* ======================================================================================== */
+/* config.c: the INI file                                                                   */
+/* ======================================================================================== */
+#define P4GW_URI_MAX 256
+#define P4GW_CLIENT_ID_MAX 128
+#define P4GW_ERR_MAX 512
+
+struct p4gw_config {
+    char file[PATH_MAX]; /* the file it was loaded from, for messages */
+    /* [store] */
+    char tenant[P4T_ID_MAX + 1];
+    char store[P4T_ID_MAX + 1];
+    /* [local] */
+    char local_uri[P4GW_URI_MAX];
+    char local_client_id[P4GW_CLIENT_ID_MAX];
+    char local_username[P4GW_CLIENT_ID_MAX];
+    char local_password_file[PATH_MAX];
+    /* [cloud] */
+    char cloud_uri[P4GW_URI_MAX];
+    char cloud_client_id[P4GW_CLIENT_ID_MAX];
+    int mqtt_version; /* 4 (3.1.1) or 5, as MQTTVERSION_* */
+    char ca_file[PATH_MAX];
+    char cert_file[PATH_MAX];
+    char key_file[PATH_MAX];
+    bool cloud_tls;
+    int max_inflight;
+    int keepalive_s;
+    int64_t session_expiry_s;
+    int batch_max_items;
+    int64_t batch_max_bytes;
+    int reconnect_max_s;
+    /* [replica] */
+    char replica_path[PATH_MAX];
+    bool durability_full;
+    int64_t outbox_cap;
+    int64_t changes_keep;
+    int commit_max_items;
+    /* [log] */
+    int log_level; /* enum p4_log_level */
+    char log_file[PATH_MAX];
+};
+
+/* Fills CFG with the defaults, then loads FILE over them and validates. On failure writes ONE
+ * line "FILE:LINE: [section] key: what is wrong" (LINE 0 for a missing required key) into ERR
+ * and returns P4GW_EINVAL (or P4GW_EIO when the file cannot be read, also described in ERR). */
+int p4gw_config_load(const char *file, struct p4gw_config *cfg, char *err, size_t err_len);
+
+/* ======================================================================================== */
+/* replica.c: the SQLite replica (one connection, owned by the core thread)                */
+/* ======================================================================================== */
+enum replica_stmt {
+    RS_BEGIN,
+    RS_COMMIT,
+    RS_ROLLBACK,
+    RS_SALES_HEAD,      /* () -> max gw_seq */
+    RS_SALE_BY_ID,      /* (id) -> gw_seq */
+    RS_SALE_INS,        /* (gw_seq, id, reg, seq, kind, ts, total, flags, payload) */
+    RS_LINE_INS,        /* (gw_seq, line_no, sku, qty, price, ver) */
+    RS_STOCK_ADD,       /* (sku, delta) -> on_hand after */
+    RS_STOCK_GET,       /* (sku) -> on_hand */
+    RS_STOCK_SET,       /* (sku, on_hand, chg_seq) */
+    RS_STOCK_CHG,       /* (chg_seq, sku) */
+    RS_MOVE_INS,        /* (sku, delta, reason, ref) */
+    RS_PRICE_GET,       /* (sku) -> price, ver */
+    RS_PRICE_SET,       /* (sku, price, ver, chg_seq) */
+    RS_CHANGE_HEAD,     /* () -> max seq */
+    RS_CHANGE_MIN,      /* () -> min seq (NULL when empty) */
+    RS_CHANGE_INS,      /* (seq, entity, key, value) */
+    RS_CHANGES_AFTER,   /* (after, limit) -> seq, entity, key, value */
+    RS_CHANGES_PRUNE,   /* (upto) */
+    RS_SNAPSHOT,        /* (after_chg, limit) -> entity, key, a, b, chg_seq */
+    RS_OUTBOX_INS,      /* (oid, kind, gw_seq, payload) */
+    RS_OUTBOX_PENDING,  /* (after, limit) -> oid, payload */
+    RS_OUTBOX_MARK,     /* (first, last) */
+    RS_OUTBOX_COUNT,    /* () -> undelivered */
+    RS_OUTBOX_MIN,      /* () -> min undelivered oid (NULL when none) */
+    RS_OUTBOX_PRUNE,    /* (limit) */
+    RS_REJECT_INS,      /* (topic, payload, reason, ts_ms) */
+    RS_REG_UPSERT,      /* (reg, seq, seen_ms) */
+    RS_REG_LAST,        /* (reg) -> last_seq */
+    RS_COUNT
+};
+
+struct replica {
+    sqlite3 *db;
+    sqlite3_stmt *st[RS_COUNT];
+    bool in_txn;
+};
+
+/* Opens (creating and migrating) the replica at PATH: WAL, synchronous FULL when FULL_SYNC
+ * else NORMAL, busy_timeout, every statement prepared. Returns 0 or P4GW_EIO (logged). */
+int replica_open(struct replica *r, const char *path, bool full_sync);
+/* Finalizes every statement and closes. Safe on a zeroed or half-opened struct. */
+void replica_close(struct replica *r);
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Return 0 or P4GW_EIO (logged). */
+int replica_begin(struct replica *r);
+int replica_commit(struct replica *r);
+void replica_rollback(struct replica *r);
+/* Steps statement ID (already bound) expecting SQLITE_DONE, then resets it. */
+int replica_exec(struct replica *r, enum replica_stmt id);
+/* Steps statement ID expecting an optional row: 1 = row (caller reads columns, then calls
+ * replica_reset), 0 = no row (already reset), P4GW_EIO on error (reset, logged). */
+int replica_row(struct replica *r, enum replica_stmt id);
+void replica_reset(struct replica *r, enum replica_stmt id);
+/* Runs a statement returning one integer (NULL -> DFLT). */
+int replica_int(struct replica *r, enum replica_stmt id, int64_t dflt, int64_t *out);
+/* Binds helpers (text is copied by SQLite; NULL binds SQL NULL). */
+void replica_bind_text(struct replica *r, enum replica_stmt id, int col, const char *s);
+void replica_bind_blob(struct replica *r, enum replica_stmt id, int col, const void *p, size_t n);
+void replica_bind_int(struct replica *r, enum replica_stmt id, int col, int64_t v);
+
+/* ======================================================================================== */
+/* stock.c: stock and price writes shared by ingest and the CSV import                     */
+/* ======================================================================================== */
+/* A change-log row made inside the current transaction, kept to publish after COMMIT. */
+struct change_rec {
+    int64_t seq;
+    enum p4t_entity entity;
+    char key[P4T_SKU_MAX + 1];
+    char value[64]; /* {"on_hand":N} or {"price":P,"ver":V} */
+};
+
+/* A growable list of change records, bounded by the group size (see ingest). */
+struct change_list {
+    struct change_rec *items;
+    size_t n, cap;
+};
+int change_list_push(struct change_list *l, const struct change_rec *c);
+void change_list_free(struct change_list *l);
+
+/* Writes a change row with the next seq (*HEAD + 1), stores the seq on the stock/price row and
+ * appends it to OUT (may be NULL). Inside a transaction. Returns 0 or P4GW_EIO/ENOMEM. */
+int stock_record_stock(struct replica *r, int64_t *head, const char *sku, int64_t on_hand,
+                       struct change_list *out);
+int stock_record_price(struct replica *r, int64_t *head, const char *sku, int64_t price,
+                       int64_t ver, struct change_list *out);
+struct csv_row {
+    char sku[P4T_SKU_MAX + 1];
+    int64_t on_hand, price, ver;
+};
+/* Reads and validates a whole CSV "sku,on_hand,price_minor,price_ver" (optional header line,
+ * blank lines skipped). On a bad row writes "CSV:LINE: reason" into ERR and returns
+ * P4GW_EINVAL; P4GW_EIO if unreadable. *ROWS is malloc'd, the caller frees it. */
+int stock_csv_load(const char *csv_path, struct csv_row **rows, size_t *n_rows, char *err,
+                   size_t err_len);
+/* Applies ROWS in one transaction: on_hand is absolute (a "count" movement of the delta), the
+ * price is set when its version is newer; each change gets a change-log row. */
+int stock_import_rows(struct replica *r, const struct csv_row *rows, size_t n_rows, char *err,
+                      size_t err_len);
+/* Both of the above. */
+int stock_import_csv(struct replica *r, const char *csv_path, char *err, size_t err_len);
+
+/* ======================================================================================== */
+/* queue.c: bounded multi-producer queue from the Paho callbacks to the core thread        */
+/* ======================================================================================== */
+enum ev_type {
+    EV_LOCAL_MSG,   /* topic + payload from the store broker */
+    EV_LOCAL_UP,
+    EV_LOCAL_DOWN,
+    EV_CLOUD_UP,
+    EV_CLOUD_DOWN,
+    EV_CLOUD_ACK,   /* batch_id got its PUBACK */
+    EV_CLOUD_NACK,  /* batch_id failed */
+};
+
+struct event {
+    enum ev_type type;
+    char *topic;      /* EV_LOCAL_MSG: owned */
+    char *payload;    /* EV_LOCAL_MSG: owned, NUL-terminated copy (maybe truncated) */
+    size_t len;       /* bytes in payload */
+    size_t orig_len;  /* bytes the broker delivered (len < orig_len when truncated) */
+    uint64_t batch_id; /* EV_CLOUD_ACK/NACK: the message token */
+    struct event *next;
+};
+
+struct queue {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct event *head, *tail;
+    size_t n_msgs, max_msgs;    /* EV_LOCAL_MSG count and its cap */
+    size_t n_bytes, max_bytes;  /* payload bytes and their cap */
+    uint64_t dropped;           /* messages refused because the queue was full */
+};
+
+/* MAX_MSGS and MAX_BYTES bound the store-broker messages held. Control events (connection
+ * state, PUBACKs) are never refused: their number is bounded by the links themselves. */
+int queue_init(struct queue *q, size_t max_msgs, size_t max_bytes);
+void queue_cleanup(struct queue *q);
+/* Takes ownership of EV on success. For EV_LOCAL_MSG over the caps returns P4GW_EFULL and the
+ * caller frees EV: the sale is dropped, which is safe because its register resends it after
+ * its ack timeout; the drop is counted in q->dropped. */
+int queue_push(struct queue *q, struct event *ev);
+/* Waits up to TIMEOUT_MS for events, then detaches up to MAX_MSGS store-broker messages (and
+ * every control event before them) into *OUT (a list the caller frees with event_free). */
+void queue_pop(struct queue *q, size_t max_msgs, int timeout_ms, struct event **out);
+uint64_t queue_dropped(struct queue *q);
+void event_free(struct event *ev);
+struct event *event_new(enum ev_type type);
+
+/* ======================================================================================== */
+/* local_link.c / cloud_link.c: Paho MQTTAsync clients                                      */
+/* ======================================================================================== */
+struct link {
+    void *client; /* MQTTAsync */
+    struct queue *q;
+    const struct p4gw_config *cfg;
+    bool cloud;
+    int mqtt_version;
+    char will_topic[P4T_TOPIC_MAX];
+    char *will_payload;
+    char password[256];
+};
+
+/* Creates the client and starts connecting (automatic reconnect); events go to Q. WILL_* is
+ * the retained last will. Returns 0 or P4GW_EMQTT (logged). */
+int local_link_start(struct link *l, const struct p4gw_config *cfg, struct queue *q,
+                     const char *will_topic, const char *will_payload);
+int cloud_link_start(struct link *l, const struct p4gw_config *cfg, struct queue *q,
+                     const char *will_topic, const char *will_payload);
+/* Subscribes FILTER at QoS 1 (non-blocking). */
+int link_subscribe(struct link *l, const char *filter);
+/* Publishes without blocking (Paho copies the payload). With TOKEN non-NULL the message's
+ * token is stored there and its completion arrives as EV_CLOUD_ACK/NACK carrying that token.
+ * Returns 0 or P4GW_EMQTT (not connected, window full; nothing queued). */
+int link_publish(struct link *l, const char *topic, const void *payload, size_t len, int qos,
+                 bool retained, uint64_t *token);
+bool link_connected(struct link *l);
+/* Disconnects (allowing up to TIMEOUT_MS to flush) and destroys the client. */
+void link_stop(struct link *l, int timeout_ms);
+
+/* ======================================================================================== */
+/* outbox.c: the cloud sender                                                               */
+/* ======================================================================================== */
+struct inflight {
+    uint64_t batch_id; /* the MQTT token of its publish */
+    int64_t first_oid, last_oid;
+    uint32_t n;
+    bool current; /* sent on the current connection; false once the connection was lost */
+};
+
+struct outbox {
+    struct replica *r;
+    const struct p4gw_config *cfg;
+    char topic[P4T_TOPIC_MAX];
+    bool connected;
+    int64_t sent_upto;        /* highest oid handed to the link on this connection */
+    struct inflight *win;     /* outstanding batches, oldest first, cap = max_inflight * 4 */
+    size_t win_cap, win_n;
+    size_t n_current;         /* outstanding batches of the current connection */
+    int64_t undelivered;      /* outbox rows not yet delivered */
+    int64_t delivered;        /* every oid <= this was delivered */
+    int64_t records_sent;     /* counters for logs */
+    int64_t records_acked;
+    bool over_cap;            /* the outbox_cap alert was raised for this crossing */
+};
+
+int outbox_init(struct outbox *o, struct replica *r, const struct p4gw_config *cfg);
+void outbox_cleanup(struct outbox *o);
+/* The cloud link came up / went down: on down everything in flight is resent later. */
+void outbox_link_up(struct outbox *o);
+void outbox_link_down(struct outbox *o);
+/* Marks the batch delivered (inside the caller's transaction). Unknown ids are ignored. */
+int outbox_on_ack(struct outbox *o, uint64_t batch_id);
+void outbox_on_nack(struct outbox *o, uint64_t batch_id);
+/* Sends batches until the window is full or nothing is pending. Returns records sent. */
+int outbox_fill(struct outbox *o, struct link *cloud);
+/* Deletes up to LIMIT delivered rows (its own statement; outside a transaction). */
+int outbox_prune(struct outbox *o, int limit);
+
+/* ======================================================================================== */
+/* ingest.c: sales from the store broker into the replica                                   */
+/* ======================================================================================== */
+/* A message to publish after the commit. */
+struct out_msg {
+    char topic[P4T_TOPIC_MAX];
+    char *payload; /* malloc'd */
+    size_t len;
+};
+
+struct out_list {
+    struct out_msg *items;
+    size_t n, cap;
+};
+int out_list_push(struct out_list *l, const char *topic, char *payload);
+void out_list_clear(struct out_list *l);
+
+struct ingest {
+    struct replica *r;
+    const struct p4gw_config *cfg;
+    int64_t gw_head;      /* newest gw_seq committed or in the open transaction */
+    int64_t change_head;  /* newest change seq */
+    struct change_list changes; /* changes of the open transaction */
+    struct out_list acks;       /* acks of the open transaction */
+    int64_t n_new;              /* outbox rows added in the open transaction */
+    int64_t n_ok, n_dup, n_rej;
+    struct p4t_sale sale;       /* scratch: large, kept off the stack */
+};
+
+int ingest_init(struct ingest *in, struct replica *r, const struct p4gw_config *cfg);
+void ingest_cleanup(struct ingest *in);
+/* Re-reads the heads (called at every BEGIN so an import running beside us stays safe). */
+int ingest_begin(struct ingest *in);
+/* Applies one message from the sale topic inside the open transaction, queuing its ack.
+ * Returns 0 (accepted, duplicate or rejected: all answered) or P4GW_EIO (the transaction
+ * must be rolled back; nothing is acknowledged). */
+int ingest_sale(struct ingest *in, const char *topic, const char *payload, size_t len,
+                size_t orig_len, int64_t now_ms);
+/* Stores a rejected message for inspection (inside the open transaction). */
+int ingest_reject(struct ingest *in, const char *topic, const char *payload, size_t len,
+                  const char *reason, int64_t now_ms);
+/* After ROLLBACK: forgets acks and changes of the failed transaction. */
+void ingest_abort(struct ingest *in);
+
+/* ======================================================================================== */
+/* sync.c: sync requests and change messages                                                */
+/* ======================================================================================== */
+#define P4GW_SYNC_CHUNK 500
+
+/* Decides how to answer cursor CURSOR: 0 = log slice, 1 = snapshot. */
+int sync_decide(struct replica *r, int64_t cursor, int64_t *head, bool *snapshot);
+/* Builds the replies to a sync request for register REG into OUT (topics and payloads).
+ * Returns 0 or P4GW_EIO/ENOMEM. */
+int sync_answer(struct replica *r, const char *store, const char *reg,
+                const struct p4t_sync_req *req, struct out_list *out);
+/* Encodes CHANGES (in seq order) as change messages of at most P4GW_SYNC_CHUNK items. */
+int sync_changes_msgs(const struct change_list *changes, const char *topic,
+                      struct out_list *out);
+
+/* ======================================================================================== */
+/* status.c: retained status and alerts                                                     */
+/* ======================================================================================== */
+/* Encodes a status payload for STATE ("online", "wan_down", "offline"). *OUT malloc'd. */
+int status_encode(const char *state, int64_t outbox, int64_t delivered, char **out);
+/* Encodes an alert (fresh id and ts). *OUT malloc'd. */
+int status_alert_encode(const char *store, const char *kind, const char *severity,
+                        const char *message, const char *sku, char **out);
+
+/* ======================================================================================== */
+/* gateway.c: the core loop                                                                 */
+/* ======================================================================================== */
+extern volatile sig_atomic_t p4gw_stop_flag;
+extern volatile sig_atomic_t p4gw_reopen_flag;
+
+/* Runs the gateway until p4gw_stop_flag is set. Returns 0 on a clean stop, 1 on failure. */
+int p4gw_run(const struct p4gw_config *cfg);
+
+#endif

@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The SQLite replica: open once, WAL, numbered migrations, every statement prepared at open. */
+#include "p4gw.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "p4common.h"
+
+#define BUSY_TIMEOUT_MS 5000
+
+/* Migration N brings schema_version from N-1 to N. Never edit a released step: add one. */
+static const char *const migrations[] = {
+    /* 1: the v1 replica */
+    "CREATE TABLE sales(gw_seq INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, reg TEXT,"
+    "  seq INTEGER, kind TEXT, ts TEXT, total INTEGER, flags TEXT, payload TEXT);"
+    "CREATE TABLE sale_lines(gw_seq INTEGER NOT NULL, line_no INTEGER NOT NULL, sku TEXT,"
+    "  qty INTEGER, price INTEGER, ver INTEGER, PRIMARY KEY(gw_seq, line_no));"
+    "CREATE TABLE stock(sku TEXT PRIMARY KEY, on_hand INTEGER NOT NULL,"
+    "  chg_seq INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE stock_moves(id INTEGER PRIMARY KEY, sku TEXT, delta INTEGER, reason TEXT,"
+    "  ref TEXT);"
+    "CREATE TABLE prices(sku TEXT PRIMARY KEY, price INTEGER, ver INTEGER,"
+    "  chg_seq INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE changes(seq INTEGER PRIMARY KEY, entity TEXT, key TEXT, value TEXT);"
+    "CREATE TABLE outbox(oid INTEGER PRIMARY KEY, kind TEXT, gw_seq INTEGER, payload TEXT,"
+    "  delivered INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX outbox_pending ON outbox(oid) WHERE delivered = 0;"
+    "CREATE TABLE rejects(id INTEGER PRIMARY KEY, topic TEXT, payload BLOB, reason TEXT,"
+    "  ts_ms INTEGER);"
+    "CREATE TABLE registers(reg TEXT PRIMARY KEY, last_seq INTEGER, last_seen_ms INTEGER);",
+};
+#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static const char *const sql[RS_COUNT] = {
+    [RS_BEGIN] = "BEGIN IMMEDIATE",
+    [RS_COMMIT] = "COMMIT",
+    [RS_ROLLBACK] = "ROLLBACK",
+    [RS_SALES_HEAD] = "SELECT max(gw_seq) FROM sales",
+    [RS_SALE_BY_ID] = "SELECT gw_seq FROM sales WHERE id = ?1",
+    [RS_SALE_INS] = "INSERT INTO sales(gw_seq, id, reg, seq, kind, ts, total, flags, payload)"
+                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [RS_LINE_INS] = "INSERT INTO sale_lines(gw_seq, line_no, sku, qty, price, ver)"
+                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [RS_STOCK_ADD] = "INSERT INTO stock(sku, on_hand) VALUES(?1, ?2) ON CONFLICT(sku)"
+                     " DO UPDATE SET on_hand = on_hand + excluded.on_hand RETURNING on_hand",
+    [RS_STOCK_GET] = "SELECT on_hand FROM stock WHERE sku = ?1",
+    [RS_STOCK_SET] = "INSERT INTO stock(sku, on_hand, chg_seq) VALUES(?1, ?2, ?3)"
+                     " ON CONFLICT(sku) DO UPDATE SET on_hand = excluded.on_hand,"
+                     " chg_seq = excluded.chg_seq",
+    [RS_STOCK_CHG] = "UPDATE stock SET chg_seq = ?1 WHERE sku = ?2",
+    [RS_MOVE_INS] = "INSERT INTO stock_moves(sku, delta, reason, ref) VALUES(?1, ?2, ?3, ?4)",
+    [RS_PRICE_GET] = "SELECT price, ver FROM prices WHERE sku = ?1",
+    [RS_PRICE_SET] = "INSERT INTO prices(sku, price, ver, chg_seq) VALUES(?1, ?2, ?3, ?4)"
+                     " ON CONFLICT(sku) DO UPDATE SET price = excluded.price,"
+                     " ver = excluded.ver, chg_seq = excluded.chg_seq",
+    [RS_CHANGE_HEAD] = "SELECT max(seq) FROM changes",
+    [RS_CHANGE_MIN] = "SELECT min(seq) FROM changes",
+    [RS_CHANGE_INS] = "INSERT INTO changes(seq, entity, key, value) VALUES(?1, ?2, ?3, ?4)",
+    [RS_CHANGES_AFTER] = "SELECT seq, entity, key, value FROM changes WHERE seq > ?1"
+                         " ORDER BY seq LIMIT ?2",
+    [RS_CHANGES_PRUNE] = "DELETE FROM changes WHERE seq <= ?1",
+    /* The current state ordered by the change that last set each row: strictly increasing,
+     * so a snapshot can be paged by chg_seq. */
+    [RS_SNAPSHOT] = "SELECT entity, key, a, b, chg_seq FROM ("
+                    " SELECT 'stock' AS entity, sku AS key, on_hand AS a, NULL AS b, chg_seq"
+                    " FROM stock UNION ALL"
+                    " SELECT 'price', sku, price, ver, chg_seq FROM prices)"
+                    " WHERE chg_seq > ?1 ORDER BY chg_seq LIMIT ?2",
+    [RS_OUTBOX_INS] = "INSERT INTO outbox(oid, kind, gw_seq, payload, delivered)"
+                      " VALUES(?1, ?2, ?3, ?4, 0)",
+    [RS_OUTBOX_PENDING] = "SELECT oid, payload FROM outbox WHERE delivered = 0 AND oid > ?1"
+                          " ORDER BY oid LIMIT ?2",
+    [RS_OUTBOX_MARK] = "UPDATE outbox SET delivered = 1 WHERE delivered = 0"
+                       " AND oid BETWEEN ?1 AND ?2",
+    [RS_OUTBOX_COUNT] = "SELECT count(*) FROM outbox WHERE delivered = 0",
+    [RS_OUTBOX_MIN] = "SELECT min(oid) FROM outbox WHERE delivered = 0",
+    [RS_OUTBOX_PRUNE] = "DELETE FROM outbox WHERE oid IN (SELECT oid FROM outbox"
+                        " WHERE delivered = 1 ORDER BY oid LIMIT ?1)",
+    [RS_REJECT_INS] = "INSERT INTO rejects(topic, payload, reason, ts_ms) VALUES(?1, ?2, ?3, ?4)",
+    [RS_REG_UPSERT] = "INSERT INTO registers(reg, last_seq, last_seen_ms) VALUES(?1, ?2, ?3)"
+                      " ON CONFLICT(reg) DO UPDATE SET"
+                      " last_seq = max(last_seq, excluded.last_seq),"
+                      " last_seen_ms = excluded.last_seen_ms",
+    [RS_REG_LAST] = "SELECT last_seq FROM registers WHERE reg = ?1",
+};
+
+static int exec_sql(struct replica *r, const char *text)
+{
+    char *msg = NULL;
+
+    if (sqlite3_exec(r->db, text, NULL, NULL, &msg) != SQLITE_OK) {
+        p4_error("replica sql failed error=\"%s\"", msg ? msg : "?");
+        sqlite3_free(msg);
+        return P4GW_EIO;
+    }
+    return P4GW_OK;
+}
+
+/* Brings the schema to the newest version, each step in its own transaction. */
+static int migrate(struct replica *r)
+{
+    sqlite3_stmt *st = NULL;
+    int version = 0;
+    int rc;
+
+    rc = exec_sql(r, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);");
+    if (rc)
+        goto out;
+    if (sqlite3_prepare_v2(r->db, "SELECT max(version) FROM schema_version", -1, &st, NULL) !=
+        SQLITE_OK) {
+        p4_error("replica prepare failed error=\"%s\"", sqlite3_errmsg(r->db));
+        rc = P4GW_EIO;
+        goto out;
+    }
+    if (sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    if (version > N_MIGRATIONS) {
+        p4_error("replica schema is newer than this gateway version=%d known=%d", version,
+                 N_MIGRATIONS);
+        rc = P4GW_EIO;
+        goto out;
+    }
+    for (int v = version; v < N_MIGRATIONS; v++) {
+        char stamp[96];
+
+        rc = exec_sql(r, "BEGIN IMMEDIATE");
+        if (rc)
+            goto out;
+        snprintf(stamp, sizeof(stamp), "INSERT INTO schema_version(version) VALUES(%d);", v + 1);
+        rc = exec_sql(r, migrations[v]);
+        if (rc == 0)
+            rc = exec_sql(r, stamp);
+        if (rc == 0)
+            rc = exec_sql(r, "COMMIT");
+        if (rc) {
+            exec_sql(r, "ROLLBACK");
+            goto out;
+        }
+        p4_info("replica migrated version=%d", v + 1);
+    }
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int replica_open(struct replica *r, const char *path, bool full_sync)
+{
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    if (sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        p4_error("replica open failed path=%s error=\"%s\"", path,
+                 r->db ? sqlite3_errmsg(r->db) : "out of memory");
+        rc = P4GW_EIO;
+        goto out;
+    }
+    sqlite3_busy_timeout(r->db, BUSY_TIMEOUT_MS);
+    rc = exec_sql(r, "PRAGMA journal_mode=WAL;");
+    if (rc)
+        goto out;
+    /* FULL fsyncs the WAL at every commit: an ack never leaves before its sale is on disk.
+     * NORMAL may lose the last commits on power loss (not on a process crash). */
+    rc = exec_sql(r, full_sync ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;");
+    if (rc)
+        goto out;
+    rc = exec_sql(r, "PRAGMA foreign_keys=ON;");
+    if (rc)
+        goto out;
+    rc = migrate(r);
+    if (rc)
+        goto out;
+    for (int i = 0; i < RS_COUNT; i++) {
+        if (sqlite3_prepare_v3(r->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &r->st[i], NULL) !=
+            SQLITE_OK) {
+            p4_error("replica prepare failed stmt=%d error=\"%s\"", i, sqlite3_errmsg(r->db));
+            rc = P4GW_EIO;
+            goto out;
+        }
+    }
+    p4_info("replica open path=%s synchronous=%s", path, full_sync ? "full" : "normal");
+out:
+    if (rc)
+        replica_close(r);
+    return rc;
+}
+
+void replica_close(struct replica *r)
+{
+    for (int i = 0; i < RS_COUNT; i++) {
+        sqlite3_finalize(r->st[i]);
+        r->st[i] = NULL;
+    }
+    if (r->db) {
+        if (sqlite3_close(r->db) != SQLITE_OK)
+            p4_warn("replica close failed error=\"%s\"", sqlite3_errmsg(r->db));
+    }
+    r->db = NULL;
+}
+
+int replica_exec(struct replica *r, enum replica_stmt id)
+{
+    int rc = sqlite3_step(r->st[id]);
+
+    sqlite3_reset(r->st[id]);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        p4_error("replica step failed stmt=%d error=\"%s\"", (int)id, sqlite3_errmsg(r->db));
+        return P4GW_EIO;
+    }
+    return P4GW_OK;
+}
+
+int replica_row(struct replica *r, enum replica_stmt id)
+{
+    int rc = sqlite3_step(r->st[id]);
+
+    if (rc == SQLITE_ROW)
+        return 1;
+    sqlite3_reset(r->st[id]);
+    if (rc == SQLITE_DONE)
+        return 0;
+    p4_error("replica step failed stmt=%d error=\"%s\"", (int)id, sqlite3_errmsg(r->db));
+    return P4GW_EIO;
+}
+
+void replica_reset(struct replica *r, enum replica_stmt id)
+{
+    sqlite3_reset(r->st[id]);
+}
+
+int replica_int(struct replica *r, enum replica_stmt id, int64_t dflt, int64_t *out)
+{
+    int rc = replica_row(r, id);
+
+    if (rc < 0)
+        return rc;
+    *out = dflt;
+    if (rc == 1) {
+        if (sqlite3_column_type(r->st[id], 0) != SQLITE_NULL)
+            *out = sqlite3_column_int64(r->st[id], 0);
+        replica_reset(r, id);
+    }
+    return P4GW_OK;
+}
+
+int replica_begin(struct replica *r)
+{
+    int rc = replica_exec(r, RS_BEGIN);
+
+    if (rc == 0)
+        r->in_txn = true;
+    return rc;
+}
+
+int replica_commit(struct replica *r)
+{
+    int rc = replica_exec(r, RS_COMMIT);
+
+    if (rc == 0)
+        r->in_txn = false;
+    return rc;
+}
+
+void replica_rollback(struct replica *r)
+{
+    if (sqlite3_get_autocommit(r->db) == 0)
+        replica_exec(r, RS_ROLLBACK);
+    r->in_txn = false;
+}
+
+void replica_bind_text(struct replica *r, enum replica_stmt id, int col, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(r->st[id], col, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(r->st[id], col);
+}
+
+void replica_bind_blob(struct replica *r, enum replica_stmt id, int col, const void *p, size_t n)
+{
+    sqlite3_bind_blob64(r->st[id], col, p, n, SQLITE_TRANSIENT);
+}
+
+void replica_bind_int(struct replica *r, enum replica_stmt id, int col, int64_t v)
+{
+    sqlite3_bind_int64(r->st[id], col, v);
+}

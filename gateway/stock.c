@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Stock and price writes with their change-log rows, and the CSV stock import. */
+#include "p4gw.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "p4common.h"
+
+#define CSV_LINE_MAX 512
+#define CSV_ROWS_MAX 10000000 /* a store's catalogue is far smaller; bounds the memory */
+#define ON_HAND_MAX 1000000000000LL
+
+int change_list_push(struct change_list *l, const struct change_rec *c)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        struct change_rec *items = realloc(l->items, cap * sizeof(*items));
+
+        if (!items)
+            return P4GW_ENOMEM;
+        l->items = items;
+        l->cap = cap;
+    }
+    l->items[l->n++] = *c;
+    return P4GW_OK;
+}
+
+void change_list_free(struct change_list *l)
+{
+    free(l->items);
+    memset(l, 0, sizeof(*l));
+}
+
+static int record_change(struct replica *r, int64_t *head, struct change_rec *c,
+                         struct change_list *out)
+{
+    int rc;
+
+    c->seq = *head + 1;
+    replica_bind_int(r, RS_CHANGE_INS, 1, c->seq);
+    replica_bind_text(r, RS_CHANGE_INS, 2, p4t_entity_name(c->entity));
+    replica_bind_text(r, RS_CHANGE_INS, 3, c->key);
+    replica_bind_text(r, RS_CHANGE_INS, 4, c->value);
+    rc = replica_exec(r, RS_CHANGE_INS);
+    if (rc)
+        return rc;
+    *head = c->seq;
+    if (out)
+        return change_list_push(out, c);
+    return P4GW_OK;
+}
+
+int stock_record_stock(struct replica *r, int64_t *head, const char *sku, int64_t on_hand,
+                       struct change_list *out)
+{
+    struct change_rec c = {.entity = P4T_E_STOCK};
+    int rc;
+
+    snprintf(c.key, sizeof(c.key), "%s", sku);
+    snprintf(c.value, sizeof(c.value), "{\"on_hand\":%" PRId64 "}", on_hand);
+    rc = record_change(r, head, &c, out);
+    if (rc)
+        return rc;
+    replica_bind_text(r, RS_STOCK_SET, 1, sku);
+    replica_bind_int(r, RS_STOCK_SET, 2, on_hand);
+    replica_bind_int(r, RS_STOCK_SET, 3, c.seq);
+    return replica_exec(r, RS_STOCK_SET);
+}
+
+int stock_record_price(struct replica *r, int64_t *head, const char *sku, int64_t price,
+                       int64_t ver, struct change_list *out)
+{
+    struct change_rec c = {.entity = P4T_E_PRICE};
+    int rc;
+
+    snprintf(c.key, sizeof(c.key), "%s", sku);
+    snprintf(c.value, sizeof(c.value), "{\"price\":%" PRId64 ",\"ver\":%" PRId64 "}", price,
+             ver);
+    rc = record_change(r, head, &c, out);
+    if (rc)
+        return rc;
+    replica_bind_text(r, RS_PRICE_SET, 1, sku);
+    replica_bind_int(r, RS_PRICE_SET, 2, price);
+    replica_bind_int(r, RS_PRICE_SET, 3, ver);
+    replica_bind_int(r, RS_PRICE_SET, 4, c.seq);
+    return replica_exec(r, RS_PRICE_SET);
+}
+
+static int csv_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || end == s || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static bool sku_valid(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > P4T_SKU_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+            return false;
+    }
+    return true;
+}
+
+/* Parses one CSV data line into ROW. Returns 0 or -1 with REASON filled. */
+static int csv_parse(char *line, struct csv_row *row, char *reason, size_t reason_len)
+{
+    char *field[4];
+    int n = 0;
+    char *p = line;
+
+    while (n < 4) {
+        field[n++] = p;
+        p = strchr(p, ',');
+        if (!p)
+            break;
+        *p++ = '\0';
+    }
+    if (n != 4 || p) {
+        snprintf(reason, reason_len, "expected 4 fields sku,on_hand,price_minor,price_ver");
+        return -1;
+    }
+    for (int i = 0; i < 4; i++) {
+        char *f = field[i];
+        size_t len;
+
+        while (*f == ' ' || *f == '\t')
+            f++;
+        len = strlen(f);
+        while (len > 0 && (f[len - 1] == ' ' || f[len - 1] == '\t'))
+            f[--len] = '\0';
+        field[i] = f;
+    }
+    if (!sku_valid(field[0])) {
+        snprintf(reason, reason_len, "sku: must be 1..%d printable ASCII characters",
+                 P4T_SKU_MAX);
+        return -1;
+    }
+    snprintf(row->sku, sizeof(row->sku), "%s", field[0]);
+    if (csv_int(field[1], 0, ON_HAND_MAX, &row->on_hand)) {
+        snprintf(reason, reason_len, "on_hand: must be an integer 0..%lld (got \"%.32s\")",
+                 ON_HAND_MAX, field[1]);
+        return -1;
+    }
+    if (csv_int(field[2], 0, P4T_MAX_PRICE, &row->price)) {
+        snprintf(reason, reason_len,
+                 "price_minor: must be an integer 0..%d in minor units (got \"%.32s\")",
+                 P4T_MAX_PRICE, field[2]);
+        return -1;
+    }
+    if (csv_int(field[3], 0, INT64_MAX, &row->ver)) {
+        snprintf(reason, reason_len, "price_ver: must be an integer >= 0 (got \"%.32s\")",
+                 field[3]);
+        return -1;
+    }
+    return 0;
+}
+
+/* Applies one parsed row inside the open transaction. */
+static int csv_apply(struct replica *r, int64_t *head, const struct csv_row *row)
+{
+    int64_t cur = 0;
+    bool have_stock = false, have_price = false;
+    int64_t cur_ver = 0;
+    int rc;
+
+    replica_bind_text(r, RS_STOCK_GET, 1, row->sku);
+    rc = replica_row(r, RS_STOCK_GET);
+    if (rc < 0)
+        return rc;
+    if (rc == 1) {
+        have_stock = true;
+        cur = sqlite3_column_int64(r->st[RS_STOCK_GET], 0);
+        replica_reset(r, RS_STOCK_GET);
+    }
+    if (!have_stock || cur != row->on_hand) {
+        if (row->on_hand != cur) {
+            replica_bind_text(r, RS_MOVE_INS, 1, row->sku);
+            replica_bind_int(r, RS_MOVE_INS, 2, row->on_hand - cur);
+            replica_bind_text(r, RS_MOVE_INS, 3, "count");
+            replica_bind_text(r, RS_MOVE_INS, 4, "import");
+            rc = replica_exec(r, RS_MOVE_INS);
+            if (rc)
+                return rc;
+        }
+        rc = stock_record_stock(r, head, row->sku, row->on_hand, NULL);
+        if (rc)
+            return rc;
+    }
+    replica_bind_text(r, RS_PRICE_GET, 1, row->sku);
+    rc = replica_row(r, RS_PRICE_GET);
+    if (rc < 0)
+        return rc;
+    if (rc == 1) {
+        have_price = true;
+        cur_ver = sqlite3_column_int64(r->st[RS_PRICE_GET], 1);
+        replica_reset(r, RS_PRICE_GET);
+    }
+    if (!have_price || row->ver > cur_ver)
+        return stock_record_price(r, head, row->sku, row->price, row->ver, NULL);
+    return P4GW_OK;
+}
+
+int stock_csv_load(const char *csv_path, struct csv_row **rows_out, size_t *n_out, char *err,
+                   size_t err_len)
+{
+    FILE *f = NULL;
+    struct csv_row *rows = NULL;
+    size_t n_rows = 0, cap = 0;
+    char line[CSV_LINE_MAX];
+    char reason[P4T_REASON_MAX];
+    int lineno = 0;
+    int rc = P4GW_OK;
+
+    err[0] = '\0';
+    *rows_out = NULL;
+    *n_out = 0;
+    f = fopen(csv_path, "r");
+    if (!f) {
+        snprintf(err, err_len, "%s:0: cannot open: %s", csv_path, strerror(errno));
+        rc = P4GW_EIO;
+        goto out;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        size_t len = strlen(line);
+
+        lineno++;
+        if (len > 0 && line[len - 1] != '\n' && !feof(f)) {
+            snprintf(err, err_len, "%s:%d: line longer than %d bytes", csv_path, lineno,
+                     CSV_LINE_MAX - 2);
+            rc = P4GW_EINVAL;
+            goto out;
+        }
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (len == 0 || strspn(line, " \t") == len)
+            continue;
+        if (lineno == 1 && strncmp(line, "sku", 3) == 0)
+            continue; /* header */
+        if (n_rows == cap) {
+            size_t ncap = cap ? cap * 2 : 256;
+            struct csv_row *nrows;
+
+            if (ncap > CSV_ROWS_MAX) {
+                snprintf(err, err_len, "%s:%d: more than %d rows", csv_path, lineno,
+                         CSV_ROWS_MAX);
+                rc = P4GW_EINVAL;
+                goto out;
+            }
+            nrows = realloc(rows, ncap * sizeof(*rows));
+            if (!nrows) {
+                snprintf(err, err_len, "%s:%d: out of memory", csv_path, lineno);
+                rc = P4GW_ENOMEM;
+                goto out;
+            }
+            rows = nrows;
+            cap = ncap;
+        }
+        if (csv_parse(line, &rows[n_rows], reason, sizeof(reason))) {
+            snprintf(err, err_len, "%s:%d: %s", csv_path, lineno, reason);
+            rc = P4GW_EINVAL;
+            goto out;
+        }
+        n_rows++;
+    }
+    if (ferror(f)) {
+        snprintf(err, err_len, "%s:%d: read error", csv_path, lineno);
+        rc = P4GW_EIO;
+        goto out;
+    }
+    *rows_out = rows;
+    *n_out = n_rows;
+    rows = NULL;
+out:
+    if (f)
+        fclose(f);
+    free(rows);
+    return rc;
+}
+
+int stock_import_rows(struct replica *r, const struct csv_row *rows, size_t n_rows, char *err,
+                      size_t err_len)
+{
+    int64_t head = 0;
+    int rc;
+
+    err[0] = '\0';
+    rc = replica_begin(r);
+    if (rc)
+        goto db_fail;
+    rc = replica_int(r, RS_CHANGE_HEAD, 0, &head);
+    if (rc)
+        goto db_fail;
+    for (size_t i = 0; i < n_rows; i++) {
+        rc = csv_apply(r, &head, &rows[i]);
+        if (rc)
+            goto db_fail;
+    }
+    rc = replica_commit(r);
+    if (rc)
+        goto db_fail;
+    p4_info("stock imported rows=%zu change_head=%" PRId64, n_rows, head);
+    return P4GW_OK;
+db_fail:
+    replica_rollback(r);
+    snprintf(err, err_len, "database error: %s", sqlite3_errmsg(r->db));
+    return P4GW_EIO;
+}
+
+int stock_import_csv(struct replica *r, const char *csv_path, char *err, size_t err_len)
+{
+    struct csv_row *rows = NULL;
+    size_t n = 0;
+    int rc = stock_csv_load(csv_path, &rows, &n, err, err_len);
+
+    if (rc == 0)
+        rc = stock_import_rows(r, rows, n, err, err_len);
+    free(rows);
+    return rc;
+}
