@@ -89,7 +89,7 @@ static void test_values(void)
 static int build(size_t n, int64_t from, char **text)
 {
     struct p4t_changes c;
-    char value[32];
+    char value[48];
     size_t i;
     int rc;
 
