@@ -77,6 +77,7 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
             memcpy(msg.payload, m->payload, plen);
         msg.payload[plen] = '\0';
         msg.len = plen;
+        msg.retained = m->retained != 0;
         pthread_mutex_lock(&l->mu);
         if (l->q_len < LINK_QUEUE_MAX && l->q_bytes + plen <= LINK_QUEUE_BYTES_MAX) {
             l->q[(l->q_head + l->q_len) % LINK_QUEUE_MAX] = msg;

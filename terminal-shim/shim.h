@@ -123,6 +123,7 @@ struct link_msg {
     char *topic;
     char *payload;
     size_t len;
+    bool retained; /* delivered from the broker's retained store (subscribe time) */
 };
 void link_msg_cleanup(struct link_msg *m);
 

@@ -482,7 +482,7 @@ static void handle_status(struct p4term *t, const struct link_msg *m)
 {
     struct p4t_status s;
     char reason[P4T_REASON_MAX];
-    bool was_offline;
+    bool came_up;
 
     if (m->len == 0)
         return; /* a cleared retained status */
@@ -490,11 +490,13 @@ static void handle_status(struct p4term *t, const struct link_msg *m)
         keep_reject(t, m, reason);
         return;
     }
-    was_offline = strcmp(t->gw_state, "offline") == 0;
+    came_up = strcmp(s.state, "offline") != 0 &&
+              (strcmp(t->gw_state, "offline") == 0 || (t->gw_state[0] == '\0' && !m->retained));
     snprintf(t->gw_state, sizeof(t->gw_state), "%s", s.state);
-    if (was_offline && strcmp(s.state, "offline") != 0) {
-        /* The gateway is back: whatever we sent while it was away went nowhere, and it may
-         * have changes we never saw (a stock import while it was stopped). */
+    if (came_up) {
+        /* The gateway is (back) up: whatever we sent while it was away went nowhere, and it
+         * may have changes we never saw (a stock import while it was stopped). A retained
+         * "online" seen at subscribe time is not news: the link-up already resent and synced.*/
         p4_info("gateway back state=%s, resending and syncing", s.state);
         window_reset_dues(t);
         t->sync_needed = true;
@@ -613,6 +615,7 @@ static void *worker_main(void *arg)
             window_reset_dues(t);
             t->sync_needed = true;
             t->sync_active = false;
+            t->gw_state[0] = '\0';
             set_up(t, true);
         } else if (st != LINK_UP) {
             set_up(t, false);

@@ -354,7 +354,12 @@ static int cmd_sale(struct p4term *t, const struct p4term_config *cfg, int argc,
             amt = strchr(buf, ':');
             if (amt)
                 *amt++ = '\0';
-            snprintf(s->tenders[k].type, sizeof(s->tenders[k].type), "%s", buf);
+            if (strlen(buf) == 0 || strlen(buf) > P4T_TENDER_TYPE_MAX) {
+                fprintf(stderr, "p4term sale: --tender %s: TYPE must be 1..%d characters\n", v,
+                        P4T_TENDER_TYPE_MAX);
+                goto out;
+            }
+            memcpy(s->tenders[k].type, buf, strlen(buf) + 1);
             tender_has_amount[k] = amt != NULL;
             tender_amount[k] = 0;
             if (amt && cli_parse_int(amt, -P4T_MAX_AMOUNT, P4T_MAX_AMOUNT, &tender_amount[k])) {

@@ -18,13 +18,14 @@
 
 static const char sim_help[] =
     "usage: p4term simulate --broker URI --store S --registers N --rate R --duration S\n"
-    "                       --dir DIR [--grace S] [--ack-timeout-ms MS] [--resend-max-ms MS]\n"
-    "                       [--prefix P] [--log-level LEVEL]\n"
+    "                       --dir DIR [--count N] [--grace S] [--ack-timeout-ms MS]\n"
+    "                       [--resend-max-ms MS] [--prefix P] [--log-level LEVEL]\n"
     "\n"
     "Runs N registers in this process, each a real libp4term handle with its own journal\n"
     "(DIR/<P><NN>.db, P defaults to r) and its own connection to the store broker. Together\n"
     "they make R sales per second for S seconds: baskets of 1-5 lines drawn from the cached\n"
-    "SKUs and prices (a built-in list when the cache is empty). Then it waits up to --grace\n"
+    "SKUs and prices (a built-in list when the cache is empty); --count N stops after N sales\n"
+    "in all (shared evenly) even before S seconds. Then it waits up to --grace\n"
     "seconds (default 20) for every sale to be acknowledged and prints a summary. Journals in\n"
     "DIR are reused: a restarted simulation resends what an earlier one left pending and\n"
     "continues each register's seq.\n"
@@ -47,6 +48,7 @@ struct sim_reg {
     struct p4term *t;
     pthread_t thread;
     bool started;
+    int64_t quota; /* sales this register makes when --count is given, else -1 */
     int64_t made;
     int64_t refused;
     uint64_t rng;
@@ -54,7 +56,7 @@ struct sim_reg {
 
 struct sim {
     const char *broker, *store, *dir, *prefix;
-    int64_t n_regs, duration_s, grace_s, ack_timeout_ms, resend_max_ms;
+    int64_t n_regs, duration_s, grace_s, ack_timeout_ms, resend_max_ms, count;
     int64_t rate_per_s; /* sales per second over all registers */
     struct sim_reg *regs;
 
@@ -156,7 +158,7 @@ static void *reg_main(void *arg)
         int64_t now = p4_mono_ms();
         char reason[P4T_REASON_MAX];
 
-        if ((int64_t)next >= end)
+        if ((int64_t)next >= end || (r->quota >= 0 && r->made + r->refused >= r->quota))
             break;
         if (now < (int64_t)next) {
             cli_sleep_ms((int64_t)next - now);
@@ -240,6 +242,8 @@ static int parse_args(struct sim *sim, int argc, char **argv, bool *help)
             bad = cli_parse_int(v, 1, 100000, &sim->rate_per_s);
         else if (strcmp(a, "--duration") == 0)
             bad = cli_parse_int(v, 0, 86400, &sim->duration_s);
+        else if (strcmp(a, "--count") == 0)
+            bad = cli_parse_int(v, 0, 100000000, &sim->count);
         else if (strcmp(a, "--grace") == 0)
             bad = cli_parse_int(v, 0, 3600, &sim->grace_s);
         else if (strcmp(a, "--ack-timeout-ms") == 0)
@@ -306,6 +310,7 @@ int simulate_main(int argc, char **argv)
 
         r->sim = &sim;
         r->index = (int)i;
+        r->quota = sim.count > 0 ? sim.count / sim.n_regs + (i < sim.count % sim.n_regs) : -1;
         snprintf(r->id, sizeof(r->id), "%s%02d", sim.prefix, (int)(i + 1));
         snprintf(r->journal, sizeof(r->journal), "%s/%s.db", sim.dir, r->id);
         if (getrandom(&r->rng, sizeof(r->rng), 0) != sizeof(r->rng) || r->rng == 0)
