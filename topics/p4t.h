@@ -33,7 +33,12 @@
 #define P4T_MAX_RECORD_PAYLOAD (P4T_MAX_PAYLOAD + 1024) /* one uplink sale record, bytes */
 #define P4T_ALERT_DETAILS_MAX 512 /* alert "details" object, compact JSON bytes incl. NUL */
 
-/* ---- status codes (0 = success, negative = error kind) ---- */
+/* ---- status codes (0 = success, negative = error kind) ----
+ * Every decoder returns P4T_ETOOBIG (with a reason) for input over its size limit:
+ * P4T_MAX_PAYLOAD for register -> gateway messages, acks, status and alerts,
+ * P4T_MAX_CHANGES_PAYLOAD for changes and sync replies, P4T_MAX_RECORD_PAYLOAD for records.
+ * Every encoder validates its output with the matching decoder and returns P4T_EINVAL rather
+ * than emit a message the contract rejects. Reasons are printable ASCII, "field.path: why". */
 enum p4t_rc {
     P4T_OK = 0,
     P4T_EINVAL = -1,  /* input does not follow the contract; reason says why */

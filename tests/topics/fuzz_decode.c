@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Fuzz entry for the v1 decoders (libFuzzer), plus a mutation smoke run over the fixtures. */
+#include "check.h"
+
+/* Decodes DATA with the decoder picked by SEL; when it is accepted, re-encodes it and checks
+ * that the canonical text decodes again and re-encodes to itself. Any break of that promise,
+ * or any crash, is a bug: abort so the fuzzer keeps the input. */
+static void one(unsigned sel, const char *data, size_t len)
+{
+    static struct p4t_sale sale;
+    static struct p4t_alert alert;
+    struct p4t_ack ack;
+    struct p4t_changes changes;
+    struct p4t_sync_req req;
+    struct p4t_status status;
+    char reason[P4T_REASON_MAX], *text = NULL, *again = NULL;
+    char flags[P4T_MAX_FLAGS][P4T_KIND_MAX + 1];
+    const char *fl[P4T_MAX_FLAGS + 1];
+    size_t n_flags = 0, i;
+    int64_t gw_seq = 0;
+    int rc = -1, rc2 = -1;
+
+    switch (sel % 7) {
+    case 0:
+        if (p4t_sale_decode(data, len, &sale, reason, sizeof reason) == 0) {
+            rc = p4t_sale_encode(&sale, &text, reason, sizeof reason);
+            if (rc == 0 && p4t_sale_decode(text, strlen(text), &sale, NULL, 0) == 0)
+                rc2 = p4t_sale_encode(&sale, &again, NULL, 0);
+        }
+        break;
+    case 1:
+        if (p4t_sale_record_decode(data, len, &sale, &gw_seq, flags, &n_flags, reason,
+                                   sizeof reason) == 0) {
+            for (i = 0; i < n_flags; i++)
+                fl[i] = flags[i];
+            fl[n_flags] = NULL;
+            rc = p4t_sale_record_encode(&sale, gw_seq, fl, &text);
+            if (rc == 0)
+                rc2 = p4t_sale_record_encode(&sale, gw_seq, fl, &again);
+        }
+        break;
+    case 2:
+        if (p4t_ack_decode(data, len, &ack, reason, sizeof reason) == 0) {
+            rc = p4t_ack_encode(&ack, &text);
+            if (rc == 0 && p4t_ack_decode(text, strlen(text), &ack, NULL, 0) == 0)
+                rc2 = p4t_ack_encode(&ack, &again);
+        }
+        break;
+    case 3:
+        if (p4t_changes_decode(data, len, &changes, reason, sizeof reason) == 0) {
+            rc = p4t_changes_encode(&changes, &text);
+            p4t_changes_cleanup(&changes);
+            if (rc == 0 && p4t_changes_decode(text, strlen(text), &changes, NULL, 0) == 0) {
+                rc2 = p4t_changes_encode(&changes, &again);
+                p4t_changes_cleanup(&changes);
+            }
+        }
+        break;
+    case 4:
+        if (p4t_sync_req_decode(data, len, &req, reason, sizeof reason) == 0) {
+            rc = p4t_sync_req_encode(&req, &text);
+            if (rc == 0 && p4t_sync_req_decode(text, strlen(text), &req, NULL, 0) == 0)
+                rc2 = p4t_sync_req_encode(&req, &again);
+        }
+        break;
+    case 5:
+        if (p4t_status_decode(data, len, &status, reason, sizeof reason) == 0) {
+            rc = p4t_status_encode(&status, &text);
+            if (rc == 0 && p4t_status_decode(text, strlen(text), &status, NULL, 0) == 0)
+                rc2 = p4t_status_encode(&status, &again);
+        }
+        break;
+    default:
+        if (p4t_alert_decode(data, len, &alert, reason, sizeof reason) == 0) {
+            rc = p4t_alert_encode(&alert, &text);
+            if (rc == 0 && p4t_alert_decode(text, strlen(text), &alert, NULL, 0) == 0)
+                rc2 = p4t_alert_encode(&alert, &again);
+        }
+        break;
+    }
+    if (rc != -1 && (rc != 0 || rc2 != 0 || strcmp(text, again) != 0)) {
+        fprintf(stderr, "decoder %u accepted input its encoder does not reproduce: %.*s\n",
+                sel % 7, (int)len, data);
+        abort();
+    }
+    free(text);
+    free(again);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size == 0)
+        return 0;
+    one(data[0], (const char *)data + 1, size - 1);
+    return 0;
+}
+
+#ifndef P4_LIBFUZZER
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+/* Mutates BUF (LEN bytes, room for CAP) in place the way broken senders do. */
+static size_t mutate(char *buf, size_t len, size_t cap)
+{
+    static const char interesting[] = "{}[]\",:0-9.eE\\ \x00\xff" "a_";
+    size_t pos = len ? rnd() % len : 0, n;
+
+    switch (rnd() % 5) {
+    case 0: /* overwrite a byte */
+        if (len)
+            buf[pos] = interesting[rnd() % (sizeof interesting - 1)];
+        return len;
+    case 1: /* insert a byte */
+        if (len + 1 > cap)
+            return len;
+        memmove(buf + pos + 1, buf + pos, len - pos);
+        buf[pos] = interesting[rnd() % (sizeof interesting - 1)];
+        return len + 1;
+    case 2: /* delete a run */
+        n = len - pos < 8 ? len - pos : rnd() % 8;
+        memmove(buf + pos, buf + pos + n, len - pos - n);
+        return len - n;
+    case 3: /* duplicate a run (repeated keys, items) */
+        n = rnd() % 24;
+        if (pos + n > len || len + n > cap)
+            return len;
+        memmove(buf + pos + n, buf + pos, len - pos);
+        return len + n;
+    default: /* bump a digit */
+        for (; pos < len; pos++) {
+            if (buf[pos] >= '0' && buf[pos] <= '9') {
+                buf[pos] = (char)('0' + rnd() % 10);
+                break;
+            }
+        }
+        return len;
+    }
+}
+
+int main(void)
+{
+    size_t table_len, len, cap, i, k, m, files = 0, runs = 0;
+    char *table = fixture_read("cases.txt", &table_len);
+    char *save = NULL, *line, *orig, *buf;
+
+    for (line = strtok_r(table, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *file = strchr(line, '|'), *bar;
+        if (line[0] == '#' || !file)
+            continue;
+        file = trim(file + 1);
+        bar = strchr(file, '|');
+        if (!bar)
+            continue;
+        *bar = '\0';
+        file = trim(file);
+        orig = fixture_read(file, &len);
+        files++;
+        cap = len + 256;
+        buf = malloc(cap);
+        for (k = 0; k < 7; k++) {
+            one((unsigned)k, orig, len);
+            runs++;
+            for (i = 0; i < 40; i++) {
+                memcpy(buf, orig, len);
+                m = len;
+                for (size_t j = 0, n = 1 + rnd() % 3; j < n; j++)
+                    m = mutate(buf, m, cap);
+                one((unsigned)k, buf, m);
+                runs++;
+            }
+        }
+        free(buf);
+        free(orig);
+    }
+    free(table);
+    ASSERT_TRUE(files > 150);
+    fprintf(stderr, "fuzz smoke: %zu fixtures, %zu decodes\n", files, runs);
+    return check_done("fuzz_decode");
+}
+#endif
