@@ -176,7 +176,31 @@ static bool synced_now(void)
     return s;
 }
 
+static void wait_synced(int64_t wait_ms);
+
 /* ---- sale ---- */
+
+/* Whether some SKU:QTY line (no price) names a SKU the cache has no price for. */
+static bool line_needs_cache(struct p4term *t, const char *const *args, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char sku[P4T_SKU_MAX + 1];
+        const char *colon = strchr(args[i], ':');
+        int64_t price, ver;
+        size_t len;
+
+        if (!colon || strchr(colon + 1, ':'))
+            continue; /* malformed (reported later) or priced */
+        len = (size_t)(colon - args[i]);
+        if (len == 0 || len > P4T_SKU_MAX)
+            continue;
+        memcpy(sku, args[i], len);
+        sku[len] = '\0';
+        if (p4term_price(t, sku, &price, &ver) == P4TERM_ENOTFOUND)
+            return true;
+    }
+    return false;
+}
 
 static int parse_line(struct p4term *t, const char *arg, struct p4t_line *line)
 {
@@ -315,6 +339,8 @@ static int cmd_sale(struct p4term *t, const struct p4term_config *cfg, int argc,
     int64_t wait_ms = DEFAULT_WAIT_MS, seq = 0, deadline;
     int64_t tender_amount[P4T_MAX_TENDERS];
     bool tender_has_amount[P4T_MAX_TENDERS];
+    const char *line_args[P4T_MAX_LINES];
+    size_t n_line_args = 0;
     int rc = EXIT_USAGE;
 
     if (!s)
@@ -334,13 +360,11 @@ static int cmd_sale(struct p4term *t, const struct p4term_config *cfg, int argc,
         }
         i++;
         if (strcmp(a, "--line") == 0) {
-            if (s->n_lines == P4T_MAX_LINES) {
+            if (n_line_args == P4T_MAX_LINES) {
                 fprintf(stderr, "p4term sale: more than %d lines\n", P4T_MAX_LINES);
                 goto out;
             }
-            if (parse_line(t, v, &s->lines[s->n_lines]) != 0)
-                goto out;
-            s->n_lines++;
+            line_args[n_line_args++] = v;
         } else if (strcmp(a, "--tender") == 0) {
             char buf[64];
             char *amt;
@@ -393,6 +417,15 @@ static int cmd_sale(struct p4term *t, const struct p4term_config *cfg, int argc,
             fprintf(stderr, "p4term sale: unknown option %s (see --help)\n", a);
             goto out;
         }
+    }
+    if (n_line_args && line_needs_cache(t, line_args, n_line_args)) {
+        /* A new register has no prices yet: give its first sync a chance to bring them. */
+        wait_synced(wait_ms);
+    }
+    for (size_t i = 0; i < n_line_args; i++) {
+        if (parse_line(t, line_args[i], &s->lines[s->n_lines]) != 0)
+            goto out;
+        s->n_lines++;
     }
     if (file) {
         if (s->n_lines) {
