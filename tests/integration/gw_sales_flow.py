@@ -37,7 +37,7 @@ def main():
         t.join()
     check(not errors, "selling failed: %r" % errors)
     total = N_REGISTERS * N_SALES
-    wait_until(lambda: sum(len(r.acked()) for r in regs) == total, 60, "%d acks" % total,
+    wait_until(lambda: sum(len(r.acked()) for r in regs) == total, 30, "%d acks" % total,
                detail=lambda: sum(len(r.acked()) for r in regs))
     t_acked = time.monotonic() - t0
     log("%d sales acked in %.2fs (%.0f/s); ack latency %s" % (
@@ -103,7 +103,8 @@ def main():
     def drained():
         st = h.fetch_retained(env.store_broker, "pos/v1/%s/gateway/status" % gwenv.STORE)
         return st if st.get("state") == "online" and st.get("outbox") == 0 else None
-    st = wait_until(drained, 15, "retained status online with an empty outbox")
+    st = wait_until(drained, 15, "retained status online with an empty outbox",
+                    interval_s=0.2)
     check(st.get("delivered") == total, "status delivered %r, want %d" % (st.get("delivered"),
                                                                          total))
     up = h.fetch_retained(env.cloud, "p4/v1/%s/%s/up/status" % (gwenv.TENANT, gwenv.STORE))
