@@ -90,7 +90,9 @@ int p4term_options_from_config(const struct p4term_config *cfg, struct p4term_op
 enum p4term_event_kind {
     P4TERM_EV_ACK,    /* a sale was acknowledged: sale_id, seq, gw_seq, duplicate, latency_ms */
     P4TERM_EV_REJECT, /* the gateway rejected a sale (never resent): sale_id, seq, reason */
-    P4TERM_EV_CHANGE, /* a change was applied to the cache: change_seq, entity, key, value */
+    P4TERM_EV_CHANGE, /* a change was applied to the cache: change_seq, entity, key, value
+                       * (live changes and catch-up syncs; a cold start or a snapshot gives
+                       * only P4TERM_EV_SYNCED) */
     P4TERM_EV_ALERT,  /* a staff alert from the gateway: alert */
     P4TERM_EV_LINK,   /* the store link went up (subscribed) or down: link_up */
     P4TERM_EV_SYNCED, /* the cache caught up with the gateway: change_seq = cursor */

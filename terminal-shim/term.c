@@ -85,6 +85,7 @@ struct p4term {
     uint32_t req_counter;
     int64_t sync_last_ms;
     int sync_chunks;
+    int64_t sync_from; /* the cache cursor when the current sync's first reply came */
     char gw_state[16];
     struct ack_item acks[DRAIN_MAX];
     size_t n_acks;
@@ -413,6 +414,8 @@ static void handle_reply(struct p4term *t, const struct link_msg *m)
         return;
     }
     pthread_mutex_lock(&t->db_mu);
+    if (first && cache_cursor(t->c, &t->sync_from) != 0)
+        t->sync_from = 0;
     if (!t->seq_known && first) {
         rc = number_sales(t, ch.last_sale_seq, &numbered_last);
         if (rc == 0)
@@ -451,7 +454,9 @@ static void handle_reply(struct p4term *t, const struct link_msg *m)
         ev.change_seq = cursor;
         emit(t, &ev);
     }
-    if (res == CACHE_APPLIED && !ch.snapshot)
+    /* A catch-up is reported item by item; a cold start (cursor 0) or a snapshot would be the
+     * whole store, so the application gets only P4TERM_EV_SYNCED and reads the cache. */
+    if (res == CACHE_APPLIED && !ch.snapshot && t->sync_from > 0)
         emit_changes(t, &ch, lo, hi);
     if (numbered_last > 0) {
         struct p4term_event ev = {0};
