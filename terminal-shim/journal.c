@@ -51,6 +51,7 @@ enum {
     ST_COUNT_PENDING,
     ST_LIST_PENDING,
     ST_REJECT,
+    ST_PRUNE,
     ST_COUNT
 };
 
@@ -76,6 +77,7 @@ static const char *const sql[ST_COUNT] = {
     [ST_LIST_PENDING] = "SELECT id, seq, state, gw_seq, duplicate, created_ms, total, reason "
                         "FROM sales WHERE state = 0 ORDER BY lid LIMIT ?1",
     [ST_REJECT] = "INSERT INTO rejects(topic, payload, reason, ts_ms) VALUES(?1, ?2, ?3, ?4)",
+    [ST_PRUNE] = "DELETE FROM sales WHERE state = 1 AND done_ms < ?1",
 };
 
 struct journal {
@@ -474,4 +476,16 @@ int journal_keep_reject(struct journal *j, const char *topic, const char *payloa
     sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, now_ms);
     return step_done(j, st, "keep reject");
+}
+
+int journal_prune(struct journal *j, int64_t before_ms, int64_t *n_out)
+{
+    sqlite3_stmt *st = j->st[ST_PRUNE];
+    int rc;
+
+    sqlite3_bind_int64(st, 1, before_ms);
+    rc = step_done(j, st, "prune");
+    if (rc == 0 && n_out)
+        *n_out = sqlite3_changes(j->db);
+    return rc;
 }

@@ -69,6 +69,10 @@ int journal_list_pending(struct journal *j, struct p4term_sale_info *items, size
                          size_t *n_out);
 int journal_info(struct journal *j, const char *id, struct p4term_sale_info *out);
 
+/* Deletes acked sales acknowledged before BEFORE_MS (pending and rejected ones are kept; the
+ * seq counter lives in meta, so pruning never reuses a seq). *N_OUT (may be NULL): rows. */
+int journal_prune(struct journal *j, int64_t before_ms, int64_t *n_out);
+
 /* Keeps a message that could not be used (undecodable, wrong store, ...) for inspection. */
 int journal_keep_reject(struct journal *j, const char *topic, const char *payload, size_t len,
                         const char *reason, int64_t now_ms);

@@ -23,6 +23,7 @@
 /* Idle wake-up, so a lost wake-up can never stall the worker for long. */
 #define IDLE_WAKE_MS 1000
 #define NUMBER_BATCH 64
+#define JOURNAL_KEEP_ACKED_MS (30LL * 24 * 3600 * 1000)
 
 struct pend {
     int64_t lid;
@@ -733,6 +734,14 @@ int p4term_open(const struct p4term_options *opt, p4term_event_cb cb, void *user
     rc = journal_seq_state(t->j, &t->next_seq, &t->seq_known);
     if (rc)
         goto out;
+    {
+        /* Acked sales are the gateway's from then on; keep a month for the till's own
+         * look-ups, so the journal does not grow without bound. */
+        int64_t pruned = 0;
+
+        if (journal_prune(t->j, p4_now_ms() - JOURNAL_KEEP_ACKED_MS, &pruned) == 0 && pruned)
+            p4_info("journal pruned acked_sales=%lld", (long long)pruned);
+    }
     if (fresh)
         p4_info("new journal path=%s store=%s reg=%s: seq continues after the gateway's "
                 "last_sale_seq", opt->journal_path, t->store, t->reg);

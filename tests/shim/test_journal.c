@@ -102,8 +102,22 @@ static void test_seq_continues_and_states(const char *dir)
     CHECK_INT(journal_info(j, "01900000-0000-7000-8000-0000000000ff", &info),
               P4TERM_ENOTFOUND);
     CHECK_INT(journal_keep_reject(j, "pos/v1/s1/changes", "{bad", 4, "not JSON", 5), 0);
+    /* Pruning drops only acked sales done before the cutoff; the seq counter is untouched. */
+    {
+        int64_t pruned = -1;
+
+        CHECK_INT(journal_prune(j, 2000, &pruned), 0);
+        CHECK_INT(pruned, 0); /* acked at 2000, not before */
+        CHECK_INT(journal_prune(j, 2001, &pruned), 0);
+        CHECK_INT(pruned, 1);
+        CHECK_INT(journal_info(j, ids[2], &info), 0); /* rejected: kept */
+        CHECK_INT(journal_info(j, ids[0], &info), 0); /* pending: kept */
+        CHECK_INT(journal_seq_state(j, &next, &known), 0);
+        CHECK_INT(next, 4);
+    }
     journal_close(j);
-    CHECK_INT(count_other(path, "SELECT count(*) FROM sales WHERE state = 1"), 1);
+    CHECK_INT(count_other(path, "SELECT count(*) FROM sales WHERE state = 1"), 0);
+    CHECK_INT(count_other(path, "SELECT count(*) FROM sales"), 2);
     CHECK_INT(count_other(path, "SELECT count(*) FROM rejects"), 1);
 }
 
