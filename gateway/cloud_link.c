@@ -46,6 +46,9 @@ int cloud_link_start(struct link *l, const struct p4gw_config *cfg, struct queue
         return P4GW_ENOMEM;
     /* MQTT 5 must be chosen when the client is created, not only at connect. */
     co.MQTTVersion = l->mqtt_version;
+    /* Paho's command queue limit also applies while connected: room for a full window of
+     * batches plus status and alert messages. */
+    co.maxBufferedMessages = cfg->max_inflight + 1000;
     rc = MQTTAsync_createWithOptions(&l->client, cfg->cloud_uri, cfg->cloud_client_id,
                                      MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
     if (rc != MQTTASYNC_SUCCESS) {

@@ -49,7 +49,11 @@ static void publish_status(struct gw *g, const char *state, bool force)
     int64_t now = p4_mono_ms();
     char *text = NULL;
 
-    if (!force && strcmp(state, g->last_state) == 0 &&
+    bool edge = (g->last_status_outbox == 0) != (g->ob.undelivered == 0);
+
+    /* Changes of state and the outbox filling or draining are published at once; the depth
+     * while it moves at most every STATUS_EVERY_MS. */
+    if (!force && !edge && strcmp(state, g->last_state) == 0 &&
         (now - g->last_status_ms < STATUS_EVERY_MS ||
          (g->ob.undelivered == g->last_status_outbox &&
           g->ob.delivered == g->last_status_delivered)))
@@ -380,9 +384,11 @@ int p4gw_run(const struct p4gw_config *cfg)
         if (evs)
             process(g, evs);
         event_free(evs);
+        /* Status before new batches: the retained depth never lags the cloud's view. */
+        check_outbox_cap(g);
+        publish_status(g, current_state(g), false);
         if (g->cloud_up)
             outbox_fill(&g->ob, &g->cloud);
-        check_outbox_cap(g);
         timers(g);
     }
     p4_info("stopping undelivered=%" PRId64 " delivered=%" PRId64, g->ob.undelivered,

@@ -130,7 +130,7 @@ int link_publish(struct link *l, const char *topic, const void *payload, size_t 
     /* Non-blocking: Paho copies the payload and sends it from its own thread. */
     rc = MQTTAsync_sendMessage(l->client, topic, &m, &ro);
     if (rc != MQTTASYNC_SUCCESS) {
-        p4_debug("publish refused topic=%s rc=%d", topic, rc);
+        p4_warn("publish refused topic=%s rc=%d", topic, rc);
         return P4GW_EMQTT;
     }
     if (token)

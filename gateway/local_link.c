@@ -8,6 +8,11 @@
 
 #include "p4common.h"
 
+/* Paho's command queue limit (maxBufferedMessages, default 100) applies while connected too:
+ * a group commit publishes up to commit_max_items acks at once. Beyond this an ack is refused
+ * (logged); the register then resends and gets a duplicate ack. */
+#define LOCAL_MAX_BUFFERED 200000
+
 static void on_connect_fail(void *context, MQTTAsync_failureData *resp)
 {
     struct link *l = context;
@@ -36,6 +41,7 @@ int local_link_start(struct link *l, const struct p4gw_config *cfg, struct queue
     if (!l->will_payload)
         return P4GW_ENOMEM;
     co.MQTTVersion = l->mqtt_version;
+    co.maxBufferedMessages = LOCAL_MAX_BUFFERED;
     /* No library persistence: the replica is the durable store; acks are re-earned. */
     rc = MQTTAsync_createWithOptions(&l->client, cfg->local_uri, cfg->local_client_id,
                                      MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);

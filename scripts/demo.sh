@@ -43,6 +43,8 @@ allow_anonymous true
 persistence true
 persistence_location $run/$1/
 log_dest file $run/$1/mosquitto.log
+# Run as the invoking user: the demo's temporary folder is private to it.
+user $(id -un)
 CONF
   mosquitto -c "$run/$1/mosquitto.conf" &
   pids+=($!)
