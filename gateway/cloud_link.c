@@ -9,6 +9,17 @@
 
 #include "p4common.h"
 
+/* The cloud link subscribes to nothing yet (down/ topics come with contract 1.1), but Paho
+ * refuses setCallbacks without a message handler. */
+static int on_message(void *context, char *topic, int topic_len, MQTTAsync_message *m)
+{
+    (void)context;
+    (void)topic_len;
+    MQTTAsync_freeMessage(&m);
+    MQTTAsync_free(topic);
+    return 1;
+}
+
 static void on_connect_fail(void *context, MQTTAsync_failureData *resp)
 {
     (void)context;
@@ -56,8 +67,12 @@ int cloud_link_start(struct link *l, const struct p4gw_config *cfg, struct queue
         l->client = NULL;
         return P4GW_EMQTT;
     }
-    MQTTAsync_setCallbacks(l->client, l, link_on_lost, NULL, NULL);
-    MQTTAsync_setConnected(l->client, l, link_on_connected);
+    if (MQTTAsync_setCallbacks(l->client, l, link_on_lost, on_message, NULL) !=
+            MQTTASYNC_SUCCESS ||
+        MQTTAsync_setConnected(l->client, l, link_on_connected) != MQTTASYNC_SUCCESS) {
+        p4_error("cloud client callbacks refused");
+        return P4GW_EMQTT;
+    }
     if (l->mqtt_version == MQTTVERSION_5) {
         opts = opts5;
         opts.cleanstart = 0;

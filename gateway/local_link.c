@@ -50,8 +50,12 @@ int local_link_start(struct link *l, const struct p4gw_config *cfg, struct queue
         l->client = NULL;
         return P4GW_EMQTT;
     }
-    MQTTAsync_setCallbacks(l->client, l, link_on_lost, link_on_message, NULL);
-    MQTTAsync_setConnected(l->client, l, link_on_connected);
+    if (MQTTAsync_setCallbacks(l->client, l, link_on_lost, link_on_message, NULL) !=
+            MQTTASYNC_SUCCESS ||
+        MQTTAsync_setConnected(l->client, l, link_on_connected) != MQTTASYNC_SUCCESS) {
+        p4_error("store broker client callbacks refused");
+        return P4GW_EMQTT;
+    }
     if (cfg->local_password_file[0] &&
         p4_read_secret(cfg->local_password_file, l->password, sizeof(l->password)) != 0) {
         p4_error("cannot read password_file=%s", cfg->local_password_file);
