@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit test of the replica, stock import, ingest and sync answering on a temporary SQLite
+ * file: rows, stock, gap-free change log, outbox, dedupe, rejects, snapshot decisions. */
+#include "p4gw.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "p4common.h"
+
+static char dir[] = "/tmp/p4gw-test-XXXXXX";
+static struct p4gw_config cfg;
+
+static int64_t q_int(struct replica *r, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+
+    if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    else
+        fprintf(stderr, "query failed: %s: %s\n", sql, sqlite3_errmsg(r->db));
+    sqlite3_finalize(st);
+    return v;
+}
+
+static void sale_json(char *buf, size_t len, const char *id, int seq, const char *reg,
+                      const char *kind, const char *sku, int qty, int price)
+{
+    long long total = (long long)qty * price;
+
+    snprintf(buf, len,
+             "{\"id\":\"%s\",\"seq\":%d,\"store\":\"s001\",\"reg\":\"%s\","
+             "\"ts\":\"2026-03-01T10:00:00.000Z\",\"kind\":\"%s\","
+             "\"lines\":[{\"sku\":\"%s\",\"qty\":%d,\"price\":%d,\"ver\":1}],"
+             "\"tenders\":[{\"type\":\"cash\",\"amount\":%lld}],\"total\":%lld}",
+             id, seq, reg, kind, sku, qty, price, total, total);
+}
+
+static const char *ID1 = "01900000-0000-7000-8000-000000000001";
+static const char *ID2 = "01900000-0000-7000-8000-000000000002";
+static const char *ID3 = "01900000-0000-7000-8000-000000000003";
+
+static void fixture(char *buf, size_t len, const char *name)
+{
+    snprintf(buf, len, "%s/fixtures/%s", fixture_dir(), name);
+}
+
+/* Changes must be numbered 1..N with no gap. */
+static void check_changes_gap_free(struct replica *r)
+{
+    int64_t n = q_int(r, "SELECT count(*) FROM changes");
+    int64_t lo = q_int(r, "SELECT min(seq) FROM changes");
+    int64_t hi = q_int(r, "SELECT max(seq) FROM changes");
+
+    CHECK_INT(hi - lo + 1, n);
+}
+
+static void test_import(struct replica *r)
+{
+    char path[PATH_MAX], err[P4GW_ERR_MAX];
+
+    fixture(path, sizeof(path), "stock_bad.csv");
+    CHECK_INT(stock_import_csv(r, path, err, sizeof(err)), P4GW_EINVAL);
+    CHECK_CONTAINS(err, "stock_bad.csv:3: price_minor");
+    CHECK_INT(q_int(r, "SELECT count(*) FROM stock"), 0); /* nothing imported */
+
+    fixture(path, sizeof(path), "stock_good.csv");
+    CHECK_INT(stock_import_csv(r, path, err, sizeof(err)), 0);
+    CHECK_INT(q_int(r, "SELECT on_hand FROM stock WHERE sku = 'A-1'"), 10);
+    CHECK_INT(q_int(r, "SELECT on_hand FROM stock WHERE sku = 'B-2'"), 5);
+    CHECK_INT(q_int(r, "SELECT on_hand FROM stock WHERE sku = 'C-3'"), 0);
+    CHECK_INT(q_int(r, "SELECT price FROM prices WHERE sku = 'B-2'"), 1999);
+    CHECK_INT(q_int(r, "SELECT ver FROM prices WHERE sku = 'B-2'"), 3);
+    CHECK_INT(q_int(r, "SELECT count(*) FROM changes"), 6);
+    CHECK_INT(q_int(r, "SELECT sum(delta) FROM stock_moves WHERE reason = 'count'"), 15);
+    check_changes_gap_free(r);
+
+    /* Re-import: same counts and versions change nothing; a newer count is a delta move. */
+    CHECK_INT(stock_import_csv(r, path, err, sizeof(err)), 0);
+    CHECK_INT(q_int(r, "SELECT count(*) FROM changes"), 6);
+}
+
+static void test_ingest(struct replica *r)
+{
+    struct ingest in;
+    char buf[1024], topic[P4T_TOPIC_MAX];
+    int64_t now = p4_now_ms();
+    struct p4t_ack ack;
+    char reason[P4T_REASON_MAX];
+
+    CHECK_INT(ingest_init(&in, r, &cfg), 0);
+    CHECK_INT(in.gw_head, 0);
+    CHECK_INT(in.change_head, 6);
+    p4t_topic_local(topic, sizeof(topic), P4T_L_SALE, "s001", "r1");
+
+    /* One group: two sales, a resend of the first, a wrong register, garbage. */
+    CHECK_INT(replica_begin(r), 0);
+    CHECK_INT(ingest_begin(&in), 0);
+    sale_json(buf, sizeof(buf), ID1, 1, "r1", "sale", "A-1", 3, 250);
+    CHECK_INT(ingest_sale(&in, topic, buf, strlen(buf), strlen(buf), now), 0);
+    sale_json(buf, sizeof(buf), ID2, 2, "r1", "sale", "A-1", 9, 250);
+    CHECK_INT(ingest_sale(&in, topic, buf, strlen(buf), strlen(buf), now), 0);
+    sale_json(buf, sizeof(buf), ID1, 1, "r1", "sale", "A-1", 3, 250);
+    CHECK_INT(ingest_sale(&in, topic, buf, strlen(buf), strlen(buf), now), 0);
+    sale_json(buf, sizeof(buf), ID3, 3, "r2", "sale", "A-1", 1, 250);
+    CHECK_INT(ingest_sale(&in, topic, buf, strlen(buf), strlen(buf), now), 0);
+    CHECK_INT(ingest_sale(&in, topic, "{not json", 9, 9, now), 0);
+    CHECK_INT(ingest_sale(&in, topic, "{}", 2, 100000, now), 0); /* over the size limit */
+    CHECK_INT(replica_commit(r), 0);
+
+    CHECK_INT(in.acks.n, 6);
+    if (in.acks.n == 6) {
+        CHECK_STR(in.acks.items[0].topic, "pos/v1/s001/reg/r1/ack");
+        CHECK_INT(p4t_ack_decode(in.acks.items[0].payload, in.acks.items[0].len, &ack, reason,
+                                 sizeof(reason)), 0);
+        CHECK_INT(ack.status, P4T_ACK_OK);
+        CHECK_INT(ack.gw_seq, 1);
+        CHECK_INT(p4t_ack_decode(in.acks.items[1].payload, in.acks.items[1].len, &ack, NULL, 0),
+                  0);
+        CHECK_INT(ack.status, P4T_ACK_OK);
+        CHECK_INT(ack.gw_seq, 2);
+        CHECK_INT(p4t_ack_decode(in.acks.items[2].payload, in.acks.items[2].len, &ack, NULL, 0),
+                  0);
+        CHECK_INT(ack.status, P4T_ACK_DUPLICATE);
+        CHECK_INT(ack.gw_seq, 1);
+        CHECK_INT(p4t_ack_decode(in.acks.items[3].payload, in.acks.items[3].len, &ack, NULL, 0),
+                  0);
+        CHECK_INT(ack.status, P4T_ACK_REJECTED);
+        CHECK_STR(ack.id, ID3);
+        CHECK_CONTAINS(ack.reason, "reg");
+        CHECK_INT(p4t_ack_decode(in.acks.items[4].payload, in.acks.items[4].len, &ack, NULL, 0),
+                  0);
+        CHECK_INT(ack.status, P4T_ACK_REJECTED);
+        CHECK_STR(ack.id, "");
+        CHECK_INT(p4t_ack_decode(in.acks.items[5].payload, in.acks.items[5].len, &ack, NULL, 0),
+                  0);
+        CHECK_CONTAINS(ack.reason, "too large");
+    }
+    CHECK_INT(q_int(r, "SELECT count(*) FROM sales"), 2);
+    CHECK_INT(q_int(r, "SELECT gw_seq FROM sales WHERE id = '01900000-0000-7000-8000-000000000002'"),
+              2);
+    CHECK_INT(q_int(r, "SELECT count(*) FROM sale_lines"), 2);
+    /* 10 - 3 - 9: an oversell is recorded, not refused, and flagged. */
+    CHECK_INT(q_int(r, "SELECT on_hand FROM stock WHERE sku = 'A-1'"), -2);
+    CHECK_INT(q_int(r, "SELECT count(*) FROM sales WHERE flags LIKE '%oversell%'"), 1);
+    CHECK_INT(q_int(r, "SELECT count(*) FROM stock_moves WHERE reason = 'sale'"), 2);
+    CHECK_INT(q_int(r, "SELECT count(*) FROM changes"), 8);
+    check_changes_gap_free(r);
+    CHECK_INT(in.changes.n, 2);
+    CHECK_INT(q_int(r, "SELECT count(*) FROM outbox WHERE delivered = 0"), 2);
+    CHECK_INT(q_int(r, "SELECT sum(oid = gw_seq) FROM outbox"), 2);
+    CHECK_INT(q_int(r, "SELECT count(*) FROM outbox WHERE payload LIKE '%\"gw_seq\":2%'"), 1);
+    CHECK_INT(q_int(r, "SELECT last_seq FROM registers WHERE reg = 'r1'"), 2);
+    CHECK_INT(q_int(r, "SELECT count(*) FROM rejects"), 3);
+
+    /* A later group: the resend is a duplicate with the original gw_seq; a void moves no
+     * stock; a return gives stock back. */
+    out_list_clear(&in.acks);
+    CHECK_INT(replica_begin(r), 0);
+    CHECK_INT(ingest_begin(&in), 0);
+    sale_json(buf, sizeof(buf), ID2, 2, "r1", "sale", "A-1", 9, 250);
+    CHECK_INT(ingest_sale(&in, topic, buf, strlen(buf), strlen(buf), now), 0);
+    sale_json(buf, sizeof(buf), "01900000-0000-7000-8000-000000000004", 3, "r1", "void", "B-2", 1,
+              1999);
+    CHECK_INT(ingest_sale(&in, topic, buf, strlen(buf), strlen(buf), now), 0);
+    sale_json(buf, sizeof(buf), "01900000-0000-7000-8000-000000000005", 4, "r1", "return", "A-1",
+              -2, 250);
+    CHECK_INT(ingest_sale(&in, topic, buf, strlen(buf), strlen(buf), now), 0);
+    CHECK_INT(replica_commit(r), 0);
+    CHECK_INT(in.acks.n, 3);
+    if (in.acks.n == 3) {
+        CHECK_INT(p4t_ack_decode(in.acks.items[0].payload, in.acks.items[0].len, &ack, NULL, 0),
+                  0);
+        CHECK_INT(ack.status, P4T_ACK_DUPLICATE);
+        CHECK_INT(ack.gw_seq, 2);
+        CHECK_INT(p4t_ack_decode(in.acks.items[2].payload, in.acks.items[2].len, &ack, NULL, 0),
+                  0);
+        CHECK_INT(ack.status, P4T_ACK_OK);
+        CHECK_INT(ack.gw_seq, 4);
+    }
+    CHECK_INT(q_int(r, "SELECT on_hand FROM stock WHERE sku = 'B-2'"), 5);
+    CHECK_INT(q_int(r, "SELECT on_hand FROM stock WHERE sku = 'A-1'"), 0);
+    CHECK_INT(q_int(r, "SELECT max(gw_seq) FROM sales"), 4);
+    CHECK_INT(q_int(r, "SELECT last_seq FROM registers WHERE reg = 'r1'"), 4);
+    check_changes_gap_free(r);
+    ingest_cleanup(&in);
+}
+
+static void test_sync(struct replica *r)
+{
+    struct out_list out = {0};
+    struct p4t_sync_req req = {.req_id = "q1", .cursor = 0};
+    struct p4t_changes c;
+    char reason[P4T_REASON_MAX];
+    int64_t head;
+    bool snap;
+
+    CHECK_INT(sync_decide(r, 0, &head, &snap), 0);
+    CHECK_INT(head, 9);
+    CHECK(!snap);
+    CHECK_INT(sync_decide(r, 9, &head, &snap), 0);
+    CHECK(!snap);
+    CHECK_INT(sync_decide(r, 10, &head, &snap), 0);
+    CHECK(snap); /* a cursor past head: start over */
+
+    /* Log slice from 5: items 6..9, last_sale_seq of r1. */
+    req.cursor = 5;
+    CHECK_INT(sync_answer(r, "s001", "r1", &req, &out), 0);
+    CHECK_INT(out.n, 1);
+    CHECK_STR(out.items[0].topic, "pos/v1/s001/reg/r1/sync/reply");
+    CHECK_INT(p4t_changes_decode(out.items[0].payload, out.items[0].len, &c, reason,
+                                 sizeof(reason)), 0);
+    CHECK(!c.snapshot);
+    CHECK(!c.more);
+    CHECK_INT(c.from, 6);
+    CHECK_INT(c.to, 9);
+    CHECK_INT(c.n_items, 4);
+    CHECK_INT(c.head, 9);
+    CHECK_INT(c.last_sale_seq, 4);
+    CHECK_STR(c.req_id, "q1");
+    p4t_changes_cleanup(&c);
+    out_list_clear(&out);
+
+    /* Up to date: an empty slice. Unknown register: last_sale_seq 0. */
+    req.cursor = 9;
+    CHECK_INT(sync_answer(r, "s001", "r9", &req, &out), 0);
+    CHECK_INT(out.n, 1);
+    CHECK_INT(p4t_changes_decode(out.items[0].payload, out.items[0].len, &c, NULL, 0), 0);
+    CHECK_INT(c.n_items, 0);
+    CHECK_INT(c.last_sale_seq, 0);
+    p4t_changes_cleanup(&c);
+    out_list_clear(&out);
+
+    /* Prune the log below 8: cursor 3 now needs a snapshot of stock and prices. */
+    replica_bind_int(r, RS_CHANGES_PRUNE, 1, 7);
+    CHECK_INT(replica_exec(r, RS_CHANGES_PRUNE), 0);
+    CHECK_INT(sync_decide(r, 3, &head, &snap), 0);
+    CHECK(snap);
+    CHECK_INT(sync_decide(r, 7, &head, &snap), 0);
+    CHECK(!snap);
+    req.cursor = 3;
+    CHECK_INT(sync_answer(r, "s001", "r1", &req, &out), 0);
+    CHECK_INT(out.n, 1);
+    CHECK_INT(p4t_changes_decode(out.items[0].payload, out.items[0].len, &c, reason,
+                                 sizeof(reason)), 0);
+    CHECK(c.snapshot);
+    CHECK_INT(c.to, 9);
+    CHECK_INT(c.n_items, 6); /* 3 stock + 3 price rows */
+    p4t_changes_cleanup(&c);
+    out_list_clear(&out);
+    free(out.items);
+}
+
+/* Many changes: log replies come in chunks of 500 with `more` on all but the last. */
+static void test_chunks(struct replica *r)
+{
+    struct out_list out = {0};
+    struct p4t_sync_req req = {.req_id = "q2", .cursor = 0};
+    struct p4t_changes c;
+    int64_t head;
+
+    CHECK_INT(replica_begin(r), 0);
+    CHECK_INT(replica_int(r, RS_CHANGE_HEAD, 0, &head), 0);
+    for (int i = 0; i < 1100; i++) {
+        char sku[32];
+
+        snprintf(sku, sizeof(sku), "X-%d", i);
+        CHECK_INT(stock_record_stock(r, &head, sku, i, NULL), 0);
+    }
+    CHECK_INT(replica_commit(r), 0);
+    req.cursor = head - 1100;
+    CHECK_INT(sync_answer(r, "s001", "r1", &req, &out), 0);
+    CHECK_INT(out.n, 3);
+    for (size_t i = 0; i < out.n; i++) {
+        CHECK_INT(p4t_changes_decode(out.items[i].payload, out.items[i].len, &c, NULL, 0), 0);
+        CHECK_INT(c.more, i + 1 < out.n);
+        CHECK_INT(c.n_items, i < 2 ? 500 : 100);
+        CHECK_INT(c.from, req.cursor + 1 + (int64_t)i * 500);
+        p4t_changes_cleanup(&c);
+    }
+    out_list_clear(&out);
+    /* A snapshot of 1,106 rows is chunked the same way, every chunk with to = head. */
+    req.cursor = head + 5;
+    CHECK_INT(sync_answer(r, "s001", "r1", &req, &out), 0);
+    CHECK_INT(out.n, 3);
+    for (size_t i = 0; i < out.n; i++) {
+        CHECK_INT(p4t_changes_decode(out.items[i].payload, out.items[i].len, &c, NULL, 0), 0);
+        CHECK(c.snapshot);
+        CHECK_INT(c.to, head);
+        CHECK_INT(c.more, i + 1 < out.n);
+        p4t_changes_cleanup(&c);
+    }
+    out_list_clear(&out);
+    free(out.items);
+}
+
+static void test_outbox(struct replica *r)
+{
+    struct outbox o;
+
+    CHECK_INT(outbox_init(&o, r, &cfg), 0);
+    CHECK_INT(o.undelivered, 4);
+    CHECK_INT(o.delivered, 0);
+    replica_bind_int(r, RS_OUTBOX_MARK, 1, 1);
+    replica_bind_int(r, RS_OUTBOX_MARK, 2, 3);
+    CHECK_INT(replica_exec(r, RS_OUTBOX_MARK), 0);
+    CHECK_INT(outbox_prune(&o, 2), 2);
+    CHECK_INT(outbox_prune(&o, 100), 1);
+    CHECK_INT(q_int(r, "SELECT count(*) FROM outbox"), 1);
+    outbox_cleanup(&o);
+    /* Reopened state: what is left is undelivered, everything before it delivered. */
+    CHECK_INT(outbox_init(&o, r, &cfg), 0);
+    CHECK_INT(o.undelivered, 1);
+    CHECK_INT(o.delivered, 3);
+    outbox_cleanup(&o);
+}
+
+int main(void)
+{
+    struct replica r;
+    char path[PATH_MAX];
+
+    p4_log_set_level(P4_LOG_ERROR);
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    snprintf(cfg.store, sizeof(cfg.store), "s001");
+    snprintf(cfg.tenant, sizeof(cfg.tenant), "acme");
+    cfg.max_inflight = 4;
+    cfg.batch_max_items = 500;
+    cfg.batch_max_bytes = 262144;
+    snprintf(path, sizeof(path), "%s/replica.db", dir);
+    CHECK_INT(replica_open(&r, path, true), 0);
+    test_import(&r);
+    test_ingest(&r);
+    test_sync(&r);
+    test_outbox(&r);
+    test_chunks(&r);
+    replica_close(&r);
+    /* Reopening runs no migration twice and keeps the data. */
+    CHECK_INT(replica_open(&r, path, false), 0);
+    {
+        int64_t n = -1;
+
+        CHECK_INT(replica_int(&r, RS_SALES_HEAD, 0, &n), 0);
+        CHECK_INT(n, 4);
+    }
+    replica_close(&r);
+    if (!check_failures) {
+        char cmd[PATH_MAX + 16];
+
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", dir);
+    } else {
+        fprintf(stderr, "kept %s\n", dir);
+    }
+    CHECK_DONE();
+}
