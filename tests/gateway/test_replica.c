@@ -17,7 +17,8 @@ static int64_t q_int(struct replica *r, const char *sql)
     sqlite3_stmt *st = NULL;
     int64_t v = -1;
 
-    if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
         v = sqlite3_column_int64(st, 0);
     else
         fprintf(stderr, "query failed: %s: %s\n", sql, sqlite3_errmsg(r->db));
@@ -139,8 +140,8 @@ static void test_ingest(struct replica *r)
         CHECK_CONTAINS(ack.reason, "too large");
     }
     CHECK_INT(q_int(r, "SELECT count(*) FROM sales"), 2);
-    CHECK_INT(q_int(r, "SELECT gw_seq FROM sales WHERE id = '01900000-0000-7000-8000-000000000002'"),
-              2);
+    CHECK_INT(q_int(r, "SELECT gw_seq FROM sales"
+                       " WHERE id = '01900000-0000-7000-8000-000000000002'"), 2);
     CHECK_INT(q_int(r, "SELECT count(*) FROM sale_lines"), 2);
     /* 10 - 3 - 9: an oversell is recorded, not refused, and flagged. */
     CHECK_INT(q_int(r, "SELECT on_hand FROM stock WHERE sku = 'A-1'"), -2);
