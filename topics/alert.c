@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The staff alert message (gateway -> store staff and HQ): oversell, outbox_cap, ... */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -172,4 +173,51 @@ out:
     free(text);
     cJSON_Delete(root);
     return rc;
+}
+
+/* FNV-1a over S (and its NUL, so "ab"+"c" and "a"+"bc" differ), continuing from H. */
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+    size_t i, n = strlen(s) + 1;
+
+    for (i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* splitmix64's finaliser: spreads every input bit over the output. */
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+int p4t_alert_id(const char *kind, const char *store, const char *key,
+                 char out[P4T_UUID_MAX + 1])
+{
+    uint64_t a = 0xcbf29ce484222325ULL, b = 0x84222325cbf29ce4ULL;
+    unsigned char bytes[16];
+    int i;
+
+    out[0] = '\0';
+    if (!kind || !store || !key)
+        return P4T_EINVAL;
+    /* Not a cryptographic id: it only has to be stable and spread out. Two independently
+     * seeded hashes give 128 bits, of which a UUID keeps 122. */
+    a = mix64(fnv1a(fnv1a(fnv1a(a, kind), store), key));
+    b = mix64(fnv1a(fnv1a(fnv1a(b, key), store), kind) ^ a);
+    for (i = 0; i < 8; i++) {
+        bytes[i] = (unsigned char)(a >> (56 - 8 * i));
+        bytes[8 + i] = (unsigned char)(b >> (56 - 8 * i));
+    }
+    bytes[6] = (unsigned char)((bytes[6] & 0x0f) | 0x80); /* version 8: custom */
+    bytes[8] = (unsigned char)((bytes[8] & 0x3f) | 0x80); /* RFC 9562 variant */
+    snprintf(out, P4T_UUID_MAX + 1,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", bytes[0],
+             bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8],
+             bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]);
+    return P4T_OK;
 }

@@ -15,7 +15,6 @@ static const char *const reply_keys[] = {"req_id", "from", "to",            "sna
                                          "head",   "items", "last_sale_seq", NULL};
 static const char *const item_keys[] = {"seq", "entity", "key", "value", NULL};
 static const char *const stock_keys[] = {"on_hand", NULL};
-static const char *const price_keys[] = {"price", "ver", NULL};
 static const char *const sync_keys[] = {"req_id", "cursor", NULL};
 
 const char *p4t_entity_name(enum p4t_entity e)
@@ -51,10 +50,15 @@ void p4t_changes_cleanup(struct p4t_changes *c)
     c->n_items = 0;
 }
 
-/* Checks VALUE against the schema of ENTITY. Stock and price are defined by v1; the other
- * entities belong to a later revision and are carried as any JSON object. */
-static int check_value(struct jx *j, enum p4t_entity entity, const cJSON *value)
+/* Checks VALUE against the schema of ENTITY. Stock and price are defined by v1 (price gained
+ * optional windows in revision 1.1); promo, customer and loyalty by revision 1.1, where the
+ * promo and customer objects carry their own id, which must be the item's KEY. */
+static int check_value(struct jx *j, enum p4t_entity entity, const char *key,
+                       const cJSON *value)
 {
+    struct p4t_price_state price;
+    struct p4t_promo promo;
+    struct p4t_customer customer;
     int64_t v;
     int rc;
 
@@ -65,13 +69,23 @@ static int check_value(struct jx *j, enum p4t_entity entity, const cJSON *value)
             rc = jx_int(j, value, "on_hand", true, -JX_INT_MAX, JX_INT_MAX, 0, &v, NULL);
         return rc;
     }
-    if (entity == P4T_E_PRICE) {
-        rc = jx_keys(j, value, price_keys);
-        if (!rc)
-            rc = jx_int(j, value, "price", true, 0, P4T_MAX_PRICE, 0, &v, NULL);
-        if (!rc)
-            rc = jx_int(j, value, "ver", true, 0, JX_INT_MAX, 0, &v, NULL);
+    switch (entity) {
+    case P4T_E_STOCK:
+        break;
+    case P4T_E_PRICE:
+        return price_state_read(j, value, &price);
+    case P4T_E_PROMO:
+        rc = promo_read(j, value, &promo);
+        if (!rc && strcmp(promo.id, key) != 0)
+            rc = jx_fail(j, "id", "\"%s\" is not the item's key", promo.id);
         return rc;
+    case P4T_E_CUSTOMER:
+        rc = customer_read(j, value, &customer);
+        if (!rc && strcmp(customer.id, key) != 0)
+            rc = jx_fail(j, "id", "\"%s\" is not the item's key", customer.id);
+        return rc;
+    case P4T_E_LOYALTY:
+        return loyalty_value_read(j, value, &v);
     }
     return P4T_OK;
 }
@@ -102,7 +116,7 @@ static int decode_item(struct jx *j, const cJSON *it, size_t i, struct p4t_chang
     if (rc)
         return rc;
     jx_path(j, j->path, "value", 0);
-    rc = check_value(j, item->entity, value);
+    rc = check_value(j, item->entity, item->key, value);
     if (rc)
         return rc;
     item->value_json = cJSON_PrintUnformatted(value);

@@ -431,3 +431,69 @@ int jx_print(const cJSON *root, char **out)
     *out = cJSON_PrintUnformatted(root);
     return *out ? P4T_OK : P4T_ENOMEM;
 }
+
+int jx_ts(struct jx *j, const cJSON *obj, const char *key, bool required, int64_t *ms,
+          bool *present)
+{
+    char text[P4T_TS_LEN];
+    int rc;
+
+    *ms = 0;
+    if (present)
+        *present = false;
+    rc = jx_str(j, obj, key, required, 1, JX_TS, text, sizeof text);
+    if (rc || !text[0])
+        return rc;
+    if (p4t_ts_parse(text, ms))
+        return jx_fail(j, key, "must be a real date and time as YYYY-MM-DDTHH:MM:SS.mmmZ");
+    if (present)
+        *present = true;
+    return P4T_OK;
+}
+
+int jx_add_ts(cJSON *obj, const char *key, int64_t ms)
+{
+    char text[P4T_TS_LEN];
+
+    if (p4t_ts_format(ms, text))
+        return P4T_EINVAL;
+    return cJSON_AddStringToObject(obj, key, text) ? P4T_OK : P4T_ENOMEM;
+}
+
+int jx_enum(struct jx *j, const cJSON *obj, const char *key, const char *const *names,
+            size_t n, const char *why, int *out)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    size_t i;
+
+    *out = 0;
+    if (!it)
+        return jx_fail(j, key, "missing");
+    if (!cJSON_IsString(it) || !it->valuestring)
+        return jx_fail(j, key, "must be a string");
+    for (i = 0; i < n; i++) {
+        if (strcmp(it->valuestring, names[i]) == 0) {
+            *out = (int)i;
+            return P4T_OK;
+        }
+    }
+    return jx_fail(j, key, "%s", why);
+}
+
+int jx_decode_with(const char *buf, size_t len, size_t max_len,
+                   int (*read)(struct jx *j, const cJSON *obj, void *arg), void *arg,
+                   char *reason, size_t reason_len)
+{
+    struct jx j = {.reason = reason, .reason_len = reason_len};
+    cJSON *root = NULL;
+    int rc;
+
+    if (reason && reason_len)
+        reason[0] = '\0';
+    rc = jx_parse(&j, buf, len, max_len, &root);
+    if (!rc)
+        rc = read(&j, root, arg);
+    rc = jx_finish(&j, rc);
+    cJSON_Delete(root);
+    return rc;
+}

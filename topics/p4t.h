@@ -32,6 +32,16 @@
 #define P4T_MAX_CHANGES_PAYLOAD 1048576 /* gateway -> register changes/sync reply, bytes */
 #define P4T_MAX_RECORD_PAYLOAD (P4T_MAX_PAYLOAD + 1024) /* one uplink sale record, bytes */
 #define P4T_ALERT_DETAILS_MAX 512 /* alert "details" object, compact JSON bytes incl. NUL */
+/* Revision 1.1 limits. */
+#define P4T_OBJ_ID_MAX 64         /* promo, hold, stock movement, loyalty entry ids: 0x21..0x7e */
+#define P4T_DOWN_MAX_ITEMS 500    /* items in one downlink message */
+#define P4T_MAX_DOWN_PAYLOAD 1048576 /* HQ -> gateway downlink message, bytes */
+#define P4T_NAME_MAX 100          /* customer name, UTF-8 bytes */
+#define P4T_TIER_MAX 16           /* customer tier: [a-z0-9_]{1,16} */
+#define P4T_MAX_STOCK 1000000000LL /* |delta| of a stock movement, on_hand of a count */
+#define P4T_PRICE_MAX_WINDOWS 16  /* live price windows per sku */
+#define P4T_HOLD_TTL_MIN_MS 1000  /* hold ttl_ms range */
+#define P4T_HOLD_TTL_MAX_MS 600000
 
 /* ---- status codes (0 = success, negative = error kind) ----
  * Every decoder returns P4T_ETOOBIG (with a reason) for input over its size limit:
@@ -44,6 +54,7 @@ enum p4t_rc {
     P4T_EINVAL = -1,  /* input does not follow the contract; reason says why */
     P4T_ENOMEM = -2,  /* allocation failed */
     P4T_ETOOBIG = -3, /* output buffer too small / payload over its limit */
+    P4T_ENOENT = -4,  /* (1.1) nothing to return: no price in effect at that time */
 };
 
 /* ---- ids ---- */
@@ -67,13 +78,16 @@ enum p4t_local {
     P4T_L_CHANGES,    /* pos/v1/{store}/changes               gateway -> registers, QoS 1 */
     P4T_L_ALERT,      /* pos/v1/{store}/alert                 gateway -> staff, QoS 1 */
     P4T_L_STATUS,     /* pos/v1/{store}/gateway/status        retained, last will */
+    P4T_L_HOLD,       /* pos/v1/{store}/reg/{reg}/hold        register -> gateway, QoS 1 (1.1) */
+    P4T_L_HOLD_REPLY, /* pos/v1/{store}/reg/{reg}/hold/reply  gateway -> register, QoS 1 (1.1) */
 };
 
 /* Builds a store-broker topic into BUF. REG is used only by the per-register kinds (pass NULL
  * otherwise). Returns 0, P4T_EINVAL for an invalid id, P4T_ETOOBIG if LEN is too small. */
 int p4t_topic_local(char *buf, size_t len, enum p4t_local kind, const char *store,
                     const char *reg);
-/* Builds the subscription filter "pos/v1/{store}/reg/+/<sale|sync>" for KIND (SALE or SYNC). */
+/* Builds the subscription filter "pos/v1/{store}/reg/+/<sale|sync|hold>" for KIND (SALE, SYNC
+ * or, from revision 1.1, HOLD). */
 int p4t_topic_local_filter(char *buf, size_t len, enum p4t_local kind, const char *store);
 /* Parses a store-broker topic. On success fills KIND, STORE and REG (REG is "" for store-wide
  * kinds). Returns 0 or P4T_EINVAL (not one of ours, or an invalid id). */
@@ -125,6 +139,7 @@ struct p4t_sale {
     bool has_loyalty;
     int64_t loyalty_earn;             /* >= 0 */
     int64_t loyalty_redeem;           /* >= 0 */
+    char hold[P4T_OBJ_ID_MAX + 1];    /* (1.1) "" or the hold this sale consumes */
 };
 
 const char *p4t_sale_kind_name(enum p4t_sale_kind kind);
@@ -276,5 +291,274 @@ struct p4t_alert {
 int p4t_alert_encode(const struct p4t_alert *a, char **out);
 int p4t_alert_decode(const char *buf, size_t len, struct p4t_alert *out, char *reason,
                      size_t reason_len);
+
+/* ======== contract revision 1.1 (README sections 5.6, 5.7, 6.4, 6.6, 6.7) ======== */
+#define P4T_CONTRACT_REVISION 1 /* v1.1: the minor part; still P4T_CONTRACT_VERSION 1 */
+
+/* Formats MS (Unix ms, 1970..9999) as "YYYY-MM-DDTHH:MM:SS.mmmZ" into OUT. Returns 0 or
+ * P4T_EINVAL when MS is outside the range a ts can spell. */
+int p4t_ts_format(int64_t ms, char out[P4T_TS_LEN]);
+
+/* Record flags (section 6.1) and alert kinds (section 5.5), spelled once. */
+#define P4T_FLAG_OVERSELL "oversell"
+#define P4T_FLAG_PRICE_MISMATCH "price_mismatch"
+#define P4T_FLAG_LOYALTY_OVERDRAW "loyalty_overdraw"
+#define P4T_ALERT_OVERSELL "oversell"
+#define P4T_ALERT_PRICE_MISMATCH "price_mismatch"
+#define P4T_ALERT_LOYALTY_OVERDRAW "loyalty_overdraw"
+#define P4T_ALERT_OUTBOX_CAP "outbox_cap"
+#define P4T_ALERT_HOLD_EXPIRED "hold_expired"
+#define P4T_ALERT_BAD_DOWNLINK "bad_downlink"
+
+/* Derives the alert id for one condition: a UUID (version 8, RFC 9562) computed from KIND,
+ * STORE and KEY (what the condition is about, e.g. "<sku>/<sale id>"; any string), so that
+ * raising the same condition again, even after a restart, gives the same id and receivers can
+ * drop the repeat. Returns 0, or P4T_EINVAL for a NULL argument. */
+int p4t_alert_id(const char *kind, const char *store, const char *key,
+                 char out[P4T_UUID_MAX + 1]);
+
+/* ---- downlink: HQ -> gateway, p4/v1/{tenant}/{store|_all}/down/{kind}, {"items":[...]} ---- */
+enum p4t_down_kind {
+    P4T_D_PRICE = 0,
+    P4T_D_PROMO,
+    P4T_D_CUSTOMER,
+    P4T_D_LOYALTY,
+    P4T_D_STOCK,
+};
+/* "price", "promo", "customer", "loyalty", "stock"; NULL for an unknown value. */
+const char *p4t_down_kind_name(enum p4t_down_kind kind);
+/* Returns 0 and sets *OUT, or P4T_EINVAL for a kind this revision does not define (a gateway
+ * ignores such topics: later revisions may add kinds). */
+int p4t_down_kind_parse(const char *name, enum p4t_down_kind *out);
+
+/* price item. No window (neither from nor until) = the sku's base price. */
+struct p4t_price_item {
+    char sku[P4T_SKU_MAX + 1];
+    int64_t price_minor; /* 0..P4T_MAX_PRICE */
+    int64_t ver;         /* >= 1 */
+    bool has_from;
+    int64_t from_ms;     /* effective_from, Unix ms: the window starts here (inclusive) */
+    bool has_until;
+    int64_t until_ms;    /* effective_until: the window ends here (exclusive); > from_ms */
+};
+
+enum p4t_promo_type { P4T_PROMO_PERCENT_OFF = 0, P4T_PROMO_FIXED_PRICE, P4T_PROMO_BUY_N_PAY_M };
+/* "percent_off", "fixed_price", "buy_n_pay_m"; NULL for an unknown value. */
+const char *p4t_promo_type_name(enum p4t_promo_type type);
+
+/* promo item; also the change-log value of entity promo (key = id). */
+struct p4t_promo {
+    char id[P4T_OBJ_ID_MAX + 1];
+    int64_t ver;         /* >= 1 */
+    bool active;         /* false retires the promo */
+    enum p4t_promo_type type;
+    char sku[P4T_SKU_MAX + 1];
+    int64_t percent;     /* percent_off only: 1..100, else 0 */
+    int64_t price_minor; /* fixed_price only: 0..P4T_MAX_PRICE, else 0 */
+    int64_t n, m;        /* buy_n_pay_m only: P4T_MAX_QTY >= n > m >= 1, else 0 */
+    bool has_from;
+    int64_t from_ms;     /* inclusive */
+    bool has_until;
+    int64_t until_ms;    /* exclusive, > from_ms */
+};
+
+/* customer item; also the change-log value of entity customer (key = id). */
+struct p4t_customer {
+    char id[P4T_CUSTOMER_MAX + 1];
+    int64_t ver;                  /* >= 1 */
+    char name[P4T_NAME_MAX + 1];  /* UTF-8, 1..100 bytes, no control characters */
+    char tier[P4T_TIER_MAX + 1];  /* [a-z0-9_]{1,16} */
+};
+
+/* loyalty item: a ledger entry (is_balance false) or an authoritative balance. */
+struct p4t_loyalty_item {
+    char customer[P4T_CUSTOMER_MAX + 1];
+    bool is_balance;
+    /* ledger entry: */
+    char entry[P4T_OBJ_ID_MAX + 1]; /* idempotency key */
+    int64_t points;                 /* non-zero, |points| <= P4T_MAX_POINTS */
+    char reason[P4T_REASON_MAX];    /* "" when absent */
+    bool has_at;
+    int64_t at_ms;                  /* when HQ recorded it; absent = when the gateway applied it */
+    /* balance: */
+    int64_t balance;                /* 0..2^53-1 */
+    int64_t ver;                    /* >= 1 */
+    int64_t as_of_ms;
+};
+
+enum p4t_stock_type {
+    P4T_STOCK_RECEIVE = 0,
+    P4T_STOCK_TRANSFER,
+    P4T_STOCK_ADJUST,
+    P4T_STOCK_COUNT,
+};
+/* "receive", "transfer", "adjust", "count"; NULL for an unknown value. */
+const char *p4t_stock_type_name(enum p4t_stock_type type);
+
+/* stock item: a movement (receive/transfer/adjust: delta) or a count (on_hand). */
+struct p4t_stock_item {
+    char id[P4T_OBJ_ID_MAX + 1]; /* idempotency key */
+    char sku[P4T_SKU_MAX + 1];
+    enum p4t_stock_type type;
+    int64_t delta;               /* receive > 0; transfer, adjust != 0; count: 0 (absent) */
+    int64_t on_hand;             /* count only: 0..P4T_MAX_STOCK; else 0 (absent) */
+    int64_t occurred_at_ms;
+};
+
+/* One decoded downlink message. ITEMS is one malloc'd array of n_items elements of the type
+ * that KIND selects (read it through the matching union member); p4t_down_cleanup frees it. */
+struct p4t_down {
+    enum p4t_down_kind kind;
+    size_t n_items; /* 1..P4T_DOWN_MAX_ITEMS */
+    union {
+        void *items;
+        struct p4t_price_item *price;
+        struct p4t_promo *promo;
+        struct p4t_customer *customer;
+        struct p4t_loyalty_item *loyalty;
+        struct p4t_stock_item *stock;
+    };
+};
+
+/* Decodes and strictly validates a downlink message of KIND (taken from the topic). Any invalid
+ * item rejects the whole message (REASON names it, e.g. "items[3].ver: missing"). On success
+ * the caller calls p4t_down_cleanup(OUT); on failure OUT is zeroed and owns nothing.
+ * P4T_ETOOBIG over P4T_MAX_DOWN_PAYLOAD bytes. */
+int p4t_down_decode(enum p4t_down_kind kind, const char *buf, size_t len, struct p4t_down *out,
+                    char *reason, size_t reason_len);
+/* Encodes D canonically (as HQ should send it). *OUT malloc'd, the caller frees it. P4T_EINVAL
+ * when D breaks the contract (validated with p4t_down_decode). */
+int p4t_down_encode(const struct p4t_down *d, char **out);
+/* Frees D's items; D may be zeroed or already cleaned up. */
+void p4t_down_cleanup(struct p4t_down *d);
+
+/* ---- price state: the change-log value of entity price ----
+ * {"price":P,"ver":V,"windows":[{"price":..,"ver":..,"from"?:ts,"until"?:ts},...]}
+ * price/ver are the base price (both absent when the sku has only windows); windows is omitted
+ * when empty, which is exactly the v1 value {"price":P,"ver":V}. Windows are kept in strictly
+ * increasing ver order, each with from and/or until. One piece of code resolves prices for
+ * the gateway and the registers: p4t_price_effective. */
+struct p4t_price_window {
+    int64_t price_minor;
+    int64_t ver; /* >= 1 */
+    bool has_from;
+    int64_t from_ms;  /* inclusive */
+    bool has_until;
+    int64_t until_ms; /* exclusive */
+};
+
+struct p4t_price_state {
+    bool has_base;
+    int64_t price_minor; /* base; meaningful when has_base */
+    int64_t ver;         /* base ver, >= 0 (0: a price loaded without a version, e.g. import) */
+    size_t n_windows;
+    struct p4t_price_window windows[P4T_PRICE_MAX_WINDOWS];
+};
+
+/* The price in effect at AT_MS: among the base and the windows containing AT_MS
+ * (from <= AT_MS < until, a missing bound being open), the entry with the highest ver.
+ * Returns 0 with *PRICE and *VER set, or P4T_ENOENT when there is no base and no window
+ * covers AT_MS (the sku cannot be sold at a known price). Pure; S is not changed. */
+int p4t_price_effective(const struct p4t_price_state *s, int64_t at_ms, int64_t *price,
+                        int64_t *ver);
+/* Applies one price item to the sku's state S (zeroed for a new sku), as the gateway does:
+ * an item whose ver the state already holds (base or window) is a no-op; a base item older than
+ * the base is a no-op; a window with a ver below the base's, or that ended by NOW_MS, is a no-op
+ * (it could never be in effect). Then windows that ended by NOW_MS or whose ver is below the
+ * base's are dropped. *CHANGED tells whether S changed (publish a change-log row then).
+ * Returns 0; P4T_EINVAL for an invalid item; P4T_ETOOBIG (S unchanged) when more than
+ * P4T_PRICE_MAX_WINDOWS windows would be live. */
+int p4t_price_state_apply(struct p4t_price_state *s, const struct p4t_price_item *item,
+                          int64_t now_ms, bool *changed);
+/* Drops windows that ended by NOW_MS or can never win against the base; *CHANGED as above.
+ * The gateway calls it when a window ends, before republishing the state. */
+int p4t_price_state_prune(struct p4t_price_state *s, int64_t now_ms, bool *changed);
+/* Encodes S as the change-log value (compact JSON). *OUT malloc'd. P4T_EINVAL if S is not
+ * canonical (windows out of ver order, no base and no window, a bad range). */
+int p4t_price_state_encode(const struct p4t_price_state *s, char **out);
+/* Decodes a change-log price value, old form included. OUT fully overwritten, nothing to free. */
+int p4t_price_state_decode(const char *buf, size_t len, struct p4t_price_state *out,
+                           char *reason, size_t reason_len);
+
+/* ---- change-log values of entities promo, customer, loyalty ---- */
+/* The promo object, exactly as in a promo downlink item. */
+int p4t_promo_value_encode(const struct p4t_promo *p, char **out);
+int p4t_promo_value_decode(const char *buf, size_t len, struct p4t_promo *out, char *reason,
+                           size_t reason_len);
+/* The customer object, exactly as in a customer downlink item. */
+int p4t_customer_value_encode(const struct p4t_customer *c, char **out);
+int p4t_customer_value_decode(const char *buf, size_t len, struct p4t_customer *out,
+                              char *reason, size_t reason_len);
+/* {"balance":N}: the customer's points as the gateway computes them; may be negative after
+ * an overdraw (|N| <= 2^53-1). */
+int p4t_loyalty_value_encode(int64_t balance, char **out);
+int p4t_loyalty_value_decode(const char *buf, size_t len, int64_t *balance, char *reason,
+                             size_t reason_len);
+
+/* ---- applying promos to a basket ---- */
+struct p4t_charged_line {
+    struct p4t_line line;          /* sku, qty, charged unit price, the price ver used */
+    char promo[P4T_OBJ_ID_MAX + 1]; /* the promo that priced this line, "" for none */
+};
+
+/* Prices the basket LINES (regular unit prices, qty > 0; lines with qty < 0 pass through
+ * unchanged) with the promos of PROMOS that are active and in effect at AT_MS (from <= AT_MS <
+ * until). Each line is priced on its own: for its sku, the single promo that lowers the line's
+ * total the most wins (ties: the smaller promo id by byte order); a promo that does not lower
+ * the total is not used. percent_off: each unit is charged price - round_half_up(price *
+ * percent / 100). fixed_price: each unit is charged the promo price. buy_n_pay_m: of every
+ * full group of n units, n - m are free: the line becomes (qty - free) @ price followed by
+ * free @ 0 (e.g. buy 3 pay 2, qty 3 @ 100 -> 2 @ 100 + 1 @ 0). Output order follows the input.
+ * OUT has room for OUT_CAP lines (2 * N_LINES always suffices); *N_OUT is set.
+ * Returns 0, P4T_EINVAL for a line or promo outside the contract's ranges (nothing is
+ * computed with numbers the contract does not allow, so no arithmetic can overflow), or
+ * P4T_ETOOBIG when OUT is too small. Pure. */
+int p4t_promo_apply(const struct p4t_promo *promos, size_t n_promos, int64_t at_ms,
+                    const struct p4t_line *lines, size_t n_lines, struct p4t_charged_line *out,
+                    size_t out_cap, size_t *n_out);
+
+/* ---- resync: gateway -> HQ, p4/v1/{tenant}/{store}/up/resync ----
+ * {"store":S,"req_id":ID,"since":{"price":V,"promo":V,"customer":V,"loyalty":V}} */
+struct p4t_resync {
+    char store[P4T_ID_MAX + 1];
+    char req_id[P4T_ID_MAX + 1]; /* 1..32 printable ASCII */
+    int64_t since_price, since_promo, since_customer, since_loyalty; /* >= 0 */
+};
+int p4t_resync_encode(const struct p4t_resync *r, char **out);
+int p4t_resync_decode(const char *buf, size_t len, struct p4t_resync *out, char *reason,
+                      size_t reason_len);
+
+/* ---- holds: register <-> gateway on pos/v1/{store}/reg/{reg}/hold[/reply] ---- */
+struct p4t_hold_line {
+    char sku[P4T_SKU_MAX + 1];
+    int64_t qty; /* request: 1..P4T_MAX_QTY; reply (granted): 0..P4T_MAX_QTY */
+};
+
+/* {"req_id":ID,"hold":ID,"lines":[{"sku":S,"qty":N}],"ttl_ms":T} or
+ * {"req_id":ID,"hold":ID,"release":true} */
+struct p4t_hold_req {
+    char req_id[P4T_ID_MAX + 1];   /* 1..32 printable ASCII */
+    char hold[P4T_OBJ_ID_MAX + 1]; /* 1..64 printable ASCII */
+    bool release;                  /* true: lines and ttl_ms are absent */
+    int64_t ttl_ms;                /* P4T_HOLD_TTL_MIN_MS..P4T_HOLD_TTL_MAX_MS */
+    size_t n_lines;                /* 1..P4T_MAX_LINES, each sku once */
+    struct p4t_hold_line lines[P4T_MAX_LINES];
+};
+int p4t_hold_req_encode(const struct p4t_hold_req *r, char **out);
+int p4t_hold_req_decode(const char *buf, size_t len, struct p4t_hold_req *out, char *reason,
+                        size_t reason_len);
+
+/* {"req_id":ID,"hold":ID,"granted":[{"sku":S,"qty":N}],"expires":ts,"reason"?:text} */
+struct p4t_hold_reply {
+    char req_id[P4T_ID_MAX + 1];
+    char hold[P4T_OBJ_ID_MAX + 1];
+    size_t n_granted;              /* 0..P4T_MAX_LINES, each sku once */
+    struct p4t_hold_line granted[P4T_MAX_LINES];
+    int64_t expires_ms;
+    char reason[P4T_REASON_MAX];   /* "" or why less than asked / nothing was granted */
+};
+int p4t_hold_reply_encode(const struct p4t_hold_reply *r, char **out);
+int p4t_hold_reply_decode(const char *buf, size_t len, struct p4t_hold_reply *out,
+                          char *reason, size_t reason_len);
 
 #endif

@@ -93,4 +93,34 @@ int jx_print(const cJSON *root, char **out);
 /* Length of S if it is NUL-terminated within CAP bytes, else CAP (caller treats as invalid). */
 size_t jx_strnlen(const char *s, size_t cap);
 
+/* Reads timestamp string KEY of OBJ into *MS (Unix ms). A missing optional key sets *PRESENT
+ * false and *MS 0. PRESENT may be NULL for a required key. */
+int jx_ts(struct jx *j, const cJSON *obj, const char *key, bool required, int64_t *ms,
+          bool *present);
+/* Adds MS as a ts string under KEY. P4T_EINVAL when MS cannot be spelled as a ts. */
+int jx_add_ts(cJSON *obj, const char *key, int64_t ms);
+/* Reads a string KEY that must be one of NAMES (N entries) into *OUT (its index); WHY is the
+ * reason for any other value ("must be sale, return or void"). */
+int jx_enum(struct jx *j, const cJSON *obj, const char *key, const char *const *names,
+            size_t n, const char *why, int *out);
+
+/* Revision 1.1 value schemas, shared by the downlink decoder, the change-log value codecs and
+ * the changes decoder (so an entity's value is checked by one piece of code). Each reads OBJ
+ * (already known to be an object) with J's path as the prefix of its reasons. */
+int price_state_read(struct jx *j, const cJSON *obj, struct p4t_price_state *out);
+int promo_read(struct jx *j, const cJSON *obj, struct p4t_promo *out);
+int customer_read(struct jx *j, const cJSON *obj, struct p4t_customer *out);
+int loyalty_value_read(struct jx *j, const cJSON *obj, int64_t *balance);
+/* Builders of the same objects in canonical field order; *OUT is the caller's (cJSON_Delete).
+ * They check only what JSON cannot carry (unterminated strings, unknown enum values, ts out of
+ * range); callers validate the printed text with the matching reader. */
+int price_state_build(const struct p4t_price_state *s, cJSON **out);
+int promo_build(const struct p4t_promo *p, cJSON **out);
+int customer_build(const struct p4t_customer *c, cJSON **out);
+/* Decodes BUF as one object of at most MAX_LEN bytes with READ; the shared shape of every
+ * small value decoder. READ gets ARG. */
+int jx_decode_with(const char *buf, size_t len, size_t max_len,
+                   int (*read)(struct jx *j, const cJSON *obj, void *arg), void *arg,
+                   char *reason, size_t reason_len);
+
 #endif

@@ -19,10 +19,11 @@ const char *p4t_sale_kind_name(enum p4t_sale_kind kind)
 
 static const char *const sale_keys[] = {"id",      "seq",   "store",    "reg",     "ts",
                                         "kind",    "ref",   "lines",    "tenders", "total",
-                                        "customer", "loyalty", NULL};
+                                        "customer", "loyalty", "hold",    NULL};
 static const char *const record_keys[] = {"id",      "seq",   "store",    "reg",     "ts",
                                           "kind",    "ref",   "lines",    "tenders", "total",
-                                          "customer", "loyalty", "gw_seq", "flags",  NULL};
+                                          "customer", "loyalty", "hold",   "gw_seq", "flags",
+                                          NULL};
 static const char *const line_keys[] = {"sku", "qty", "price", "ver", NULL};
 static const char *const tender_keys[] = {"type", "amount", NULL};
 static const char *const loyalty_keys[] = {"earn", "redeem", NULL};
@@ -212,6 +213,12 @@ static int decode_obj(struct jx *j, const cJSON *root, bool record, struct p4t_s
         j->path[0] = '\0';
         out->has_loyalty = true;
     }
+    /* Revision 1.1: the hold a sale consumes. Only a sale takes stock a hold can cover. */
+    rc = jx_str(j, root, "hold", false, 1, JX_PRINTABLE, out->hold, sizeof out->hold);
+    if (rc)
+        return rc;
+    if (out->hold[0] && out->kind != P4T_SALE)
+        return jx_fail(j, "hold", "only allowed in a sale");
     if (!record)
         return P4T_OK;
 
@@ -379,6 +386,8 @@ static int build_obj(const struct p4t_sale *s, cJSON **out)
         if (!rc)
             rc = jx_add_int(obj, "redeem", s->loyalty_redeem);
     }
+    if (!rc && s->hold[0])
+        rc = jx_add_str(root, "hold", s->hold, sizeof s->hold);
     if (rc)
         goto out;
     *out = root;

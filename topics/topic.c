@@ -52,6 +52,8 @@ static const struct {
     {P4T_L_CHANGES, false, "changes"},
     {P4T_L_ALERT, false, "alert"},
     {P4T_L_STATUS, false, "gateway/status"},
+    {P4T_L_HOLD, true, "hold"},
+    {P4T_L_HOLD_REPLY, true, "hold/reply"},
 };
 #define N_LOCAL_KINDS (sizeof local_kinds / sizeof local_kinds[0])
 
@@ -90,12 +92,19 @@ int p4t_topic_local(char *buf, size_t len, enum p4t_local kind, const char *stor
 
 int p4t_topic_local_filter(char *buf, size_t len, enum p4t_local kind, const char *store)
 {
-    if (kind != P4T_L_SALE && kind != P4T_L_SYNC)
+    const char *suffix;
+
+    if (kind == P4T_L_SALE)
+        suffix = "sale";
+    else if (kind == P4T_L_SYNC)
+        suffix = "sync";
+    else if (kind == P4T_L_HOLD)
+        suffix = "hold";
+    else
         return P4T_EINVAL;
     if (!p4t_store_id_valid(store))
         return P4T_EINVAL;
-    return put(buf, len, snprintf(buf, len, "pos/v1/%s/reg/+/%s", store,
-                                  kind == P4T_L_SALE ? "sale" : "sync"));
+    return put(buf, len, snprintf(buf, len, "pos/v1/%s/reg/+/%s", store, suffix));
 }
 
 /* Splits TOPIC at '/' into at most SEG_MAX segments pointing into COPY. Returns the segment

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Timestamps of the v1 contract: exactly "YYYY-MM-DDTHH:MM:SS.mmmZ", a real UTC instant. */
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -60,5 +61,26 @@ int p4t_ts_parse(const char *s, int64_t *out_ms)
     if (t == (time_t)-1)
         return P4T_EINVAL;
     *out_ms = (int64_t)t * 1000 + ms;
+    return P4T_OK;
+}
+
+int p4t_ts_format(int64_t ms, char out[P4T_TS_LEN])
+{
+    struct tm tm;
+    time_t t;
+    char tmp[64];
+
+    out[0] = '\0';
+    /* 1970-01-01T00:00:00.000Z .. 9999-12-31T23:59:59.999Z: what p4t_ts_parse accepts. */
+    if (ms < 0 || ms > 253402300799999LL)
+        return P4T_EINVAL;
+    t = (time_t)(ms / 1000);
+    if (!gmtime_r(&t, &tm))
+        return P4T_EINVAL;
+    /* The range check bounds every field; the roomy buffer keeps the compiler sure of it. */
+    snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    memcpy(out, tmp, P4T_TS_LEN - 1);
+    out[P4T_TS_LEN - 1] = '\0';
     return P4T_OK;
 }
