@@ -79,12 +79,13 @@ static const char *current_state(struct gw *g)
     return g->cloud_up ? "online" : "wan_down";
 }
 
-static void raise_alert(struct gw *g, const char *kind, const char *severity, const char *msg)
+static void raise_alert(struct gw *g, const char *kind, const char *severity, const char *msg,
+                        const char *sku, const char *sale_id)
 {
     char *text = NULL;
 
     p4_warn("alert kind=%s message=\"%s\"", kind, msg);
-    if (status_alert_encode(g->cfg->store, kind, severity, msg, NULL, &text) != 0)
+    if (status_alert_encode(g->cfg->store, kind, severity, msg, sku, sale_id, &text) != 0)
         return;
     if (g->local_up)
         link_publish(&g->local, g->alert_topic, text, strlen(text), 1, false, NULL);
@@ -102,11 +103,30 @@ static void check_outbox_cap(struct gw *g)
         g->ob.over_cap = true;
         snprintf(msg, sizeof(msg), "%" PRId64 " sales wait for the cloud (cap %" PRId64 ")",
                  g->ob.undelivered, g->cfg->outbox_cap);
-        raise_alert(g, "outbox_cap", "critical", msg);
+        raise_alert(g, "outbox_cap", "critical", msg, NULL, NULL);
     } else if (g->ob.undelivered < g->cfg->outbox_cap && g->ob.over_cap) {
         g->ob.over_cap = false;
         p4_info("outbox back under its cap undelivered=%" PRId64, g->ob.undelivered);
     }
+}
+
+/* Stock is allowed to go negative (the sale happened); staff are told which SKU to count. */
+static void raise_oversells(struct gw *g)
+{
+    size_t n = g->in.n_oversell < P4GW_OVERSELL_MAX ? g->in.n_oversell : P4GW_OVERSELL_MAX;
+    char msg[P4T_REASON_MAX];
+
+    for (size_t i = 0; i < n; i++) {
+        const struct oversell *o = &g->in.oversells[i];
+
+        snprintf(msg, sizeof(msg), "stock of %.64s is %" PRId64 " after a sale: please count it",
+                 o->sku, o->on_hand);
+        raise_alert(g, "oversell", "warning", msg, o->sku, o->sale_id);
+    }
+    if (g->in.n_oversell > n)
+        p4_warn("oversell alerts not sent count=%zu (per-group limit %d)",
+                g->in.n_oversell - n, P4GW_OVERSELL_MAX);
+    g->in.n_oversell = 0;
 }
 
 static void on_local_up(struct gw *g)
@@ -255,6 +275,7 @@ static void process(struct gw *g, struct event *evs)
                 link_publish(&g->local, m->topic, m->payload, m->len, 1, false, NULL);
         }
         out_list_clear(&g->in.acks);
+        raise_oversells(g);
         if (g->in.changes.n)
             sync_changes_msgs(&g->in.changes, g->changes_topic, &g->out);
         g->in.changes.n = 0;

@@ -60,6 +60,7 @@ int ingest_begin(struct ingest *in)
 
     in->changes.n = 0;
     in->n_new = 0;
+    in->n_oversell = 0;
     rc = replica_int(in->r, RS_SALES_HEAD, 0, &in->gw_head);
     if (rc == 0)
         rc = replica_int(in->r, RS_CHANGE_HEAD, 0, &in->change_head);
@@ -71,6 +72,7 @@ void ingest_abort(struct ingest *in)
     out_list_clear(&in->acks);
     in->changes.n = 0;
     in->n_new = 0;
+    in->n_oversell = 0;
 }
 
 /* Queues an ack for the register of TOPIC's REG. */
@@ -191,8 +193,17 @@ static int apply_stock(struct ingest *in, const struct p4t_sale *s, bool *overse
             later = strcmp(s->lines[k].sku, s->lines[i].sku) == 0;
         if (later)
             continue;
-        if (on_hand < 0 && s->kind == P4T_SALE)
+        if (on_hand < 0 && s->kind == P4T_SALE) {
             *oversell = true;
+            if (in->n_oversell < P4GW_OVERSELL_MAX) {
+                struct oversell *o = &in->oversells[in->n_oversell];
+
+                snprintf(o->sku, sizeof(o->sku), "%s", s->lines[i].sku);
+                snprintf(o->sale_id, sizeof(o->sale_id), "%s", s->id);
+                o->on_hand = on_hand;
+            }
+            in->n_oversell++;
+        }
         rc = stock_record_stock(in->r, &in->change_head, s->lines[i].sku, on_hand,
                                 &in->changes);
         if (rc)

@@ -311,6 +311,14 @@ struct out_list {
 int out_list_push(struct out_list *l, const char *topic, char *payload);
 void out_list_clear(struct out_list *l);
 
+/* A SKU that went below zero in a sale of the open transaction (for an oversell alert). */
+struct oversell {
+    char sku[P4T_SKU_MAX + 1];
+    char sale_id[P4T_UUID_MAX + 1];
+    int64_t on_hand;
+};
+#define P4GW_OVERSELL_MAX 32 /* alerts per group commit; more are counted in n_oversell */
+
 struct ingest {
     struct replica *r;
     const struct p4gw_config *cfg;
@@ -319,6 +327,8 @@ struct ingest {
     struct change_list changes; /* changes of the open transaction */
     struct out_list acks;       /* acks of the open transaction */
     int64_t n_new;              /* outbox rows added in the open transaction */
+    struct oversell oversells[P4GW_OVERSELL_MAX];
+    size_t n_oversell;          /* oversells in the open transaction (may exceed the array) */
     int64_t n_ok, n_dup, n_rej;
     struct p4t_sale sale;       /* scratch: large, kept off the stack */
 };
@@ -358,9 +368,9 @@ int sync_changes_msgs(const struct change_list *changes, const char *topic,
 /* ======================================================================================== */
 /* Encodes a status payload for STATE ("online", "wan_down", "offline"). *OUT malloc'd. */
 int status_encode(const char *state, int64_t outbox, int64_t delivered, char **out);
-/* Encodes an alert (fresh id and ts). *OUT malloc'd. */
+/* Encodes an alert (fresh id and ts); SKU and SALE_ID may be NULL. *OUT malloc'd. */
 int status_alert_encode(const char *store, const char *kind, const char *severity,
-                        const char *message, const char *sku, char **out);
+                        const char *message, const char *sku, const char *sale_id, char **out);
 
 /* ======================================================================================== */
 /* gateway.c: the core loop                                                                 */

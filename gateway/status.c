@@ -17,7 +17,7 @@ int status_encode(const char *state, int64_t outbox, int64_t delivered, char **o
 }
 
 int status_alert_encode(const char *store, const char *kind, const char *severity,
-                        const char *message, const char *sku, char **out)
+                        const char *message, const char *sku, const char *sale_id, char **out)
 {
     struct p4t_alert a;
 
@@ -31,5 +31,9 @@ int status_alert_encode(const char *store, const char *kind, const char *severit
     snprintf(a.message, sizeof(a.message), "%s", message);
     if (sku)
         snprintf(a.sku, sizeof(a.sku), "%s", sku);
+    if (sale_id && sale_id[0]) {
+        snprintf(a.sales[0], sizeof(a.sales[0]), "%s", sale_id);
+        a.n_sales = 1;
+    }
     return p4t_alert_encode(&a, out) == 0 ? P4GW_OK : P4GW_EINVAL;
 }

@@ -146,6 +146,10 @@ static void test_ingest(struct replica *r)
     /* 10 - 3 - 9: an oversell is recorded, not refused, and flagged. */
     CHECK_INT(q_int(r, "SELECT on_hand FROM stock WHERE sku = 'A-1'"), -2);
     CHECK_INT(q_int(r, "SELECT count(*) FROM sales WHERE flags LIKE '%oversell%'"), 1);
+    CHECK_INT(in.n_oversell, 1);
+    CHECK_STR(in.oversells[0].sku, "A-1");
+    CHECK_STR(in.oversells[0].sale_id, ID2);
+    CHECK_INT(in.oversells[0].on_hand, -2);
     CHECK_INT(q_int(r, "SELECT count(*) FROM stock_moves WHERE reason = 'sale'"), 2);
     CHECK_INT(q_int(r, "SELECT count(*) FROM changes"), 8);
     check_changes_gap_free(r);
