@@ -16,8 +16,10 @@
 #define WINDOW_MAX 256
 /* Messages handled per worker turn before timers are looked at again. */
 #define DRAIN_MAX 512
-/* A sync whose next reply chunk does not come within this is asked again. */
+/* A sync whose next reply chunk does not come within this is asked again; the wait doubles
+ * on each overdue reply up to the maximum and resets when a sync completes. */
 #define SYNC_TIMEOUT_MS 5000
+#define SYNC_TIMEOUT_MAX_MS 60000
 #define RECONNECT_MIN_MS 250
 #define RECONNECT_MAX_MS 4000
 /* Idle wake-up, so a lost wake-up can never stall the worker for long. */
@@ -32,6 +34,7 @@ struct pend {
     char *payload;
     size_t len;
     int64_t next_due_ms; /* monotonic; 0 = send now */
+    int64_t sent_ms;     /* monotonic time of the last send */
     int attempts;        /* sends since the last reconnect or gateway restart */
 };
 
@@ -87,9 +90,12 @@ struct p4term {
     int64_t sync_last_ms;
     int sync_chunks;
     int64_t sync_from; /* the cache cursor when the current sync's first reply came */
+    int64_t sync_timeout_ms;
     char gw_state[16];
     struct ack_item acks[DRAIN_MAX];
     size_t n_acks;
+    int64_t last_ack_ms;   /* monotonic time the last ack arrived (any status) */
+    int64_t acked_sent_ms; /* newest send time among sales acked from the window */
 };
 
 void p4term_options_init(struct p4term_options *o)
@@ -134,11 +140,15 @@ static void window_reset_dues(struct p4term *t)
     }
 }
 
+/* Drops acked sale ID from the window, noting when it was sent: a pending sale sent before it
+ * has most likely lost its ack (the gateway answers a register's sales in order). */
 static void window_remove(struct p4term *t, const char *id)
 {
     for (size_t i = 0; i < t->n_win; i++) {
         if (strcmp(t->win[i].id, id) != 0)
             continue;
+        if (t->win[i].sent_ms > t->acked_sent_ms)
+            t->acked_sent_ms = t->win[i].sent_ms;
         free(t->win[i].payload);
         memmove(&t->win[i], &t->win[i + 1], (t->n_win - i - 1) * sizeof(t->win[0]));
         t->n_win--;
@@ -190,11 +200,21 @@ static void window_send(struct p4term *t, int64_t now)
 
         if (p->next_due_ms > now)
             continue;
+        if (p->attempts > 0 && now - t->last_ack_ms < t->ack_timeout_ms &&
+            now - p->sent_ms < t->resend_max_ms && p->sent_ms >= t->acked_sent_ms) {
+            /* Acks are flowing and none came for anything sent after this one, so the
+             * gateway is alive and just behind: a resend now would only add to its queue (a
+             * retry storm under load). Wait longer for this one. When a later send was acked
+             * instead, this one's ack was lost and it goes again now. */
+            p->next_due_ms = p->sent_ms + t->resend_max_ms;
+            continue;
+        }
         if (link_publish(t->link, t->t_sale, p->payload, p->len) != 0) {
             p->next_due_ms = now + 200;
             return;
         }
         p->attempts++;
+        p->sent_ms = now;
         p->next_due_ms = now + resend_delay_ms(t, p->attempts);
         if (p->attempts > 1)
             p4_debug("sale resent id=%s seq=%lld attempt=%d", p->id, (long long)p->seq,
@@ -343,6 +363,7 @@ static void handle_ack(struct p4term *t, const struct link_msg *m)
         p4_warn("gateway rejected a message without a readable id reason=\"%s\"", a.reason);
         return;
     }
+    t->last_ack_ms = p4_mono_ms();
     if (t->n_acks == DRAIN_MAX)
         flush_acks(t);
     t->acks[t->n_acks++].ack = a;
@@ -402,27 +423,32 @@ static void handle_reply(struct p4term *t, const struct link_msg *m)
     char reason[P4T_REASON_MAX];
     enum cache_result res = CACHE_STALE;
     int64_t lo = 0, hi = 0, numbered_last = 0, cursor = 0;
-    bool first = t->sync_chunks == 0;
+    bool current, first;
     int rc = 0;
 
     if (p4t_changes_decode(m->payload, m->len, &ch, reason, sizeof(reason)) != 0) {
         keep_reject(t, m, reason);
         return;
     }
-    if (!t->sync_active || strcmp(ch.req_id, t->req_id) != 0) {
-        p4_debug("stale sync reply ignored req_id=%s", ch.req_id);
+    current = t->sync_active && strcmp(ch.req_id, t->req_id) == 0;
+    first = current && t->sync_chunks == 0;
+    if (!current && ch.snapshot) {
+        /* A chunk of an abandoned snapshot: applying it without its first chunk's reset
+         * could mix two states. */
+        p4_debug("stale snapshot reply ignored req_id=%s", ch.req_id);
         p4t_changes_cleanup(&ch);
         return;
     }
     pthread_mutex_lock(&t->db_mu);
     if (first && cache_cursor(t->c, &t->sync_from) != 0)
         t->sync_from = 0;
-    if (!t->seq_known && first) {
+    /* last_sale_seq is the gateway's word whichever request it answers. */
+    if (!t->seq_known) {
         rc = number_sales(t, ch.last_sale_seq, &numbered_last);
         if (rc == 0)
             p4_info("register seq base learned from gateway last_sale_seq=%lld next_seq=%lld",
                     (long long)ch.last_sale_seq, (long long)t->next_seq);
-    } else if (t->seq_known && ch.last_sale_seq >= t->next_seq) {
+    } else if (ch.last_sale_seq >= t->next_seq) {
         /* The gateway holds seqs this journal never issued (a restored or replaced journal):
          * continue after them so seqs stay unique for this register. */
         p4_warn("gateway holds newer sales for this register last_sale_seq=%lld next_seq=%lld",
@@ -430,34 +456,39 @@ static void handle_reply(struct p4term *t, const struct link_msg *m)
         if (journal_set_next_seq(t->j, ch.last_sale_seq + 1) == 0)
             t->next_seq = ch.last_sale_seq + 1;
     }
+    /* A log slice is applied even from an abandoned request (a reply that came after its
+     * timeout): the cache takes only what joins its cursor, so no work is thrown away. */
     if (rc == 0)
         rc = cache_apply(t->c, &ch, first, &res, &lo, &hi);
     if (rc == 0)
         rc = cache_cursor(t->c, &cursor);
     pthread_mutex_unlock(&t->db_mu);
-    t->sync_chunks++;
-    t->sync_last_ms = p4_mono_ms();
-    if (rc != 0 || res == CACHE_GAP) {
-        /* A log reply that does not join our cursor: ask again (the gateway decides between
-         * log and snapshot from the cursor we send). */
-        t->sync_active = false;
-        t->sync_needed = true;
-    } else if (!ch.more) {
-        struct p4term_event ev = {0};
+    if (current) {
+        t->sync_chunks++;
+        t->sync_last_ms = p4_mono_ms();
+        if (rc != 0 || res == CACHE_GAP) {
+            /* A log reply that does not join our cursor: ask again (the gateway decides
+             * between log and snapshot from the cursor we send). */
+            t->sync_active = false;
+            t->sync_needed = true;
+        } else if (!ch.more) {
+            struct p4term_event ev = {0};
 
-        t->sync_active = false;
-        pthread_mutex_lock(&t->mu);
-        t->synced = true;
-        pthread_mutex_unlock(&t->mu);
-        p4_info("cache synced cursor=%lld head=%lld snapshot=%d", (long long)cursor,
-                (long long)ch.head, ch.snapshot ? 1 : 0);
-        ev.kind = P4TERM_EV_SYNCED;
-        ev.change_seq = cursor;
-        emit(t, &ev);
+            t->sync_active = false;
+            t->sync_timeout_ms = SYNC_TIMEOUT_MS;
+            pthread_mutex_lock(&t->mu);
+            t->synced = true;
+            pthread_mutex_unlock(&t->mu);
+            p4_info("cache synced cursor=%lld head=%lld snapshot=%d", (long long)cursor,
+                    (long long)ch.head, ch.snapshot ? 1 : 0);
+            ev.kind = P4TERM_EV_SYNCED;
+            ev.change_seq = cursor;
+            emit(t, &ev);
+        }
     }
     /* A catch-up is reported item by item; a cold start (cursor 0) or a snapshot would be the
      * whole store, so the application gets only P4TERM_EV_SYNCED and reads the cache. */
-    if (res == CACHE_APPLIED && !ch.snapshot && t->sync_from > 0)
+    if (current && res == CACHE_APPLIED && !ch.snapshot && t->sync_from > 0)
         emit_changes(t, &ch, lo, hi);
     if (numbered_last > 0) {
         struct p4term_event ev = {0};
@@ -647,15 +678,20 @@ static void *worker_main(void *arg)
         now = p4_mono_ms();
         next_wake_ms = now + IDLE_WAKE_MS;
         if (st == LINK_UP) {
-            if (t->sync_active && now - t->sync_last_ms > SYNC_TIMEOUT_MS) {
-                p4_info("sync reply overdue req_id=%s, asking again", t->req_id);
+            if (t->sync_active && now - t->sync_last_ms > t->sync_timeout_ms) {
+                /* A busy gateway is not helped by a flood of repeats: back off. */
+                p4_info("sync reply overdue req_id=%s timeout_ms=%lld, asking again",
+                        t->req_id, (long long)t->sync_timeout_ms);
                 t->sync_active = false;
                 t->sync_needed = true;
+                t->sync_timeout_ms *= 2;
+                if (t->sync_timeout_ms > SYNC_TIMEOUT_MAX_MS)
+                    t->sync_timeout_ms = SYNC_TIMEOUT_MAX_MS;
             }
             if (t->sync_needed && !t->sync_active)
                 send_sync(t, now);
-            if (t->sync_active && t->sync_last_ms + SYNC_TIMEOUT_MS + 1 < next_wake_ms)
-                next_wake_ms = t->sync_last_ms + SYNC_TIMEOUT_MS + 1;
+            if (t->sync_active && t->sync_last_ms + t->sync_timeout_ms + 1 < next_wake_ms)
+                next_wake_ms = t->sync_last_ms + t->sync_timeout_ms + 1;
             window_refill(t);
             window_send(t, now);
             for (size_t i = 0; i < t->n_win; i++) {
@@ -722,6 +758,7 @@ int p4term_open(const struct p4term_options *opt, p4term_event_cb cb, void *user
     t->user = user;
     t->offline = opt->offline;
     t->reconnect_backoff_ms = RECONNECT_MIN_MS;
+    t->sync_timeout_ms = SYNC_TIMEOUT_MS;
     rc = build_topics(t);
     if (rc)
         goto out;
