@@ -382,9 +382,12 @@ class Mosquitto:
 class Relay:
     """A TCP relay 127.0.0.1:<port> -> 127.0.0.1:TARGET_PORT that can cut the link.
 
-    cut(): closes every live connection and, until restore(), closes new ones at once
-    (mode "close") or accepts them and forwards nothing (mode "blackhole", like a dead WAN
-    where packets vanish; those are closed on restore()).
+    cut(mode): until restore(), new connections are closed at once (mode "close") or accepted
+    and never answered (modes "blackhole" and "freeze", like a dead WAN where packets vanish).
+    Live connections are closed ("close", "blackhole") or kept open with everything sent on
+    them silently dropped ("freeze": the peer only notices through its keepalive, and what
+    it sent meanwhile, e.g. a PUBACK, is lost). restore() closes held and frozen connections
+    (a stream with dropped bytes cannot be resumed) and forwards new ones again.
     """
 
     def __init__(self, target_port, port=None):
@@ -392,9 +395,9 @@ class Relay:
         self.port = port or free_port()
         self.uri = "tcp://127.0.0.1:%d" % self.port
         self._lock = threading.Lock()
-        self._cut = None          # None, "close" or "blackhole"
+        self._cut = None          # None, "close", "blackhole" or "freeze"
         self._conns = set()       # live sockets (both sides)
-        self._held = set()        # blackholed sockets
+        self._held = set()        # blackholed new sockets and frozen live ones
         self._stopping = False
         self.accepted = 0
         self.refused = 0
@@ -436,7 +439,7 @@ class Relay:
                     self.refused += 1
                     self._close(client)
                     continue
-                if mode == "blackhole":
+                if mode in ("blackhole", "freeze"):
                     self.refused += 1
                     self._held.add(client)
                     continue
@@ -465,13 +468,18 @@ class Relay:
                 data = src.recv(65536)
                 if not data:
                     break
+                with self._lock:
+                    frozen = src in self._held
+                if frozen:
+                    continue  # the WAN ate it
                 dst.sendall(data)
         except OSError:
             pass
         finally:
             with self._lock:
-                self._conns.discard(src)
-                self._conns.discard(dst)
+                for sock in (src, dst):
+                    self._conns.discard(sock)
+                    self._held.discard(sock)
             self._close(src)
             self._close(dst)
 
@@ -480,10 +488,13 @@ class Relay:
             return len(self._conns) // 2
 
     def cut(self, mode="close"):
-        check(mode in ("close", "blackhole"), "bad relay cut mode %r" % mode)
+        check(mode in ("close", "blackhole", "freeze"), "bad relay cut mode %r" % mode)
         with self._lock:
             self._cut = mode
             conns = list(self._conns)
+            if mode == "freeze":
+                self._held.update(conns)
+                return
             self._conns.clear()
         for s in conns:
             self._close(s)

@@ -103,10 +103,28 @@ def test_relay():
     wait_until(lambda: c.connected, 15, "the client to reconnect after the blackhole")
     roundtrip(c, sub, "r/4", b"after-blackhole")
     c.close()
+
+    # Freeze: the connection stays up but nothing crosses; only the keepalive notices.
+    k = h.MqttClient(relay.port, "frozen")
+    k.client.reconnect_delay_set(min_delay=1, max_delay=1)
+    k.client.connect_async(k.host, k.port, keepalive=2)
+    k.client.loop_start()
+    k._started = True
+    h._register(k)
+    wait_until(lambda: k.connected, 5, "the keepalive-2 client to connect")
+    relay.cut("freeze")
+    k.publish("r/5", b"into-the-void")
+    check(k.connected, "freeze closed the connection")
+    wait_until(lambda: not k.connected, 10, "the keepalive to notice the frozen link")
+    check(b"into-the-void" not in sub.got, "a message crossed a frozen relay")
+    relay.restore()
+    wait_until(lambda: k.connected, 15, "the client to reconnect after the freeze")
+    roundtrip(k, sub, "r/6", b"after-freeze")
+    k.close()
     sub.close()
     relay.stop()
     check(not h.port_accepts(relay.port), "relay still listening after stop()")
-    log("relay: cut closes the link, refuses and blackholes, restore reconnects")
+    log("relay: cut closes, refuses, blackholes and freezes the link; restore reconnects")
 
 
 def test_register_and_consumer():
@@ -183,6 +201,7 @@ CHILD = textwrap.dedent("""
         b = h.Mosquitto("child")
         sys.stdout.write("PID %d PORT %d DIR %s\\n" % (b.pid, b.port, h.tmp_root()))
         sys.stdout.flush()
+        sys.stdin.readline()  # the parent has seen the broker running
         if sys.argv[1] == "fail":
             raise AssertionError("deliberate failure")
         if sys.argv[1] == "wait":
@@ -208,7 +227,9 @@ def run_child(mode, action=None):
         check(h.pid_alive(pid), "child broker not running")
         if action:
             action(proc)
-        out, _ = proc.communicate(timeout=20)
+            out, _ = proc.communicate(timeout=20)
+        else:
+            out, _ = proc.communicate(b"go\n", timeout=20)
         return proc.returncode, first + out.decode(), pid, tmp
     finally:
         if proc.poll() is None:
