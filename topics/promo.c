@@ -237,6 +237,20 @@ static void price_line(const struct p4t_line *l, const struct p4t_promo *p, stru
         out->total += out->qty[1] * out->unit[1];
 }
 
+/* Order of two promos that price a line the same: smaller id, then (for a caller that passed
+ * two versions of one id) the newer ver, then the type; equal on all three, they charge the
+ * same parts, so the choice cannot show. */
+static bool promo_before(const struct p4t_promo *a, const struct p4t_promo *b)
+{
+    int c = strncmp(a->id, b->id, sizeof a->id);
+
+    if (c != 0)
+        return c < 0;
+    if (a->ver != b->ver)
+        return a->ver > b->ver;
+    return a->type < b->type;
+}
+
 int p4t_promo_apply(const struct p4t_promo *promos, size_t n_promos, int64_t at_ms,
                     const struct p4t_line *lines, size_t n_lines, struct p4t_charged_line *out,
                     size_t out_cap, size_t *n_out)
@@ -272,8 +286,7 @@ int p4t_promo_apply(const struct p4t_promo *promos, size_t n_promos, int64_t at_
                 continue;
             /* Lowest total wins; the smaller id breaks a tie, whatever the input order. */
             if (!best || cand.total < chosen.total ||
-                (cand.total == chosen.total &&
-                 strncmp(p->id, best->id, sizeof p->id) < 0)) {
+                (cand.total == chosen.total && promo_before(p, best))) {
                 best = p;
                 chosen = cand;
             }
