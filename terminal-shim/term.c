@@ -205,8 +205,11 @@ static void window_send(struct p4term *t, int64_t now)
             /* Acks are flowing and none came for anything sent after this one, so the
              * gateway is alive and just behind: a resend now would only add to its queue (a
              * retry storm under load). Wait longer for this one. When a later send was acked
-             * instead, this one's ack was lost and it goes again now. */
-            p->next_due_ms = p->sent_ms + t->resend_max_ms;
+             * instead, this one's ack was lost and it goes again now. Look again after
+             * another ack_timeout_ms: by then a later ack may show this one lost. */
+            p->next_due_ms = now + t->ack_timeout_ms;
+            if (p->next_due_ms > p->sent_ms + t->resend_max_ms)
+                p->next_due_ms = p->sent_ms + t->resend_max_ms;
             continue;
         }
         if (link_publish(t->link, t->t_sale, p->payload, p->len) != 0) {
