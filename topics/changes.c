@@ -104,7 +104,8 @@ static int decode_item(struct jx *j, const cJSON *it, size_t i, struct p4t_chang
         rc = jx_int(j, it, "seq", true, 0, JX_INT_MAX, 0, &item->seq, NULL);
     if (!rc)
         rc = jx_str(j, it, "entity", true, 1, JX_KIND, entity, sizeof entity);
-    if (rc == P4T_EINVAL && !entity[0] && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(it, "entity")))
+    if (rc == P4T_EINVAL && !entity[0] &&
+        cJSON_IsString(cJSON_GetObjectItemCaseSensitive(it, "entity")))
         return jx_fail(j, "entity", "unknown entity");
     if (rc)
         return rc;

@@ -2,6 +2,8 @@
 /* Fuzz entry for the v1 decoders (libFuzzer), plus a mutation smoke run over the fixtures. */
 #include "check.h"
 
+#define N_DECODERS 19
+
 /* Decodes DATA with the decoder picked by SEL; when it is accepted, re-encodes it and checks
  * that the canonical text decodes again and re-encodes to itself. Any break of that promise,
  * or any crash, is a bug: abort so the fuzzer keeps the input. */
@@ -13,6 +15,14 @@ static void one(unsigned sel, const char *data, size_t len)
     struct p4t_changes changes;
     struct p4t_sync_req req;
     struct p4t_status status;
+    static struct p4t_hold_req hold_req;
+    static struct p4t_hold_reply hold_reply;
+    struct p4t_down down;
+    struct p4t_price_state price;
+    struct p4t_promo promo;
+    struct p4t_customer customer;
+    struct p4t_resync resync;
+    int64_t balance;
     char reason[P4T_REASON_MAX], *text = NULL, *again = NULL;
     char flags[P4T_MAX_FLAGS][P4T_KIND_MAX + 1];
     const char *fl[P4T_MAX_FLAGS + 1];
@@ -20,7 +30,7 @@ static void one(unsigned sel, const char *data, size_t len)
     int64_t gw_seq = 0;
     int rc = -1, rc2 = -1;
 
-    switch (sel % 7) {
+    switch (sel % N_DECODERS) {
     case 0:
         if (p4t_sale_decode(data, len, &sale, reason, sizeof reason) == 0) {
             rc = p4t_sale_encode(&sale, &text, reason, sizeof reason);
@@ -70,17 +80,90 @@ static void one(unsigned sel, const char *data, size_t len)
                 rc2 = p4t_status_encode(&status, &again);
         }
         break;
-    default:
+    case 6:
         if (p4t_alert_decode(data, len, &alert, reason, sizeof reason) == 0) {
             rc = p4t_alert_encode(&alert, &text);
             if (rc == 0 && p4t_alert_decode(text, strlen(text), &alert, NULL, 0) == 0)
                 rc2 = p4t_alert_encode(&alert, &again);
         }
         break;
+    case 7: case 8: case 9: case 10: case 11: {
+        enum p4t_down_kind kind = (enum p4t_down_kind)(sel % N_DECODERS - 7);
+        if (p4t_down_decode(kind, data, len, &down, reason, sizeof reason) == 0) {
+            rc = p4t_down_encode(&down, &text);
+            p4t_down_cleanup(&down);
+            if (rc == 0 && p4t_down_decode(kind, text, strlen(text), &down, NULL, 0) == 0) {
+                rc2 = p4t_down_encode(&down, &again);
+                p4t_down_cleanup(&down);
+            }
+        }
+        break;
+    }
+    case 12:
+        if (p4t_price_state_decode(data, len, &price, reason, sizeof reason) == 0) {
+            int64_t p, v;
+            /* Resolution must cope with any state the decoder lets through. */
+            (void)p4t_price_effective(&price, 1795780800000LL, &p, &v);
+            rc = p4t_price_state_encode(&price, &text);
+            if (rc == 0 && p4t_price_state_decode(text, strlen(text), &price, NULL, 0) == 0)
+                rc2 = p4t_price_state_encode(&price, &again);
+        }
+        break;
+    case 13:
+        if (p4t_promo_value_decode(data, len, &promo, reason, sizeof reason) == 0) {
+            struct p4t_line l = {.sku = "", .qty = 7, .price_minor = 999, .ver = 1};
+            struct p4t_charged_line c[2];
+            size_t n;
+            memcpy(l.sku, promo.sku, sizeof l.sku);
+            /* A decoded promo is always within range, so pricing never refuses it. */
+            if (p4t_promo_apply(&promo, 1, promo.from_ms, &l, 1, c, 2, &n) != 0)
+                abort();
+            rc = p4t_promo_value_encode(&promo, &text);
+            if (rc == 0 && p4t_promo_value_decode(text, strlen(text), &promo, NULL, 0) == 0)
+                rc2 = p4t_promo_value_encode(&promo, &again);
+        }
+        break;
+    case 14:
+        if (p4t_customer_value_decode(data, len, &customer, reason, sizeof reason) == 0) {
+            rc = p4t_customer_value_encode(&customer, &text);
+            if (rc == 0 &&
+                p4t_customer_value_decode(text, strlen(text), &customer, NULL, 0) == 0)
+                rc2 = p4t_customer_value_encode(&customer, &again);
+        }
+        break;
+    case 15:
+        if (p4t_loyalty_value_decode(data, len, &balance, reason, sizeof reason) == 0) {
+            rc = p4t_loyalty_value_encode(balance, &text);
+            if (rc == 0 && p4t_loyalty_value_decode(text, strlen(text), &balance, NULL, 0) == 0)
+                rc2 = p4t_loyalty_value_encode(balance, &again);
+        }
+        break;
+    case 16:
+        if (p4t_resync_decode(data, len, &resync, reason, sizeof reason) == 0) {
+            rc = p4t_resync_encode(&resync, &text);
+            if (rc == 0 && p4t_resync_decode(text, strlen(text), &resync, NULL, 0) == 0)
+                rc2 = p4t_resync_encode(&resync, &again);
+        }
+        break;
+    case 17:
+        if (p4t_hold_req_decode(data, len, &hold_req, reason, sizeof reason) == 0) {
+            rc = p4t_hold_req_encode(&hold_req, &text);
+            if (rc == 0 && p4t_hold_req_decode(text, strlen(text), &hold_req, NULL, 0) == 0)
+                rc2 = p4t_hold_req_encode(&hold_req, &again);
+        }
+        break;
+    default:
+        if (p4t_hold_reply_decode(data, len, &hold_reply, reason, sizeof reason) == 0) {
+            rc = p4t_hold_reply_encode(&hold_reply, &text);
+            if (rc == 0 &&
+                p4t_hold_reply_decode(text, strlen(text), &hold_reply, NULL, 0) == 0)
+                rc2 = p4t_hold_reply_encode(&hold_reply, &again);
+        }
+        break;
     }
     if (rc != -1 && (rc != 0 || rc2 != 0 || strcmp(text, again) != 0)) {
         fprintf(stderr, "decoder %u accepted input its encoder does not reproduce: %.*s\n",
-                sel % 7, (int)len, data);
+                sel % N_DECODERS, (int)len, data);
         abort();
     }
     free(text);
@@ -166,7 +249,7 @@ int main(void)
         files++;
         cap = len + 256;
         buf = malloc(cap);
-        for (k = 0; k < 7; k++) {
+        for (k = 0; k < N_DECODERS; k++) {
             one((unsigned)k, orig, len);
             runs++;
             for (i = 0; i < 40; i++) {
@@ -182,7 +265,7 @@ int main(void)
         free(orig);
     }
     free(table);
-    ASSERT_TRUE(files > 150);
+    ASSERT_TRUE(files > 300);
     fprintf(stderr, "fuzz smoke: %zu fixtures, %zu decodes\n", files, runs);
     return check_done("fuzz_decode");
 }

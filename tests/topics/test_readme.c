@@ -13,15 +13,29 @@ static int accepted(const char *text, size_t len, char *why, size_t why_len)
     struct p4t_sync_req req;
     struct p4t_status status;
     static struct p4t_alert alert;
+    static struct p4t_hold_req hold_req;
+    static struct p4t_hold_reply hold_reply;
+    struct p4t_resync resync;
+    struct p4t_down down;
     cJSON *root, *items, *it;
-    int ok = 0;
+    int ok = 0, k;
 
     if (p4t_sale_decode(text, len, &sale, why, why_len) == 0 ||
         p4t_ack_decode(text, len, &ack, NULL, 0) == 0 ||
         p4t_sync_req_decode(text, len, &req, NULL, 0) == 0 ||
         p4t_status_decode(text, len, &status, NULL, 0) == 0 ||
-        p4t_alert_decode(text, len, &alert, NULL, 0) == 0)
+        p4t_alert_decode(text, len, &alert, NULL, 0) == 0 ||
+        p4t_resync_decode(text, len, &resync, NULL, 0) == 0 ||
+        p4t_hold_req_decode(text, len, &hold_req, NULL, 0) == 0 ||
+        p4t_hold_reply_decode(text, len, &hold_reply, NULL, 0) == 0)
         return 1;
+    /* A downlink message of some kind (revision 1.1). */
+    for (k = P4T_D_PRICE; k <= P4T_D_STOCK; k++) {
+        if (p4t_down_decode((enum p4t_down_kind)k, text, len, &down, NULL, 0) == 0) {
+            p4t_down_cleanup(&down);
+            return 1;
+        }
+    }
     if (p4t_changes_decode(text, len, &changes, NULL, 0) == 0) {
         p4t_changes_cleanup(&changes);
         return 1;
@@ -63,7 +77,7 @@ int main(void)
                        (int)(end - p), p);
         p = end;
     }
-    ASSERT_TRUE(n >= 12);
+    ASSERT_TRUE(n >= 22);
     free(doc);
     return check_done("test_readme");
 }
