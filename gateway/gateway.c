@@ -21,7 +21,7 @@ volatile sig_atomic_t p4gw_reopen_flag;
 #define PRUNE_EVERY_MS 1000
 #define PRUNE_MAX_ROWS 20000      /* per pass: keeps one pass short */
 #define CHANGES_PRUNE_EVERY_MS 10000
-#define STATS_EVERY_MS 10000
+#define STATS_EVERY_MS 5000
 #define STOP_FLUSH_MS 2000
 
 struct gw {
@@ -319,9 +319,10 @@ static void timers(struct gw *g)
     if (now - g->last_stats_ms >= STATS_EVERY_MS) {
         p4_info("stats accepted=%" PRId64 " duplicates=%" PRId64 " rejected=%" PRId64
                 " dropped=%" PRIu64 " groups=%" PRId64 " outbox=%" PRId64 " delivered=%" PRId64
-                " sent=%" PRId64 " acked=%" PRId64, g->in.n_ok, g->in.n_dup, g->in.n_rej,
-                queue_dropped(&g->q), g->groups, g->ob.undelivered, g->ob.delivered,
-                g->ob.records_sent, g->ob.records_acked);
+                " sent=%" PRId64 " acked=%" PRId64 " commit_ms_avg=%.1f", g->in.n_ok, g->in.n_dup,
+                g->in.n_rej, queue_dropped(&g->q), g->groups, g->ob.undelivered,
+                g->ob.delivered, g->ob.records_sent, g->ob.records_acked,
+                g->groups ? (double)g->commit_ms_total / (double)g->groups : 0.0);
         g->last_stats_ms = now;
     }
     publish_status(g, current_state(g), false);

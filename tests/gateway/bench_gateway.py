@@ -79,6 +79,8 @@ def main():
     done = bench_ingest(env)
     rc = env.gw.stop()
     log("gateway stopped rc=%s" % rc)
+    stats = [l for l in env.gw.log_text().splitlines() if "msg=stats" in l]
+    log("gateway: %s" % (stats[-1].split("msg=", 1)[1] if stats else "no stats line"))
 
     make_backlog(env, done + 1, N_BACKLOG)
     want = range(done + 1, done + N_BACKLOG + 1)
