@@ -109,6 +109,7 @@ _procs = []        # objects with ._cleanup() (Mosquitto, Gateway, Relay, MQTT c
 _logs = []         # (label, path) dumped when a test fails
 _tmp_root = None   # this test's temporary directory
 _failed = False
+_post_checks = []  # callables run after a passing test body; they raise to fail the test
 
 
 def _register(obj):
@@ -261,6 +262,8 @@ def run_test(main):
     rc = 1
     try:
         main()
+        for post_check in list(_post_checks):
+            post_check()
         rc = 0
     except SkipTest as e:
         log("SKIP: %s" % e)
@@ -1006,6 +1009,7 @@ class Gateway:
                     sec[k] = v
         write_ini(self.ini, self.config)
         register_log("p4gw " + name, self.log_path)
+        _post_checks.append(self.check_log_clean)
         self.status_topic = "pos/v1/%s/gateway/status" % store
 
     def __repr__(self):
@@ -1092,6 +1096,17 @@ class Gateway:
                 return f.read().decode("utf-8", "replace")
         except OSError:
             return ""
+
+    # What ASan, UBSan and LSan print (a sanitizer build, -DP4_SANITIZE=ON).
+    SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                       "SUMMARY: UndefinedBehaviorSanitizer")
+
+    def check_log_clean(self):
+        """Fails if the gateway's log holds a sanitizer report (run after every test)."""
+        text = self.log_text()
+        for mark in self.SANITIZER_MARKS:
+            at = text.find(mark)
+            check(at < 0, "sanitizer report in %s: %s" % (self.log_path, text[at:at + 300]))
 
     def _cleanup(self):
         if self.proc:
