@@ -17,12 +17,15 @@ volatile sig_atomic_t p4gw_reopen_flag;
 #define QUEUE_MAX_MSGS 50000
 #define QUEUE_MAX_BYTES (64u * 1024 * 1024)
 #define WAIT_MS 100               /* idle wake-up: signal flags and timers */
-#define STATUS_EVERY_MS 2000      /* status refresh while the outbox moves */
+#define STATUS_EVERY_MS 1000      /* counters in the status: at most this often */
 #define PRUNE_EVERY_MS 1000
 #define PRUNE_MAX_ROWS 20000      /* per pass: keeps one pass short */
 #define CHANGES_PRUNE_EVERY_MS 10000
 #define STATS_EVERY_MS 5000
 #define STOP_FLUSH_MS 2000
+#define RETRY_WAIT_MS 5           /* wake-up while refused local publishes wait */
+#define PENDING_MAX_MSGS 200000   /* refused local publishes kept for retry */
+#define PENDING_MAX_BYTES (128u * 1024 * 1024)
 
 struct gw {
     const struct p4gw_config *cfg;
@@ -31,6 +34,7 @@ struct gw {
     struct ingest in;
     struct outbox ob;
     struct link local, cloud;
+    struct pending pend;      /* local publishes Paho refused, retried in order */
     bool queue_ok, ingest_ok, outbox_ok;
     bool local_up, cloud_up;
     char sale_filter[P4T_TOPIC_MAX], sync_filter[P4T_TOPIC_MAX];
@@ -44,30 +48,45 @@ struct gw {
     int64_t groups, commit_ms_total;
 };
 
+/* Publishes PAYLOAD (malloc'd, owned from here on) on the store broker, QoS 1. What Paho
+ * refuses, and everything after it while older messages wait, goes to the pending list so
+ * order is kept; it is retried every iteration. Without a connection the message is dropped:
+ * acks and sync replies of a lost connection are re-earned, because registers resend pending
+ * sales and sync again after every reconnect. */
+static void publish_local(struct gw *g, const char *topic, char *payload, size_t len,
+                          bool retained)
+{
+    if (!g->local_up) {
+        free(payload);
+        return;
+    }
+    if (g->pend.n == 0 && link_publish(&g->local, topic, payload, len, 1, retained, NULL) == 0) {
+        free(payload);
+        return;
+    }
+    pending_push(&g->pend, topic, payload, len, retained);
+}
+
 static void publish_status(struct gw *g, const char *state, bool force)
 {
     int64_t now = p4_mono_ms();
     char *text = NULL;
 
-    bool edge = (g->last_status_outbox == 0) != (g->ob.undelivered == 0);
-
-    /* Changes of state and the outbox filling or draining are published at once; the depth
-     * while it moves at most every STATUS_EVERY_MS. */
-    if (!force && !edge && strcmp(state, g->last_state) == 0 &&
+    /* A change of state goes out at once; the counters at most once per STATUS_EVERY_MS, so a
+     * trickle of sales (outbox 0 -> 1 -> 0 for each) does not double the broker traffic. */
+    if (!force && strcmp(state, g->last_state) == 0 &&
         (now - g->last_status_ms < STATUS_EVERY_MS ||
          (g->ob.undelivered == g->last_status_outbox &&
           g->ob.delivered == g->last_status_delivered)))
         return;
     if (status_encode(state, g->ob.undelivered, g->ob.delivered, &text) != 0)
         return;
-    if (g->local_up)
-        link_publish(&g->local, g->status_topic, text, strlen(text), 1, true, NULL);
     if (g->cloud_up)
         link_publish(&g->cloud, g->cloud_status_topic, text, strlen(text), 1, true, NULL);
     if (strcmp(state, g->last_state) != 0)
         p4_info("status state=%s outbox=%" PRId64 " delivered=%" PRId64, state,
                 g->ob.undelivered, g->ob.delivered);
-    free(text);
+    publish_local(g, g->status_topic, text, strlen(text), true);
     snprintf(g->last_state, sizeof(g->last_state), "%s", state);
     g->last_status_ms = now;
     g->last_status_outbox = g->ob.undelivered;
@@ -87,11 +106,9 @@ static void raise_alert(struct gw *g, const char *kind, const char *severity, co
     p4_warn("alert kind=%s message=\"%s\"", kind, msg);
     if (status_alert_encode(g->cfg->store, kind, severity, msg, sku, sale_id, &text) != 0)
         return;
-    if (g->local_up)
-        link_publish(&g->local, g->alert_topic, text, strlen(text), 1, false, NULL);
     if (g->cloud_up)
         link_publish(&g->cloud, g->cloud_alert_topic, text, strlen(text), 1, false, NULL);
-    free(text);
+    publish_local(g, g->alert_topic, text, strlen(text), false);
 }
 
 /* The outbox never drops: crossing the cap raises one alert, and sales keep being accepted. */
@@ -170,10 +187,10 @@ static void handle_sync(struct gw *g, const struct event *ev, int64_t now_ms)
 static void publish_out(struct gw *g)
 {
     for (size_t i = 0; i < g->out.n; i++) {
-        const struct out_msg *m = &g->out.items[i];
+        struct out_msg *m = &g->out.items[i];
 
-        if (g->local_up)
-            link_publish(&g->local, m->topic, m->payload, m->len, 1, false, NULL);
+        publish_local(g, m->topic, m->payload, m->len, false);
+        m->payload = NULL;
     }
     out_list_clear(&g->out);
 }
@@ -236,6 +253,9 @@ static void process(struct gw *g, struct event *evs)
             break;
         case EV_LOCAL_DOWN:
             g->local_up = false;
+            if (g->pend.n)
+                p4_info("local publishes forgotten with the connection count=%zu", g->pend.n);
+            pending_clear(&g->pend);
             p4_warn("store broker connection lost (reconnecting)");
             break;
         case EV_CLOUD_UP:
@@ -269,10 +289,10 @@ static void process(struct gw *g, struct event *evs)
         g->commit_ms_total += p4_mono_ms() - t0;
         /* Only now, with the data on disk, do acks and changes leave the process. */
         for (size_t i = 0; i < g->in.acks.n; i++) {
-            const struct out_msg *m = &g->in.acks.items[i];
+            struct out_msg *m = &g->in.acks.items[i];
 
-            if (g->local_up)
-                link_publish(&g->local, m->topic, m->payload, m->len, 1, false, NULL);
+            publish_local(g, m->topic, m->payload, m->len, false);
+            m->payload = NULL;
         }
         out_list_clear(&g->in.acks);
         raise_oversells(g);
@@ -319,10 +339,12 @@ static void timers(struct gw *g)
     if (now - g->last_stats_ms >= STATS_EVERY_MS) {
         p4_info("stats accepted=%" PRId64 " duplicates=%" PRId64 " rejected=%" PRId64
                 " dropped=%" PRIu64 " groups=%" PRId64 " outbox=%" PRId64 " delivered=%" PRId64
-                " sent=%" PRId64 " acked=%" PRId64 " commit_ms_avg=%.1f", g->in.n_ok, g->in.n_dup,
+                " sent=%" PRId64 " acked=%" PRId64 " commit_ms_avg=%.1f local_refused=%" PRIu64
+                " local_retried=%" PRIu64 " local_waiting=%zu", g->in.n_ok, g->in.n_dup,
                 g->in.n_rej, queue_dropped(&g->q), g->groups, g->ob.undelivered,
                 g->ob.delivered, g->ob.records_sent, g->ob.records_acked,
-                g->groups ? (double)g->commit_ms_total / (double)g->groups : 0.0);
+                g->groups ? (double)g->commit_ms_total / (double)g->groups : 0.0,
+                link_refused(&g->local), g->pend.retried, g->pend.n);
         g->last_stats_ms = now;
     }
     publish_status(g, current_state(g), false);
@@ -376,6 +398,7 @@ int p4gw_run(const struct p4gw_config *cfg)
         goto out;
     if (queue_init(&g->q, QUEUE_MAX_MSGS, QUEUE_MAX_BYTES) != 0)
         goto out;
+    pending_init(&g->pend, PENDING_MAX_MSGS, PENDING_MAX_BYTES);
     g->queue_ok = true;
     if (ingest_init(&g->in, &g->r, cfg) != 0)
         goto out;
@@ -402,7 +425,10 @@ int p4gw_run(const struct p4gw_config *cfg)
             else
                 p4_info("log reopened");
         }
-        queue_pop(&g->q, (size_t)cfg->commit_max_items, WAIT_MS, &evs);
+        if (g->pend.n && g->local_up)
+            pending_flush(&g->pend, &g->local);
+        queue_pop(&g->q, (size_t)cfg->commit_max_items, g->pend.n ? RETRY_WAIT_MS : WAIT_MS,
+                  &evs);
         if (evs)
             process(g, evs);
         event_free(evs);
@@ -421,6 +447,7 @@ out:
     free(will);
     out_list_clear(&g->out);
     free(g->out.items);
+    pending_cleanup(&g->pend);
     if (g->outbox_ok)
         outbox_cleanup(&g->ob);
     if (g->ingest_ok)

@@ -26,6 +26,7 @@ int out_list_push(struct out_list *l, const char *topic, char *payload)
     snprintf(l->items[l->n].topic, sizeof(l->items[l->n].topic), "%s", topic);
     l->items[l->n].payload = payload;
     l->items[l->n].len = strlen(payload);
+    l->items[l->n].retained = false;
     l->n++;
     return P4GW_OK;
 }

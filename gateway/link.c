@@ -130,7 +130,9 @@ int link_publish(struct link *l, const char *topic, const void *payload, size_t 
     /* Non-blocking: Paho copies the payload and sends it from its own thread. */
     rc = MQTTAsync_sendMessage(l->client, topic, &m, &ro);
     if (rc != MQTTASYNC_SUCCESS) {
-        p4_warn("publish refused topic=%s rc=%d", topic, rc);
+        /* The caller keeps the message and retries (pending.c, outbox.c): not an error. */
+        l->refused++;
+        p4_debug("publish refused topic=%s rc=%d", topic, rc);
         return P4GW_EMQTT;
     }
     if (token)
@@ -148,6 +150,11 @@ int link_subscribe(struct link *l, const char *filter)
         return P4GW_EMQTT;
     }
     return P4GW_OK;
+}
+
+uint64_t link_refused(const struct link *l)
+{
+    return l->refused;
 }
 
 bool link_connected(struct link *l)

@@ -236,6 +236,7 @@ struct link {
     char will_topic[P4T_TOPIC_MAX];
     char *will_payload;
     char password[256];
+    uint64_t refused; /* publishes MQTTAsync_sendMessage refused (core thread only) */
 };
 
 /* Creates the client and starts connecting (automatic reconnect); events go to Q. WILL_* is
@@ -252,8 +253,35 @@ int link_subscribe(struct link *l, const char *filter);
 int link_publish(struct link *l, const char *topic, const void *payload, size_t len, int qos,
                  bool retained, uint64_t *token);
 bool link_connected(struct link *l);
+/* Publishes Paho refused since start (counted by link_publish; logged at debug level). */
+uint64_t link_refused(const struct link *l);
 /* Disconnects (allowing up to TIMEOUT_MS to flush) and destroys the client. */
 void link_stop(struct link *l, int timeout_ms);
+
+/* ======================================================================================== */
+/* pending.c: local publishes Paho refused, retried in order by the core thread            */
+/* ======================================================================================== */
+struct out_msg;
+
+struct pending {
+    struct out_msg *items; /* items[first .. first+n) are waiting, oldest first */
+    size_t first, n, cap;
+    size_t bytes;          /* payload bytes held */
+    size_t max_msgs, max_bytes;
+    uint64_t dropped;      /* refused at the cap (logged on powers of two) */
+    uint64_t retried;      /* sent by pending_flush */
+};
+
+int pending_init(struct pending *p, size_t max_msgs, size_t max_bytes);
+/* Takes ownership of PAYLOAD (malloc'd, LEN bytes) in every case. Over the caps the message is
+ * freed, counted and P4GW_EFULL returned. */
+int pending_push(struct pending *p, const char *topic, char *payload, size_t len,
+                 bool retained);
+/* Publishes waiting messages in order (QoS 1) until Paho refuses one; returns how many left. */
+int pending_flush(struct pending *p, struct link *l);
+/* Forgets everything waiting (the connection they were meant for is gone). */
+void pending_clear(struct pending *p);
+void pending_cleanup(struct pending *p);
 
 /* ======================================================================================== */
 /* outbox.c: the cloud sender                                                               */
@@ -302,6 +330,7 @@ struct out_msg {
     char topic[P4T_TOPIC_MAX];
     char *payload; /* malloc'd */
     size_t len;
+    bool retained;
 };
 
 struct out_list {
