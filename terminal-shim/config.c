@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Loading a register's INI file ([register], [broker], [sync]) into p4term options. */
+/* Loading a register's INI file ([register], [broker], [sync], [policy]) into p4term options. */
 #include "shim.h"
 
 #include <errno.h>
@@ -97,6 +97,16 @@ static int on_key(void *user, const char *section, const char *name, const char 
             return set_ms(x, section, name, value, &c->ack_timeout_ms);
         if (strcmp(name, "resend_max_ms") == 0)
             return set_ms(x, section, name, value, &c->resend_max_ms);
+    } else if (strcmp(section, "policy") == 0) {
+        if (strcmp(name, "offline_loyalty_redeem") == 0) {
+            if (strcmp(value, "deny") == 0 || strcmp(value, "allow") == 0) {
+                c->offline_redeem_allow = strcmp(value, "allow") == 0;
+                return 1;
+            }
+            snprintf(x->error, sizeof(x->error),
+                     "[policy] offline_loyalty_redeem: must be deny or allow");
+            return 0;
+        }
     } else {
         snprintf(x->error, sizeof(x->error), "[%s] %s: unknown section", section, name);
         return 0;
@@ -162,6 +172,7 @@ int p4term_options_from_config(const struct p4term_config *cfg, struct p4term_op
     opt->username = cfg->username[0] ? cfg->username : NULL;
     opt->ack_timeout_ms = cfg->ack_timeout_ms;
     opt->resend_max_ms = cfg->resend_max_ms;
+    opt->offline_redeem_allow = cfg->offline_redeem_allow;
     if (cfg->password_file[0]) {
         rc = p4_read_secret(cfg->password_file, password, password_len);
         if (rc) {

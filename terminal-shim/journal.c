@@ -33,6 +33,27 @@ static const char *const migrations[] = {
     "CREATE TABLE entities(entity TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
     "  PRIMARY KEY(entity, key));"
     "INSERT INTO meta(k, v) VALUES('next_seq', 1), ('seq_known', 0), ('cursor', 0);",
+    /* 2: contract 1.1 cache. A sku's price is its whole price state (base and time windows),
+     * resolved at lookup time, so a scheduled price switches on with no network. Promos,
+     * customers and loyalty balances get typed rows. What a 1.0 cache kept of those entities
+     * as opaque JSON is not converted: the cursor goes back to 0 so that the next sync brings
+     * them again (a log slice from the start or a snapshot, both idempotent). */
+    "CREATE TABLE price_states(sku TEXT PRIMARY KEY, state TEXT NOT NULL);"
+    "INSERT INTO price_states(sku, state)"
+    "  SELECT sku, printf('{\"price\":%d,\"ver\":%d}', price, ver) FROM prices;"
+    "DROP TABLE prices;"
+    "CREATE TABLE promos(id TEXT PRIMARY KEY, ver INTEGER NOT NULL, active INTEGER NOT NULL,"
+    "  type INTEGER NOT NULL, sku TEXT NOT NULL, percent INTEGER NOT NULL,"
+    "  price INTEGER NOT NULL, n INTEGER NOT NULL, m INTEGER NOT NULL, from_ms INTEGER,"
+    "  until_ms INTEGER);"
+    "CREATE INDEX promos_sku ON promos(sku, active);"
+    "CREATE TABLE customers(id TEXT PRIMARY KEY, ver INTEGER NOT NULL, name TEXT NOT NULL,"
+    "  tier TEXT NOT NULL);"
+    "CREATE TABLE loyalty(customer TEXT PRIMARY KEY, balance INTEGER NOT NULL);"
+    "UPDATE meta SET v = 0 WHERE k = 'cursor' AND EXISTS(SELECT 1 FROM entities"
+    "  WHERE entity IN ('promo', 'customer', 'loyalty'));"
+    "DELETE FROM entities WHERE entity IN ('promo', 'customer', 'loyalty');"
+    "INSERT INTO meta(k, v) VALUES('gw_holds', 0);",
 };
 
 enum {
@@ -222,7 +243,7 @@ void journal_rollback(struct journal *j)
         step_done(j, j->st[ST_ROLLBACK], "rollback");
 }
 
-static int meta_get(struct journal *j, const char *k, int64_t *v)
+int journal_meta_get(struct journal *j, const char *k, int64_t *v)
 {
     sqlite3_stmt *st = j->st[ST_META_GET];
     int rc;
@@ -240,7 +261,7 @@ static int meta_get(struct journal *j, const char *k, int64_t *v)
     return 0;
 }
 
-static int meta_set(struct journal *j, const char *k, int64_t v)
+int journal_meta_set(struct journal *j, const char *k, int64_t v)
 {
     sqlite3_stmt *st = j->st[ST_META_SET];
 
@@ -254,21 +275,21 @@ int journal_seq_state(struct journal *j, int64_t *next_seq, bool *known)
     int64_t k = 0;
     int rc;
 
-    rc = meta_get(j, "next_seq", next_seq);
+    rc = journal_meta_get(j, "next_seq", next_seq);
     if (rc)
         return rc;
-    rc = meta_get(j, "seq_known", &k);
+    rc = journal_meta_get(j, "seq_known", &k);
     *known = k != 0;
     return rc;
 }
 
 int journal_set_next_seq(struct journal *j, int64_t next_seq)
 {
-    int rc = meta_set(j, "next_seq", next_seq);
+    int rc = journal_meta_set(j, "next_seq", next_seq);
 
     if (rc)
         return rc;
-    return meta_set(j, "seq_known", 1);
+    return journal_meta_set(j, "seq_known", 1);
 }
 
 int journal_append(struct journal *j, const char *id, int64_t seq, const char *payload,
@@ -290,7 +311,7 @@ int journal_append(struct journal *j, const char *id, int64_t seq, const char *p
     sqlite3_bind_int64(st, 5, created_ms);
     rc = step_done(j, st, "append");
     if (rc == 0 && seq > 0)
-        rc = meta_set(j, "next_seq", seq + 1);
+        rc = journal_meta_set(j, "next_seq", seq + 1);
     if (rc == 0)
         rc = journal_commit(j);
     if (rc)

@@ -44,7 +44,15 @@ enum p4term_rc {
     P4TERM_ENOTFOUND = -4, /* no such SKU in the cache / no such sale in the journal */
     P4TERM_ECONFIG = -5,  /* configuration file unreadable or invalid (reason given) */
     P4TERM_EMQTT = -6,    /* the MQTT client could not be created */
+    P4TERM_EREFUSED = -7, /* refused by the store's policy (loyalty redemption; reason given) */
+    P4TERM_ETIMEDOUT = -8, /* no answer from the gateway in time (holds) */
+    P4TERM_EUNAVAIL = -9, /* needs the gateway link, and this handle has none (offline) */
 };
+
+/* A sale line whose price_minor is P4TERM_PRICE_CACHED is priced by the library from the
+ * register's cache: the price in effect at the sale's ts and its ver, then the active promos
+ * (p4t_promo_apply). Its ver is ignored. */
+#define P4TERM_PRICE_CACHED (-1)
 
 /* Options for p4term_open(). Initialise with p4term_options_init(), then set fields. All
  * strings are borrowed only for the duration of p4term_open(). */
@@ -59,6 +67,9 @@ struct p4term_options {
     int64_t ack_timeout_ms;   /* resend a pending sale after this long without an ack */
     int64_t resend_max_ms;    /* cap of the resend backoff */
     bool offline;             /* journal and cache only: no thread, no MQTT (CLI lookups) */
+    /* Loyalty redemptions while the gateway is unreachable (link down or its status not
+     * online/wan_down): refused (false, the default) or allowed (true). */
+    bool offline_redeem_allow;
 };
 
 /* Sets defaults: ack_timeout_ms 2000, resend_max_ms 30000, everything else empty. */
@@ -75,6 +86,7 @@ struct p4term_config {
     char password_file[1024];
     int64_t ack_timeout_ms;
     int64_t resend_max_ms;
+    bool offline_redeem_allow; /* [policy] offline_loyalty_redeem = deny (default) | allow */
 };
 
 /* Loads and validates PATH into CFG. On P4TERM_ECONFIG writes one line "FILE:LINE: [section]
@@ -134,14 +146,69 @@ void p4term_close(struct p4term *t);
  * otherwise, nothing journaled). On return the sale is durable. ID_OUT receives its id and
  * *SEQ_OUT its seq, or 0 when this is a new journal whose seq base is not yet known from the
  * gateway: the sale is then numbered, and sent, as soon as the gateway answers (a
- * P4TERM_EV_NUMBERED event says when). ID_OUT and SEQ_OUT may be NULL. */
+ * P4TERM_EV_NUMBERED event says when). ID_OUT and SEQ_OUT may be NULL.
+ *
+ * Ringing from the cache: lines with price_minor == P4TERM_PRICE_CACHED are priced here (see
+ * P4TERM_PRICE_CACHED); such lines of one sku are merged first, and a promo may split a line
+ * in two (the charged units and the free ones), so the journaled sale can have more lines than
+ * SALE (at most P4T_MAX_LINES, else P4TERM_EINVAL). When any line was priced here the total is
+ * computed here, and a single tender with amount 0 is set to pay it. A sku with no price in
+ * effect gives P4TERM_ENOTFOUND with a reason. Lines with explicit prices are journaled as
+ * given.
+ *
+ * Loyalty: a sale with loyalty.redeem > 0 is refused with P4TERM_EREFUSED (nothing journaled)
+ * when the gateway is unreachable and offline_redeem_allow is false, and, while the gateway is
+ * reachable, when the redemption exceeds the customer's cached balance (no cached balance
+ * counts as 0). The gateway still flags overdraws that slip through (loyalty_overdraw).
+ *
+ * Holds: SALE's hold (the id from p4term_hold) is sent only once this register has had a hold
+ * reply from its gateway (a 1.0 gateway would reject the field); otherwise it is dropped with a
+ * warning and the sale goes through without it. */
 int p4term_sale(struct p4term *t, const struct p4t_sale *sale, char id_out[P4T_UUID_MAX + 1],
                 int64_t *seq_out, char *reason, size_t reason_len);
+/* As p4term_sale, and when OUT is not NULL copies the sale exactly as journaled (id, seq, ts,
+ * the charged lines, total, tenders) into *OUT (about 15 KB: better not on a small stack). */
+int p4term_ring(struct p4term *t, const struct p4t_sale *sale, struct p4t_sale *out,
+                char *reason, size_t reason_len);
 
 /* Cache lookups: answered from the local cache, never the network. P4TERM_ENOTFOUND when the
- * SKU is not cached. */
+ * SKU is not cached. p4term_price gives the price in effect now (the cached price state with
+ * its time windows, resolved with p4t_price_effective: a scheduled price switches on at its
+ * time with no network); P4TERM_ENOTFOUND also when no price of the sku is in effect now.
+ * p4term_price_at answers for AT_MS (Unix ms) instead of now. */
 int p4term_price(struct p4term *t, const char *sku, int64_t *price_minor, int64_t *ver);
+int p4term_price_at(struct p4term *t, const char *sku, int64_t at_ms, int64_t *price_minor,
+                    int64_t *ver);
+/* The sku's whole cached price state (base and windows). */
+int p4term_price_state(struct p4term *t, const char *sku, struct p4t_price_state *out);
 int p4term_stock(struct p4term *t, const char *sku, int64_t *on_hand);
+/* The cached customer (name, tier, ver). */
+int p4term_customer(struct p4term *t, const char *id, struct p4t_customer *out);
+/* The customer's loyalty points as the gateway last published them (may be negative after an
+ * overdraw). */
+int p4term_loyalty_balance(struct p4term *t, const char *customer, int64_t *balance);
+/* One cached promo by id (active or retired). */
+int p4term_promo(struct p4term *t, const char *id, struct p4t_promo *out);
+
+/* Holds (contract 1.1, section 5.6): reserve stock at the gateway before completing a sale.
+ * Asks for N lines (SKUS[i] x QTYS[i], each sku once, qty 1..100000) for TTL_MS (1000..600000)
+ * and waits up to TIMEOUT_MS for the gateway's reply. On 0: HOLD_ID is the new hold's id (give
+ * it to the sale's hold field), GRANTED[i] what was reserved of line i (0..QTYS[i]),
+ * *EXPIRES_MS when the hold ends without a sale, REASON why less than asked was granted ("" when
+ * all was). P4TERM_ETIMEDOUT when no reply came (the gateway is unreachable or of revision
+ * 1.0); P4TERM_EUNAVAIL for an offline handle or too many holds waiting at once;
+ * P4TERM_EINVAL for bad arguments. EXPIRES_MS may be NULL. Must not be called from the event
+ * callback (it waits for the worker). */
+int p4term_hold(struct p4term *t, const char *const *skus, const int64_t *qtys, size_t n,
+                int64_t ttl_ms, int64_t timeout_ms, char hold_id[P4T_OBJ_ID_MAX + 1],
+                int64_t *granted, int64_t *expires_ms, char *reason, size_t reason_len);
+/* Releases HOLD_ID at once and waits up to TIMEOUT_MS for the gateway's answer; return codes
+ * as p4term_hold. An unknown or expired hold is answered the same way (nothing to free). */
+int p4term_hold_release(struct p4term *t, const char *hold_id, int64_t timeout_ms);
+
+/* Whether the gateway is reachable as this register sees it: link up and the gateway's
+ * status online or wan_down. */
+bool p4term_gateway_reachable(struct p4term *t);
 
 /* The cache's change cursor (last applied change seq), and whether a full sync has completed
  * since this handle was opened. */
@@ -153,7 +220,8 @@ struct p4term_price_item {
     int64_t price_minor;
     int64_t ver;
 };
-/* Copies up to MAX cached prices (ordered by SKU) into ITEMS; *N_OUT is how many. */
+/* Copies up to MAX cached prices in effect now (ordered by SKU) into ITEMS; *N_OUT is how
+ * many. SKUs with no price in effect now are left out. */
 int p4term_price_list(struct p4term *t, struct p4term_price_item *items, size_t max,
                       size_t *n_out);
 

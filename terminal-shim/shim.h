@@ -73,11 +73,18 @@ int journal_info(struct journal *j, const char *id, struct p4term_sale_info *out
  * seq counter lives in meta, so pruning never reuses a seq). *N_OUT (may be NULL): rows. */
 int journal_prune(struct journal *j, int64_t before_ms, int64_t *n_out);
 
+/* Small integer settings kept in the journal's meta table (cursor, seq counter, flags such as
+ * "gw_holds"); a missing key reads as 0. */
+int journal_meta_get(struct journal *j, const char *k, int64_t *v);
+int journal_meta_set(struct journal *j, const char *k, int64_t v);
+
 /* Keeps a message that could not be used (undecodable, wrong store, ...) for inspection. */
 int journal_keep_reject(struct journal *j, const char *topic, const char *payload, size_t len,
                         const char *reason, int64_t now_ms);
 
-/* ---- cache.c: stock, prices, other entities and the change cursor (journal's connection) */
+/* ---- cache.c: the register's copy of the store's change log entities, and its cursor ----
+ * Typed rows per entity (journal's connection): stock counts, price states (base + windows,
+ * resolved at lookup time with p4t_price_effective), promos, customers, loyalty balances. */
 struct cache;
 
 enum cache_result {
@@ -85,6 +92,10 @@ enum cache_result {
     CACHE_STALE,       /* everything in the message was already applied */
     CACHE_GAP,         /* the message starts after cursor + 1: a sync is needed */
 };
+
+/* Most active promos read for one sku when pricing a line. At the maximum the ones with the
+ * smallest ids are used and a warning is logged (a store never runs that many on one sku). */
+#define CACHE_PROMOS_PER_SKU_MAX 64
 
 int cache_open(sqlite3 *db, struct cache **out);
 void cache_close(struct cache *c);
@@ -97,14 +108,30 @@ int cache_cursor(struct cache *c, int64_t *cursor);
  * Items whose value is not what their entity needs are skipped with a warning. */
 int cache_apply(struct cache *c, const struct p4t_changes *ch, bool first_chunk,
                 enum cache_result *result, int64_t *applied_from, int64_t *applied_to);
-int cache_price(struct cache *c, const char *sku, int64_t *price_minor, int64_t *ver);
+/* The price of SKU in effect at AT_MS (Unix ms) and its ver. P4TERM_ENOTFOUND when the sku
+ * has no cached price state or none of its entries covers AT_MS. */
+int cache_price(struct cache *c, const char *sku, int64_t at_ms, int64_t *price_minor,
+                int64_t *ver);
+/* The whole cached price state of SKU. P4TERM_ENOTFOUND when none. */
+int cache_price_state(struct cache *c, const char *sku, struct p4t_price_state *out);
 int cache_stock(struct cache *c, const char *sku, int64_t *on_hand);
-int cache_price_list(struct cache *c, struct p4term_price_item *items, size_t max,
+/* Up to MAX skus (ordered by sku) with the price in effect at AT_MS; skus with no price in
+ * effect then are left out. */
+int cache_price_list(struct cache *c, int64_t at_ms, struct p4term_price_item *items,
+                     size_t max, size_t *n_out);
+/* The active promos for SKU (all times; p4t_promo_apply checks from/until), ordered by id, at
+ * most MAX. */
+int cache_promos_for(struct cache *c, const char *sku, struct p4t_promo *out, size_t max,
                      size_t *n_out);
-/* The JSON value of another entity's KEY; *OUT malloc'd, caller frees. */
+/* One promo by id, active or retired. P4TERM_ENOTFOUND when unknown. */
+int cache_promo(struct cache *c, const char *id, struct p4t_promo *out);
+int cache_customer(struct cache *c, const char *id, struct p4t_customer *out);
+int cache_loyalty(struct cache *c, const char *customer, int64_t *balance);
+/* The JSON value of an entity without a typed table (none in revision 1.1; kept for later
+ * revisions' entities); *OUT malloc'd, caller frees. */
 int cache_entity(struct cache *c, const char *entity, const char *key, char **out);
 
-/* Entity name without linking libp4topics (the cache is unit-tested on its own). */
+/* Entity name for logs and events ("unknown" for a value this revision does not define). */
 const char *cache_entity_name(enum p4t_entity e);
 
 /* ---- link.c: the Paho MQTTAsync client to the store broker ----

@@ -25,6 +25,9 @@
 /* Idle wake-up, so a lost wake-up can never stall the worker for long. */
 #define IDLE_WAKE_MS 1000
 #define NUMBER_BATCH 64
+/* Hold requests waiting for their reply at once (one per till is the normal case). At the
+ * maximum p4term_hold() answers P4TERM_EUNAVAIL at once instead of queueing. */
+#define HOLD_WAIT_MAX 16
 #define JOURNAL_KEEP_ACKED_MS (30LL * 24 * 3600 * 1000)
 
 struct pend {
@@ -42,13 +45,24 @@ struct ack_item {
     struct p4t_ack ack;
 };
 
+/* One hold request between p4term_hold() (the caller's thread) and the worker, under mu. */
+struct hold_wait {
+    bool used;
+    bool done;                     /* the reply is in *reply */
+    char req_id[P4T_ID_MAX + 1];
+    char *payload;                 /* to publish; owned here until the worker sent it */
+    struct p4t_hold_reply *reply;  /* owned by the waiting caller */
+};
+
 struct p4term {
     char store[P4T_ID_MAX + 1];
     char reg[P4T_ID_MAX + 1];
     char t_sale[P4T_TOPIC_MAX], t_sync[P4T_TOPIC_MAX];
     char t_ack[P4T_TOPIC_MAX], t_reply[P4T_TOPIC_MAX];
     char t_changes[P4T_TOPIC_MAX], t_alert[P4T_TOPIC_MAX], t_status[P4T_TOPIC_MAX];
+    char t_hold[P4T_TOPIC_MAX], t_hold_reply[P4T_TOPIC_MAX];
     int64_t ack_timeout_ms;
+    bool offline_redeem_allow;
     int64_t resend_max_ms;
     p4term_event_cb cb;
     void *user;
@@ -70,6 +84,11 @@ struct p4term {
     bool kick;
     bool up;     /* link up and subscribed, as the worker last saw it */
     bool synced; /* a sync completed since open */
+    bool gw_reachable; /* up, and the gateway's status is online or wan_down */
+    bool gw_holds;     /* the gateway has answered a hold request: it reads 1.1 sale fields */
+    pthread_cond_t hold_cv; /* a hold reply arrived (CLOCK_MONOTONIC) */
+    struct hold_wait holds[HOLD_WAIT_MAX];
+    uint32_t hold_counter;
 
     bool offline;
     bool thread_started;
@@ -289,6 +308,14 @@ out:
 }
 
 /* ---- incoming messages ---- */
+
+/* Called with mu held, on the worker thread (gw_state is the worker's). */
+static void update_reachable_locked(struct p4term *t)
+{
+    t->gw_reachable = t->up && (strcmp(t->gw_state, "online") == 0 ||
+                                strcmp(t->gw_state, "wan_down") == 0);
+}
+
 
 static void keep_reject(struct p4term *t, const struct link_msg *m, const char *reason)
 {
@@ -532,7 +559,10 @@ static void handle_status(struct p4term *t, const struct link_msg *m)
     }
     came_up = strcmp(s.state, "offline") != 0 &&
               (strcmp(t->gw_state, "offline") == 0 || (t->gw_state[0] == '\0' && !m->retained));
+    pthread_mutex_lock(&t->mu);
     snprintf(t->gw_state, sizeof(t->gw_state), "%s", s.state);
+    update_reachable_locked(t);
+    pthread_mutex_unlock(&t->mu);
     if (came_up) {
         /* The gateway is (back) up: whatever we sent while it was away went nowhere, and it
          * may have changes we never saw (a stock import while it was stopped). A retained
@@ -541,6 +571,87 @@ static void handle_status(struct p4term *t, const struct link_msg *m)
         window_reset_dues(t);
         t->sync_needed = true;
         t->sync_active = false;
+    }
+}
+
+/* A reply to one of our hold requests: hand it to the caller waiting for its req_id. A reply
+ * nobody waits for any more (it came after the caller's timeout) is only logged: the hold
+ * expires at the gateway by itself. */
+static void handle_hold_reply(struct p4term *t, const struct link_msg *m)
+{
+    struct p4t_hold_reply *r = malloc(sizeof(*r));
+    char reason[P4T_REASON_MAX];
+    bool matched = false, first = false;
+
+    if (!r)
+        return;
+    if (p4t_hold_reply_decode(m->payload, m->len, r, reason, sizeof(reason)) != 0) {
+        keep_reject(t, m, reason);
+        free(r);
+        return;
+    }
+    pthread_mutex_lock(&t->mu);
+    first = !t->gw_holds;
+    t->gw_holds = true;
+    for (size_t i = 0; i < HOLD_WAIT_MAX; i++) {
+        struct hold_wait *w = &t->holds[i];
+
+        if (!w->used || w->done || strcmp(w->req_id, r->req_id) != 0)
+            continue;
+        memcpy(w->reply, r, sizeof(*r));
+        w->done = true;
+        matched = true;
+        pthread_cond_broadcast(&t->hold_cv);
+        break;
+    }
+    pthread_mutex_unlock(&t->mu);
+    if (first) {
+        /* From now on sales may carry their hold (section 8: only to a 1.1 gateway). */
+        pthread_mutex_lock(&t->db_mu);
+        journal_meta_set(t->j, "gw_holds", 1);
+        pthread_mutex_unlock(&t->db_mu);
+    }
+    if (!matched)
+        p4_info("hold reply nobody waits for req_id=%s hold=%s", r->req_id, r->hold);
+    free(r);
+}
+
+/* Publishes the hold requests callers queued. The payloads are taken out under mu and sent
+ * outside it: Paho's calls must never run under a lock its callbacks also take. */
+static void send_holds(struct p4term *t)
+{
+    char *payloads[HOLD_WAIT_MAX];
+    char req_ids[HOLD_WAIT_MAX][P4T_ID_MAX + 1];
+    size_t n = 0;
+
+    pthread_mutex_lock(&t->mu);
+    for (size_t i = 0; i < HOLD_WAIT_MAX; i++) {
+        if (!t->holds[i].used || !t->holds[i].payload)
+            continue;
+        payloads[n] = t->holds[i].payload;
+        memcpy(req_ids[n], t->holds[i].req_id, sizeof(req_ids[n]));
+        t->holds[i].payload = NULL;
+        n++;
+    }
+    pthread_mutex_unlock(&t->mu);
+    for (size_t i = 0; i < n; i++) {
+        if (link_publish(t->link, t->t_hold, payloads[i], strlen(payloads[i])) == 0) {
+            p4_debug("hold request sent req_id=%s", req_ids[i]);
+            free(payloads[i]);
+            continue;
+        }
+        /* Refused (the link is going): put it back for the next turn if still wanted. */
+        pthread_mutex_lock(&t->mu);
+        for (size_t k = 0; k < HOLD_WAIT_MAX; k++) {
+            if (t->holds[k].used && !t->holds[k].payload &&
+                strcmp(t->holds[k].req_id, req_ids[i]) == 0) {
+                t->holds[k].payload = payloads[i];
+                payloads[i] = NULL;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&t->mu);
+        free(payloads[i]);
     }
 }
 
@@ -556,6 +667,8 @@ static void handle_message(struct p4term *t, const struct link_msg *m)
         handle_alert(t, m);
     else if (strcmp(m->topic, t->t_status) == 0)
         handle_status(t, m);
+    else if (strcmp(m->topic, t->t_hold_reply) == 0)
+        handle_hold_reply(t, m);
     else
         p4_debug("message on an unexpected topic ignored topic=%s", m->topic);
 }
@@ -595,14 +708,15 @@ static void send_sync(struct p4term *t, int64_t now)
 static void set_up(struct p4term *t, bool up)
 {
     struct p4term_event ev = {0};
+    bool changed;
 
     pthread_mutex_lock(&t->mu);
-    if (t->up == up) {
-        pthread_mutex_unlock(&t->mu);
-        return;
-    }
+    changed = t->up != up;
     t->up = up;
+    update_reachable_locked(t);
     pthread_mutex_unlock(&t->mu);
+    if (!changed)
+        return;
     ev.kind = P4TERM_EV_LINK;
     ev.link_up = up;
     emit(t, &ev);
@@ -695,6 +809,7 @@ static void *worker_main(void *arg)
                 send_sync(t, now);
             if (t->sync_active && t->sync_last_ms + t->sync_timeout_ms + 1 < next_wake_ms)
                 next_wake_ms = t->sync_last_ms + t->sync_timeout_ms + 1;
+            send_holds(t);
             window_refill(t);
             window_send(t, now);
             for (size_t i = 0; i < t->n_win; i++) {
@@ -721,6 +836,9 @@ static int build_topics(struct p4term *t)
     rc |= p4t_topic_local(t->t_changes, sizeof(t->t_changes), P4T_L_CHANGES, t->store, NULL);
     rc |= p4t_topic_local(t->t_alert, sizeof(t->t_alert), P4T_L_ALERT, t->store, NULL);
     rc |= p4t_topic_local(t->t_status, sizeof(t->t_status), P4T_L_STATUS, t->store, NULL);
+    rc |= p4t_topic_local(t->t_hold, sizeof(t->t_hold), P4T_L_HOLD, t->store, t->reg);
+    rc |= p4t_topic_local(t->t_hold_reply, sizeof(t->t_hold_reply), P4T_L_HOLD_REPLY, t->store,
+                          t->reg);
     return rc ? P4TERM_EINVAL : 0;
 }
 
@@ -751,12 +869,14 @@ int p4term_open(const struct p4term_options *opt, p4term_event_cb cb, void *user
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_cond_init(&t->cv, &ca);
+        pthread_cond_init(&t->hold_cv, &ca);
         pthread_condattr_destroy(&ca);
     }
     snprintf(t->store, sizeof(t->store), "%s", opt->store);
     snprintf(t->reg, sizeof(t->reg), "%s", opt->reg);
     t->ack_timeout_ms = opt->ack_timeout_ms;
     t->resend_max_ms = opt->resend_max_ms;
+    t->offline_redeem_allow = opt->offline_redeem_allow;
     t->cb = cb;
     t->user = user;
     t->offline = opt->offline;
@@ -775,6 +895,14 @@ int p4term_open(const struct p4term_options *opt, p4term_event_cb cb, void *user
     if (rc)
         goto out;
     {
+        int64_t holds = 0;
+
+        rc = journal_meta_get(t->j, "gw_holds", &holds);
+        if (rc)
+            goto out;
+        t->gw_holds = holds != 0;
+    }
+    {
         /* Acked sales are the gateway's from then on; keep a month for the till's own
          * look-ups, so the journal does not grow without bound. */
         int64_t pruned = 0;
@@ -786,8 +914,8 @@ int p4term_open(const struct p4term_options *opt, p4term_event_cb cb, void *user
         p4_info("new journal path=%s store=%s reg=%s: seq continues after the gateway's "
                 "last_sale_seq", opt->journal_path, t->store, t->reg);
     if (!opt->offline) {
-        const char *subs[] = {t->t_ack, t->t_reply, t->t_changes, t->t_alert, t->t_status,
-                              NULL};
+        const char *subs[] = {t->t_ack,    t->t_reply,      t->t_changes, t->t_alert,
+                              t->t_status, t->t_hold_reply, NULL};
         struct link_opts lo = {0};
 
         if (opt->client_id && opt->client_id[0])
@@ -830,21 +958,189 @@ void p4term_close(struct p4term *t)
     }
     link_free(t->link);
     window_clear(t);
+    for (size_t i = 0; i < HOLD_WAIT_MAX; i++)
+        free(t->holds[i].payload);
     cache_close(t->c);
     journal_close(t->j);
+    pthread_cond_destroy(&t->hold_cv);
     pthread_cond_destroy(&t->cv);
     pthread_mutex_destroy(&t->mu);
     pthread_mutex_destroy(&t->db_mu);
     free(t);
 }
 
+/* Called with db_mu held. Prices the lines of S marked P4TERM_PRICE_CACHED at S->ts_ms from
+ * the cache: such lines of one sku (qty > 0) are merged, each gets the price in effect and its
+ * ver, and in a sale the active promos are applied (p4t_promo_apply), which may split a line.
+ * *PRICED tells whether any line was priced here. Returns 0, P4TERM_ENOTFOUND (no price in
+ * effect), P4TERM_EINVAL (too many lines, a merged qty over the limit) with REASON, or an
+ * I/O error. */
+static int price_lines(struct p4term *t, struct p4t_sale *s, bool *priced, char *reason,
+                       size_t reason_len)
+{
+    struct p4t_line *in = NULL;
+    struct p4t_promo *promos = NULL;
+    bool cached[P4T_MAX_LINES];
+    size_t n_in = 0, n_out = 0;
+    int rc = 0;
+
+    *priced = false;
+    for (size_t i = 0; i < s->n_lines && i < P4T_MAX_LINES; i++)
+        *priced = *priced || s->lines[i].price_minor == P4TERM_PRICE_CACHED;
+    if (!*priced)
+        return 0;
+    if (s->n_lines > P4T_MAX_LINES) {
+        snprintf(reason, reason_len, "lines: more than %d lines", P4T_MAX_LINES);
+        return P4TERM_EINVAL;
+    }
+    in = malloc(s->n_lines * sizeof(*in));
+    promos = malloc(CACHE_PROMOS_PER_SKU_MAX * sizeof(*promos));
+    if (!in || !promos) {
+        rc = P4TERM_ENOMEM;
+        goto out;
+    }
+    /* The contract prices one line per sku and price: merge the scans of a sku first. */
+    for (size_t i = 0; i < s->n_lines; i++) {
+        const struct p4t_line *l = &s->lines[i];
+        bool is_cached = l->price_minor == P4TERM_PRICE_CACHED;
+        size_t k = 0;
+
+        if (is_cached && l->qty > 0 && l->qty <= P4T_MAX_QTY) {
+            for (k = 0; k < n_in; k++) {
+                if (cached[k] && in[k].qty > 0 && strcmp(in[k].sku, l->sku) == 0)
+                    break;
+            }
+        } else {
+            k = n_in;
+        }
+        if (k < n_in) {
+            if (in[k].qty + l->qty > P4T_MAX_QTY) {
+                snprintf(reason, reason_len, "lines[%zu].qty: %s totals more than %d units",
+                         i, l->sku, P4T_MAX_QTY);
+                rc = P4TERM_EINVAL;
+                goto out;
+            }
+            in[k].qty += l->qty;
+            continue;
+        }
+        in[n_in] = *l;
+        cached[n_in] = is_cached;
+        n_in++;
+    }
+    for (size_t k = 0; k < n_in; k++) {
+        struct p4t_charged_line charged[2];
+        size_t n_promos = 0, n_charged = 0;
+
+        if (!cached[k]) {
+            s->lines[n_out++] = in[k];
+            continue;
+        }
+        rc = cache_price(t->c, in[k].sku, s->ts_ms, &in[k].price_minor, &in[k].ver);
+        if (rc == P4TERM_ENOTFOUND)
+            snprintf(reason, reason_len, "lines[%zu].sku: no price for %s in effect in the "
+                     "register's cache", k, in[k].sku);
+        if (rc)
+            goto out;
+        if (s->kind == P4T_SALE && in[k].qty > 0) {
+            rc = cache_promos_for(t->c, in[k].sku, promos, CACHE_PROMOS_PER_SKU_MAX,
+                                  &n_promos);
+            if (rc)
+                goto out;
+        }
+        if (n_promos == 0) {
+            charged[0].line = in[k];
+            n_charged = 1;
+        } else if (p4t_promo_apply(promos, n_promos, s->ts_ms, &in[k], 1, charged, 2,
+                                   &n_charged) != 0) {
+            /* Only decoded promos are cached and the line is in range: a bug, not input. */
+            snprintf(reason, reason_len, "lines[%zu]: promo pricing failed", k);
+            rc = P4TERM_EINVAL;
+            goto out;
+        }
+        if (n_out + n_charged > P4T_MAX_LINES) {
+            snprintf(reason, reason_len, "lines: more than %d lines after promo pricing",
+                     P4T_MAX_LINES);
+            rc = P4TERM_EINVAL;
+            goto out;
+        }
+        for (size_t c = 0; c < n_charged; c++) {
+            if (charged[c].promo[0])
+                p4_debug("promo applied sku=%s promo=%s qty=%lld price=%lld",
+                         charged[c].line.sku, charged[c].promo,
+                         (long long)charged[c].line.qty, (long long)charged[c].line.price_minor);
+            s->lines[n_out++] = charged[c].line;
+        }
+    }
+    s->n_lines = n_out;
+out:
+    free(promos);
+    free(in);
+    return rc;
+}
+
+/* Called with db_mu held. The store's loyalty policy for a redemption (see p4term_sale):
+ * REACHABLE is the gateway's reachability read just before. */
+static int check_redeem(struct p4term *t, const struct p4t_sale *s, bool reachable,
+                        char *reason, size_t reason_len)
+{
+    int64_t balance = 0;
+    int rc;
+
+    if (!s->has_loyalty || s->loyalty_redeem <= 0)
+        return 0;
+    if (!reachable) {
+        if (t->offline_redeem_allow) {
+            p4_info("loyalty redemption allowed with the gateway unreachable customer=%s "
+                    "redeem=%lld", s->customer, (long long)s->loyalty_redeem);
+            return 0;
+        }
+        snprintf(reason, reason_len, "loyalty.redeem: refused while the gateway is unreachable "
+                 "(policy offline_loyalty_redeem = deny)");
+        return P4TERM_EREFUSED;
+    }
+    if (!s->customer[0]) {
+        snprintf(reason, reason_len, "loyalty.redeem: a redemption needs a customer");
+        return P4TERM_EREFUSED;
+    }
+    rc = cache_loyalty(t->c, s->customer, &balance);
+    if (rc && rc != P4TERM_ENOTFOUND)
+        return rc;
+    if (s->loyalty_redeem > balance) {
+        snprintf(reason, reason_len, "loyalty.redeem: %lld points asked but %s has %lld",
+                 (long long)s->loyalty_redeem, s->customer, (long long)balance);
+        return P4TERM_EREFUSED;
+    }
+    return 0;
+}
+
 int p4term_sale(struct p4term *t, const struct p4t_sale *sale, char id_out[P4T_UUID_MAX + 1],
                 int64_t *seq_out, char *reason, size_t reason_len)
+{
+    struct p4t_sale *s = NULL;
+    int rc;
+
+    if (!t || !sale)
+        return P4TERM_EINVAL;
+    s = malloc(sizeof(*s));
+    if (!s)
+        return P4TERM_ENOMEM;
+    rc = p4term_ring(t, sale, s, reason, reason_len);
+    if (rc == 0 && id_out)
+        memcpy(id_out, s->id, P4T_UUID_MAX + 1);
+    if (rc == 0 && seq_out)
+        *seq_out = s->seq;
+    free(s);
+    return rc;
+}
+
+int p4term_ring(struct p4term *t, const struct p4t_sale *sale, struct p4t_sale *out,
+                char *reason, size_t reason_len)
 {
     struct p4t_sale *s = NULL;
     char *payload = NULL;
     char tmp_reason[P4T_REASON_MAX] = "";
     int64_t now_ms = p4_now_ms(), seq = 0;
+    bool priced = false, reachable, holds_ok;
     int rc;
 
     if (!t || !sale)
@@ -861,17 +1157,38 @@ int p4term_sale(struct p4term *t, const struct p4t_sale *sale, char id_out[P4T_U
     snprintf(s->reg, sizeof(s->reg), "%s", t->reg);
     p4_format_ts(now_ms, s->ts);
     s->ts_ms = now_ms;
-    if (s->total_minor == 0 && s->n_lines <= P4T_MAX_LINES) {
+    pthread_mutex_lock(&t->mu);
+    reachable = t->gw_reachable;
+    holds_ok = t->gw_holds;
+    pthread_mutex_unlock(&t->mu);
+    if (s->hold[0] && !holds_ok) {
+        p4_warn("sale hold dropped hold=%s reason=\"the gateway never answered a hold request, "
+                "so it may not read the field\"", s->hold);
+        s->hold[0] = '\0';
+    }
+    pthread_mutex_lock(&t->db_mu);
+    rc = price_lines(t, s, &priced, tmp_reason, sizeof(tmp_reason));
+    if (rc == 0)
+        rc = check_redeem(t, s, reachable, tmp_reason, sizeof(tmp_reason));
+    if (rc) {
+        pthread_mutex_unlock(&t->db_mu);
+        p4_warn("sale refused reason=\"%s\"", tmp_reason);
+        goto out;
+    }
+    if ((s->total_minor == 0 || priced) && s->n_lines <= P4T_MAX_LINES) {
         /* Bounded by the contract's limits (200 lines x 1e5 x 1e8 < 2^63); out-of-range lines
          * are refused by the encoder below. */
+        s->total_minor = 0;
         for (size_t i = 0; i < s->n_lines; i++) {
             if (s->lines[i].qty > P4T_MAX_QTY || s->lines[i].qty < -P4T_MAX_QTY ||
                 s->lines[i].price_minor > P4T_MAX_PRICE || s->lines[i].price_minor < 0)
                 continue;
             s->total_minor += s->lines[i].qty * s->lines[i].price_minor;
         }
+        /* The caller could not know the amount of a sale priced here. */
+        if (priced && s->n_tenders == 1 && s->tenders[0].amount_minor == 0)
+            s->tenders[0].amount_minor = s->total_minor;
     }
-    pthread_mutex_lock(&t->db_mu);
     seq = t->seq_known ? t->next_seq : 0;
     /* An unnumbered sale is encoded with seq 1 and re-encoded when numbered. */
     s->seq = seq > 0 ? seq : 1;
@@ -879,8 +1196,6 @@ int p4term_sale(struct p4term *t, const struct p4t_sale *sale, char id_out[P4T_U
     if (rc != 0) {
         pthread_mutex_unlock(&t->db_mu);
         p4_warn("sale refused reason=\"%s\"", tmp_reason);
-        if (reason && reason_len)
-            snprintf(reason, reason_len, "%s", tmp_reason);
         rc = rc == P4T_ENOMEM ? P4TERM_ENOMEM : P4TERM_EINVAL;
         goto out;
     }
@@ -889,17 +1204,17 @@ int p4term_sale(struct p4term *t, const struct p4t_sale *sale, char id_out[P4T_U
         t->next_seq = seq + 1;
     pthread_mutex_unlock(&t->db_mu);
     if (rc) {
-        if (reason && reason_len)
-            snprintf(reason, reason_len, "journal write failed");
+        snprintf(tmp_reason, sizeof(tmp_reason), "journal write failed");
         goto out;
     }
-    if (id_out)
-        memcpy(id_out, s->id, P4T_UUID_MAX + 1);
-    if (seq_out)
-        *seq_out = seq;
+    s->seq = seq;
+    if (out)
+        memcpy(out, s, sizeof(*s));
     if (t->thread_started)
         wake_worker(t);
 out:
+    if (rc && reason && reason_len)
+        snprintf(reason, reason_len, "%s", tmp_reason);
     free(payload);
     free(s);
     return rc;
@@ -907,10 +1222,56 @@ out:
 
 int p4term_price(struct p4term *t, const char *sku, int64_t *price_minor, int64_t *ver)
 {
+    return p4term_price_at(t, sku, p4_now_ms(), price_minor, ver);
+}
+
+int p4term_price_at(struct p4term *t, const char *sku, int64_t at_ms, int64_t *price_minor,
+                    int64_t *ver)
+{
     int rc;
 
     pthread_mutex_lock(&t->db_mu);
-    rc = cache_price(t->c, sku, price_minor, ver);
+    rc = cache_price(t->c, sku, at_ms, price_minor, ver);
+    pthread_mutex_unlock(&t->db_mu);
+    return rc;
+}
+
+int p4term_price_state(struct p4term *t, const char *sku, struct p4t_price_state *out)
+{
+    int rc;
+
+    pthread_mutex_lock(&t->db_mu);
+    rc = cache_price_state(t->c, sku, out);
+    pthread_mutex_unlock(&t->db_mu);
+    return rc;
+}
+
+int p4term_customer(struct p4term *t, const char *id, struct p4t_customer *out)
+{
+    int rc;
+
+    pthread_mutex_lock(&t->db_mu);
+    rc = cache_customer(t->c, id, out);
+    pthread_mutex_unlock(&t->db_mu);
+    return rc;
+}
+
+int p4term_loyalty_balance(struct p4term *t, const char *customer, int64_t *balance)
+{
+    int rc;
+
+    pthread_mutex_lock(&t->db_mu);
+    rc = cache_loyalty(t->c, customer, balance);
+    pthread_mutex_unlock(&t->db_mu);
+    return rc;
+}
+
+int p4term_promo(struct p4term *t, const char *id, struct p4t_promo *out)
+{
+    int rc;
+
+    pthread_mutex_lock(&t->db_mu);
+    rc = cache_promo(t->c, id, out);
     pthread_mutex_unlock(&t->db_mu);
     return rc;
 }
@@ -946,7 +1307,7 @@ int p4term_price_list(struct p4term *t, struct p4term_price_item *items, size_t 
     int rc;
 
     pthread_mutex_lock(&t->db_mu);
-    rc = cache_price_list(t->c, items, max, n_out);
+    rc = cache_price_list(t->c, p4_now_ms(), items, max, n_out);
     pthread_mutex_unlock(&t->db_mu);
     return rc;
 }
@@ -994,4 +1355,159 @@ bool p4term_link_up(struct p4term *t)
     up = t->up;
     pthread_mutex_unlock(&t->mu);
     return up;
+}
+
+bool p4term_gateway_reachable(struct p4term *t)
+{
+    bool r;
+
+    pthread_mutex_lock(&t->mu);
+    r = t->gw_reachable;
+    pthread_mutex_unlock(&t->mu);
+    return r;
+}
+
+/* Sends hold request REQ (its req_id is set here) through the worker and waits up to
+ * TIMEOUT_MS for the reply, copied into *REPLY. Returns 0, P4TERM_ETIMEDOUT,
+ * P4TERM_EUNAVAIL (offline handle, every wait slot taken), P4TERM_EINVAL (REQ breaks the
+ * contract) or P4TERM_ENOMEM. */
+static int hold_exchange(struct p4term *t, struct p4t_hold_req *req, int64_t timeout_ms,
+                         struct p4t_hold_reply *reply)
+{
+    struct hold_wait *w = NULL;
+    struct timespec until;
+    char *payload = NULL;
+    int rc;
+
+    if (!t->thread_started)
+        return P4TERM_EUNAVAIL;
+    pthread_mutex_lock(&t->mu);
+    t->hold_counter++;
+    snprintf(req->req_id, sizeof(req->req_id), "h%llx-%x",
+             (unsigned long long)(p4_now_ms() & 0xffffffffffLL), (unsigned)t->hold_counter);
+    pthread_mutex_unlock(&t->mu);
+    if (p4t_hold_req_encode(req, &payload) != 0) {
+        p4_warn("hold request refused hold=%s: breaks the contract", req->hold);
+        return P4TERM_EINVAL;
+    }
+    pthread_mutex_lock(&t->mu);
+    for (size_t i = 0; i < HOLD_WAIT_MAX && !w; i++) {
+        if (!t->holds[i].used)
+            w = &t->holds[i];
+    }
+    if (!w) {
+        pthread_mutex_unlock(&t->mu);
+        p4_warn("hold request refused hold=%s: %d requests already wait", req->hold,
+                HOLD_WAIT_MAX);
+        free(payload);
+        return P4TERM_EUNAVAIL;
+    }
+    memset(w, 0, sizeof(*w));
+    w->used = true;
+    memcpy(w->req_id, req->req_id, sizeof(w->req_id));
+    w->payload = payload;
+    w->reply = reply;
+    t->wake = true;
+    pthread_cond_signal(&t->cv);
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (timeout_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    while (!w->done) {
+        if (pthread_cond_timedwait(&t->hold_cv, &t->mu, &until) == ETIMEDOUT)
+            break;
+    }
+    rc = w->done ? 0 : P4TERM_ETIMEDOUT;
+    free(w->payload); /* still here when it was never sent */
+    memset(w, 0, sizeof(*w));
+    pthread_mutex_unlock(&t->mu);
+    if (rc)
+        p4_warn("hold request unanswered req_id=%s hold=%s timeout_ms=%lld", req->req_id,
+                req->hold, (long long)timeout_ms);
+    return rc;
+}
+
+int p4term_hold(struct p4term *t, const char *const *skus, const int64_t *qtys, size_t n,
+                int64_t ttl_ms, int64_t timeout_ms, char hold_id[P4T_OBJ_ID_MAX + 1],
+                int64_t *granted, int64_t *expires_ms, char *reason, size_t reason_len)
+{
+    struct p4t_hold_req *req = NULL;
+    struct p4t_hold_reply *reply = NULL;
+    int rc;
+
+    if (reason && reason_len)
+        reason[0] = '\0';
+    if (!t || !skus || !qtys || !hold_id || !granted || n == 0 || n > P4T_MAX_LINES ||
+        timeout_ms < 0)
+        return P4TERM_EINVAL;
+    req = calloc(1, sizeof(*req));
+    reply = calloc(1, sizeof(*reply));
+    if (!req || !reply) {
+        rc = P4TERM_ENOMEM;
+        goto out;
+    }
+    if (p4_uuid7(req->hold) != 0) {
+        rc = P4TERM_EIO;
+        goto out;
+    }
+    req->ttl_ms = ttl_ms;
+    req->n_lines = n;
+    for (size_t i = 0; i < n; i++) {
+        if (!skus[i] || strlen(skus[i]) > P4T_SKU_MAX) {
+            rc = P4TERM_EINVAL;
+            goto out;
+        }
+        snprintf(req->lines[i].sku, sizeof(req->lines[i].sku), "%s", skus[i]);
+        req->lines[i].qty = qtys[i];
+    }
+    rc = hold_exchange(t, req, timeout_ms, reply);
+    if (rc)
+        goto out;
+    /* The reply lists one grant per requested sku in request order; match by sku anyway. */
+    for (size_t i = 0; i < n; i++) {
+        granted[i] = 0;
+        for (size_t k = 0; k < reply->n_granted; k++) {
+            if (strcmp(reply->granted[k].sku, req->lines[i].sku) == 0) {
+                granted[i] = reply->granted[k].qty < req->lines[i].qty
+                                 ? reply->granted[k].qty
+                                 : req->lines[i].qty;
+                break;
+            }
+        }
+    }
+    memcpy(hold_id, req->hold, P4T_OBJ_ID_MAX + 1);
+    if (expires_ms)
+        *expires_ms = reply->expires_ms;
+    if (reason && reason_len)
+        snprintf(reason, reason_len, "%s", reply->reason);
+out:
+    free(reply);
+    free(req);
+    return rc;
+}
+
+int p4term_hold_release(struct p4term *t, const char *hold_id, int64_t timeout_ms)
+{
+    struct p4t_hold_req *req = NULL;
+    struct p4t_hold_reply *reply = NULL;
+    int rc;
+
+    if (!t || !hold_id || !hold_id[0] || strlen(hold_id) > P4T_OBJ_ID_MAX || timeout_ms < 0)
+        return P4TERM_EINVAL;
+    req = calloc(1, sizeof(*req));
+    reply = calloc(1, sizeof(*reply));
+    if (!req || !reply) {
+        rc = P4TERM_ENOMEM;
+        goto out;
+    }
+    snprintf(req->hold, sizeof(req->hold), "%s", hold_id);
+    req->release = true;
+    rc = hold_exchange(t, req, timeout_ms, reply);
+out:
+    free(reply);
+    free(req);
+    return rc;
 }

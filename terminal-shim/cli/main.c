@@ -65,8 +65,11 @@ static const char usage_text[] =
     "commands:\n"
     "  sale      record a sale (journaled at once), wait a little for the gateway's ack\n"
     "  pending   list sales not yet acknowledged by the gateway\n"
-    "  price SKU print the cached price (minor units) and its version\n"
+    "  price SKU print the cached price in effect now (minor units) and its version\n"
     "  stock SKU print the cached stock on hand\n"
+    "  customer ID        print a cached customer (name, tier)\n"
+    "  loyalty CUSTOMER   print a customer's cached loyalty balance (points)\n"
+    "  hold      reserve stock at the gateway before a sale (or --release a hold)\n"
     "  sync      bring the cache up to date with the gateway, print the change cursor\n"
     "  flush     send pending sales and wait until the gateway acknowledged them all\n"
     "  watch     print changes, alerts, acks and link state, one line each, until SIGINT\n"
@@ -79,15 +82,31 @@ static const char usage_text[] =
 static const char sale_help[] =
     "usage: p4term --config FILE sale [--line SKU:QTY[:PRICE]]... [--tender TYPE[:AMOUNT]]...\n"
     "                                 [--kind sale|return|void] [--ref SALE_ID]\n"
-    "                                 [--customer ID] [--wait-ms MS]\n"
+    "                                 [--customer ID [--earn N] [--redeem N]] [--hold ID]\n"
+    "                                 [--wait-ms MS]\n"
     "       p4term --config FILE sale --file FILE|-   (a JSON sale body: kind, lines,\n"
     "                                 tenders, ...; id, seq, store, reg and ts are filled in)\n"
     "\n"
-    "Money is in minor units (299 = 2.99). PRICE defaults to the cached price (its version is\n"
-    "recorded with the line). One tender without AMOUNT pays the total; no tender means cash.\n"
-    "The sale is journaled before anything is sent; then p4term waits up to --wait-ms (default\n"
-    "5000) for the gateway's ack and prints: id=.. seq=.. status=acked|duplicate|pending|\n"
-    "rejected gw_seq=... Exit 0 once journaled (even if still pending), 1 if rejected.\n";
+    "Money is in minor units (299 = 2.99). A line without PRICE is rung from the register's\n"
+    "cache: the price in effect now and its version, then the active promos (a promo may split\n"
+    "a line into charged and free units); a line with PRICE is recorded as given. One tender\n"
+    "without AMOUNT pays the total; no tender means cash. --earn/--redeem are loyalty points;\n"
+    "a redemption is refused beyond the customer's cached balance, and while the gateway is\n"
+    "unreachable unless [policy] offline_loyalty_redeem = allow. --hold names a hold from\n"
+    "`p4term hold`. The sale is journaled before anything is sent; each charged line is printed\n"
+    "(line sku=.. qty=.. price=.. ver=..), then p4term waits up to --wait-ms (default 5000) for\n"
+    "the gateway's ack and prints: id=.. seq=.. status=acked|duplicate|pending|rejected\n"
+    "gw_seq=... Exit 0 once journaled (even if still pending), 1 if refused or rejected.\n";
+
+static const char hold_help[] =
+    "usage: p4term --config FILE hold --line SKU:QTY [--line SKU:QTY]... --ttl-ms MS\n"
+    "                                 [--wait-ms MS]\n"
+    "       p4term --config FILE hold --release HOLD_ID [--wait-ms MS]\n"
+    "\n"
+    "Asks the gateway to reserve stock for TTL (1000..600000 ms) and prints\n"
+    "hold=ID expires=TS granted=SKU:QTY,... [reason=\"...\"]. Give the hold id to\n"
+    "`p4term sale --hold ID`. Exit 0 when everything asked was granted (or released), 1 when\n"
+    "less was granted or the gateway did not answer within --wait-ms (default 5000).\n";
 
 struct cli_wait {
     pthread_mutex_t mu;
@@ -98,17 +117,99 @@ struct cli_wait {
 static struct cli_wait waiter = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
 static bool watch_mode;
 
+/* "2026-11-27T00:00:00.000Z", or "-" for an open bound. */
+static const char *bound(bool has, int64_t ms, char buf[P4T_TS_LEN])
+{
+    if (!has || p4t_ts_format(ms, buf) != 0)
+        return "-";
+    return buf;
+}
+
+/* One change item as a readable line: the entity's fields by name, not its JSON. A value this
+ * tool cannot read (a later revision's) is shown as its JSON text. */
+static void print_change(const struct p4term_event *ev)
+{
+    const char *v = ev->value_json ? ev->value_json : "";
+    size_t len = strlen(v);
+    char reason[P4T_REASON_MAX], a[P4T_TS_LEN], b[P4T_TS_LEN];
+
+    printf("change seq=%lld entity=%s key=%s", (long long)ev->change_seq, ev->entity, ev->key);
+    if (strcmp(ev->entity, "price") == 0) {
+        struct p4t_price_state ps;
+        int64_t price, ver;
+
+        if (p4t_price_state_decode(v, len, &ps, reason, sizeof(reason)) != 0)
+            goto raw;
+        if (p4t_price_effective(&ps, p4_now_ms(), &price, &ver) == 0)
+            printf(" now=%lld ver=%lld", (long long)price, (long long)ver);
+        else
+            printf(" now=none");
+        if (ps.has_base)
+            printf(" base=%lld/%lld", (long long)ps.price_minor, (long long)ps.ver);
+        for (size_t i = 0; i < ps.n_windows; i++) {
+            const struct p4t_price_window *w = &ps.windows[i];
+
+            printf(" window=%lld/%lld[%s,%s)", (long long)w->price_minor, (long long)w->ver,
+                   bound(w->has_from, w->from_ms, a), bound(w->has_until, w->until_ms, b));
+        }
+    } else if (strcmp(ev->entity, "promo") == 0) {
+        struct p4t_promo p;
+
+        if (p4t_promo_value_decode(v, len, &p, reason, sizeof(reason)) != 0)
+            goto raw;
+        printf(" ver=%lld %s type=%s sku=%s", (long long)p.ver, p.active ? "active" : "retired",
+               p4t_promo_type_name(p.type), p.sku);
+        if (p.type == P4T_PROMO_PERCENT_OFF)
+            printf(" percent=%lld", (long long)p.percent);
+        else if (p.type == P4T_PROMO_FIXED_PRICE)
+            printf(" price=%lld", (long long)p.price_minor);
+        else
+            printf(" buy=%lld pay=%lld", (long long)p.n, (long long)p.m);
+        printf(" from=%s until=%s", bound(p.has_from, p.from_ms, a),
+               bound(p.has_until, p.until_ms, b));
+    } else if (strcmp(ev->entity, "customer") == 0) {
+        struct p4t_customer c;
+
+        if (p4t_customer_value_decode(v, len, &c, reason, sizeof(reason)) != 0)
+            goto raw;
+        printf(" ver=%lld name=\"%s\" tier=%s", (long long)c.ver, c.name, c.tier);
+    } else if (strcmp(ev->entity, "loyalty") == 0) {
+        int64_t balance;
+
+        if (p4t_loyalty_value_decode(v, len, &balance, reason, sizeof(reason)) != 0)
+            goto raw;
+        printf(" balance=%lld", (long long)balance);
+    } else if (strncmp(v, "{\"on_hand\":", 11) == 0 && strcmp(ev->entity, "stock") == 0) {
+        printf(" on_hand=%.*s", (int)(len - 12), v + 11);
+    } else {
+        goto raw;
+    }
+    printf("\n");
+    return;
+raw:
+    printf(" value=%s\n", v[0] ? v : "null");
+}
+
+static void print_alert(const struct p4t_alert *al)
+{
+    printf("alert kind=%s severity=%s sku=%s sales=", al->kind, al->severity,
+           al->sku[0] ? al->sku : "-");
+    for (size_t i = 0; i < al->n_sales; i++)
+        printf("%s%s", i ? "," : "", al->sales[i]);
+    printf("%s message=\"%s\"", al->n_sales ? "" : "-", al->message);
+    if (al->details[0])
+        printf(" details=%s", al->details);
+    printf(" id=%s\n", al->id);
+}
+
 static void print_event(const struct p4term_event *ev)
 {
     switch (ev->kind) {
     case P4TERM_EV_CHANGE:
-        printf("change seq=%lld entity=%s key=%s value=%s\n", (long long)ev->change_seq,
-               ev->entity, ev->key, ev->value_json ? ev->value_json : "null");
+        print_change(ev);
         break;
     case P4TERM_EV_ALERT:
-        printf("alert kind=%s severity=%s sku=%s message=\"%s\"\n", ev->alert->kind,
-               ev->alert->severity, ev->alert->sku[0] ? ev->alert->sku : "-",
-               ev->alert->message);
+        print_alert(ev->alert);
         break;
     case P4TERM_EV_ACK:
         printf("ack id=%s seq=%lld gw_seq=%lld%s\n", ev->sale_id, (long long)ev->seq,
@@ -208,6 +309,8 @@ static int parse_line(struct p4term *t, const char *arg, struct p4t_line *line)
     char *qty_s, *price_s;
     int64_t price = 0, ver = 0;
 
+    memset(line, 0, sizeof(*line));
+
     snprintf(buf, sizeof(buf), "%s", arg);
     qty_s = strchr(buf, ':');
     if (!qty_s) {
@@ -227,23 +330,20 @@ static int parse_line(struct p4term *t, const char *arg, struct p4t_line *line)
         fprintf(stderr, "p4term: --line %s: QTY must be a non-zero integer\n", arg);
         return -1;
     }
-    if (p4term_price(t, line->sku, &price, &ver) != 0) {
-        price = -1;
-        ver = 0;
+    if (!price_s) {
+        /* Rung by the library from the cache (price in effect, ver, promos). */
+        line->price_minor = P4TERM_PRICE_CACHED;
+        line->ver = 0;
+        return 0;
     }
-    if (price_s) {
-        if (cli_parse_int(price_s, 0, P4T_MAX_PRICE, &line->price_minor) != 0) {
-            fprintf(stderr, "p4term: --line %s: PRICE must be an integer 0..%d (minor units)\n",
-                    arg, P4T_MAX_PRICE);
-            return -1;
-        }
-    } else if (price < 0) {
-        fprintf(stderr, "p4term: --line %s: no cached price for %s; give SKU:QTY:PRICE\n", arg,
-                line->sku);
+    if (cli_parse_int(price_s, 0, P4T_MAX_PRICE, &line->price_minor) != 0) {
+        fprintf(stderr, "p4term: --line %s: PRICE must be an integer 0..%d (minor units)\n",
+                arg, P4T_MAX_PRICE);
         return -1;
-    } else {
-        line->price_minor = price;
     }
+    /* A given price is recorded as given, with the version of the cached price if any. */
+    if (p4term_price(t, line->sku, &price, &ver) != 0)
+        ver = 0;
     line->ver = ver;
     return 0;
 }
@@ -332,11 +432,11 @@ out:
 
 static int cmd_sale(struct p4term *t, const struct p4term_config *cfg, int argc, char **argv)
 {
-    struct p4t_sale *s = calloc(1, sizeof(*s));
+    struct p4t_sale *s = calloc(1, sizeof(*s)), *charged = NULL;
     const char *file = NULL;
     char id[P4T_UUID_MAX + 1], reason[P4T_REASON_MAX];
     struct p4term_sale_info info;
-    int64_t wait_ms = DEFAULT_WAIT_MS, seq = 0, deadline;
+    int64_t wait_ms = DEFAULT_WAIT_MS, deadline;
     int64_t tender_amount[P4T_MAX_TENDERS];
     bool tender_has_amount[P4T_MAX_TENDERS];
     const char *line_args[P4T_MAX_LINES];
@@ -406,6 +506,21 @@ static int cmd_sale(struct p4term *t, const struct p4term_config *cfg, int argc,
             snprintf(s->ref, sizeof(s->ref), "%s", v);
         } else if (strcmp(a, "--customer") == 0) {
             snprintf(s->customer, sizeof(s->customer), "%s", v);
+        } else if (strcmp(a, "--earn") == 0 || strcmp(a, "--redeem") == 0) {
+            int64_t *dst = strcmp(a, "--earn") == 0 ? &s->loyalty_earn : &s->loyalty_redeem;
+
+            if (cli_parse_int(v, 0, P4T_MAX_POINTS, dst) != 0) {
+                fprintf(stderr, "p4term sale: %s must be 0..%d points\n", a, P4T_MAX_POINTS);
+                goto out;
+            }
+            s->has_loyalty = true;
+        } else if (strcmp(a, "--hold") == 0) {
+            if (strlen(v) == 0 || strlen(v) > P4T_OBJ_ID_MAX) {
+                fprintf(stderr, "p4term sale: --hold must be 1..%d characters\n",
+                        P4T_OBJ_ID_MAX);
+                goto out;
+            }
+            snprintf(s->hold, sizeof(s->hold), "%s", v);
         } else if (strcmp(a, "--file") == 0) {
             file = v;
         } else if (strcmp(a, "--wait-ms") == 0) {
@@ -437,12 +552,18 @@ static int cmd_sale(struct p4term *t, const struct p4term_config *cfg, int argc,
             goto out;
         }
     } else {
+        bool rung = false;
+
         if (s->n_lines == 0) {
             fprintf(stderr, "p4term sale: no --line given (see --help)\n");
             goto out;
         }
-        for (size_t i = 0; i < s->n_lines; i++)
+        for (size_t i = 0; i < s->n_lines; i++) {
+            rung = rung || s->lines[i].price_minor == P4TERM_PRICE_CACHED;
             s->total_minor += s->lines[i].qty * s->lines[i].price_minor;
+        }
+        if (rung)
+            s->total_minor = 0; /* the library prices the sale and pays a single tender */
         if (s->n_tenders == 0) {
             snprintf(s->tenders[0].type, sizeof(s->tenders[0].type), "cash");
             tender_has_amount[0] = false;
@@ -454,11 +575,30 @@ static int cmd_sale(struct p4term *t, const struct p4term_config *cfg, int argc,
                                                                      ? s->total_minor
                                                                      : 0);
     }
-    if (p4term_sale(t, s, id, &seq, reason, sizeof(reason)) != 0) {
+    if (s->has_loyalty && s->loyalty_redeem > 0) {
+        /* The redemption policy needs the gateway's status and a current balance: give a
+         * fresh process the time to connect and sync (an unreachable gateway costs the wait). */
+        int64_t until = p4_mono_ms() + wait_ms;
+
+        while (!(p4term_gateway_reachable(t) && synced_now()) && p4_mono_ms() < until &&
+               !cli_stop)
+            wait_event(until);
+    }
+    charged = malloc(sizeof(*charged));
+    if (!charged) {
+        rc = 1;
+        goto out;
+    }
+    if (p4term_ring(t, s, charged, reason, sizeof(reason)) != 0) {
         fprintf(stderr, "p4term sale: refused: %s\n", reason);
         rc = 1;
         goto out;
     }
+    memcpy(id, charged->id, sizeof(id));
+    for (size_t i = 0; i < charged->n_lines; i++)
+        printf("line sku=%s qty=%lld price=%lld ver=%lld\n", charged->lines[i].sku,
+               (long long)charged->lines[i].qty, (long long)charged->lines[i].price_minor,
+               (long long)charged->lines[i].ver);
     deadline = p4_mono_ms() + wait_ms;
     for (;;) {
         if (p4term_sale_info(t, id, &info) != 0) {
@@ -486,8 +626,110 @@ static int cmd_sale(struct p4term *t, const struct p4term_config *cfg, int argc,
         rc = 0;
     }
 out:
+    free(charged);
     free(s);
     return rc;
+}
+
+/* ---- hold ---- */
+
+static int cmd_hold(struct p4term *t, int argc, char **argv)
+{
+    static char skus_buf[P4T_MAX_LINES][P4T_SKU_MAX + 1];
+    const char *skus[P4T_MAX_LINES];
+    int64_t qtys[P4T_MAX_LINES], granted[P4T_MAX_LINES];
+    int64_t ttl_ms = 0, wait_ms = DEFAULT_WAIT_MS, expires_ms = 0;
+    const char *release = NULL;
+    char hold_id[P4T_OBJ_ID_MAX + 1], reason[P4T_REASON_MAX], ts[P4T_TS_LEN];
+    size_t n = 0;
+    bool full = true;
+    int rc;
+
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(hold_help, stdout);
+            return 0;
+        }
+        if (!v) {
+            fprintf(stderr, "p4term hold: %s needs a value (or unknown option)\n", a);
+            return EXIT_USAGE;
+        }
+        i++;
+        if (strcmp(a, "--line") == 0) {
+            struct p4t_line line;
+
+            if (n == P4T_MAX_LINES) {
+                fprintf(stderr, "p4term hold: more than %d lines\n", P4T_MAX_LINES);
+                return EXIT_USAGE;
+            }
+            if (parse_line(t, v, &line) != 0)
+                return EXIT_USAGE;
+            if (line.qty <= 0 || line.price_minor != P4TERM_PRICE_CACHED) {
+                fprintf(stderr, "p4term hold: --line %s: expected SKU:QTY with QTY > 0\n", v);
+                return EXIT_USAGE;
+            }
+            memcpy(skus_buf[n], line.sku, sizeof(skus_buf[n]));
+            skus[n] = skus_buf[n];
+            qtys[n] = line.qty;
+            n++;
+        } else if (strcmp(a, "--ttl-ms") == 0) {
+            if (cli_parse_int(v, P4T_HOLD_TTL_MIN_MS, P4T_HOLD_TTL_MAX_MS, &ttl_ms) != 0) {
+                fprintf(stderr, "p4term hold: --ttl-ms must be %d..%d\n", P4T_HOLD_TTL_MIN_MS,
+                        P4T_HOLD_TTL_MAX_MS);
+                return EXIT_USAGE;
+            }
+        } else if (strcmp(a, "--release") == 0) {
+            release = v;
+        } else if (strcmp(a, "--wait-ms") == 0) {
+            if (cli_parse_int(v, 0, 600000, &wait_ms) != 0) {
+                fprintf(stderr, "p4term hold: --wait-ms must be 0..600000\n");
+                return EXIT_USAGE;
+            }
+        } else {
+            fprintf(stderr, "p4term hold: unknown option %s (see --help)\n", a);
+            return EXIT_USAGE;
+        }
+    }
+    if (release) {
+        if (n || ttl_ms) {
+            fprintf(stderr, "p4term hold: --release takes no --line or --ttl-ms\n");
+            return EXIT_USAGE;
+        }
+        rc = p4term_hold_release(t, release, wait_ms);
+        if (rc == 0)
+            printf("hold=%s released\n", release);
+        else
+            fprintf(stderr, "p4term hold: no answer from the gateway within %lld ms\n",
+                    (long long)wait_ms);
+        return rc == 0 ? 0 : 1;
+    }
+    if (n == 0 || ttl_ms == 0) {
+        fprintf(stderr, "p4term hold: needs --line SKU:QTY and --ttl-ms (see --help)\n");
+        return EXIT_USAGE;
+    }
+    rc = p4term_hold(t, skus, qtys, n, ttl_ms, wait_ms, hold_id, granted, &expires_ms, reason,
+                     sizeof(reason));
+    if (rc == P4TERM_EINVAL) {
+        fprintf(stderr, "p4term hold: refused by the contract (a sku given twice?)\n");
+        return EXIT_USAGE;
+    }
+    if (rc) {
+        fprintf(stderr, "p4term hold: no answer from the gateway within %lld ms\n",
+                (long long)wait_ms);
+        return 1;
+    }
+    printf("hold=%s expires=%s granted=", hold_id, bound(true, expires_ms, ts));
+    for (size_t i = 0; i < n; i++) {
+        printf("%s%s:%lld", i ? "," : "", skus[i], (long long)granted[i]);
+        full = full && granted[i] == qtys[i];
+    }
+    if (reason[0])
+        printf(" reason=\"%s\"", reason);
+    printf("\n");
+    return full ? 0 : 1;
 }
 
 /* ---- the other commands ---- */
@@ -543,6 +785,32 @@ static int cmd_lookup(struct p4term *t, bool price, const char *sku)
     return 0;
 }
 
+static int cmd_customer(struct p4term *t, const char *id)
+{
+    struct p4t_customer c;
+    int rc = p4term_customer(t, id, &c);
+
+    if (rc == P4TERM_ENOTFOUND)
+        fprintf(stderr, "p4term: customer %s is not in the cache\n", id);
+    if (rc)
+        return 1;
+    printf("%s name=\"%s\" tier=%s ver=%lld\n", c.id, c.name, c.tier, (long long)c.ver);
+    return 0;
+}
+
+static int cmd_loyalty(struct p4term *t, const char *customer)
+{
+    int64_t balance = 0;
+    int rc = p4term_loyalty_balance(t, customer, &balance);
+
+    if (rc == P4TERM_ENOTFOUND)
+        fprintf(stderr, "p4term: no loyalty balance for %s in the cache\n", customer);
+    if (rc)
+        return 1;
+    printf("balance=%lld\n", (long long)balance);
+    return 0;
+}
+
 static int cmd_sync(struct p4term *t, int64_t wait_ms)
 {
     int64_t cursor = 0;
@@ -578,8 +846,16 @@ static int cmd_watch(void)
     return 0;
 }
 
-static const char *const cmd_names[] = {"sale", "pending", "price", "stock", "sync", "flush",
-                                        "watch", NULL};
+static const char *const cmd_names[] = {"sale",  "pending",  "price",   "stock", "sync",
+                                        "flush", "watch",    "hold",    "customer",
+                                        "loyalty", NULL};
+
+/* Commands answered from the cache: one argument, offline unless --sync. */
+static bool is_lookup(const char *cmd)
+{
+    return strcmp(cmd, "price") == 0 || strcmp(cmd, "stock") == 0 ||
+           strcmp(cmd, "customer") == 0 || strcmp(cmd, "loyalty") == 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -632,15 +908,18 @@ int main(int argc, char **argv)
     }
     argc -= cmd_at + 1;
     argv += cmd_at + 1;
-    if (strcmp(cmd, "sale") != 0) {
+    if (strcmp(cmd, "sale") != 0 && strcmp(cmd, "hold") != 0) {
         /* Options shared by the small commands. */
         int keep = 0;
 
         for (i = 0; i < argc; i++) {
             if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
                 printf("usage: p4term --config FILE %s%s [--wait-ms MS]%s\n", cmd,
-                       strcmp(cmd, "price") == 0 || strcmp(cmd, "stock") == 0 ? " SKU" : "",
-                       strcmp(cmd, "price") == 0 || strcmp(cmd, "stock") == 0
+                       strcmp(cmd, "customer") == 0  ? " ID"
+                       : strcmp(cmd, "loyalty") == 0 ? " CUSTOMER"
+                       : is_lookup(cmd)              ? " SKU"
+                                                     : "",
+                       is_lookup(cmd)
                            ? " [--sync]\n  answers from the register's cache (works offline); "
                              "--sync first\n  refreshes it from the gateway (up to --wait-ms)"
                            : "");
@@ -657,7 +936,7 @@ int main(int argc, char **argv)
             }
         }
         argc = keep;
-        if ((strcmp(cmd, "price") == 0 || strcmp(cmd, "stock") == 0) != (argc == 1)) {
+        if (is_lookup(cmd) != (argc == 1)) {
             fprintf(stderr, "p4term %s: wrong arguments (see --help)\n", cmd);
             return EXIT_USAGE;
         }
@@ -674,8 +953,7 @@ int main(int argc, char **argv)
     if (p4term_options_from_config(&cfg, &opt, password, sizeof(password)) != 0)
         return EXIT_USAGE;
     /* Lookups and the pending list answer from the file alone unless asked to refresh. */
-    online = !(strcmp(cmd, "pending") == 0 ||
-               ((strcmp(cmd, "price") == 0 || strcmp(cmd, "stock") == 0) && !do_sync));
+    online = !(strcmp(cmd, "pending") == 0 || (is_lookup(cmd) && !do_sync));
     opt.offline = !online;
     watch_mode = strcmp(cmd, "watch") == 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -691,11 +969,18 @@ int main(int argc, char **argv)
         rc = cmd_sale(t, &cfg, argc, argv);
     else if (strcmp(cmd, "pending") == 0)
         rc = cmd_pending(t);
-    else if (strcmp(cmd, "price") == 0 || strcmp(cmd, "stock") == 0) {
+    else if (is_lookup(cmd)) {
         if (do_sync)
             wait_synced(wait_ms);
-        rc = cmd_lookup(t, strcmp(cmd, "price") == 0, argv[0]);
-    } else if (strcmp(cmd, "sync") == 0)
+        if (strcmp(cmd, "customer") == 0)
+            rc = cmd_customer(t, argv[0]);
+        else if (strcmp(cmd, "loyalty") == 0)
+            rc = cmd_loyalty(t, argv[0]);
+        else
+            rc = cmd_lookup(t, strcmp(cmd, "price") == 0, argv[0]);
+    } else if (strcmp(cmd, "hold") == 0)
+        rc = cmd_hold(t, argc, argv);
+    else if (strcmp(cmd, "sync") == 0)
         rc = cmd_sync(t, wait_ms);
     else if (strcmp(cmd, "flush") == 0)
         rc = cmd_flush(t, wait_ms);
