@@ -3,9 +3,12 @@
 p4gw with a known stock import, and helpers to run `p4term` (one-shot commands, a long-running
 `simulate`) and to read a register's journal."""
 
+import json
 import os
 import sqlite3
 import subprocess
+import threading
+import time
 
 import p4harness as h
 from p4harness import check, log
@@ -178,3 +181,104 @@ def parse_summary(text):
                     k, v = tok.split("=", 1)
                     out[k] = v
     return out
+
+
+class ScriptedGateway(h.MqttClient):
+    """The gateway's side of the store topics for one store, spoken by the test as contract 1.1
+    says (5.1-5.6): a retained `online` status (again after every reconnect), acks with gap-free
+    gw_seqs, change messages the test asks for, sync replies that are log slices of them, and
+    hold replies granting what `available` allows. Used where a test needs store data the real
+    gateway cannot produce (yet); every register under test is the real p4term."""
+
+    def __init__(self, broker, store=STORE):
+        super().__init__(broker.port, "scripted-gw-" + store)
+        self.store = store
+        self.lock = threading.Lock()
+        self.items = []        # change items, seq 1..n
+        self.sales = {}        # id -> (gw_seq, payload dict)
+        self.sale_order = []   # ids in arrival order
+        self.hold_reqs = []    # hold request payloads (dicts)
+        self.available = {}    # sku -> units a hold may take (absent: all asked)
+        self.syncs = []        # (reg, request dict)
+
+    def _on_connect(self, client, userdata, flags, rc):
+        super()._on_connect(client, userdata, flags, rc)
+        if rc == 0:
+            client.publish("pos/v1/%s/gateway/status" % self.store, json.dumps(
+                {"state": "online", "outbox": 0, "delivered": 0, "ts": h._utc_ts()}),
+                qos=1, retain=True)
+
+    def start(self):
+        self.connect()
+        for kind in ("sale", "sync", "hold"):
+            self.subscribe("pos/v1/%s/reg/+/%s" % (self.store, kind))
+        return self
+
+    def change(self, entity, key, value):
+        """Appends one change-log item and publishes it on the changes topic; returns its seq."""
+        with self.lock:
+            seq = len(self.items) + 1
+            item = {"seq": seq, "entity": entity, "key": key, "value": value}
+            self.items.append(item)
+        self.publish("pos/v1/%s/changes" % self.store,
+                     json.dumps({"from": seq, "to": seq, "items": [item]}))
+        return seq
+
+    def alert(self, kind, message, sku=None, sales=None, details=None):
+        a = {"id": h.uuid7(), "kind": kind, "severity": "warning", "ts": h._utc_ts(),
+             "store": self.store, "message": message}
+        if sku:
+            a["sku"] = sku
+        if sales:
+            a["sales"] = sales
+        if details:
+            a["details"] = details
+        self.publish("pos/v1/%s/alert" % self.store, json.dumps(a))
+        return a
+
+    def sale(self, sid):
+        with self.lock:
+            return self.sales.get(sid, (None, None))[1]
+
+    def on_message(self, msg):
+        parts = msg.topic.split("/")
+        reg, kind = parts[4], "/".join(parts[5:])
+        base = "pos/v1/%s/reg/%s/" % (self.store, reg)
+        body = json.loads(msg.payload)
+        if kind == "sale":
+            with self.lock:
+                if body["id"] not in self.sales:
+                    self.sales[body["id"]] = (len(self.sales) + 1, body)
+                    self.sale_order.append(body["id"])
+                gw_seq = self.sales[body["id"]][0]
+            self.client.publish(base + "ack", json.dumps(
+                {"id": body["id"], "status": "ok", "gw_seq": gw_seq, "seq": body["seq"]}), qos=1)
+        elif kind == "sync":
+            with self.lock:
+                self.syncs.append((reg, body))
+                cursor = body["cursor"]
+                items = [it for it in self.items if it["seq"] > cursor]
+                head = len(self.items)
+                last = max([s["seq"] for (_g, s) in self.sales.values() if s["reg"] == reg]
+                           or [0])
+            self.client.publish(base + "sync/reply", json.dumps(
+                {"req_id": body["req_id"], "from": cursor + 1, "to": cursor + len(items),
+                 "snapshot": False, "more": False, "head": head, "last_sale_seq": last,
+                 "items": items}), qos=1)
+        elif kind == "hold":
+            with self.lock:
+                self.hold_reqs.append(body)
+            reply = {"req_id": body["req_id"], "hold": body["hold"], "granted": [],
+                     "expires": h._utc_ts()}
+            if not body.get("release"):
+                short = []
+                for line in body["lines"]:
+                    got = min(line["qty"], self.available.get(line["sku"], line["qty"]))
+                    reply["granted"].append({"sku": line["sku"], "qty": got})
+                    if got < line["qty"]:
+                        short.append("%s: %d of %d available" % (line["sku"], got,
+                                                                  line["qty"]))
+                reply["expires"] = h._utc_ts(int(time.time() * 1000) + body["ttl_ms"])
+                if short:
+                    reply["reason"] = "; ".join(short)
+            self.client.publish(base + "hold/reply", json.dumps(reply), qos=1)
