@@ -39,9 +39,11 @@ grep -q '^Depends:.*libpaho-mqtt1.3' "$work/control/control" || fail "no shlibs 
 dpkg-deb -x "$deb" "$work/root"
 "$work/root/usr/sbin/p4gw" --version >/dev/null || fail "p4gw --version"
 # The unit is checked against the unpacked tree; "not executable" would mean a wrong path.
+# The tree lacks the base system, so the base command the unit calls is copied in.
+mkdir -p "$work/root/bin" && cp /bin/kill "$work/root/bin/kill"
 SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --root="$work/root" \
   "$work/root/lib/systemd/system/p4gw.service" >"$work/verify.log" 2>&1 || true
-if grep -v -E "Failed to (connect|open).*bus|No such file or directory.*bus|mosquitto.service|network-online.target" \
+if grep -v -E "Failed to (connect|open).*bus|No such file or directory.*bus|mosquitto.service|network-online.target|sysinit.target" \
     "$work/verify.log" | grep -E -i "error|invalid|unknown|not executable|failed" ; then
   fail "systemd-analyze verify found problems"
 fi
