@@ -9,15 +9,26 @@
 
 #include "p4common.h"
 
-/* The cloud link subscribes to nothing yet (down/ topics come with contract 1.1), but Paho
- * refuses setCallbacks without a message handler. */
-static int on_message(void *context, char *topic, int topic_len, MQTTAsync_message *m)
+/* CONNACK: whether the broker still had our session (and the downlink queued for us). Paho
+ * calls this for the first connect and for automatic reconnects alike. */
+static void push_session(struct link *l, int present)
 {
-    (void)context;
-    (void)topic_len;
-    MQTTAsync_freeMessage(&m);
-    MQTTAsync_free(topic);
-    return 1;
+    struct event *ev = event_new(EV_CLOUD_SESSION);
+
+    if (!ev)
+        return;
+    ev->batch_id = present ? 1 : 0;
+    queue_push(l->q, ev);
+}
+
+static void on_connect_ok(void *context, MQTTAsync_successData *resp)
+{
+    push_session(context, resp ? resp->alt.connect.sessionPresent : 0);
+}
+
+static void on_connect_ok5(void *context, MQTTAsync_successData5 *resp)
+{
+    push_session(context, resp ? resp->alt.connect.sessionPresent : 0);
 }
 
 static void on_connect_fail(void *context, MQTTAsync_failureData *resp)
@@ -67,7 +78,7 @@ int cloud_link_start(struct link *l, const struct p4gw_config *cfg, struct queue
         l->client = NULL;
         return P4GW_EMQTT;
     }
-    if (MQTTAsync_setCallbacks(l->client, l, link_on_lost, on_message, NULL) !=
+    if (MQTTAsync_setCallbacks(l->client, l, link_on_lost, link_on_message, NULL) !=
             MQTTASYNC_SUCCESS ||
         MQTTAsync_setConnected(l->client, l, link_on_connected) != MQTTASYNC_SUCCESS) {
         p4_error("cloud client callbacks refused");
@@ -81,10 +92,12 @@ int cloud_link_start(struct link *l, const struct p4gw_config *cfg, struct queue
         MQTTProperties_add(&props, &expiry);
         opts.connectProperties = &props;
         opts.onFailure5 = on_connect_fail5;
+        opts.onSuccess5 = on_connect_ok5;
     } else {
         /* A persistent session: nothing the broker holds for us is dropped on a reconnect. */
         opts.cleansession = 0;
         opts.onFailure = on_connect_fail;
+        opts.onSuccess = on_connect_ok;
     }
     opts.MQTTVersion = l->mqtt_version;
     opts.keepAliveInterval = cfg->keepalive_s;

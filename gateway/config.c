@@ -27,6 +27,7 @@ enum key_kind {
     K_MQTTV,    /* 3.1.1 | 5 */
     K_DURABLE,  /* full | normal */
     K_LEVEL,    /* debug | info | warn | error */
+    K_CHOICE,   /* one of two words: the second sets the bool field */
 };
 
 struct key_def {
@@ -37,6 +38,7 @@ struct key_def {
     size_t size; /* size of a char[] field */
     int64_t min, max;
     bool required;
+    const char *choice[2]; /* K_CHOICE: false word, true word */
 };
 
 #define F(field) offsetof(struct p4gw_config, field), sizeof(((struct p4gw_config *)0)->field)
@@ -65,12 +67,18 @@ static const struct key_def keys[] = {
     {"replica", "outbox_cap", K_INT64, F(outbox_cap), 1, 1000000000000LL, false},
     {"replica", "changes_keep", K_INT64, F(changes_keep), 1, 1000000000000LL, false},
     {"replica", "commit_max_items", K_INT, F(commit_max_items), 1, 100000, false},
+    {"cloud", "resync_after_s", K_INT64, F(resync_after_s), 1, 31536000, false},
+    {"policy", "negative_stock", K_CHOICE, F(negative_stock_hold), 0, 0, false,
+     {"allow", "hold"}},
+    {"policy", "offline_loyalty_redeem", K_CHOICE, F(offline_loyalty_allow), 0, 0, false,
+     {"deny", "allow"}},
+    {"policy", "register_revision", K_CHOICE, F(registers_v11), 0, 0, false, {"1.0", "1.1"}},
     {"log", "level", K_LEVEL, F(log_level), 0, 0, false},
     {"log", "file", K_PATH, F(log_file), 0, 0, false},
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const sections[] = {"store", "local", "cloud", "replica", "log"};
+static const char *const sections[] = {"store", "local", "cloud", "replica", "policy", "log"};
 
 /* Parse state shared by the line-counting reader and the inih handler. */
 struct load_ctx {
@@ -117,8 +125,8 @@ static bool known_section(const char *name)
 
 static void fail_section(struct load_ctx *c)
 {
-    fail(c, c->bad_section_line, "[%s]: unknown section (expected store, local, cloud, replica "
-         "or log)", c->bad_section);
+    fail(c, c->bad_section_line, "[%s]: unknown section (expected store, local, cloud, replica, "
+         "policy or log)", c->bad_section);
 }
 
 /* inih reader: hands inih one line at a time so we know the line number in the handler
@@ -285,6 +293,14 @@ static int set_value(struct load_ctx *c, const struct key_def *d, const char *va
             return -1;
         }
         return 0;
+    case K_CHOICE:
+        if (strcmp(value, d->choice[0]) == 0 || strcmp(value, d->choice[1]) == 0) {
+            *(bool *)(base + d->off) = strcmp(value, d->choice[1]) == 0;
+            return 0;
+        }
+        fail(c, c->lineno, "[%s] %s: must be %s or %s (got \"%s\")", sec, key, d->choice[0],
+             d->choice[1], value);
+        return -1;
     case K_LEVEL: {
         enum p4_log_level lvl;
 
@@ -315,8 +331,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
     if (!name) /* INI_CALL_HANDLER_ON_NEW_SECTION builds: sections are checked by the reader */
         return 1;
     if (c->bad_section_line && strcmp(section, c->bad_section) == 0) {
-        fail(c, c->lineno, "[%s] %s: unknown section (expected store, local, cloud, replica "
-             "or log)", section, name);
+        fail(c, c->lineno, "[%s] %s: unknown section (expected store, local, cloud, "
+             "replica, policy or log)", section, name);
         return 0;
     }
     if (section[0] == '\0') {
@@ -351,6 +367,7 @@ static void set_defaults(struct p4gw_config *cfg)
     cfg->outbox_cap = 1000000;
     cfg->changes_keep = 100000;
     cfg->commit_max_items = 1000;
+    cfg->resync_after_s = 3600;
     cfg->log_level = P4_LOG_INFO;
 }
 

@@ -53,15 +53,23 @@ void ingest_cleanup(struct ingest *in)
     free(in->acks.items);
     in->acks.items = NULL;
     in->acks.cap = 0;
+    out_list_clear(&in->alerts);
+    free(in->alerts.items);
+    in->alerts.items = NULL;
+    in->alerts.cap = 0;
+    out_list_clear(&in->deferred);
+    free(in->deferred.items);
+    in->deferred.items = NULL;
+    in->deferred.cap = 0;
 }
 
 int ingest_begin(struct ingest *in)
 {
     int rc;
 
-    in->changes.n = 0;
+    change_list_truncate(&in->changes, 0);
+    out_list_clear(&in->alerts);
     in->n_new = 0;
-    in->n_oversell = 0;
     rc = replica_int(in->r, RS_SALES_HEAD, 0, &in->gw_head);
     if (rc == 0)
         rc = replica_int(in->r, RS_CHANGE_HEAD, 0, &in->change_head);
@@ -71,9 +79,59 @@ int ingest_begin(struct ingest *in)
 void ingest_abort(struct ingest *in)
 {
     out_list_clear(&in->acks);
-    in->changes.n = 0;
+    out_list_clear(&in->alerts);
+    change_list_truncate(&in->changes, 0);
     in->n_new = 0;
-    in->n_oversell = 0;
+}
+
+void ingest_done(struct ingest *in)
+{
+    out_list_clear(&in->acks);
+    out_list_clear(&in->alerts);
+    change_list_truncate(&in->changes, 0);
+    in->n_new = 0;
+}
+
+/* Stores an encoded alert TEXT (owned from here on) in the outbox and keeps it for local
+ * publishing after the commit. */
+static int store_alert(struct ingest *in, char *text)
+{
+    struct replica *r = in->r;
+    int rc;
+
+    /* Through the outbox, like sales: it reaches HQ even after a WAN outage or a restart. */
+    replica_bind_text(r, RS_OUTBOX_INS, 1, "alert");
+    replica_bind_text(r, RS_OUTBOX_INS, 2, NULL);
+    replica_bind_text(r, RS_OUTBOX_INS, 3, text);
+    rc = replica_exec(r, RS_OUTBOX_INS);
+    if (rc) {
+        free(text);
+        return rc;
+    }
+    in->n_new++;
+    in->n_alerts++;
+    if (in->alerts.n >= P4GW_GROUP_ALERTS_MAX) {
+        free(text);
+        return P4GW_OK;
+    }
+    return out_list_push(&in->alerts, "", text);
+}
+
+int ingest_alert(struct ingest *in, struct p4t_alert *a, const char *key)
+{
+    char *text = NULL;
+
+    snprintf(a->store, sizeof(a->store), "%s", in->cfg->store);
+    p4_format_ts(p4_now_ms(), a->ts);
+    if (p4t_alert_id(a->kind, a->store, key, a->id) != 0 || p4t_alert_encode(a, &text) != 0) {
+        /* Our own fields broke the contract: a bug, but never a reason to lose the sale. */
+        p4_error("alert not encodable kind=%s key=%s", a->kind, key);
+        return P4GW_OK;
+    }
+    p4_warn("alert kind=%s id=%s sku=%s message=\"%s\"", a->kind, a->id, a->sku, a->message);
+    if (in->defer_alerts)
+        return out_list_push(&in->deferred, "", text);
+    return store_alert(in, text);
 }
 
 /* Queues an ack for the register of TOPIC's REG. */
@@ -131,115 +189,262 @@ static int reject_sale(struct ingest *in, const char *topic, const char *reg,
     return queue_ack(in, reg, id, seq, P4T_ACK_REJECTED, 0, reason);
 }
 
-/* Adds DELTA to SKU's stock with its ledger row; returns the new on_hand in *ON_HAND. */
-static int stock_move(struct ingest *in, const char *sku, int64_t delta, const char *reason,
-                      const char *ref, int64_t *on_hand)
+/* What one sale did to one sku, to write one change row and spot a crossing below zero. */
+struct sku_effect {
+    const char *sku;
+    int64_t before, after;
+};
+
+/* The sales that consumed SKU's last units before SALE_ID took it below zero, newest first,
+ * until their quantities cover what was on hand before (at least one): into A->sales. */
+static int oversell_peers(struct ingest *in, const char *sku, const char *sale_id,
+                          int64_t before, struct p4t_alert *a)
 {
     struct replica *r = in->r;
+    sqlite3_stmt *st = r->st[RS_LAST_SALES];
+    int64_t covered = 0, need = before > 0 ? before : 1;
     int rc;
 
-    replica_bind_text(r, RS_MOVE_INS, 1, sku);
-    replica_bind_int(r, RS_MOVE_INS, 2, delta);
-    replica_bind_text(r, RS_MOVE_INS, 3, reason);
-    replica_bind_text(r, RS_MOVE_INS, 4, ref);
-    rc = replica_exec(r, RS_MOVE_INS);
+    replica_bind_text(r, RS_LAST_SALES, 1, sku);
+    replica_bind_text(r, RS_LAST_SALES, 2, sale_id);
+    replica_bind_int(r, RS_LAST_SALES, 3, P4T_ALERT_MAX_SALES * 4);
+    while (a->n_sales < P4T_ALERT_MAX_SALES && covered < need) {
+        const char *ref;
+        bool seen = false;
+
+        rc = replica_row(r, RS_LAST_SALES);
+        if (rc < 0)
+            return rc;
+        if (rc == 0)
+            return P4GW_OK;
+        ref = (const char *)sqlite3_column_text(st, 0);
+        if (!ref || !p4t_uuid_valid(ref))
+            continue;
+        for (size_t i = 0; i < a->n_sales && !seen; i++)
+            seen = strcmp(a->sales[i], ref) == 0;
+        covered += sqlite3_column_int64(st, 1);
+        if (!seen)
+            snprintf(a->sales[a->n_sales++], sizeof(a->sales[0]), "%s", ref);
+    }
+    replica_reset(r, RS_LAST_SALES);
+    return P4GW_OK;
+}
+
+/* A sale took SKU from >= 0 to < 0: a conflict row naming the sales involved and one alert
+ * (its id derives from sku and sale, so a repeat after a crash is recognisable). */
+static int raise_oversell(struct ingest *in, const struct p4t_sale *s,
+                          const struct sku_effect *e, int64_t now_ms)
+{
+    struct p4t_alert *a = &in->alert;
+    struct replica *r = in->r;
+    char key[P4T_SKU_MAX + P4T_UUID_MAX + 2], sales_json[P4T_ALERT_MAX_SALES * 40 + 4];
+    size_t n = 0;
+    int rc;
+
+    memset(a, 0, sizeof(*a));
+    snprintf(a->kind, sizeof(a->kind), P4T_ALERT_OVERSELL);
+    snprintf(a->severity, sizeof(a->severity), "warning");
+    snprintf(a->sku, sizeof(a->sku), "%s", e->sku);
+    snprintf(a->message, sizeof(a->message), "%.64s stock went to %" PRId64
+             ": sold by more than one register, please count it", e->sku, e->after);
+    snprintf(a->details, sizeof(a->details), "{\"on_hand\":%" PRId64 "}", e->after);
+    snprintf(a->sales[a->n_sales++], sizeof(a->sales[0]), "%s", s->id);
+    rc = oversell_peers(in, e->sku, s->id, e->before, a);
     if (rc)
         return rc;
-    replica_bind_text(r, RS_STOCK_ADD, 1, sku);
-    replica_bind_int(r, RS_STOCK_ADD, 2, delta);
-    rc = replica_row(r, RS_STOCK_ADD);
-    if (rc < 0)
+    n += (size_t)snprintf(sales_json + n, sizeof(sales_json) - n, "[");
+    for (size_t i = 0; i < a->n_sales; i++)
+        n += (size_t)snprintf(sales_json + n, sizeof(sales_json) - n, "%s\"%s\"", i ? "," : "",
+                              a->sales[i]);
+    snprintf(sales_json + n, sizeof(sales_json) - n, "]");
+    snprintf(key, sizeof(key), "%s/%s", e->sku, s->id);
+    rc = ingest_alert(in, a, key);
+    if (rc)
         return rc;
-    if (rc == 0)
-        return P4GW_EIO;
-    *on_hand = sqlite3_column_int64(r->st[RS_STOCK_ADD], 0);
-    replica_reset(r, RS_STOCK_ADD);
-    return P4GW_OK;
+    replica_bind_text(r, RS_CONFLICT_INS, 1, "oversell");
+    replica_bind_text(r, RS_CONFLICT_INS, 2, e->sku);
+    replica_bind_text(r, RS_CONFLICT_INS, 3, s->id);
+    replica_bind_text(r, RS_CONFLICT_INS, 4, sales_json);
+    replica_bind_int(r, RS_CONFLICT_INS, 5, e->after);
+    replica_bind_text(r, RS_CONFLICT_INS, 6, a->id);
+    replica_bind_int(r, RS_CONFLICT_INS, 7, now_ms);
+    return replica_exec(r, RS_CONFLICT_INS);
 }
 
-/* Price check for the record's flags: the register charged an older version than ours. */
-static int price_stale(struct ingest *in, const struct p4t_line *line, bool *stale)
+/* Applies the stock effect of S (sale/return) at its ts, one change row per sku whose
+ * on_hand changed; flags an oversell and raises the alert once per crossing. */
+static int apply_stock(struct ingest *in, const struct p4t_sale *s, int64_t now_ms,
+                       bool *oversell)
 {
-    struct replica *r = in->r;
-    int rc;
-
-    *stale = false;
-    replica_bind_text(r, RS_PRICE_GET, 1, line->sku);
-    rc = replica_row(r, RS_PRICE_GET);
-    if (rc <= 0)
-        return rc;
-    if (sqlite3_column_int64(r->st[RS_PRICE_GET], 1) > line->ver &&
-        sqlite3_column_int64(r->st[RS_PRICE_GET], 0) != line->price_minor)
-        *stale = true;
-    replica_reset(r, RS_PRICE_GET);
-    return P4GW_OK;
-}
-
-/* Applies the stock effect of S (sale/return), one change row per distinct SKU. */
-static int apply_stock(struct ingest *in, const struct p4t_sale *s, bool *oversell)
-{
+    struct sku_effect eff[P4T_MAX_LINES];
+    size_t n_eff = 0;
     int rc;
 
     *oversell = false;
     for (size_t i = 0; i < s->n_lines; i++) {
-        int64_t on_hand;
-        bool later = false;
+        int64_t before, after;
+        size_t k;
 
-        rc = stock_move(in, s->lines[i].sku, -s->lines[i].qty,
-                        s->kind == P4T_SALE ? "sale" : "return", s->id, &on_hand);
+        rc = stock_apply_move(in->r, s->lines[i].sku, -s->lines[i].qty, s->ts_ms,
+                              s->kind == P4T_SALE ? "sale" : "return", s->id, NULL, &before,
+                              &after);
         if (rc)
             return rc;
-        /* The change row is written once, after the SKU's last line in this sale. */
-        for (size_t k = i + 1; k < s->n_lines && !later; k++)
-            later = strcmp(s->lines[k].sku, s->lines[i].sku) == 0;
-        if (later)
-            continue;
-        if (on_hand < 0 && s->kind == P4T_SALE) {
-            *oversell = true;
-            if (in->n_oversell < P4GW_OVERSELL_MAX) {
-                struct oversell *o = &in->oversells[in->n_oversell];
-
-                snprintf(o->sku, sizeof(o->sku), "%s", s->lines[i].sku);
-                snprintf(o->sale_id, sizeof(o->sale_id), "%s", s->id);
-                o->on_hand = on_hand;
-            }
-            in->n_oversell++;
+        for (k = 0; k < n_eff && strcmp(eff[k].sku, s->lines[i].sku) != 0; k++)
+            ;
+        if (k == n_eff) {
+            eff[n_eff].sku = s->lines[i].sku;
+            eff[n_eff].before = before;
+            n_eff++;
         }
-        rc = stock_record_stock(in->r, &in->change_head, s->lines[i].sku, on_hand,
-                                &in->changes);
+        eff[k].after = after;
+    }
+    for (size_t k = 0; k < n_eff; k++) {
+        const struct sku_effect *e = &eff[k];
+
+        if (s->kind == P4T_SALE && e->after < 0 && e->after < e->before)
+            *oversell = true;
+        if (s->kind == P4T_SALE && e->before >= 0 && e->after < 0) {
+            rc = raise_oversell(in, s, e, now_ms);
+            if (rc)
+                return rc;
+        }
+        if (e->after != e->before) {
+            rc = stock_record_stock(in->r, &in->change_head, e->sku, e->after, &in->changes);
+            if (rc)
+                return rc;
+        }
+    }
+    return P4GW_OK;
+}
+
+/* Each line's ver against the price in effect at the sale's ts: an older ver at a different
+ * price is flagged and alerted (once per sku); the sale stays as sold. */
+static int check_prices(struct ingest *in, const struct p4t_sale *s, bool *mismatch)
+{
+    struct p4t_price_state st;
+    int rc;
+
+    *mismatch = false;
+    for (size_t i = 0; i < s->n_lines; i++) {
+        const struct p4t_line *l = &s->lines[i];
+        struct p4t_alert *a = &in->alert;
+        char key[P4T_SKU_MAX + P4T_UUID_MAX + 2];
+        int64_t price, ver;
+        bool exists, repeat = false;
+
+        for (size_t k = 0; k < i && !repeat; k++)
+            repeat = strcmp(s->lines[k].sku, l->sku) == 0;
+        if (repeat)
+            continue;
+        rc = stock_price_load(in->r, l->sku, &st, &exists, NULL);
+        if (rc)
+            return rc;
+        if (!exists || p4t_price_effective(&st, s->ts_ms, &price, &ver) != 0)
+            continue;
+        if (!(l->ver < ver && l->price_minor != price))
+            continue;
+        *mismatch = true;
+        memset(a, 0, sizeof(*a));
+        snprintf(a->kind, sizeof(a->kind), P4T_ALERT_PRICE_MISMATCH);
+        snprintf(a->severity, sizeof(a->severity), "warning");
+        snprintf(a->sku, sizeof(a->sku), "%s", l->sku);
+        snprintf(a->message, sizeof(a->message), "%.64s sold at %" PRId64 " (version %" PRId64
+                 ") but %" PRId64 " (version %" PRId64 ") was in effect", l->sku, l->price_minor,
+                 l->ver, price, ver);
+        snprintf(a->details, sizeof(a->details), "{\"expected_ver\":%" PRId64 ",\"used_ver\":%"
+                 PRId64 ",\"expected_price\":%" PRId64 ",\"used_price\":%" PRId64 "}", ver,
+                 l->ver, price, l->price_minor);
+        snprintf(a->sales[0], sizeof(a->sales[0]), "%s", s->id);
+        a->n_sales = 1;
+        snprintf(key, sizeof(key), "%s/%s", l->sku, s->id);
+        rc = ingest_alert(in, a, key);
         if (rc)
             return rc;
     }
     return P4GW_OK;
 }
 
-/* Writes the new sale S (already validated and deduped) with gw_seq = head + 1. */
+/* The sale's points go into the customer's ledger at its ts. A redemption that leaves the
+ * balance below zero is kept (the sale happened), flagged and alerted; while the WAN is down
+ * with offline_loyalty_redeem = allow it is only flagged (HQ reconciles later). */
+static int apply_loyalty(struct ingest *in, const struct p4t_sale *s, bool *overdraw)
+{
+    struct p4t_alert *a = &in->alert;
+    char key[P4T_CUSTOMER_MAX + P4T_UUID_MAX + 2];
+    int64_t balance = 0;
+    bool added;
+    int rc;
+
+    *overdraw = false;
+    if (!s->customer[0] || !s->has_loyalty || s->kind == P4T_VOID)
+        return P4GW_OK;
+    if (s->loyalty_earn == s->loyalty_redeem) {
+        rc = loyalty_refresh(in, s->customer, &balance);
+    } else {
+        rc = loyalty_add(in, s->customer, NULL, s->loyalty_earn - s->loyalty_redeem, s->ts_ms,
+                         "sale", s->id, NULL, &added, &balance);
+    }
+    if (rc || s->loyalty_redeem == 0 || balance >= 0)
+        return rc;
+    *overdraw = true;
+    if (!in->wan_up && in->cfg->offline_loyalty_allow)
+        return P4GW_OK;
+    memset(a, 0, sizeof(*a));
+    snprintf(a->kind, sizeof(a->kind), P4T_ALERT_LOYALTY_OVERDRAW);
+    snprintf(a->severity, sizeof(a->severity), "warning");
+    snprintf(a->message, sizeof(a->message), "customer %.64s redeemed %" PRId64
+             " points; balance is now %" PRId64 "%s", s->customer, s->loyalty_redeem, balance,
+             in->wan_up ? "" : " (WAN down: balance not confirmed by HQ)");
+    if (in->wan_up)
+        snprintf(a->details, sizeof(a->details), "{\"customer\":\"%s\",\"balance\":%" PRId64 "}",
+                 s->customer, balance);
+    else
+        snprintf(a->details, sizeof(a->details), "{\"customer\":\"%s\",\"balance\":%" PRId64
+                 ",\"reason\":\"wan_down\"}", s->customer, balance);
+    snprintf(a->sales[0], sizeof(a->sales[0]), "%s", s->id);
+    a->n_sales = 1;
+    snprintf(key, sizeof(key), "%s/%s", s->customer, s->id);
+    return ingest_alert(in, a, key);
+}
+
+/* Writes the new sale S (already validated and deduped) with gw_seq = head + 1. Alerts it
+ * raises are stored after its own outbox row, so HQ sees the sale first. */
 static int apply_sale(struct ingest *in, const struct p4t_sale *s, const char *payload,
                       size_t len, int64_t now_ms, int64_t *gw_seq_out)
 {
     struct replica *r = in->r;
-    const char *flags[3] = {NULL, NULL, NULL};
-    char flags_json[64];
+    const char *flags[4] = {NULL, NULL, NULL, NULL};
+    char flags_json[96];
     size_t n_flags = 0, flags_len;
-    bool oversell = false, stale = false;
+    bool oversell = false, stale = false, overdraw = false;
     int64_t gw_seq = in->gw_head + 1;
     char *record = NULL;
     int rc;
 
+    /* The record holds the flags, so the conditions are found first; their alerts wait in
+     * in->deferred and go into the outbox behind the sale, so HQ reads the sale first. A
+     * failure here rolls the whole group back (the caller), so no savepoint is needed. */
+    out_list_clear(&in->deferred);
+    in->defer_alerts = true;
     if (s->kind != P4T_VOID) {
-        rc = apply_stock(in, s, &oversell);
+        rc = apply_stock(in, s, now_ms, &oversell);
         if (rc)
             goto out;
     }
-    for (size_t i = 0; i < s->n_lines && !stale; i++) {
-        rc = price_stale(in, &s->lines[i], &stale);
-        if (rc)
-            goto out;
-    }
+    rc = check_prices(in, s, &stale);
+    if (rc == 0)
+        rc = apply_loyalty(in, s, &overdraw);
+    if (rc == 0 && s->hold[0] && s->kind == P4T_SALE)
+        rc = holds_consume(in, s->reg, s->hold);
+    if (rc)
+        goto out;
     if (oversell)
-        flags[n_flags++] = "oversell";
+        flags[n_flags++] = P4T_FLAG_OVERSELL;
     if (stale)
-        flags[n_flags++] = "price_mismatch";
+        flags[n_flags++] = P4T_FLAG_PRICE_MISMATCH;
+    if (overdraw)
+        flags[n_flags++] = P4T_FLAG_LOYALTY_OVERDRAW;
     flags_len = (size_t)snprintf(flags_json, sizeof(flags_json), "[");
     for (size_t i = 0; i < n_flags; i++)
         flags_len += (size_t)snprintf(flags_json + flags_len, sizeof(flags_json) - flags_len,
@@ -278,11 +483,17 @@ static int apply_sale(struct ingest *in, const struct p4t_sale *s, const char *p
         rc = P4GW_EIO;
         goto out;
     }
-    replica_bind_int(r, RS_OUTBOX_INS, 1, gw_seq); /* oid = gw_seq for sales */
-    replica_bind_text(r, RS_OUTBOX_INS, 2, "sale");
-    replica_bind_int(r, RS_OUTBOX_INS, 3, gw_seq);
-    replica_bind_text(r, RS_OUTBOX_INS, 4, record);
+    replica_bind_text(r, RS_OUTBOX_INS, 1, "sale");
+    replica_bind_int(r, RS_OUTBOX_INS, 2, gw_seq);
+    replica_bind_text(r, RS_OUTBOX_INS, 3, record);
     rc = replica_exec(r, RS_OUTBOX_INS);
+    if (rc)
+        goto out;
+    in->defer_alerts = false;
+    for (size_t i = 0; i < in->deferred.n && rc == 0; i++) {
+        rc = store_alert(in, in->deferred.items[i].payload);
+        in->deferred.items[i].payload = NULL;
+    }
     if (rc)
         goto out;
     replica_bind_text(r, RS_REG_UPSERT, 1, s->reg);
@@ -295,6 +506,8 @@ static int apply_sale(struct ingest *in, const struct p4t_sale *s, const char *p
     in->n_new++;
     *gw_seq_out = gw_seq;
 out:
+    in->defer_alerts = false;
+    out_list_clear(&in->deferred);
     free(record);
     return rc;
 }

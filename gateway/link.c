@@ -12,6 +12,7 @@
 /* A store-broker message bigger than this is cut before it is queued: it is rejected for its
  * size anyway, and the cut copy is what the rejects table keeps for inspection. */
 #define COPY_MAX (P4T_MAX_PAYLOAD + 4096)
+#define COPY_MAX_DOWN (P4T_MAX_DOWN_PAYLOAD + 4096) /* the same for downlink messages */
 
 static void push_control(struct link *l, enum ev_type type, uint64_t batch_id)
 {
@@ -41,15 +42,17 @@ void link_on_lost(void *context, char *cause)
     push_control(l, l->cloud ? EV_CLOUD_DOWN : EV_LOCAL_DOWN, 0);
 }
 
-/* Paho's thread: copy and return at once. A full queue drops the message (counted); the
- * register resends the sale when its ack does not come. */
+/* Paho's thread: copy and return at once. A full queue drops a store message (counted); the
+ * register resends the sale when its ack does not come. A cloud message is not dropped:
+ * returning 0 makes Paho keep it and offer it again later, so HQ's data waits instead. */
 int link_on_message(void *context, char *topic, int topic_len, MQTTAsync_message *m)
 {
     struct link *l = context;
-    struct event *ev = event_new(EV_LOCAL_MSG);
+    struct event *ev = event_new(l->cloud ? EV_CLOUD_MSG : EV_LOCAL_MSG);
     size_t len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
     size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
-    size_t copy = len > COPY_MAX ? COPY_MAX : len;
+    size_t cap = l->cloud ? COPY_MAX_DOWN : COPY_MAX;
+    size_t copy = len > cap ? cap : len;
 
     if (!ev)
         goto drop;
@@ -69,6 +72,10 @@ int link_on_message(void *context, char *topic, int topic_len, MQTTAsync_message
     ev = NULL;
     goto out;
 drop:
+    if (l->cloud) {
+        event_free(ev);
+        return 0; /* redelivered by Paho later */
+    }
     {
         uint64_t n = queue_dropped(l->q);
 

@@ -25,6 +25,9 @@ int outbox_init(struct outbox *o, struct replica *r, const struct p4gw_config *c
     o->r = r;
     o->cfg = cfg;
     rc = p4t_topic_up(o->topic, sizeof(o->topic), cfg->tenant, cfg->store, "sale");
+    if (rc == 0)
+        rc = p4t_topic_up(o->alert_topic, sizeof(o->alert_topic), cfg->tenant, cfg->store,
+                          "alert");
     if (rc)
         return P4GW_EINVAL;
     o->win_cap = (size_t)cfg->max_inflight * WIN_FACTOR;
@@ -35,7 +38,7 @@ int outbox_init(struct outbox *o, struct replica *r, const struct p4gw_config *c
     if (rc == 0)
         rc = replica_int(r, RS_SALES_HEAD, 0, &head);
     if (rc == 0)
-        rc = replica_int(r, RS_OUTBOX_MIN, head + 1, &min_pending);
+        rc = replica_int(r, RS_OUTBOX_MIN_SALE, head + 1, &min_pending);
     if (rc)
         return rc;
     o->delivered = min_pending - 1;
@@ -112,8 +115,8 @@ int outbox_on_ack(struct outbox *o, uint64_t batch_id)
     if (rc)
         return rc;
     o->undelivered -= sqlite3_changes(o->r->db);
-    if (b.last_oid > o->delivered)
-        o->delivered = b.last_oid;
+    if (b.last_gw_seq > o->delivered)
+        o->delivered = b.last_gw_seq;
     o->records_acked += b.n;
     return P4GW_OK;
 }
@@ -151,58 +154,88 @@ static void push_batch(struct outbox *o, const struct inflight *b)
     o->n_current++;
 }
 
-int outbox_fill(struct outbox *o, struct link *cloud)
+/* Reads the next batch after o->sent_upto into B: consecutive sale records (up to the item
+ * and byte caps), or one alert alone (HQ reads alerts one per message, contract 6.3).
+ * *IS_ALERT tells which; FL gets the oid range and the highest gw_seq. */
+static int read_batch(struct outbox *o, struct p4t_batch_builder *b, struct inflight *fl,
+                      char **alert, bool *is_alert)
 {
     struct replica *r = o->r;
     sqlite3_stmt *st = r->st[RS_OUTBOX_PENDING];
+    int rc;
+
+    *is_alert = false;
+    *alert = NULL;
+    replica_bind_int(r, RS_OUTBOX_PENDING, 1, o->sent_upto);
+    replica_bind_int(r, RS_OUTBOX_PENDING, 2, o->cfg->batch_max_items);
+    for (;;) {
+        const char *rec, *kind;
+        int64_t oid;
+
+        rc = replica_row(r, RS_OUTBOX_PENDING);
+        if (rc <= 0)
+            return rc;
+        oid = sqlite3_column_int64(st, 0);
+        rec = (const char *)sqlite3_column_text(st, 1);
+        kind = (const char *)sqlite3_column_text(st, 2);
+        if (!rec || !kind)
+            break;
+        if (strcmp(kind, "alert") == 0) {
+            if (fl->n > 0)
+                break; /* the alert starts the next message */
+            *alert = strdup(rec);
+            if (!*alert)
+                break;
+            *is_alert = true;
+            fl->first_oid = fl->last_oid = oid;
+            fl->n = 1;
+            break;
+        }
+        if (p4t_batch_add(b, rec, (size_t)sqlite3_column_bytes(st, 1)) != 0)
+            break; /* full (the next batch starts with this row) or out of memory */
+        if (fl->n == 0)
+            fl->first_oid = oid;
+        fl->last_oid = oid;
+        fl->last_gw_seq = sqlite3_column_int64(st, 3);
+        fl->n++;
+    }
+    replica_reset(r, RS_OUTBOX_PENDING);
+    return P4GW_OK;
+}
+
+int outbox_fill(struct outbox *o, struct link *cloud)
+{
     int sent = 0;
 
     while (o->connected && o->n_current < (size_t)o->cfg->max_inflight) {
         struct p4t_batch_builder b;
         struct inflight fl = {0};
-        char *text = NULL;
+        char *text = NULL, *alert = NULL;
         size_t len = 0;
+        bool is_alert;
         int rc;
 
         if (p4t_batch_init(&b, o->cfg->store, (size_t)o->cfg->batch_max_bytes) != 0)
             return sent;
-        replica_bind_int(r, RS_OUTBOX_PENDING, 1, o->sent_upto);
-        replica_bind_int(r, RS_OUTBOX_PENDING, 2, o->cfg->batch_max_items);
-        for (;;) {
-            const char *rec;
-            int64_t oid;
-
-            rc = replica_row(r, RS_OUTBOX_PENDING);
-            if (rc <= 0)
-                break;
-            oid = sqlite3_column_int64(st, 0);
-            rec = (const char *)sqlite3_column_text(st, 1);
-            if (!rec) {
-                replica_reset(r, RS_OUTBOX_PENDING);
-                break;
-            }
-            rc = p4t_batch_add(&b, rec, (size_t)sqlite3_column_bytes(st, 1));
-            if (rc) {
-                /* Full (the next batch starts with this row) or out of memory. */
-                replica_reset(r, RS_OUTBOX_PENDING);
-                break;
-            }
-            if (fl.n == 0)
-                fl.first_oid = oid;
-            fl.last_oid = oid;
-            fl.n++;
-        }
-        if (fl.n == 0) {
+        rc = read_batch(o, &b, &fl, &alert, &is_alert);
+        if (rc || fl.n == 0) {
             p4t_batch_cleanup(&b);
+            free(alert);
             break;
         }
-        rc = p4t_batch_take(&b, &text, &len);
+        if (is_alert) {
+            text = alert;
+            len = strlen(alert);
+        } else {
+            rc = p4t_batch_take(&b, &text, &len);
+        }
         p4t_batch_cleanup(&b);
         if (rc)
             break;
         /* The PUBACK event can only be handled after this returns: the core thread runs
          * both, so recording the batch after the publish is not a race. */
-        rc = link_publish(cloud, o->topic, text, len, 1, false, &fl.batch_id);
+        rc = link_publish(cloud, is_alert ? o->alert_topic : o->topic, text, len, 1, false,
+                          &fl.batch_id);
         free(text);
         if (rc)
             break;

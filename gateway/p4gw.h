@@ -62,6 +62,12 @@ struct p4gw_config {
     int64_t outbox_cap;
     int64_t changes_keep;
     int commit_max_items;
+    /* [cloud] resync_after_s: an outage longer than this asks HQ to resend downlink data */
+    int64_t resync_after_s;
+    /* [policy] */
+    bool negative_stock_hold;   /* negative_stock = hold: holds reserve stock */
+    bool offline_loyalty_allow; /* offline_loyalty_redeem = allow: no alert while WAN down */
+    bool registers_v11;         /* register_revision = 1.1: price values carry windows */
     /* [log] */
     int log_level; /* enum p4_log_level */
     char log_file[PATH_MAX];
@@ -84,20 +90,52 @@ enum replica_stmt {
     RS_SALE_INS,        /* (gw_seq, id, reg, seq, kind, ts, total, flags, payload) */
     RS_LINE_INS,        /* (gw_seq, line_no, sku, qty, price, ver) */
     RS_STOCK_ADD,       /* (sku, delta) -> on_hand after */
-    RS_STOCK_GET,       /* (sku) -> on_hand */
+    RS_STOCK_GET,       /* (sku) -> on_hand, count_at_ms */
+    RS_STOCK_COUNT_AT,  /* (sku, count_at_ms) */
+    RS_MOVE_BY_ID,      /* (move_id) -> 1 */
+    RS_MOVES_AFTER,     /* (sku, after_ms) -> sum of non-count movements after */
+    RS_LAST_SALES,      /* (sku, not_ref, limit) -> ref, qty: newest sale movements first */
+    RS_CONFLICT_INS,    /* (kind, sku, sale_id, sales, on_hand, alert_id, ts_ms) */
+    RS_PROMO_VER,       /* (id) -> ver */
+    RS_PROMO_SET,       /* (id, ver, value, chg_seq) */
+    RS_CUST_VER,        /* (id) -> ver */
+    RS_CUST_SET,        /* (id, ver, value, chg_seq) */
+    RS_LOY_GET,         /* (customer) -> base_balance, base_ver, as_of_ms, balance, chg_seq */
+    RS_LOY_BASE,        /* (customer, base_balance, base_ver, as_of_ms) */
+    RS_LOY_SET,         /* (customer, balance, chg_seq) */
+    RS_LOY_SUM,         /* (customer, after_ms) -> sum of ledger points after */
+    RS_LEDGER_HAS,      /* (entry) -> 1 */
+    RS_LEDGER_INS,      /* (customer, entry, points, at_ms, source, ref, reason) */
+    RS_META_GET,        /* (key) -> value */
+    RS_META_SET,        /* (key, value) */
+    RS_META_MAX,        /* (key, value): keeps the larger */
+    RS_HOLD_GET,        /* (reg, hold) -> req_id, expires_ms, reply */
+    RS_HOLD_HELD,       /* (sku, now_ms, reg, hold) -> qty in other live holds */
+    RS_HOLD_SET,        /* (reg, hold, req_id, expires_ms, reply) */
+    RS_HOLD_LINE_INS,   /* (reg, hold, sku, qty) */
+    RS_HOLD_DEL,        /* (reg, hold) */
+    RS_HOLD_LINES_DEL,  /* (reg, hold) */
+    RS_HOLD_EXPIRED,    /* (now_ms) -> reg, hold */
+    RS_PRICE_EDGES,     /* (now_ms) -> sku whose effective price changes by now */
+    RS_SAVEPOINT,       /* one downlink message: all of it or nothing */
+    RS_RELEASE,
+    RS_ROLLBACK_TO,
+    RS_COUNT_CHANGES,   /* () -> rows in changes */
     RS_STOCK_SET,       /* (sku, on_hand, chg_seq) */
     RS_STOCK_CHG,       /* (chg_seq, sku) */
-    RS_MOVE_INS,        /* (sku, delta, reason, ref) */
-    RS_PRICE_GET,       /* (sku) -> price, ver */
-    RS_PRICE_SET,       /* (sku, price, ver, chg_seq) */
+    RS_MOVE_INS,        /* (sku, delta, reason, ref, move_id, amount, occurred_ms) */
+    RS_PRICE_GET,       /* (sku) -> price, ver, state, value */
+    RS_PRICE_SET,       /* (sku, price, ver, chg_seq, state, value, next_edge_ms) */
+    RS_PRICE_STATE,     /* (sku, price, ver, state, value, next_edge_ms): no new change row */
     RS_CHANGE_HEAD,     /* () -> max seq */
     RS_CHANGE_MIN,      /* () -> min seq (NULL when empty) */
     RS_CHANGE_INS,      /* (seq, entity, key, value) */
     RS_CHANGES_AFTER,   /* (after, limit) -> seq, entity, key, value */
     RS_CHANGES_PRUNE,   /* (upto) */
-    RS_SNAPSHOT,        /* (after_chg, limit) -> entity, key, a, b, chg_seq */
-    RS_OUTBOX_INS,      /* (oid, kind, gw_seq, payload) */
-    RS_OUTBOX_PENDING,  /* (after, limit) -> oid, payload */
+    RS_SNAPSHOT,        /* (after_chg, limit) -> entity, key, value, chg_seq */
+    RS_OUTBOX_INS,      /* (kind, gw_seq, payload): oid is assigned */
+    RS_OUTBOX_PENDING,  /* (after, limit) -> oid, payload, kind, gw_seq */
+    RS_OUTBOX_MIN_SALE, /* () -> min undelivered sale gw_seq (NULL when none) */
     RS_OUTBOX_MARK,     /* (first, last) */
     RS_OUTBOX_COUNT,    /* () -> undelivered */
     RS_OUTBOX_MIN,      /* () -> min undelivered oid (NULL when none) */
@@ -144,7 +182,7 @@ struct change_rec {
     int64_t seq;
     enum p4t_entity entity;
     char key[P4T_SKU_MAX + 1];
-    char value[64]; /* {"on_hand":N} or {"price":P,"ver":V} */
+    char *value; /* compact JSON object text, malloc'd, owned by the list it sits in */
 };
 
 /* A growable list of change records, bounded by the group size (see ingest). */
@@ -152,13 +190,51 @@ struct change_list {
     struct change_rec *items;
     size_t n, cap;
 };
+/* Takes ownership of C->value (freed on failure too). */
 int change_list_push(struct change_list *l, const struct change_rec *c);
+/* Drops items from index N on (freeing their values); N = 0 empties the list. */
+void change_list_truncate(struct change_list *l, size_t n);
 void change_list_free(struct change_list *l);
 
+/* Writes a change row with the next seq (*HEAD + 1) and VALUE (copied), and appends it to OUT
+ * (may be NULL). *SEQ gets the new seq. Inside a transaction. Returns 0 or P4GW_EIO/ENOMEM. */
+int stock_record_change(struct replica *r, int64_t *head, enum p4t_entity entity,
+                        const char *key, const char *value, struct change_list *out,
+                        int64_t *seq);
 /* Writes a change row with the next seq (*HEAD + 1), stores the seq on the stock/price row and
  * appends it to OUT (may be NULL). Inside a transaction. Returns 0 or P4GW_EIO/ENOMEM. */
 int stock_record_stock(struct replica *r, int64_t *head, const char *sku, int64_t on_hand,
                        struct change_list *out);
+
+/* Reads SKU's on_hand and latest count time; 0 and 0 (the epoch) when the sku is unknown.
+ * *EXISTS (may be NULL) tells whether it had a row. */
+int stock_get(struct replica *r, const char *sku, int64_t *on_hand, int64_t *count_at_ms,
+              bool *exists);
+/* Records a stock movement of AMOUNT units of SKU that happened at OCCURRED_MS (a sale's ts,
+ * HQ's occurred_at) with REASON ("sale", "return", "receive", ...), REF and HQ's MOVE_ID (NULL
+ * for sales). Following the stock rule (on_hand = latest count + movements after it), a
+ * movement at or before the latest count is recorded with delta 0 and leaves on_hand alone.
+ * *BEFORE and *AFTER get on_hand around it. No change-log row (the caller writes one per sku).
+ * Returns 0 or P4GW_EIO. */
+int stock_apply_move(struct replica *r, const char *sku, int64_t amount, int64_t occurred_ms,
+                     const char *reason, const char *ref, const char *move_id, int64_t *before,
+                     int64_t *after);
+/* Records a count of ON_HAND units at OCCURRED_MS. A count newer than the latest becomes the
+ * baseline: on_hand = ON_HAND + every non-count movement after OCCURRED_MS; an older one is
+ * only recorded. *BEFORE/*AFTER as above. Returns 0 or P4GW_EIO. */
+int stock_apply_count(struct replica *r, const char *sku, int64_t on_hand, int64_t occurred_ms,
+                      const char *move_id, int64_t *before, int64_t *after);
+
+/* Loads SKU's price state (zeroed when unknown; the v1 columns when only those exist). */
+int stock_price_load(struct replica *r, const char *sku, struct p4t_price_state *st,
+                     bool *exists, char **value);
+/* Stores ST for SKU and, when the change-log value changes, writes a change row (to OUT).
+ * The value is the whole state when V11 (registers of revision 1.1 only), else the v1 form
+ * {"price":P,"ver":V} of the price in effect at NOW_MS (none when no price is in effect).
+ * *CHANGED tells whether a change row was written. Returns 0 or P4GW_EIO/ENOMEM. */
+int stock_price_store(struct replica *r, int64_t *head, const char *sku,
+                      const struct p4t_price_state *st, bool v11, int64_t now_ms,
+                      struct change_list *out, bool *changed);
 int stock_record_price(struct replica *r, int64_t *head, const char *sku, int64_t price,
                        int64_t ver, struct change_list *out);
 struct csv_row {
@@ -188,6 +264,8 @@ enum ev_type {
     EV_CLOUD_DOWN,
     EV_CLOUD_ACK,   /* batch_id got its PUBACK */
     EV_CLOUD_NACK,  /* batch_id failed */
+    EV_CLOUD_MSG,   /* topic + payload from the cloud broker (downlink) */
+    EV_CLOUD_SESSION, /* CONNACK: batch_id = 1 when the broker had our session */
 };
 
 struct event {
@@ -289,6 +367,7 @@ void pending_cleanup(struct pending *p);
 struct inflight {
     uint64_t batch_id; /* the MQTT token of its publish */
     int64_t first_oid, last_oid;
+    int64_t last_gw_seq; /* highest sale gw_seq in it (0 for an alert) */
     uint32_t n;
     bool current; /* sent on the current connection; false once the connection was lost */
 };
@@ -296,7 +375,8 @@ struct inflight {
 struct outbox {
     struct replica *r;
     const struct p4gw_config *cfg;
-    char topic[P4T_TOPIC_MAX];
+    char topic[P4T_TOPIC_MAX];       /* up/sale: batches of sale records */
+    char alert_topic[P4T_TOPIC_MAX]; /* up/alert: one alert per message */
     bool connected;
     int64_t sent_upto;        /* highest oid handed to the link on this connection */
     struct inflight *win;     /* outstanding batches, oldest first, cap = max_inflight * 4 */
@@ -317,7 +397,8 @@ void outbox_link_down(struct outbox *o);
 /* Marks the batch delivered (inside the caller's transaction). Unknown ids are ignored. */
 int outbox_on_ack(struct outbox *o, uint64_t batch_id);
 void outbox_on_nack(struct outbox *o, uint64_t batch_id);
-/* Sends batches until the window is full or nothing is pending. Returns records sent. */
+/* Sends batches (sale records) and alerts in oid order until the window is full or nothing
+ * is pending. Returns rows sent. */
 int outbox_fill(struct outbox *o, struct link *cloud);
 /* Deletes up to LIMIT delivered rows (its own statement; outside a transaction). */
 int outbox_prune(struct outbox *o, int limit);
@@ -340,13 +421,8 @@ struct out_list {
 int out_list_push(struct out_list *l, const char *topic, char *payload);
 void out_list_clear(struct out_list *l);
 
-/* A SKU that went below zero in a sale of the open transaction (for an oversell alert). */
-struct oversell {
-    char sku[P4T_SKU_MAX + 1];
-    char sale_id[P4T_UUID_MAX + 1];
-    int64_t on_hand;
-};
-#define P4GW_OVERSELL_MAX 32 /* alerts per group commit; more are counted in n_oversell */
+#define P4GW_GROUP_ALERTS_MAX 64 /* alerts kept for local publishing per group; more are
+                                   * still stored in the outbox (HQ gets them), only logged */
 
 struct ingest {
     struct replica *r;
@@ -355,12 +431,23 @@ struct ingest {
     int64_t change_head;  /* newest change seq */
     struct change_list changes; /* changes of the open transaction */
     struct out_list acks;       /* acks of the open transaction */
+    struct out_list alerts;     /* alert texts of the open transaction (topic unused) */
+    struct out_list deferred;   /* alerts of the sale being applied, stored after its row */
+    bool defer_alerts;
     int64_t n_new;              /* outbox rows added in the open transaction */
-    struct oversell oversells[P4GW_OVERSELL_MAX];
-    size_t n_oversell;          /* oversells in the open transaction (may exceed the array) */
+    int64_t n_alerts;           /* alerts raised since start */
+    bool wan_up;                /* the cloud link is up (set by the core loop) */
     int64_t n_ok, n_dup, n_rej;
     struct p4t_sale sale;       /* scratch: large, kept off the stack */
+    struct p4t_alert alert;     /* scratch */
+    struct p4t_hold_req hold_req;     /* scratch */
+    struct p4t_hold_reply hold_reply; /* scratch */
 };
+
+/* Stores alert A (kind, severity, message, sku, sales, details filled by the caller) with the
+ * id derived from KEY: an outbox row (kind alert, for HQ) and a copy to publish locally after
+ * the commit. Inside the open transaction. Returns 0 or P4GW_EIO/ENOMEM. */
+int ingest_alert(struct ingest *in, struct p4t_alert *a, const char *key);
 
 int ingest_init(struct ingest *in, struct replica *r, const struct p4gw_config *cfg);
 void ingest_cleanup(struct ingest *in);
@@ -376,11 +463,53 @@ int ingest_reject(struct ingest *in, const char *topic, const char *payload, siz
                   const char *reason, int64_t now_ms);
 /* After ROLLBACK: forgets acks and changes of the failed transaction. */
 void ingest_abort(struct ingest *in);
+/* After COMMIT: forgets the group's lists once they were published. */
+void ingest_done(struct ingest *in);
+
+/* ======================================================================================== */
+/* loyalty.c: the points ledger and balance of each customer                                */
+/* ======================================================================================== */
+/* Recomputes CUSTOMER's balance (baseline + ledger entries after its as_of) and, when it
+ * changed or is new, stores it with a `loyalty` change row. *BALANCE gets it. */
+int loyalty_refresh(struct ingest *in, const char *customer, int64_t *balance);
+/* Adds a ledger entry (ENTRY NULL for a sale's own points, else HQ's idempotency key: an entry
+ * already held is a no-op and *ADDED is false) and refreshes the balance. */
+int loyalty_add(struct ingest *in, const char *customer, const char *entry, int64_t points,
+                int64_t at_ms, const char *source, const char *ref, const char *reason,
+                bool *added, int64_t *balance);
+
+/* ======================================================================================== */
+/* downlink.c: HQ's down/{kind} messages into the replica                                  */
+/* ======================================================================================== */
+/* Applies one cloud message (topic + payload of ORIG_LEN bytes, LEN kept) inside the open
+ * transaction: all items or none (a savepoint), idempotent and version-ordered. An invalid
+ * message is stored in rejects and raises a bad_downlink alert; a topic that is not ours or of
+ * an unknown kind is ignored. Returns 0 or P4GW_EIO (roll the group back). */
+int downlink_apply(struct ingest *in, const char *topic, const char *payload, size_t len,
+                   size_t orig_len, int64_t now_ms);
+/* Highest versions held per kind, for a resync request. */
+int downlink_since(struct replica *r, struct p4t_resync *out);
+/* Republishes (v1 registers) the prices whose price in effect changed by NOW_MS because a
+ * window started or ended. Inside the open transaction. */
+int downlink_price_edges(struct ingest *in, int64_t now_ms);
+
+/* ======================================================================================== */
+/* holds.c: stock holds (policy negative_stock = hold)                                     */
+/* ======================================================================================== */
+/* Answers one hold request or release from pos/v1/S/reg/R/hold: the reply goes to in->acks
+ * (published after the commit, like acks). Returns 0 or P4GW_EIO. */
+int holds_request(struct ingest *in, const char *topic, const char *payload, size_t len,
+                  size_t orig_len, int64_t now_ms);
+/* A sale carrying HOLD consumed it: the hold ends. */
+int holds_consume(struct ingest *in, const char *reg, const char *hold);
+/* Ends holds whose time is up; returns how many. */
+int holds_expire(struct ingest *in, int64_t now_ms);
 
 /* ======================================================================================== */
 /* sync.c: sync requests and change messages                                                */
 /* ======================================================================================== */
 #define P4GW_SYNC_CHUNK 500
+#define P4GW_SYNC_LOG_MAX_BEHIND 2000 /* a cursor further behind head gets a snapshot */
 
 /* Decides how to answer cursor CURSOR: 0 = log slice, 1 = snapshot. */
 int sync_decide(struct replica *r, int64_t cursor, int64_t *head, bool *snapshot);

@@ -61,7 +61,7 @@ void queue_cleanup(struct queue *q)
 
 int queue_push(struct queue *q, struct event *ev)
 {
-    bool msg = ev->type == EV_LOCAL_MSG;
+    bool msg = ev->type == EV_LOCAL_MSG || ev->type == EV_CLOUD_MSG;
     int rc = P4GW_OK;
 
     ev->next = NULL;
@@ -107,7 +107,7 @@ void queue_pop(struct queue *q, size_t max_msgs, int timeout_ms, struct event **
     }
     first = q->head;
     for (ev = q->head; ev; ev = ev->next) {
-        if (ev->type == EV_LOCAL_MSG) {
+        if (ev->type == EV_LOCAL_MSG || ev->type == EV_CLOUD_MSG) {
             if (n == max_msgs)
                 break;
             n++;

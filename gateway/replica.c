@@ -29,6 +29,46 @@ static const char *const migrations[] = {
     "CREATE TABLE rejects(id INTEGER PRIMARY KEY, topic TEXT, payload BLOB, reason TEXT,"
     "  ts_ms INTEGER);"
     "CREATE TABLE registers(reg TEXT PRIMARY KEY, last_seq INTEGER, last_seen_ms INTEGER);",
+    /* 2: contract 1.1. The outbox also carries alerts, so oid is its own never-reused sequence
+     * (AUTOINCREMENT): an orphaned batch's PUBACK can then never mark a newer row. Stock keeps
+     * the time of its latest count (on_hand = count + movements after it); movements keep what
+     * was sent (amount), when it happened and HQ's id; delta stays the effect on on_hand, so
+     * the ledger still sums to on_hand. */
+    "CREATE TABLE outbox2(oid INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT, gw_seq INTEGER,"
+    "  payload TEXT, delivered INTEGER NOT NULL DEFAULT 0);"
+    "INSERT INTO outbox2(oid, kind, gw_seq, payload, delivered)"
+    "  SELECT oid, kind, gw_seq, payload, delivered FROM outbox;"
+    "DROP TABLE outbox;"
+    "ALTER TABLE outbox2 RENAME TO outbox;"
+    "CREATE INDEX outbox_pending ON outbox(oid) WHERE delivered = 0;"
+    "ALTER TABLE stock ADD COLUMN count_at_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE stock_moves ADD COLUMN move_id TEXT;"
+    "ALTER TABLE stock_moves ADD COLUMN amount INTEGER;"
+    "ALTER TABLE stock_moves ADD COLUMN occurred_ms INTEGER NOT NULL DEFAULT 0;"
+    "CREATE UNIQUE INDEX stock_moves_id ON stock_moves(move_id) WHERE move_id IS NOT NULL;"
+    "CREATE INDEX stock_moves_sku ON stock_moves(sku, occurred_ms);"
+    "ALTER TABLE prices ADD COLUMN state TEXT;"
+    "ALTER TABLE prices ADD COLUMN value TEXT;"
+    "ALTER TABLE prices ADD COLUMN next_edge_ms INTEGER;"
+    "CREATE TABLE promos(id TEXT PRIMARY KEY, ver INTEGER NOT NULL, value TEXT NOT NULL,"
+    "  chg_seq INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE customers(id TEXT PRIMARY KEY, ver INTEGER NOT NULL, value TEXT NOT NULL,"
+    "  chg_seq INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE loyalty(customer TEXT PRIMARY KEY, base_balance INTEGER NOT NULL DEFAULT 0,"
+    "  base_ver INTEGER NOT NULL DEFAULT 0, as_of_ms INTEGER NOT NULL DEFAULT 0,"
+    "  balance INTEGER NOT NULL DEFAULT 0, chg_seq INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE loyalty_ledger(id INTEGER PRIMARY KEY, customer TEXT NOT NULL, entry TEXT"
+    "  UNIQUE, points INTEGER NOT NULL, at_ms INTEGER NOT NULL, source TEXT NOT NULL,"
+    "  ref TEXT, reason TEXT);"
+    "CREATE INDEX loyalty_ledger_customer ON loyalty_ledger(customer, at_ms);"
+    "CREATE TABLE conflicts(id INTEGER PRIMARY KEY, kind TEXT NOT NULL, sku TEXT, sale_id TEXT,"
+    "  sales TEXT, on_hand INTEGER, alert_id TEXT, ts_ms INTEGER);"
+    "CREATE TABLE holds(reg TEXT NOT NULL, hold TEXT NOT NULL, req_id TEXT,"
+    "  expires_ms INTEGER NOT NULL, reply TEXT, PRIMARY KEY(reg, hold));"
+    "CREATE TABLE hold_lines(reg TEXT NOT NULL, hold TEXT NOT NULL, sku TEXT NOT NULL,"
+    "  qty INTEGER NOT NULL, PRIMARY KEY(reg, hold, sku));"
+    "CREATE INDEX hold_lines_sku ON hold_lines(sku);"
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -44,16 +84,75 @@ static const char *const sql[RS_COUNT] = {
                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     [RS_STOCK_ADD] = "INSERT INTO stock(sku, on_hand) VALUES(?1, ?2) ON CONFLICT(sku)"
                      " DO UPDATE SET on_hand = on_hand + excluded.on_hand RETURNING on_hand",
-    [RS_STOCK_GET] = "SELECT on_hand FROM stock WHERE sku = ?1",
+    [RS_STOCK_GET] = "SELECT on_hand, count_at_ms FROM stock WHERE sku = ?1",
+    [RS_STOCK_COUNT_AT] = "UPDATE stock SET count_at_ms = ?2 WHERE sku = ?1",
+    [RS_MOVE_BY_ID] = "SELECT 1 FROM stock_moves WHERE move_id = ?1",
+    [RS_MOVES_AFTER] = "SELECT coalesce(sum(coalesce(amount, delta)), 0) FROM stock_moves"
+                       " WHERE sku = ?1 AND occurred_ms > ?2 AND reason <> 'count'",
+    [RS_LAST_SALES] = "SELECT ref, -delta FROM stock_moves WHERE sku = ?1 AND reason = 'sale'"
+                      " AND delta < 0 AND ref <> ?2 ORDER BY id DESC LIMIT ?3",
+    [RS_CONFLICT_INS] = "INSERT INTO conflicts(kind, sku, sale_id, sales, on_hand, alert_id,"
+                        " ts_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [RS_PROMO_VER] = "SELECT ver FROM promos WHERE id = ?1",
+    [RS_PROMO_SET] = "INSERT INTO promos(id, ver, value, chg_seq) VALUES(?1, ?2, ?3, ?4)"
+                     " ON CONFLICT(id) DO UPDATE SET ver = excluded.ver,"
+                     " value = excluded.value, chg_seq = excluded.chg_seq",
+    [RS_CUST_VER] = "SELECT ver FROM customers WHERE id = ?1",
+    [RS_CUST_SET] = "INSERT INTO customers(id, ver, value, chg_seq) VALUES(?1, ?2, ?3, ?4)"
+                    " ON CONFLICT(id) DO UPDATE SET ver = excluded.ver,"
+                    " value = excluded.value, chg_seq = excluded.chg_seq",
+    [RS_LOY_GET] = "SELECT base_balance, base_ver, as_of_ms, balance, chg_seq FROM loyalty"
+                   " WHERE customer = ?1",
+    [RS_LOY_BASE] = "INSERT INTO loyalty(customer, base_balance, base_ver, as_of_ms)"
+                    " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(customer) DO UPDATE SET"
+                    " base_balance = excluded.base_balance, base_ver = excluded.base_ver,"
+                    " as_of_ms = excluded.as_of_ms",
+    [RS_LOY_SET] = "INSERT INTO loyalty(customer, balance, chg_seq) VALUES(?1, ?2, ?3)"
+                   " ON CONFLICT(customer) DO UPDATE SET balance = excluded.balance,"
+                   " chg_seq = excluded.chg_seq",
+    [RS_LOY_SUM] = "SELECT coalesce(sum(points), 0) FROM loyalty_ledger WHERE customer = ?1"
+                   " AND at_ms > ?2",
+    [RS_LEDGER_HAS] = "SELECT 1 FROM loyalty_ledger WHERE entry = ?1",
+    [RS_LEDGER_INS] = "INSERT INTO loyalty_ledger(customer, entry, points, at_ms, source, ref,"
+                      " reason) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [RS_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [RS_META_SET] = "INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key)"
+                    " DO UPDATE SET value = excluded.value",
+    [RS_META_MAX] = "INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key)"
+                    " DO UPDATE SET value = max(value, excluded.value)",
+    [RS_HOLD_GET] = "SELECT req_id, expires_ms, reply FROM holds WHERE reg = ?1 AND hold = ?2",
+    [RS_HOLD_HELD] = "SELECT coalesce(sum(l.qty), 0) FROM hold_lines l JOIN holds h"
+                     " ON h.reg = l.reg AND h.hold = l.hold WHERE l.sku = ?1"
+                     " AND h.expires_ms > ?2 AND NOT (h.reg = ?3 AND h.hold = ?4)",
+    [RS_HOLD_SET] = "INSERT INTO holds(reg, hold, req_id, expires_ms, reply)"
+                    " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(reg, hold) DO UPDATE SET"
+                    " req_id = excluded.req_id, expires_ms = excluded.expires_ms,"
+                    " reply = excluded.reply",
+    [RS_HOLD_LINE_INS] = "INSERT INTO hold_lines(reg, hold, sku, qty) VALUES(?1, ?2, ?3, ?4)",
+    [RS_HOLD_DEL] = "DELETE FROM holds WHERE reg = ?1 AND hold = ?2",
+    [RS_HOLD_LINES_DEL] = "DELETE FROM hold_lines WHERE reg = ?1 AND hold = ?2",
+    [RS_HOLD_EXPIRED] = "SELECT reg, hold FROM holds WHERE expires_ms <= ?1 LIMIT 100",
+    [RS_PRICE_EDGES] = "SELECT sku FROM prices WHERE next_edge_ms IS NOT NULL"
+                       " AND next_edge_ms <= ?1 LIMIT 500",
+    [RS_SAVEPOINT] = "SAVEPOINT item",
+    [RS_RELEASE] = "RELEASE item",
+    [RS_ROLLBACK_TO] = "ROLLBACK TO item",
+    [RS_COUNT_CHANGES] = "SELECT count(*) FROM changes",
     [RS_STOCK_SET] = "INSERT INTO stock(sku, on_hand, chg_seq) VALUES(?1, ?2, ?3)"
                      " ON CONFLICT(sku) DO UPDATE SET on_hand = excluded.on_hand,"
                      " chg_seq = excluded.chg_seq",
     [RS_STOCK_CHG] = "UPDATE stock SET chg_seq = ?1 WHERE sku = ?2",
-    [RS_MOVE_INS] = "INSERT INTO stock_moves(sku, delta, reason, ref) VALUES(?1, ?2, ?3, ?4)",
-    [RS_PRICE_GET] = "SELECT price, ver FROM prices WHERE sku = ?1",
-    [RS_PRICE_SET] = "INSERT INTO prices(sku, price, ver, chg_seq) VALUES(?1, ?2, ?3, ?4)"
+    [RS_MOVE_INS] = "INSERT INTO stock_moves(sku, delta, reason, ref, move_id, amount,"
+                    " occurred_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [RS_PRICE_GET] = "SELECT price, ver, state, value FROM prices WHERE sku = ?1",
+    [RS_PRICE_SET] = "INSERT INTO prices(sku, price, ver, chg_seq, state, value, next_edge_ms)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"
                      " ON CONFLICT(sku) DO UPDATE SET price = excluded.price,"
-                     " ver = excluded.ver, chg_seq = excluded.chg_seq",
+                     " ver = excluded.ver, chg_seq = excluded.chg_seq,"
+                     " state = excluded.state, value = excluded.value,"
+                     " next_edge_ms = excluded.next_edge_ms",
+    [RS_PRICE_STATE] = "UPDATE prices SET price = ?2, ver = ?3, state = ?4, value = ?5,"
+                       " next_edge_ms = ?6 WHERE sku = ?1",
     [RS_CHANGE_HEAD] = "SELECT max(seq) FROM changes",
     [RS_CHANGE_MIN] = "SELECT min(seq) FROM changes",
     [RS_CHANGE_INS] = "INSERT INTO changes(seq, entity, key, value) VALUES(?1, ?2, ?3, ?4)",
@@ -62,15 +161,23 @@ static const char *const sql[RS_COUNT] = {
     [RS_CHANGES_PRUNE] = "DELETE FROM changes WHERE seq <= ?1",
     /* The current state ordered by the change that last set each row: strictly increasing,
      * so a snapshot can be paged by chg_seq. */
-    [RS_SNAPSHOT] = "SELECT entity, key, a, b, chg_seq FROM ("
-                    " SELECT 'stock' AS entity, sku AS key, on_hand AS a, NULL AS b, chg_seq"
-                    " FROM stock UNION ALL"
-                    " SELECT 'price', sku, price, ver, chg_seq FROM prices)"
+    [RS_SNAPSHOT] = "SELECT entity, key, value, chg_seq FROM ("
+                    " SELECT 'stock' AS entity, sku AS key,"
+                    "  '{\"on_hand\":' || on_hand || '}' AS value, chg_seq FROM stock"
+                    " UNION ALL SELECT 'price', sku, coalesce(value, '{\"price\":' || price"
+                    "  || ',\"ver\":' || ver || '}'), chg_seq FROM prices"
+                    "  WHERE value IS NOT NULL OR price IS NOT NULL"
+                    " UNION ALL SELECT 'promo', id, value, chg_seq FROM promos"
+                    " UNION ALL SELECT 'customer', id, value, chg_seq FROM customers"
+                    " UNION ALL SELECT 'loyalty', customer, '{\"balance\":' || balance || '}',"
+                    "  chg_seq FROM loyalty WHERE chg_seq > 0)"
                     " WHERE chg_seq > ?1 ORDER BY chg_seq LIMIT ?2",
-    [RS_OUTBOX_INS] = "INSERT INTO outbox(oid, kind, gw_seq, payload, delivered)"
-                      " VALUES(?1, ?2, ?3, ?4, 0)",
-    [RS_OUTBOX_PENDING] = "SELECT oid, payload FROM outbox WHERE delivered = 0 AND oid > ?1"
-                          " ORDER BY oid LIMIT ?2",
+    [RS_OUTBOX_INS] = "INSERT INTO outbox(kind, gw_seq, payload, delivered)"
+                      " VALUES(?1, ?2, ?3, 0)",
+    [RS_OUTBOX_PENDING] = "SELECT oid, payload, kind, gw_seq FROM outbox WHERE delivered = 0"
+                          " AND oid > ?1 ORDER BY oid LIMIT ?2",
+    [RS_OUTBOX_MIN_SALE] = "SELECT min(gw_seq) FROM outbox WHERE delivered = 0"
+                           " AND kind = 'sale'",
     [RS_OUTBOX_MARK] = "UPDATE outbox SET delivered = 1 WHERE delivered = 0"
                        " AND oid BETWEEN ?1 AND ?2",
     [RS_OUTBOX_COUNT] = "SELECT count(*) FROM outbox WHERE delivered = 0",

@@ -43,8 +43,11 @@ int sync_decide(struct replica *r, int64_t cursor, int64_t *head, bool *snapshot
     if (rc)
         return rc;
     /* A log slice is possible when every change after the cursor is still kept. A cursor past
-     * head means the register knew a replica we no longer have: start it over. */
-    *snapshot = cursor > *head || cursor + 1 < oldest;
+     * head means the register knew a replica we no longer have: start it over. A register
+     * starting from nothing, or far behind, gets the current state instead of the history:
+     * one row per key instead of every change since. */
+    *snapshot = cursor > *head || cursor + 1 < oldest || (cursor == 0 && *head > 0) ||
+                *head - cursor > P4GW_SYNC_LOG_MAX_BEHIND;
     return P4GW_OK;
 }
 
@@ -93,8 +96,7 @@ static int read_snapshot(struct replica *r, int64_t after, struct p4t_changes *c
     replica_bind_int(r, RS_SNAPSHOT, 2, P4GW_SYNC_CHUNK + 1); /* one more to know `more` */
     for (;;) {
         struct p4t_change *it;
-        const char *entity, *key;
-        char value[96];
+        const char *entity, *key, *value;
 
         rc = replica_row(r, RS_SNAPSHOT);
         if (rc <= 0)
@@ -107,17 +109,12 @@ static int read_snapshot(struct replica *r, int64_t after, struct p4t_changes *c
         it = &c->items[c->n_items];
         entity = (const char *)sqlite3_column_text(st, 0);
         key = (const char *)sqlite3_column_text(st, 1);
-        if (!entity || !key || p4t_entity_parse(entity, &it->entity) != 0) {
+        value = (const char *)sqlite3_column_text(st, 2);
+        if (!entity || !key || !value || p4t_entity_parse(entity, &it->entity) != 0) {
             replica_reset(r, RS_SNAPSHOT);
             return P4GW_EIO;
         }
-        if (it->entity == P4T_E_STOCK)
-            snprintf(value, sizeof(value), "{\"on_hand\":%" PRId64 "}",
-                     (int64_t)sqlite3_column_int64(st, 2));
-        else
-            snprintf(value, sizeof(value), "{\"price\":%" PRId64 ",\"ver\":%" PRId64 "}",
-                     (int64_t)sqlite3_column_int64(st, 2), (int64_t)sqlite3_column_int64(st, 3));
-        it->seq = sqlite3_column_int64(st, 4);
+        it->seq = sqlite3_column_int64(st, 3);
         snprintf(it->key, sizeof(it->key), "%s", key);
         it->value_json = strdup(value);
         if (!it->value_json) {
