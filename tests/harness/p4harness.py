@@ -850,9 +850,12 @@ class CloudConsumer(MqttClient):
     arrival time) and "_batch" (batch number); status and alert messages likewise.
     """
 
-    def __init__(self, broker, tenant, store, client_id=None):
+    def __init__(self, broker, tenant, store, client_id=None, clean_session=True):
+        # CLEAN_SESSION False (with a fixed CLIENT_ID) is how a real HQ subscribes: the broker
+        # keeps queueing for it while it is away, also across a restart of a persistent broker.
         super().__init__(broker.port, client_id or "hq-%s-%s-%s" % (tenant, store,
-                                                                     uuid7()[-8:]))
+                                                                     uuid7()[-8:]),
+                         clean_session=clean_session)
         self.tenant = tenant
         self.store = store
         self.prefix = "p4/v1/%s/%s/up/" % (tenant, store)
@@ -860,6 +863,7 @@ class CloudConsumer(MqttClient):
         self.batches = []     # (t, n_items, store field)
         self.statuses = []    # (t, retained, body)
         self.alerts = []
+        self.resyncs = []     # (t, body) of up/resync requests (contract 1.1)
         self.errors = []      # (topic, reason, payload) for anything undecodable
         self.connect()
         self.subscribe(self.prefix + "#")
@@ -896,6 +900,8 @@ class CloudConsumer(MqttClient):
                 self.statuses.append((now, bool(msg.retain), body))
             elif kind == "alert":
                 self.alerts.append(body)
+            elif kind == "resync":
+                self.resyncs.append((now, body))
             else:
                 self.errors.append((msg.topic, "unexpected topic", msg.payload))
 
@@ -1111,3 +1117,194 @@ class Gateway:
     def _cleanup(self):
         if self.proc:
             stop_process(self.proc, timeout_s=5)
+
+
+# ---------------------------------------------------------------------------------------------
+# libp4term registers (`p4term simulate`) and their journals
+
+def p4term_path():
+    if not BUILD_DIR:
+        raise SkipTest("P4_BUILD_DIR is not set")
+    path = os.path.join(BUILD_DIR, "terminal-shim", "p4term")
+    if not os.access(path, os.X_OK):
+        raise SkipTest("%s is not built" % path)
+    return path
+
+
+class Simulator:
+    """`p4term simulate`: REGISTERS real libp4term registers (journal DIR/<PREFIX>NN.db each)
+    in one process on store broker URI, making RATE sales/s for DURATION_S seconds, then
+    waiting up to GRACE_S for every ack. Journals in DIR are reused by a later run, which
+    resends what an earlier one left pending.
+
+    ENV adds variables to the process environment (e.g. an LD_PRELOAD). start() returns at
+    once; kill() is the crash of the register process; wait() gives the exit code (0 only when
+    every sale it knew of was acked) and summary() the figures it printed.
+    """
+
+    def __init__(self, broker_uri, store, dir, registers=2, rate=50, duration_s=3600,
+                 grace_s=20, prefix="r", ack_timeout_ms=1000, resend_max_ms=4000, env=None,
+                 name="sim"):
+        self.bin = p4term_path()
+        self.name = name
+        self.dir = dir
+        os.makedirs(dir, exist_ok=True)
+        self.registers = registers
+        self.prefix = prefix
+        self.argv = [self.bin, "simulate", "--broker", broker_uri, "--store", store,
+                     "--registers", str(registers), "--rate", str(rate),
+                     "--duration", str(int(duration_s)), "--grace", str(int(grace_s)),
+                     "--dir", dir, "--prefix", prefix,
+                     "--ack-timeout-ms", str(ack_timeout_ms),
+                     "--resend-max-ms", str(resend_max_ms), "--log-level", "info"]
+        self.env = dict(os.environ)
+        self.env.update(env or {})
+        self.log_path = os.path.join(dir, "%s.log" % name)
+        self.proc = None
+        self.runs = 0
+        register_log("p4term simulate " + name, self.log_path)
+        _post_checks.append(self.check_log_clean)
+
+    def __repr__(self):
+        return "Simulator(%s pid=%s)" % (self.name, self.proc.pid if self.proc else None)
+
+    def journals(self):
+        return [os.path.join(self.dir, "%s%02d.db" % (self.prefix, i + 1))
+                for i in range(self.registers)]
+
+    def start(self, argv_override=None):
+        check(self.proc is None or self.proc.poll() is not None, "%r already running" % self)
+        self._mark = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
+        self.proc = spawn(argv_override or self.argv, self.log_path, env=self.env)
+        self.runs += 1
+        _register(self)
+        return self
+
+    def drain(self, grace_s=60):
+        """Runs once more with no new sales: it resends what the journals hold pending and
+        exits 0 when all of it is acked within GRACE_S. Returns the exit code."""
+        argv = list(self.argv)
+        argv[argv.index("--duration") + 1] = "0"
+        argv[argv.index("--grace") + 1] = str(int(grace_s))
+        self.start(argv)
+        return self.wait(grace_s + 30)
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait(self, timeout_s):
+        try:
+            rc = self.proc.wait(timeout=scaled(timeout_s))
+        except subprocess.TimeoutExpired:
+            raise TimeoutError("%r still running after %.0fs" % (self, scaled(timeout_s)))
+        _unregister(self)
+        return rc
+
+    def stop(self):
+        """SIGTERM: the registers stop selling and close (pending sales stay journaled)."""
+        rc = stop_process(self.proc) if self.proc else None
+        _unregister(self)
+        return rc
+
+    def kill(self):
+        rc = kill_process(self.proc) if self.proc else None
+        _unregister(self)
+        return rc
+
+    def output(self):
+        """What the current (or last) run wrote to its log."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(getattr(self, "_mark", 0))
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def summary(self):
+        """The key=value figures of the last run's 'simulate:' lines, as ints where numeric."""
+        out = {}
+        for line in self.output().splitlines():
+            if not line.startswith("simulate:"):
+                continue
+            for word in line.split()[1:]:
+                if "=" in word:
+                    k, v = word.split("=", 1)
+                    try:
+                        out[k] = int(v)
+                    except ValueError:
+                        out[k] = v
+        return out
+
+    def check_log_clean(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            return
+        for mark in Gateway.SANITIZER_MARKS:
+            at = text.find(mark)
+            check(at < 0, "sanitizer report in %s: %s" % (self.log_path, text[at:at + 300]))
+
+    def _cleanup(self):
+        if self.proc:
+            stop_process(self.proc, timeout_s=5)
+
+
+JOURNAL_PENDING, JOURNAL_ACKED, JOURNAL_REJECTED = 0, 1, 2
+
+
+def read_journal(path):
+    """Every sale of a libp4term journal: [{lid, id, seq, state, gw_seq, duplicate,
+    created_ms, sale}] in local order; SALE is the payload as published (a dict). Reads beside
+    a running register (WAL) through a read-only connection."""
+    conn = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=10)
+    try:
+        rows = conn.execute("SELECT lid, id, seq, state, gw_seq, duplicate, created_ms, "
+                            "payload FROM sales ORDER BY lid").fetchall()
+    finally:
+        conn.close()
+    out = []
+    for lid, sid, seq, state, gw_seq, dup, created_ms, payload in rows:
+        out.append({"lid": lid, "id": sid, "seq": seq, "state": state, "gw_seq": gw_seq,
+                    "duplicate": bool(dup), "created_ms": created_ms,
+                    "sale": json.loads(payload)})
+    return out
+
+
+class JournalTruth:
+    """Ground truth of what the registers sold: the union of every journal read so far.
+
+    Reading before each restart of a register keeps sales a journal may later prune (acked
+    sales older than 30 days by the register's clock are pruned at open)."""
+
+    def __init__(self):
+        self.sales = {}      # id -> latest journal row (see read_journal)
+        self.files = set()
+
+    def absorb(self, paths):
+        for path in paths:
+            if not os.path.exists(path):
+                continue
+            self.files.add(path)
+            for row in read_journal(path):
+                row["journal"] = path
+                self.sales[row["id"]] = row
+        return self
+
+    def refresh(self):
+        """Re-reads every journal absorbed so far (rows missing now are kept as last seen)."""
+        return self.absorb(sorted(self.files))
+
+    def pending(self):
+        return [r for r in self.sales.values() if r["state"] == JOURNAL_PENDING]
+
+    def rejected(self):
+        return [r for r in self.sales.values() if r["state"] == JOURNAL_REJECTED]
+
+    def by_id(self):
+        """{id: sale dict as published} of every sale."""
+        return {sid: r["sale"] for sid, r in self.sales.items()}
