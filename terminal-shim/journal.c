@@ -53,7 +53,10 @@ static const char *const migrations[] = {
     "UPDATE meta SET v = 0 WHERE k = 'cursor' AND EXISTS(SELECT 1 FROM entities"
     "  WHERE entity IN ('promo', 'customer', 'loyalty'));"
     "DELETE FROM entities WHERE entity IN ('promo', 'customer', 'loyalty');"
-    "INSERT INTO meta(k, v) VALUES('gw_holds', 0);",
+    "INSERT INTO meta(k, v) VALUES('gw_holds', 0);"
+    /* The points a pending sale redeems are not in the gateway's balance yet. */
+    "ALTER TABLE sales ADD COLUMN customer TEXT;"
+    "ALTER TABLE sales ADD COLUMN redeem INTEGER NOT NULL DEFAULT 0;",
 };
 
 enum {
@@ -73,6 +76,7 @@ enum {
     ST_LIST_PENDING,
     ST_REJECT,
     ST_PRUNE,
+    ST_PENDING_REDEEM,
     ST_COUNT
 };
 
@@ -82,7 +86,8 @@ static const char *const sql[ST_COUNT] = {
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_META_GET] = "SELECT v FROM meta WHERE k = ?1",
     [ST_META_SET] = "INSERT INTO meta(k, v) VALUES(?1, ?2) ON CONFLICT(k) DO UPDATE SET v = ?2",
-    [ST_APPEND] = "INSERT INTO sales(id, seq, payload, total, created_ms) VALUES(?1,?2,?3,?4,?5)",
+    [ST_APPEND] = "INSERT INTO sales(id, seq, payload, total, created_ms, customer, redeem) "
+                  "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_PENDING_AFTER] = "SELECT lid, id, seq, payload FROM sales WHERE state = 0 AND lid > ?1 "
                          "ORDER BY lid LIMIT ?2",
     [ST_PENDING_AFTER_NUM] = "SELECT lid, id, seq, payload FROM sales WHERE state = 0 AND "
@@ -99,6 +104,8 @@ static const char *const sql[ST_COUNT] = {
                         "FROM sales WHERE state = 0 ORDER BY lid LIMIT ?1",
     [ST_REJECT] = "INSERT INTO rejects(topic, payload, reason, ts_ms) VALUES(?1, ?2, ?3, ?4)",
     [ST_PRUNE] = "DELETE FROM sales WHERE state = 1 AND done_ms < ?1",
+    [ST_PENDING_REDEEM] = "SELECT coalesce(sum(redeem), 0) FROM sales WHERE state = 0 AND "
+                          "customer = ?1",
 };
 
 struct journal {
@@ -295,6 +302,13 @@ int journal_set_next_seq(struct journal *j, int64_t next_seq)
 int journal_append(struct journal *j, const char *id, int64_t seq, const char *payload,
                    int64_t total_minor, int64_t created_ms)
 {
+    return journal_append_sale(j, id, seq, payload, total_minor, created_ms, NULL, 0);
+}
+
+int journal_append_sale(struct journal *j, const char *id, int64_t seq, const char *payload,
+                        int64_t total_minor, int64_t created_ms, const char *customer,
+                        int64_t redeem)
+{
     sqlite3_stmt *st = j->st[ST_APPEND];
     int rc;
 
@@ -309,6 +323,11 @@ int journal_append(struct journal *j, const char *id, int64_t seq, const char *p
     sqlite3_bind_text(st, 3, payload, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, total_minor);
     sqlite3_bind_int64(st, 5, created_ms);
+    if (customer && customer[0])
+        sqlite3_bind_text(st, 6, customer, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 6);
+    sqlite3_bind_int64(st, 7, redeem);
     rc = step_done(j, st, "append");
     if (rc == 0 && seq > 0)
         rc = journal_meta_set(j, "next_seq", seq + 1);
@@ -509,4 +528,19 @@ int journal_prune(struct journal *j, int64_t before_ms, int64_t *n_out)
     if (rc == 0 && n_out)
         *n_out = sqlite3_changes(j->db);
     return rc;
+}
+
+int journal_pending_redeem(struct journal *j, const char *customer, int64_t *points)
+{
+    sqlite3_stmt *st = j->st[ST_PENDING_REDEEM];
+    int rc;
+
+    sqlite3_bind_text(st, 1, customer, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    *points = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_ROW)
+        return db_fail(j, "pending redeem");
+    return 0;
 }

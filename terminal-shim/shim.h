@@ -48,6 +48,13 @@ int journal_set_next_seq(struct journal *j, int64_t next_seq);
  * the next seq becomes SEQ + 1 in the same transaction. */
 int journal_append(struct journal *j, const char *id, int64_t seq, const char *payload,
                    int64_t total_minor, int64_t created_ms);
+/* journal_append, also noting the sale's CUSTOMER (NULL: none) and the points it REDEEMs. */
+int journal_append_sale(struct journal *j, const char *id, int64_t seq, const char *payload,
+                        int64_t total_minor, int64_t created_ms, const char *customer,
+                        int64_t redeem);
+/* The points redeemed by CUSTOMER's pending sales: spent at this register but not yet in the
+ * balance the gateway publishes. */
+int journal_pending_redeem(struct journal *j, const char *customer, int64_t *points);
 /* Up to MAX pending sales with lid > AFTER_LID, in lid order; NUMBERED_ONLY skips unnumbered
  * ones. The caller cleans up each row. */
 int journal_pending_after(struct journal *j, int64_t after_lid, bool numbered_only,

@@ -1083,7 +1083,7 @@ out:
 static int check_redeem(struct p4term *t, const struct p4t_sale *s, bool reachable,
                         char *reason, size_t reason_len)
 {
-    int64_t balance = 0;
+    int64_t balance = 0, pending = 0;
     int rc;
 
     if (!s->has_loyalty || s->loyalty_redeem <= 0)
@@ -1105,9 +1105,21 @@ static int check_redeem(struct p4term *t, const struct p4t_sale *s, bool reachab
     rc = cache_loyalty(t->c, s->customer, &balance);
     if (rc && rc != P4TERM_ENOTFOUND)
         return rc;
-    if (s->loyalty_redeem > balance) {
-        snprintf(reason, reason_len, "loyalty.redeem: %lld points asked but %s has %lld",
-                 (long long)s->loyalty_redeem, s->customer, (long long)balance);
+    /* This register's own unacknowledged redemptions are not in the gateway's balance yet:
+     * without them two quick sales could both spend the same points. (Right after an ack the
+     * new balance may already count one: that errs on the side of refusing.) */
+    rc = journal_pending_redeem(t->j, s->customer, &pending);
+    if (rc)
+        return rc;
+    if (s->loyalty_redeem > balance - pending) {
+        if (pending)
+            snprintf(reason, reason_len, "loyalty.redeem: %lld points asked but %s has %lld "
+                     "(%lld of %lld in pending sales)", (long long)s->loyalty_redeem,
+                     s->customer, (long long)(balance - pending), (long long)pending,
+                     (long long)balance);
+        else
+            snprintf(reason, reason_len, "loyalty.redeem: %lld points asked but %s has %lld",
+                     (long long)s->loyalty_redeem, s->customer, (long long)balance);
         return P4TERM_EREFUSED;
     }
     return 0;
@@ -1199,7 +1211,8 @@ int p4term_ring(struct p4term *t, const struct p4t_sale *sale, struct p4t_sale *
         rc = rc == P4T_ENOMEM ? P4TERM_ENOMEM : P4TERM_EINVAL;
         goto out;
     }
-    rc = journal_append(t->j, s->id, seq, payload, s->total_minor, now_ms);
+    rc = journal_append_sale(t->j, s->id, seq, payload, s->total_minor, now_ms, s->customer,
+                             s->has_loyalty ? s->loyalty_redeem : 0);
     if (rc == 0 && seq > 0)
         t->next_seq = seq + 1;
     pthread_mutex_unlock(&t->db_mu);

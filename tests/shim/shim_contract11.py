@@ -156,6 +156,18 @@ def main():
     check("points asked but C-1 has 300" in res.stderr, "refusal reason: %r" % res.stderr)
     check("pending=0" in env.term(seller, "pending").stdout, "the refused sale was journaled")
     check(len(gw.sales) == n_before, "a refused sale reached the gateway")
+    # Points spent in a sale the gateway has not acknowledged yet cannot be spent again.
+    gw.acking = False
+    res = env.term(seller, "sale", "--line", "milk:1", "--customer", "C-1", "--redeem", "200",
+                   "--wait-ms", "300")
+    check(sale_fields(res.stdout).get("status") == "pending", "unacked sale: %s" % res.stdout)
+    res = env.term(seller, "sale", "--line", "milk:1", "--customer", "C-1", "--redeem", "200",
+                   expect_rc=1)
+    check("200 points asked but C-1 has 100 (200 of 300 in pending sales)" in res.stderr,
+          "second redemption of the same points: %r" % res.stderr)
+    gw.acking = True
+    check("pending=0" in env.term(seller, "flush", "--wait-ms", "20000").stdout,
+          "the redemption was not acked once the gateway acked again")
 
     # 5. Holds: asked and answered; the sale carries the hold id. A register that never had a
     # hold reply leaves the field out (a 1.0 gateway would reject it).

@@ -200,6 +200,7 @@ class ScriptedGateway(h.MqttClient):
         self.hold_reqs = []    # hold request payloads (dicts)
         self.available = {}    # sku -> units a hold may take (absent: all asked)
         self.syncs = []        # (reg, request dict)
+        self.acking = True     # False: sales are recorded but not acknowledged
 
     def _on_connect(self, client, userdata, flags, rc):
         super()._on_connect(client, userdata, flags, rc)
@@ -251,6 +252,8 @@ class ScriptedGateway(h.MqttClient):
                     self.sales[body["id"]] = (len(self.sales) + 1, body)
                     self.sale_order.append(body["id"])
                 gw_seq = self.sales[body["id"]][0]
+                if not self.acking:
+                    return
             self.client.publish(base + "ack", json.dumps(
                 {"id": body["id"], "status": "ok", "gw_seq": gw_seq, "seq": body["seq"]}), qos=1)
         elif kind == "sync":
