@@ -22,6 +22,7 @@ volatile sig_atomic_t p4gw_reopen_flag;
 #define PRUNE_MAX_ROWS 20000      /* per pass: keeps one pass short */
 #define CHANGES_PRUNE_EVERY_MS 10000
 #define STATS_EVERY_MS 5000
+#define HOLDS_EVERY_MS 1000       /* expired holds, price windows starting or ending */
 #define STOP_FLUSH_MS 2000
 #define RETRY_WAIT_MS 5           /* wake-up while refused local publishes wait */
 #define PENDING_MAX_MSGS 200000   /* refused local publishes kept for retry */
@@ -37,7 +38,12 @@ struct gw {
     struct pending pend;      /* local publishes Paho refused, retried in order */
     bool queue_ok, ingest_ok, outbox_ok;
     bool local_up, cloud_up;
-    char sale_filter[P4T_TOPIC_MAX], sync_filter[P4T_TOPIC_MAX];
+    char sale_filter[P4T_TOPIC_MAX], sync_filter[P4T_TOPIC_MAX], hold_filter[P4T_TOPIC_MAX];
+    char down_filter[P4T_TOPIC_MAX], down_all_filter[P4T_TOPIC_MAX];
+    char resync_topic[P4T_TOPIC_MAX];
+    bool resync_due;          /* HQ may hold downlink data we missed: ask for it when online */
+    int64_t cloud_down_ms;    /* monotonic time the cloud link went down (0 while up) */
+    int64_t last_holds_ms;
     char status_topic[P4T_TOPIC_MAX], cloud_status_topic[P4T_TOPIC_MAX];
     char alert_topic[P4T_TOPIC_MAX], cloud_alert_topic[P4T_TOPIC_MAX];
     char changes_topic[P4T_TOPIC_MAX];
@@ -98,52 +104,120 @@ static const char *current_state(struct gw *g)
     return g->cloud_up ? "online" : "wan_down";
 }
 
-static void raise_alert(struct gw *g, const char *kind, const char *severity, const char *msg,
-                        const char *sku, const char *sale_id)
+/* Publishes the alerts the last commit stored (the outbox carries them to HQ). */
+static void publish_alerts(struct gw *g)
 {
-    char *text = NULL;
+    for (size_t i = 0; i < g->in.alerts.n; i++) {
+        struct out_msg *m = &g->in.alerts.items[i];
 
-    p4_warn("alert kind=%s message=\"%s\"", kind, msg);
-    if (status_alert_encode(g->cfg->store, kind, severity, msg, sku, sale_id, &text) != 0)
+        publish_local(g, g->alert_topic, m->payload, m->len, false);
+        m->payload = NULL;
+    }
+    out_list_clear(&g->in.alerts);
+}
+
+/* Publishes the group's acks, hold replies, alerts and change messages: called only after the
+ * commit that holds their data. */
+static void publish_group(struct gw *g)
+{
+    for (size_t i = 0; i < g->in.acks.n; i++) {
+        struct out_msg *m = &g->in.acks.items[i];
+
+        publish_local(g, m->topic, m->payload, m->len, false);
+        m->payload = NULL;
+    }
+    out_list_clear(&g->in.acks);
+    publish_alerts(g);
+    if (g->in.changes.n)
+        sync_changes_msgs(&g->in.changes, g->changes_topic, &g->out);
+    ingest_done(&g->in);
+    for (size_t i = 0; i < g->out.n; i++) {
+        struct out_msg *m = &g->out.items[i];
+
+        publish_local(g, m->topic, m->payload, m->len, false);
+        m->payload = NULL;
+    }
+    out_list_clear(&g->out);
+}
+
+/* Runs FN in a transaction of its own (for work outside a group: timers, the outbox cap) and
+ * publishes what it produced. */
+static void small_txn(struct gw *g, int (*fn)(struct gw *g, void *arg), void *arg)
+{
+    int rc = replica_begin(&g->r);
+
+    if (rc == 0)
+        rc = ingest_begin(&g->in);
+    if (rc == 0)
+        rc = fn(g, arg) < 0 ? P4GW_EIO : P4GW_OK;
+    if (rc == 0)
+        rc = replica_commit(&g->r);
+    if (rc) {
+        replica_rollback(&g->r);
+        ingest_abort(&g->in);
         return;
-    if (g->cloud_up)
-        link_publish(&g->cloud, g->cloud_alert_topic, text, strlen(text), 1, false, NULL);
-    publish_local(g, g->alert_topic, text, strlen(text), false);
+    }
+    g->ob.undelivered += g->in.n_new;
+    publish_group(g);
+}
+
+static int cap_alert(struct gw *g, void *arg)
+{
+    struct p4t_alert *a = &g->in.alert;
+    char key[32];
+
+    (void)arg;
+    memset(a, 0, sizeof(*a));
+    snprintf(a->kind, sizeof(a->kind), P4T_ALERT_OUTBOX_CAP);
+    snprintf(a->severity, sizeof(a->severity), "critical");
+    snprintf(a->message, sizeof(a->message), "%" PRId64 " sales wait for the cloud (cap %" PRId64
+             ")", g->ob.undelivered, g->cfg->outbox_cap);
+    snprintf(a->details, sizeof(a->details), "{\"outbox\":%" PRId64 ",\"cap\":%" PRId64 "}",
+             g->ob.undelivered, g->cfg->outbox_cap);
+    snprintf(key, sizeof(key), "%" PRId64, g->in.gw_head);
+    return ingest_alert(&g->in, a, key);
 }
 
 /* The outbox never drops: crossing the cap raises one alert, and sales keep being accepted. */
 static void check_outbox_cap(struct gw *g)
 {
-    char msg[P4T_REASON_MAX];
-
     if (g->ob.undelivered >= g->cfg->outbox_cap && !g->ob.over_cap) {
         g->ob.over_cap = true;
-        snprintf(msg, sizeof(msg), "%" PRId64 " sales wait for the cloud (cap %" PRId64 ")",
-                 g->ob.undelivered, g->cfg->outbox_cap);
-        raise_alert(g, "outbox_cap", "critical", msg, NULL, NULL);
+        small_txn(g, cap_alert, NULL);
     } else if (g->ob.undelivered < g->cfg->outbox_cap && g->ob.over_cap) {
         g->ob.over_cap = false;
         p4_info("outbox back under its cap undelivered=%" PRId64, g->ob.undelivered);
     }
 }
 
-/* Stock is allowed to go negative (the sale happened); staff are told which SKU to count. */
-static void raise_oversells(struct gw *g)
+static int meta_set(struct replica *r, const char *key, int64_t value)
 {
-    size_t n = g->in.n_oversell < P4GW_OVERSELL_MAX ? g->in.n_oversell : P4GW_OVERSELL_MAX;
-    char msg[P4T_REASON_MAX];
+    replica_bind_text(r, RS_META_SET, 1, key);
+    replica_bind_int(r, RS_META_SET, 2, value);
+    return replica_exec(r, RS_META_SET);
+}
 
-    for (size_t i = 0; i < n; i++) {
-        const struct oversell *o = &g->in.oversells[i];
+/* Asks HQ for downlink data we may have missed (contract 6.6); retried until published. */
+static void send_resync(struct gw *g)
+{
+    struct p4t_resync rq;
+    char *text = NULL;
 
-        snprintf(msg, sizeof(msg), "stock of %.64s is %" PRId64 " after a sale: please count it",
-                 o->sku, o->on_hand);
-        raise_alert(g, "oversell", "warning", msg, o->sku, o->sale_id);
+    memset(&rq, 0, sizeof(rq));
+    snprintf(rq.store, sizeof(rq.store), "%s", g->cfg->store);
+    snprintf(rq.req_id, sizeof(rq.req_id), "gw-%" PRId64, p4_now_ms());
+    if (downlink_since(&g->r, &rq) != 0 || p4t_resync_encode(&rq, &text) != 0) {
+        p4_error("resync request not built");
+        g->resync_due = false;
+        return;
     }
-    if (g->in.n_oversell > n)
-        p4_warn("oversell alerts not sent count=%zu (per-group limit %d)",
-                g->in.n_oversell - n, P4GW_OVERSELL_MAX);
-    g->in.n_oversell = 0;
+    if (link_publish(&g->cloud, g->resync_topic, text, strlen(text), 1, false, NULL) == 0) {
+        g->resync_due = false;
+        p4_info("resync requested req_id=%s since price=%" PRId64 " promo=%" PRId64
+                " customer=%" PRId64 " loyalty=%" PRId64, rq.req_id, rq.since_price,
+                rq.since_promo, rq.since_customer, rq.since_loyalty);
+    }
+    free(text);
 }
 
 static void on_local_up(struct gw *g)
@@ -153,13 +227,25 @@ static void on_local_up(struct gw *g)
     /* A clean session forgets subscriptions: subscribe on every connect. */
     link_subscribe(&g->local, g->sale_filter);
     link_subscribe(&g->local, g->sync_filter);
+    link_subscribe(&g->local, g->hold_filter);
     publish_status(g, current_state(g), true);
 }
 
 static void on_cloud_up(struct gw *g)
 {
+    int64_t down_ms = g->cloud_down_ms ? p4_mono_ms() - g->cloud_down_ms : 0;
+
     g->cloud_up = true;
-    p4_info("cloud connected");
+    g->cloud_down_ms = 0;
+    p4_info("cloud connected after_down_ms=%" PRId64, down_ms);
+    /* Subscribing again is harmless with a persistent session and covers a broker that lost
+     * it; what it queued for us while we were away arrives either way. */
+    link_subscribe(&g->cloud, g->down_filter);
+    link_subscribe(&g->cloud, g->down_all_filter);
+    if (down_ms > g->cfg->resync_after_s * 1000) {
+        p4_info("cloud outage longer than resync_after_s=%" PRId64 ": resync", g->cfg->resync_after_s);
+        g->resync_due = true;
+    }
     outbox_link_up(&g->ob);
     publish_status(g, current_state(g), true);
 }
@@ -184,19 +270,20 @@ static void handle_sync(struct gw *g, const struct event *ev, int64_t now_ms)
         p4_warn("sync request not answered reg=%s req_id=%s", reg, req.req_id);
 }
 
-static void publish_out(struct gw *g)
+/* Which store topic a message came on; -1 when it is not one of ours. */
+static int local_kind(const struct event *ev)
 {
-    for (size_t i = 0; i < g->out.n; i++) {
-        struct out_msg *m = &g->out.items[i];
+    char store[P4T_ID_MAX + 1], reg[P4T_ID_MAX + 1];
+    enum p4t_local kind;
 
-        publish_local(g, m->topic, m->payload, m->len, false);
-        m->payload = NULL;
-    }
-    out_list_clear(&g->out);
+    if (p4t_topic_parse_local(ev->topic, &kind, store, reg) != 0)
+        return -1;
+    return (int)kind;
 }
 
-/* One iteration: the events in EVS become one transaction (sales, delivered marks), then
- * acks, change messages, sync replies, and new batches for the cloud. */
+/* One iteration: the events in EVS become one transaction (sales, hold requests, downlink
+ * messages, delivered marks), then acks, hold replies, alerts, change messages, sync replies,
+ * and new batches for the cloud. */
 static void process(struct gw *g, struct event *evs)
 {
     struct replica *r = &g->r;
@@ -205,15 +292,14 @@ static void process(struct gw *g, struct event *evs)
     bool txn = false, failed = false, had_syncs = false;
     struct event *ev;
 
+    g->in.wan_up = g->cloud_up;
     for (ev = evs; ev; ev = ev->next) {
-        enum p4t_local kind;
-        char store[P4T_ID_MAX + 1], reg[P4T_ID_MAX + 1];
+        int kind = ev->type == EV_LOCAL_MSG ? local_kind(ev) : -1;
         bool needs_txn;
+        int rc = 0;
 
-        needs_txn = ev->type == EV_CLOUD_ACK ||
-                    (ev->type == EV_LOCAL_MSG &&
-                     !(p4t_topic_parse_local(ev->topic, &kind, store, reg) == 0 &&
-                       kind == P4T_L_SYNC));
+        needs_txn = ev->type == EV_CLOUD_ACK || ev->type == EV_CLOUD_MSG ||
+                    (ev->type == EV_LOCAL_MSG && kind != P4T_L_SYNC);
         if (needs_txn && !txn && !failed) {
             if (replica_begin(r) != 0 || ingest_begin(&g->in) != 0) {
                 replica_rollback(r);
@@ -224,7 +310,7 @@ static void process(struct gw *g, struct event *evs)
         }
         switch (ev->type) {
         case EV_LOCAL_MSG:
-            if (!needs_txn) {
+            if (kind == P4T_L_SYNC) {
                 had_syncs = true; /* answered after the commit, against committed state */
                 break;
             }
@@ -232,21 +318,35 @@ static void process(struct gw *g, struct event *evs)
              * registers resend. */
             if (failed)
                 break;
-            if (ingest_sale(&g->in, ev->topic, ev->payload, ev->len, ev->orig_len, now_ms)) {
-                replica_rollback(r);
-                txn = false;
-                failed = true;
+            if (kind == P4T_L_HOLD)
+                rc = holds_request(&g->in, ev->topic, ev->payload, ev->len, ev->orig_len,
+                                   now_ms);
+            else
+                rc = ingest_sale(&g->in, ev->topic, ev->payload, ev->len, ev->orig_len, now_ms);
+            break;
+        case EV_CLOUD_MSG:
+            /* A failed group loses this message (Paho acknowledged it already); the resync
+             * asked for below brings it back. */
+            if (failed) {
+                g->resync_due = true;
+                break;
             }
+            rc = downlink_apply(&g->in, ev->topic, ev->payload, ev->len, ev->orig_len, now_ms);
+            if (rc)
+                g->resync_due = true;
             break;
         case EV_CLOUD_ACK:
-            if (!failed && outbox_on_ack(&g->ob, ev->batch_id) != 0) {
-                replica_rollback(r);
-                txn = false;
-                failed = true;
-            }
+            if (!failed)
+                rc = outbox_on_ack(&g->ob, ev->batch_id);
             break;
         case EV_CLOUD_NACK:
             outbox_on_nack(&g->ob, ev->batch_id);
+            break;
+        case EV_CLOUD_SESSION:
+            if (ev->batch_id == 0) {
+                p4_info("cloud session not present: resync");
+                g->resync_due = true;
+            }
             break;
         case EV_LOCAL_UP:
             on_local_up(g);
@@ -260,14 +360,22 @@ static void process(struct gw *g, struct event *evs)
             break;
         case EV_CLOUD_UP:
             on_cloud_up(g);
+            g->in.wan_up = true;
             break;
         case EV_CLOUD_DOWN:
             g->cloud_up = false;
+            g->in.wan_up = false;
+            g->cloud_down_ms = p4_mono_ms();
             outbox_link_down(&g->ob);
             p4_warn("cloud connection lost (reconnecting) undelivered=%" PRId64,
                     g->ob.undelivered);
             publish_status(g, current_state(g), true);
             break;
+        }
+        if (rc) {
+            replica_rollback(r);
+            txn = false;
+            failed = true;
         }
     }
     if (txn && replica_commit(r) != 0) {
@@ -288,31 +396,34 @@ static void process(struct gw *g, struct event *evs)
         g->groups++;
         g->commit_ms_total += p4_mono_ms() - t0;
         /* Only now, with the data on disk, do acks and changes leave the process. */
-        for (size_t i = 0; i < g->in.acks.n; i++) {
-            struct out_msg *m = &g->in.acks.items[i];
+        publish_group(g);
+    }
+    if (had_syncs) {
+        for (ev = evs; ev; ev = ev->next) {
+            if (ev->type == EV_LOCAL_MSG && local_kind(ev) == P4T_L_SYNC)
+                handle_sync(g, ev, now_ms);
+        }
+        for (size_t i = 0; i < g->out.n; i++) {
+            struct out_msg *m = &g->out.items[i];
 
             publish_local(g, m->topic, m->payload, m->len, false);
             m->payload = NULL;
         }
-        out_list_clear(&g->in.acks);
-        raise_oversells(g);
-        if (g->in.changes.n)
-            sync_changes_msgs(&g->in.changes, g->changes_topic, &g->out);
-        g->in.changes.n = 0;
-        g->in.n_new = 0;
-        publish_out(g);
+        out_list_clear(&g->out);
     }
-    if (had_syncs) {
-        for (ev = evs; ev; ev = ev->next) {
-            enum p4t_local kind;
-            char store[P4T_ID_MAX + 1], reg[P4T_ID_MAX + 1];
+}
 
-            if (ev->type == EV_LOCAL_MSG &&
-                p4t_topic_parse_local(ev->topic, &kind, store, reg) == 0 && kind == P4T_L_SYNC)
-                handle_sync(g, ev, now_ms);
-        }
-        publish_out(g);
-    }
+static int expire_holds(struct gw *g, void *arg)
+{
+    int64_t now_ms = p4_now_ms();
+    int rc = holds_expire(&g->in, now_ms);
+
+    (void)arg;
+    if (rc < 0)
+        return rc;
+    if (!g->cfg->registers_v11)
+        return downlink_price_edges(&g->in, now_ms);
+    return P4GW_OK;
 }
 
 /* Periodic work: pruning, stats, status refresh. */
@@ -336,6 +447,10 @@ static void timers(struct gw *g)
         }
         g->last_changes_prune_ms = now;
     }
+    if (now - g->last_holds_ms >= HOLDS_EVERY_MS) {
+        small_txn(g, expire_holds, NULL);
+        g->last_holds_ms = now;
+    }
     if (now - g->last_stats_ms >= STATS_EVERY_MS) {
         p4_info("stats accepted=%" PRId64 " duplicates=%" PRId64 " rejected=%" PRId64
                 " dropped=%" PRIu64 " groups=%" PRId64 " outbox=%" PRId64 " delivered=%" PRId64
@@ -357,6 +472,10 @@ static int make_topics(struct gw *g)
 
     rc |= p4t_topic_local_filter(g->sale_filter, P4T_TOPIC_MAX, P4T_L_SALE, c->store);
     rc |= p4t_topic_local_filter(g->sync_filter, P4T_TOPIC_MAX, P4T_L_SYNC, c->store);
+    rc |= p4t_topic_local_filter(g->hold_filter, P4T_TOPIC_MAX, P4T_L_HOLD, c->store);
+    rc |= p4t_topic_down(g->down_filter, P4T_TOPIC_MAX, c->tenant, c->store, "+");
+    rc |= p4t_topic_down(g->down_all_filter, P4T_TOPIC_MAX, c->tenant, "_all", "+");
+    rc |= p4t_topic_up(g->resync_topic, P4T_TOPIC_MAX, c->tenant, c->store, "resync");
     rc |= p4t_topic_local(g->status_topic, P4T_TOPIC_MAX, P4T_L_STATUS, c->store, NULL);
     rc |= p4t_topic_local(g->alert_topic, P4T_TOPIC_MAX, P4T_L_ALERT, c->store, NULL);
     rc |= p4t_topic_local(g->changes_topic, P4T_TOPIC_MAX, P4T_L_CHANGES, c->store, NULL);
@@ -406,6 +525,18 @@ int p4gw_run(const struct p4gw_config *cfg)
     if (outbox_init(&g->ob, &g->r, cfg) != 0)
         goto out;
     g->outbox_ok = true;
+    {
+        int64_t clean = 0, n_changes = 0;
+
+        /* Paho acknowledges a downlink message before we commit it, so a start that did not
+         * follow a clean stop may have lost some: ask HQ again (also for an empty replica). */
+        replica_bind_text(&g->r, RS_META_GET, 1, "clean_stop");
+        if (replica_int(&g->r, RS_META_GET, 0, &clean) != 0 ||
+            replica_int(&g->r, RS_COUNT_CHANGES, 0, &n_changes) != 0 ||
+            meta_set(&g->r, "clean_stop", 0) != 0)
+            goto out;
+        g->resync_due = !clean || n_changes == 0;
+    }
     if (status_encode("offline", g->ob.undelivered, g->ob.delivered, &will) != 0)
         goto out;
     if (local_link_start(&g->local, cfg, &g->q, g->status_topic, will) != 0)
@@ -435,10 +566,13 @@ int p4gw_run(const struct p4gw_config *cfg)
         /* Status before new batches: the retained depth never lags the cloud's view. */
         check_outbox_cap(g);
         publish_status(g, current_state(g), false);
+        if (g->cloud_up && g->resync_due)
+            send_resync(g);
         if (g->cloud_up)
             outbox_fill(&g->ob, &g->cloud);
         timers(g);
     }
+    meta_set(&g->r, "clean_stop", 1);
     p4_info("stopping undelivered=%" PRId64 " delivered=%" PRId64, g->ob.undelivered,
             g->ob.delivered);
     rc = 0;

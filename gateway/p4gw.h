@@ -221,7 +221,7 @@ int stock_apply_move(struct replica *r, const char *sku, int64_t amount, int64_t
                      int64_t *after);
 /* Records a count of ON_HAND units at OCCURRED_MS. A count newer than the latest becomes the
  * baseline: on_hand = ON_HAND + every non-count movement after OCCURRED_MS; an older one is
- * only recorded. *BEFORE/*AFTER as above. Returns 0 or P4GW_EIO. */
+ * only recorded. *BEFORE and *AFTER as above. Returns 0 or P4GW_EIO. */
 int stock_apply_count(struct replica *r, const char *sku, int64_t on_hand, int64_t occurred_ms,
                       const char *move_id, int64_t *before, int64_t *after);
 

@@ -222,6 +222,9 @@ static int migrate(struct replica *r)
     }
     if (sqlite3_step(st) == SQLITE_ROW)
         version = sqlite3_column_int(st, 0);
+    /* A statement left active would lock the tables a migration drops. */
+    sqlite3_finalize(st);
+    st = NULL;
     if (version > N_MIGRATIONS) {
         p4_error("replica schema is newer than this gateway version=%d known=%d", version,
                  N_MIGRATIONS);

@@ -64,17 +64,21 @@ def test_mqtt5_and_sync():
     reply = req + "/reply"
     col = Collector(env.store_broker, [reply])
 
-    # From the start: a log slice covering every change, chunked by 500.
-    replies = sync_until_last(r1, req, reply, col, "all", 0)
+    # From cursor 1: a log slice covering every later change, chunked by 500.
+    replies = sync_until_last(r1, req, reply, col, "all", 1)
     items = [it for b in replies for it in b["items"]]
-    check(not any(b["snapshot"] for b in replies), "cursor 0 with the whole log kept: snapshot")
-    check([it["seq"] for it in items] == list(range(1, head + 1)),
-          "log slice is not 1..%d gap-free" % head)
+    check(not any(b["snapshot"] for b in replies), "cursor 1 with the whole log kept: snapshot")
+    check([it["seq"] for it in items] == list(range(2, head + 1)),
+          "log slice is not 2..%d gap-free" % head)
     check(all(len(b["items"]) <= 500 for b in replies), "a chunk has more than 500 items")
     check(all(b["more"] for b in replies[:-1]), "more must be true on all but the last chunk")
     check(all(b["head"] == head and b["last_sale_seq"] == 20 for b in replies),
           "head/last_sale_seq wrong: %r" % ([(b["head"], b["last_sale_seq"]) for b in replies],))
-    log("sync from 0: %d changes in %d replies" % (n_changes, len(replies)))
+    log("sync from 1: %d changes in %d replies" % (n_changes - 1, len(replies)))
+
+    # From nothing: the current state, not the history.
+    replies = sync_until_last(r1, req, reply, col, "cold", 0)
+    check(all(b["snapshot"] and b["to"] == head for b in replies), "cursor 0: snapshot")
 
     # Up to date: one empty reply.
     replies = sync_until_last(r1, req, reply, col, "uptodate", head)

@@ -146,16 +146,30 @@ static void test_ingest(struct replica *r)
     /* 10 - 3 - 9: an oversell is recorded, not refused, and flagged. */
     CHECK_INT(q_int(r, "SELECT on_hand FROM stock WHERE sku = 'A-1'"), -2);
     CHECK_INT(q_int(r, "SELECT count(*) FROM sales WHERE flags LIKE '%oversell%'"), 1);
-    CHECK_INT(in.n_oversell, 1);
-    CHECK_STR(in.oversells[0].sku, "A-1");
-    CHECK_STR(in.oversells[0].sale_id, ID2);
-    CHECK_INT(in.oversells[0].on_hand, -2);
+    /* One oversell alert for the crossing, naming the sale that crossed and the one before. */
+    CHECK_INT(in.alerts.n, 1);
+    if (in.alerts.n == 1) {
+        struct p4t_alert a;
+
+        CHECK_INT(p4t_alert_decode(in.alerts.items[0].payload, in.alerts.items[0].len, &a,
+                                   reason, sizeof(reason)), 0);
+        CHECK_STR(a.kind, "oversell");
+        CHECK_STR(a.sku, "A-1");
+        CHECK_INT(a.n_sales, 2);
+        CHECK_STR(a.sales[0], ID2);
+        CHECK_STR(a.sales[1], ID1);
+        CHECK_STR(a.details, "{\"on_hand\":-2}");
+    }
+    CHECK_INT(q_int(r, "SELECT count(*) FROM conflicts WHERE kind = 'oversell' AND sku = 'A-1'"
+                       " AND on_hand = -2"), 1);
+    CHECK_INT(q_int(r, "SELECT count(*) FROM outbox WHERE kind = 'alert'"), 1);
     CHECK_INT(q_int(r, "SELECT count(*) FROM stock_moves WHERE reason = 'sale'"), 2);
     CHECK_INT(q_int(r, "SELECT count(*) FROM changes"), 8);
     check_changes_gap_free(r);
     CHECK_INT(in.changes.n, 2);
-    CHECK_INT(q_int(r, "SELECT count(*) FROM outbox WHERE delivered = 0"), 2);
-    CHECK_INT(q_int(r, "SELECT sum(oid = gw_seq) FROM outbox"), 2);
+    CHECK_INT(q_int(r, "SELECT count(*) FROM outbox WHERE delivered = 0"), 3);
+    /* The alert follows the sale that raised it. */
+    CHECK_INT(q_int(r, "SELECT oid FROM outbox WHERE kind = 'alert'"), 3);
     CHECK_INT(q_int(r, "SELECT count(*) FROM outbox WHERE payload LIKE '%\"gw_seq\":2%'"), 1);
     CHECK_INT(q_int(r, "SELECT last_seq FROM registers WHERE reg = 'r1'"), 2);
     CHECK_INT(q_int(r, "SELECT count(*) FROM rejects"), 3);
@@ -204,6 +218,8 @@ static void test_sync(struct replica *r)
 
     CHECK_INT(sync_decide(r, 0, &head, &snap), 0);
     CHECK_INT(head, 9);
+    CHECK(snap); /* a register starting from nothing gets the current state */
+    CHECK_INT(sync_decide(r, 1, &head, &snap), 0);
     CHECK(!snap);
     CHECK_INT(sync_decide(r, 9, &head, &snap), 0);
     CHECK(!snap);
@@ -298,6 +314,25 @@ static void test_chunks(struct replica *r)
         p4t_changes_cleanup(&c);
     }
     out_list_clear(&out);
+
+    /* More than 2,000 changes behind head: a snapshot even though the log is kept. */
+    CHECK_INT(replica_begin(r), 0);
+    for (int i = 0; i < 1000; i++) {
+        char sku[32];
+
+        snprintf(sku, sizeof(sku), "Y-%d", i);
+        CHECK_INT(stock_record_stock(r, &head, sku, i, NULL), 0);
+    }
+    CHECK_INT(replica_commit(r), 0);
+    {
+        bool snap = false;
+        int64_t h2;
+
+        CHECK_INT(sync_decide(r, head - P4GW_SYNC_LOG_MAX_BEHIND - 1, &h2, &snap), 0);
+        CHECK(snap);
+        CHECK_INT(sync_decide(r, head - P4GW_SYNC_LOG_MAX_BEHIND, &h2, &snap), 0);
+        CHECK(!snap);
+    }
     free(out.items);
 }
 
@@ -306,19 +341,19 @@ static void test_outbox(struct replica *r)
     struct outbox o;
 
     CHECK_INT(outbox_init(&o, r, &cfg), 0);
-    CHECK_INT(o.undelivered, 4);
+    CHECK_INT(o.undelivered, 5); /* 4 sales and the oversell alert (oid 3) */
     CHECK_INT(o.delivered, 0);
     replica_bind_int(r, RS_OUTBOX_MARK, 1, 1);
     replica_bind_int(r, RS_OUTBOX_MARK, 2, 3);
     CHECK_INT(replica_exec(r, RS_OUTBOX_MARK), 0);
     CHECK_INT(outbox_prune(&o, 2), 2);
     CHECK_INT(outbox_prune(&o, 100), 1);
-    CHECK_INT(q_int(r, "SELECT count(*) FROM outbox"), 1);
+    CHECK_INT(q_int(r, "SELECT count(*) FROM outbox"), 2);
     outbox_cleanup(&o);
     /* Reopened state: what is left is undelivered, everything before it delivered. */
     CHECK_INT(outbox_init(&o, r, &cfg), 0);
-    CHECK_INT(o.undelivered, 1);
-    CHECK_INT(o.delivered, 3);
+    CHECK_INT(o.undelivered, 2);
+    CHECK_INT(o.delivered, 2); /* gw_seq 3 (oid 4) is the oldest undelivered sale */
     outbox_cleanup(&o);
 }
 
