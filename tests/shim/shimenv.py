@@ -71,14 +71,15 @@ class ShimEnv:
     """Store broker, cloud broker, HQ consumer and a configured (not started) gateway with the
     fixture stock imported."""
 
-    def __init__(self, stock=None):
+    def __init__(self, stock=None, gw_extra=None):
         self.p4term = p4term_path()
         h.p4gw_path()  # skip before starting brokers when p4gw is not built
         self.stock = stock or load_stock()
         self.store_broker = h.Mosquitto("store")
         self.cloud = h.Mosquitto("cloud")
         self.hq = h.CloudConsumer(self.cloud, TENANT, STORE)
-        self.gw = h.Gateway(self.store_broker.uri, self.cloud.uri, TENANT, STORE)
+        self.gw = h.Gateway(self.store_broker.uri, self.cloud.uri, TENANT, STORE,
+                            extra=gw_extra)
         self.gw.import_stock(self.stock)
         self.status = h.StatusWatcher.for_store(self.store_broker, STORE)
         self.dir = h.subdir("registers")
