@@ -1,0 +1,1179 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* p4load: a precise register/HQ load generator for the benchmarks (raw MQTT 3.1.1 on epoll). */
+
+/*
+ * Why a raw MQTT client: the generator must not add delays of its own. A client library
+ * with a receive thread that naps after idle polls (Paho C 1.3.12 does) would put those naps
+ * into every latency we report, for the gateway and for the bridge alike. One epoll thread
+ * timestamps each sale when it is made (CLOCK_MONOTONIC) and each ack, cloud arrival and
+ * change the moment its bytes are read, and matches them by the sale index carried in the
+ * last 48 bits of the sale id (a valid UUIDv7).
+ *
+ * Modes: "gw" registers wait for the gateway's app-level ack (a sale stays pending until an
+ * ok/duplicate ack names it, resent after --ack-timeout-ms); "bridge" registers have no app
+ * ack, so a sale counts as done when it reaches the cloud (that is the only signal a bridge
+ * user has that it went anywhere).
+ *
+ * Results: one JSON object on stdout at the end. With --pause the tool prints "READY" once
+ * phase 1 is fully acked and waits for a line on stdin before phase 2 (the driver uses this
+ * to restore a cut cloud link and time the backlog drain).
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REGS_MAX 200
+#define CONNS_MAX (REGS_MAX + 2)
+#define RBUF_MAX (8u * 1024 * 1024)  /* one incoming packet may be up to a 1 MiB changes msg */
+#define WBUF_MAX (64u * 1024 * 1024) /* beyond this a connection is declared stuck */
+#define PRICES_MAX 1000
+#define EXTRA_SKUS 100               /* skus 0..99 fill extra lines; first lines never use them */
+#define SALE_MAX_BYTES 1024
+
+enum conn_kind { C_REG, C_CLOUD, C_HQ };
+
+struct conn {
+    int fd;
+    enum conn_kind kind;
+    int reg;           /* register index for C_REG */
+    uint8_t *rbuf;
+    size_t rlen, rcap;
+    uint8_t *wbuf;
+    size_t wlen, wcap;
+    bool dirty, want_out, connacked;
+    int subs_pending;
+    uint16_t next_pid;
+    int64_t pubacks;
+};
+
+struct sale {
+    int64_t created_ns, acked_ns, cloud_ns, change_ns, last_send_ns;
+    char *payload;
+    uint32_t len;
+    uint16_t reg;
+    uint16_t change_seen;
+    uint8_t phase;
+    uint8_t sends;
+};
+
+struct price_probe {
+    int64_t sent_ns, done_ns;
+    int sku;
+    int seen;
+    bool *seen_by; /* per register */
+};
+
+struct opts {
+    const char *mode, *store_host, *cloud_host, *tenant, *store, *reg_prefix, *sku_prefix;
+    int store_port, cloud_port;
+    int n_regs, window, n_skus, prices;
+    double rate, rate2;
+    double duration_s, duration2_s, grace_s, warmup_s;
+    int64_t count, max_sales;
+    int64_t ack_timeout_ms, price_interval_ms;
+    bool follow_changes, pause, wait_cloud;
+};
+
+static struct opts O;
+static struct conn conns[CONNS_MAX];
+static int n_conns;
+static int ep;
+static struct sale *sales;
+static int64_t n_sales;          /* made */
+static int64_t n_phase1;         /* sales made in phase 1 */
+static int32_t *sku_owner;       /* first-line sku -> sale index (change matching) */
+static int64_t *reg_seq;
+static int *reg_pending;
+static uint64_t run_tag;         /* 26 random bits in each id: ignore foreign sales */
+static int64_t first_sku;        /* round-robin cursor for first lines */
+static struct price_probe probes[PRICES_MAX];
+static int n_probes;
+static int64_t n_acked, n_cloud, n_dup_acks, n_rejected, n_resends, n_cloud_dups;
+static int64_t n_unmatched, n_changes_msgs, n_change_items;
+static char first_reject[256];
+static int cloud_conn = -1, hq_conn = -1;
+static bool stdin_go;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "p4load: %s: %s\n", what, strerror(errno));
+    exit(2);
+}
+
+static void fail(const char *what)
+{
+    fprintf(stderr, "p4load: %s\n", what);
+    exit(2);
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+
+    if (!p)
+        fail("out of memory");
+    return p;
+}
+
+/* ---- output buffering ---- */
+
+static void wreserve(struct conn *c, size_t more)
+{
+    if (c->wlen + more <= c->wcap)
+        return;
+    size_t cap = c->wcap ? c->wcap : 65536;
+
+    while (cap < c->wlen + more)
+        cap *= 2;
+    if (cap > WBUF_MAX)
+        fail("a broker stopped reading (write buffer over 64 MiB)");
+    c->wbuf = realloc(c->wbuf, cap);
+    if (!c->wbuf)
+        fail("out of memory");
+    c->wcap = cap;
+}
+
+static void wbytes(struct conn *c, const void *p, size_t n)
+{
+    wreserve(c, n);
+    memcpy(c->wbuf + c->wlen, p, n);
+    c->wlen += n;
+    c->dirty = true;
+}
+
+static void wbyte(struct conn *c, uint8_t b)
+{
+    wbytes(c, &b, 1);
+}
+
+static void wlen_field(struct conn *c, size_t n)
+{
+    do {
+        uint8_t b = n % 128;
+
+        n /= 128;
+        if (n)
+            b |= 0x80;
+        wbyte(c, b);
+    } while (n);
+}
+
+static void wstr(struct conn *c, const char *s, size_t n)
+{
+    uint8_t h[2] = {(uint8_t)(n >> 8), (uint8_t)n};
+
+    wbytes(c, h, 2);
+    wbytes(c, s, n);
+}
+
+static uint16_t pid_next(struct conn *c)
+{
+    if (++c->next_pid == 0)
+        c->next_pid = 1;
+    return c->next_pid;
+}
+
+static void mqtt_connect(struct conn *c, const char *client_id)
+{
+    size_t id_len = strlen(client_id);
+    static const uint8_t vh[] = {0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 0}; /* clean, no ka */
+
+    wbyte(c, 0x10);
+    wlen_field(c, sizeof(vh) + 2 + id_len);
+    wbytes(c, vh, sizeof(vh));
+    wstr(c, client_id, id_len);
+}
+
+static void mqtt_subscribe(struct conn *c, const char *filter)
+{
+    size_t n = strlen(filter);
+    uint16_t pid = pid_next(c);
+    uint8_t p[2] = {(uint8_t)(pid >> 8), (uint8_t)pid};
+
+    wbyte(c, 0x82);
+    wlen_field(c, 2 + 2 + n + 1);
+    wbytes(c, p, 2);
+    wstr(c, filter, n);
+    wbyte(c, 1);
+    c->subs_pending++;
+}
+
+static void mqtt_publish(struct conn *c, const char *topic, const char *payload, size_t len)
+{
+    size_t tn = strlen(topic);
+    uint16_t pid = pid_next(c);
+    uint8_t p[2] = {(uint8_t)(pid >> 8), (uint8_t)pid};
+
+    wbyte(c, 0x32); /* QoS 1 */
+    wlen_field(c, 2 + tn + 2 + len);
+    wstr(c, topic, tn);
+    wbytes(c, p, 2);
+    wbytes(c, payload, len);
+}
+
+static void mqtt_puback(struct conn *c, uint16_t pid)
+{
+    uint8_t p[4] = {0x40, 2, (uint8_t)(pid >> 8), (uint8_t)pid};
+
+    wbytes(c, p, 4);
+}
+
+static void set_out(struct conn *c, bool on)
+{
+    struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.u32 = 0};
+
+    if (c->want_out == on)
+        return;
+    ev.data.u32 = (uint32_t)(c - conns);
+    if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) != 0)
+        die("epoll_ctl");
+    c->want_out = on;
+}
+
+static void flush_conn(struct conn *c)
+{
+    size_t off = 0;
+
+    while (off < c->wlen) {
+        ssize_t n = write(c->fd, c->wbuf + off, c->wlen - off);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            die("write to broker");
+        }
+        off += (size_t)n;
+    }
+    memmove(c->wbuf, c->wbuf + off, c->wlen - off);
+    c->wlen -= off;
+    c->dirty = false;
+    set_out(c, c->wlen > 0);
+}
+
+static void flush_all(void)
+{
+    for (int i = 0; i < n_conns; i++) {
+        if (conns[i].dirty)
+            flush_conn(&conns[i]);
+    }
+}
+
+static int open_conn(enum conn_kind kind, int reg, const char *host, int port,
+                     const char *client_id)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct conn *c = &conns[n_conns];
+    struct epoll_event ev = {.events = EPOLLIN};
+    int one = 1;
+
+    if (n_conns >= CONNS_MAX)
+        fail("too many connections");
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+        fail("host must be an IPv4 address");
+    memset(c, 0, sizeof(*c));
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (c->fd < 0)
+        die("socket");
+    if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        die("connect to broker");
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+    c->kind = kind;
+    c->reg = reg;
+    ev.data.u32 = (uint32_t)n_conns;
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) != 0)
+        die("epoll_ctl");
+    mqtt_connect(c, client_id);
+    return n_conns++;
+}
+
+/* ---- sales ---- */
+
+static int sku_price(int64_t sku)
+{
+    return 100 + (int)((sku * 37) % 9900);
+}
+
+static void format_ts(char out[32])
+{
+    struct timespec ts;
+    struct tm tm;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    /* the ranges are those of gmtime_r; the casts tell the compiler so */
+    snprintf(out, 32, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)(tm.tm_year + 1900) % 10000,
+             (unsigned)(tm.tm_mon + 1) % 100, (unsigned)tm.tm_mday % 100,
+             (unsigned)tm.tm_hour % 100, (unsigned)tm.tm_min % 100, (unsigned)tm.tm_sec % 100,
+             (unsigned)(ts.tv_nsec / 1000000) % 1000);
+}
+
+static void make_id(int64_t index, char out[37])
+{
+    struct timespec ts;
+    uint64_t ms;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    /* time 48 | ver 7 | run tag 12 | variant 10 + run tag 14 | index 48 */
+    snprintf(out, 37, "%08" PRIx64 "-%04" PRIx64 "-7%03" PRIx64 "-%04" PRIx64 "-%012" PRIx64,
+             (ms >> 16) & 0xffffffffu, ms & 0xffff, (run_tag >> 14) & 0xfff,
+             (uint64_t)0x8000 | (run_tag & 0x3fff), (uint64_t)index & UINT64_C(0xffffffffffff));
+}
+
+/* The sale index of id text ID (36 chars), or -1 when it is not one of this run's. */
+static int64_t id_index(const char *id)
+{
+    char tag_a[4], tag_b[5], idx[13];
+    unsigned long a, b;
+
+    memcpy(tag_a, id + 15, 3);
+    tag_a[3] = 0;
+    memcpy(tag_b, id + 19, 4);
+    tag_b[4] = 0;
+    memcpy(idx, id + 24, 12);
+    idx[12] = 0;
+    a = strtoul(tag_a, NULL, 16);
+    b = strtoul(tag_b, NULL, 16) & 0x3fff;
+    if (id[14] != '7' || a != ((run_tag >> 14) & 0xfff) || b != (run_tag & 0x3fff))
+        return -1;
+    int64_t i = (int64_t)strtoull(idx, NULL, 16);
+
+    return i < n_sales ? i : -1;
+}
+
+static void send_sale(int64_t i)
+{
+    struct sale *s = &sales[i];
+    struct conn *c = &conns[s->reg];
+    char topic[160];
+
+    snprintf(topic, sizeof(topic), "pos/v1/%s/reg/%s%02d/sale", O.store, O.reg_prefix, s->reg);
+    mqtt_publish(c, topic, s->payload, s->len);
+    s->last_send_ns = now_ns();
+    if (s->sends < 255)
+        s->sends++;
+}
+
+static void make_sale(int reg, int phase)
+{
+    char id[37], ts[32], buf[SALE_MAX_BYTES], lines[600];
+    int64_t i = n_sales, total = 0, sku0;
+    int n_lines, len, off = 0;
+    struct sale *s;
+
+    if (n_sales >= O.max_sales)
+        fail("--max-sales reached");
+    s = &sales[i];
+    memset(s, 0, sizeof(*s));
+    s->created_ns = now_ns();
+    s->reg = (uint16_t)reg;
+    s->phase = (uint8_t)phase;
+    n_sales++;
+    make_id(i, id);
+    format_ts(ts);
+    /* The first line's sku is fresh (round robin above the extra range) so its stock change
+     * names this sale; further lines come from the small extra range. */
+    sku0 = EXTRA_SKUS + first_sku;
+    first_sku = (first_sku + 1) % (O.n_skus - EXTRA_SKUS);
+    sku_owner[sku0] = (int32_t)i;
+    n_lines = 1 + (int)(i % 3);
+    for (int k = 0; k < n_lines; k++) {
+        /* extra lines: (7i + 13k) mod 100 differ for k = 1, 2, so no sku repeats */
+        int64_t sku = k == 0 ? sku0 : (i * 7 + k * 13) % EXTRA_SKUS;
+        int qty = 1 + (int)((i + k) % 4);
+        int price = sku_price(sku);
+
+        total += (int64_t)qty * price;
+        off += snprintf(lines + off, sizeof(lines) - (size_t)off,
+                        "%s{\"sku\":\"%s%06" PRId64 "\",\"qty\":%d,\"price\":%d,\"ver\":1}",
+                        k ? "," : "", O.sku_prefix, sku, qty, price);
+    }
+    reg_seq[reg]++;
+    len = snprintf(buf, sizeof(buf),
+                   "{\"id\":\"%s\",\"seq\":%" PRId64 ",\"store\":\"%s\",\"reg\":\"%s%02d\","
+                   "\"ts\":\"%s\",\"kind\":\"sale\",\"lines\":[%s],\"tenders\":[{\"type\":"
+                   "\"card\",\"amount\":%" PRId64 "}],\"total\":%" PRId64 "}",
+                   id, reg_seq[reg], O.store, O.reg_prefix, reg, ts, lines, total, total);
+    if (len <= 0 || (size_t)len >= sizeof(buf))
+        fail("sale text too long");
+    s->payload = xmalloc((size_t)len);
+    memcpy(s->payload, buf, (size_t)len);
+    s->len = (uint32_t)len;
+    reg_pending[reg]++;
+    send_sale(i);
+}
+
+static bool is_gw(void)
+{
+    return strcmp(O.mode, "gw") == 0;
+}
+
+/* A sale stops being pending at its ack (gw) or at the cloud (bridge). */
+static void sale_done(int64_t i)
+{
+    struct sale *s = &sales[i];
+
+    if (reg_pending[s->reg] > 0)
+        reg_pending[s->reg]--;
+    /* a done sale is never resent: its text is not needed any more */
+    free(s->payload);
+    s->payload = NULL;
+}
+
+/* ---- incoming messages ---- */
+
+static void on_ack(const char *p, size_t n, int64_t t)
+{
+    int64_t i;
+    struct sale *s;
+
+    if (n < 44 || memcmp(p, "{\"id\":\"", 7) != 0) {
+        n_unmatched++;
+        return;
+    }
+    i = id_index(p + 7);
+    if (i < 0) {
+        n_unmatched++;
+        return;
+    }
+    s = &sales[i];
+    if (memmem(p, n, "\"status\":\"rejected\"", 19)) {
+        if (!first_reject[0])
+            snprintf(first_reject, sizeof(first_reject), "%.*s", (int)(n < 200 ? n : 200), p);
+        n_rejected++;
+        if (!s->acked_ns) {
+            s->acked_ns = -1;
+            sale_done(i);
+        }
+        return;
+    }
+    if (s->acked_ns) {
+        n_dup_acks++;
+        return;
+    }
+    s->acked_ns = t;
+    n_acked++;
+    if (is_gw())
+        sale_done(i);
+}
+
+static void at_cloud(const char *id, int64_t t)
+{
+    int64_t i = id_index(id);
+    struct sale *s;
+
+    if (i < 0) {
+        n_unmatched++;
+        return;
+    }
+    s = &sales[i];
+    if (s->cloud_ns) {
+        n_cloud_dups++;
+        return;
+    }
+    s->cloud_ns = t;
+    n_cloud++;
+    if (!is_gw())
+        sale_done(i);
+}
+
+static void on_cloud(const char *p, size_t n, int64_t t)
+{
+    /* A bridge forwards the sale itself; the gateway a batch whose records each open with
+     * {"id":" (records have no other "id" key: lines and tenders carry none). */
+    const char *end = p + n, *q = p;
+
+    for (;;) {
+        const char *hit = memmem(q, (size_t)(end - q), "{\"id\":\"", 7);
+
+        if (!hit || end - hit < 7 + 36)
+            break;
+        at_cloud(hit + 7, t);
+        q = hit + 7 + 36;
+    }
+}
+
+/* Stock changes name a sale through its first line's sku; price changes a probe's sku. */
+static void on_changes(int reg, const char *p, size_t n, int64_t t)
+{
+    const char *end = p + n, *q = p;
+    size_t pre = strlen(O.sku_prefix);
+
+    n_changes_msgs++;
+    for (;;) {
+        const char *hit = memmem(q, (size_t)(end - q), "\"entity\":\"", 10);
+        bool price;
+        const char *k;
+        long sku;
+
+        if (!hit)
+            break;
+        hit += 10;
+        price = end - hit > 5 && memcmp(hit, "price", 5) == 0;
+        k = memmem(hit, (size_t)(end - hit), "\"key\":\"", 7);
+        if (!k)
+            break;
+        k += 7;
+        q = k;
+        n_change_items++;
+        if ((size_t)(end - k) < pre + 6 || memcmp(k, O.sku_prefix, pre) != 0)
+            continue;
+        sku = strtol(k + pre, NULL, 10);
+        if (sku < 0 || sku >= O.n_skus)
+            continue;
+        if (price) {
+            for (int j = n_probes - 1; j >= 0; j--) {
+                struct price_probe *pp = &probes[j];
+
+                if (pp->sku != sku || pp->seen_by[reg])
+                    continue;
+                pp->seen_by[reg] = true;
+                if (++pp->seen == O.n_regs)
+                    pp->done_ns = t;
+                break;
+            }
+            continue;
+        }
+        int32_t i = sku_owner[sku];
+
+        if (i < 0 || sales[i].reg == reg)
+            continue;
+        if (++sales[i].change_seen == O.n_regs - 1)
+            sales[i].change_ns = t;
+    }
+}
+
+static void on_publish(struct conn *c, const uint8_t *p, size_t n, uint8_t flags, int64_t t)
+{
+    size_t tn, off;
+    int qos = (flags >> 1) & 3;
+    char topic[256];
+
+    if (n < 2)
+        return;
+    tn = (size_t)p[0] << 8 | p[1];
+    if (2 + tn > n)
+        return;
+    snprintf(topic, sizeof(topic), "%.*s", (int)tn, (const char *)p + 2);
+    off = 2 + tn;
+    if (qos > 0) {
+        if (off + 2 > n)
+            return;
+        mqtt_puback(c, (uint16_t)(p[off] << 8 | p[off + 1]));
+        off += 2;
+    }
+    const char *body = (const char *)p + off;
+    size_t blen = n - off;
+    size_t tl = strlen(topic);
+
+    if (c->kind == C_CLOUD) {
+        on_cloud(body, blen, t);
+    } else if (c->kind == C_REG) {
+        if (tl > 4 && strcmp(topic + tl - 4, "/ack") == 0)
+            on_ack(body, blen, t);
+        else if (tl > 8 && strcmp(topic + tl - 8, "/changes") == 0)
+            on_changes(c->reg, body, blen, t);
+    }
+}
+
+static void on_readable(struct conn *c)
+{
+    int64_t t;
+
+    for (;;) {
+        if (c->rcap - c->rlen < 65536) {
+            size_t cap = c->rcap ? c->rcap * 2 : 262144;
+
+            if (cap > RBUF_MAX)
+                fail("incoming packet too large");
+            c->rbuf = realloc(c->rbuf, cap);
+            if (!c->rbuf)
+                fail("out of memory");
+            c->rcap = cap;
+        }
+        size_t space = c->rcap - c->rlen;
+        ssize_t n = read(c->fd, c->rbuf + c->rlen, space);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            die("read from broker");
+        }
+        if (n == 0)
+            fail("a broker closed the connection");
+        c->rlen += (size_t)n;
+        if ((size_t)n < space)
+            break; /* short read: the socket is drained */
+    }
+    t = now_ns();
+    size_t off = 0;
+
+    for (;;) {
+        size_t avail = c->rlen - off, rl = 0, hdr = 1;
+        int shift = 0;
+        bool complete = false;
+
+        if (avail < 2)
+            break;
+        while (hdr < avail && hdr < 5) {
+            uint8_t b = c->rbuf[off + hdr];
+
+            rl |= (size_t)(b & 0x7f) << shift;
+            shift += 7;
+            hdr++;
+            if (!(b & 0x80)) {
+                complete = true;
+                break;
+            }
+        }
+        if (!complete || avail < hdr + rl)
+            break;
+        uint8_t type = c->rbuf[off] >> 4, flags = c->rbuf[off] & 0x0f;
+        const uint8_t *body = c->rbuf + off + hdr;
+
+        switch (type) {
+        case 2: /* CONNACK */
+            if (rl < 2 || body[1] != 0)
+                fail("broker refused the connection");
+            c->connacked = true;
+            break;
+        case 3:
+            on_publish(c, body, rl, flags, t);
+            break;
+        case 4: /* PUBACK */
+            c->pubacks++;
+            break;
+        case 9: /* SUBACK */
+            if (rl >= 3 && body[2] == 0x80)
+                fail("broker refused a subscription");
+            c->subs_pending--;
+            break;
+        default:
+            break;
+        }
+        off += hdr + rl;
+    }
+    memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+    c->rlen -= off;
+}
+
+static void poll_once(int timeout_ms)
+{
+    struct epoll_event evs[64];
+    int n;
+
+    flush_all();
+    n = epoll_wait(ep, evs, 64, timeout_ms);
+    if (n < 0 && errno != EINTR)
+        die("epoll_wait");
+    for (int i = 0; i < n; i++) {
+        uint32_t k = evs[i].data.u32;
+
+        if (k == UINT32_MAX) {
+            char line[64];
+            ssize_t r = read(0, line, sizeof(line));
+
+            if (r <= 0 || memchr(line, '\n', (size_t)r))
+                stdin_go = true;
+            continue;
+        }
+        struct conn *c = &conns[k];
+
+        if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+            on_readable(c);
+        if (evs[i].events & EPOLLOUT)
+            flush_conn(c);
+    }
+}
+
+/* ---- phases ---- */
+
+static void resend_overdue(int64_t t, int64_t *low)
+{
+    int64_t timeout = O.ack_timeout_ms * 1000000LL;
+
+    while (*low < n_sales && sales[*low].acked_ns)
+        (*low)++;
+    for (int64_t i = *low; i < n_sales; i++) {
+        struct sale *s = &sales[i];
+
+        if (!s->acked_ns && s->payload && t - s->last_send_ns >= timeout) {
+            send_sale(i);
+            n_resends++;
+        }
+    }
+}
+
+static int pick_reg(int *rr)
+{
+    for (int k = 0; k < O.n_regs; k++) {
+        int r = (*rr + k) % O.n_regs;
+
+        if (reg_pending[r] < O.window) {
+            *rr = (r + 1) % O.n_regs;
+            return r;
+        }
+    }
+    return -1;
+}
+
+static void send_probe(void)
+{
+    struct price_probe *pp = &probes[n_probes];
+    char topic[160], body[256];
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    /* HQ's tenant-wide price counter: wall-clock ms keeps it above every earlier run's. */
+    int64_t ver = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + n_probes;
+
+    pp->sku = EXTRA_SKUS + (int)((first_sku + O.n_skus / 2 + n_probes) %
+                                 (O.n_skus - EXTRA_SKUS));
+    pp->seen_by = calloc((size_t)O.n_regs, sizeof(bool));
+    if (!pp->seen_by)
+        fail("out of memory");
+    snprintf(topic, sizeof(topic), "p4/v1/%s/_all/down/price", O.tenant);
+    int len = snprintf(body, sizeof(body),
+                       "{\"items\":[{\"sku\":\"%s%06d\",\"price\":%d,\"ver\":%" PRId64 "}]}",
+                       O.sku_prefix, pp->sku, sku_price(pp->sku) + 1 + n_probes, ver);
+    pp->sent_ns = now_ns();
+    mqtt_publish(&conns[hq_conn], topic, body, (size_t)len);
+    n_probes++;
+}
+
+/* Sells at RATE (0: as fast as the windows allow) for DURATION_S or until COUNT sales of
+ * this phase were made; price probes go out every price_interval_ms while selling. */
+static void run_phase(int phase, double rate, double duration_s, int64_t count)
+{
+    int64_t t0 = now_ns(), end = t0 + (int64_t)(duration_s * 1e9), next = t0;
+    int64_t interval = rate > 0 ? (int64_t)(1e9 / rate) : 0, made = 0, low = 0;
+    int64_t next_resend = t0 + 100000000LL, next_probe = t0;
+    int rr = 0;
+
+    while ((count <= 0 || made < count) && now_ns() < end) {
+        int64_t t = now_ns();
+        int timeout_ms = 100;
+
+        if (rate > 0) {
+            while (next <= t && (count <= 0 || made < count)) {
+                int r = pick_reg(&rr);
+
+                if (r < 0)
+                    break;
+                make_sale(r, phase);
+                made++;
+                next += interval;
+            }
+            if (next > t)
+                timeout_ms = (int)((next - t) / 1000000);
+        } else {
+            for (int burst = 0; burst < 256 && (count <= 0 || made < count); burst++) {
+                int r = pick_reg(&rr);
+
+                if (r < 0)
+                    break;
+                make_sale(r, phase);
+                made++;
+            }
+            timeout_ms = 1;
+        }
+        if (O.prices > 0 && n_probes < O.prices && t >= next_probe) {
+            send_probe();
+            next_probe = t + O.price_interval_ms * 1000000LL;
+        }
+        if (is_gw() && t >= next_resend) {
+            resend_overdue(t, &low);
+            next_resend = t + 100000000LL;
+        }
+        poll_once(timeout_ms > 100 ? 100 : timeout_ms);
+    }
+}
+
+/* Waits until every sale is acked (gw) and, when WANT_CLOUD, at the cloud, and the changes
+ * of acked sales were seen, or GRACE_S passes. */
+static void settle(bool want_cloud, double grace_s)
+{
+    int64_t deadline = now_ns() + (int64_t)(grace_s * 1e9), low = 0;
+    int64_t change_deadline = 0;
+
+    for (;;) {
+        int64_t t = now_ns();
+        bool acks_done = !is_gw() || n_acked + n_rejected >= n_sales;
+        bool cloud_done = !want_cloud || n_cloud >= n_sales - n_rejected;
+        bool probes_done = true;
+
+        for (int j = 0; j < n_probes; j++)
+            probes_done = probes_done && (probes[j].done_ns || t - probes[j].sent_ns > 3e9);
+        if (acks_done && cloud_done && probes_done) {
+            if (!O.follow_changes)
+                break;
+            /* changes trail their acks by a few ms; give them a moment, bounded */
+            if (!change_deadline)
+                change_deadline = t + 2000000000LL;
+            int64_t missing = 0;
+
+            for (int64_t i = 0; i < n_sales; i++)
+                missing += sales[i].change_ns == 0;
+            if (missing == 0 || t >= change_deadline)
+                break;
+        }
+        if (t >= deadline)
+            break;
+        if (is_gw())
+            resend_overdue(t, &low);
+        poll_once(20);
+    }
+}
+
+/* ---- reporting ---- */
+
+static int cmp64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+static void print_lat(const char *name, int64_t *v, size_t n, bool last)
+{
+    if (n == 0) {
+        printf("\"%s\":{\"n\":0}%s", name, last ? "" : ",");
+        return;
+    }
+    qsort(v, n, sizeof(*v), cmp64);
+    size_t i50 = (n - 1) * 50 / 100, i99 = (size_t)((double)(n - 1) * 0.99 + 0.5);
+
+    printf("\"%s\":{\"n\":%zu,\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f}%s", name, n,
+           (double)v[i50] / 1e6, (double)v[i99] / 1e6, (double)v[n - 1] / 1e6, last ? "" : ",");
+}
+
+/* Completion = acked and at the cloud (gw), or at the cloud (bridge). */
+static int64_t done_ns(const struct sale *s)
+{
+    if (s->cloud_ns <= 0)
+        return 0;
+    if (is_gw())
+        return s->acked_ns > 0 ? (s->acked_ns > s->cloud_ns ? s->acked_ns : s->cloud_ns) : 0;
+    return s->cloud_ns;
+}
+
+static void report(int64_t t_start, int64_t t_resume)
+{
+    int64_t *ack = xmalloc((size_t)n_sales * sizeof(int64_t) + 8);
+    int64_t *cloud = xmalloc((size_t)n_sales * sizeof(int64_t) + 8);
+    int64_t *chg = xmalloc((size_t)n_sales * sizeof(int64_t) + 8);
+    int64_t pr[PRICES_MAX];
+    size_t na = 0, nc = 0, ng = 0, np = 0;
+    int64_t last_ack = 0, last_cloud = 0, last_done = 0, steady = 0, n_done = 0;
+    int64_t w0 = t_start + (int64_t)(O.warmup_s * 1e9);
+    int64_t w1 = t_start + (int64_t)(O.duration_s * 1e9);
+    int64_t drain_last = 0, drain_n = 0;
+    struct rusage ru;
+
+    for (int64_t i = 0; i < n_sales; i++) {
+        const struct sale *s = &sales[i];
+        int64_t d = done_ns(s);
+
+        /* latencies are of phase-1 sales, except with --pause where phase 2 is the live load
+         * during the drain */
+        bool measured = O.pause ? s->phase == 2 : s->phase == 1;
+
+        if (s->acked_ns > 0 && measured)
+            ack[na++] = s->acked_ns - s->created_ns;
+        if (s->cloud_ns > 0 && measured)
+            cloud[nc++] = s->cloud_ns - s->created_ns;
+        if (s->change_ns > 0 && measured)
+            chg[ng++] = s->change_ns - s->created_ns;
+        if (s->acked_ns > last_ack)
+            last_ack = s->acked_ns;
+        if (s->cloud_ns > last_cloud)
+            last_cloud = s->cloud_ns;
+        if (d > last_done)
+            last_done = d;
+        if (d)
+            n_done++;
+        if (s->phase == 1 && d >= w0 && d < w1)
+            steady++;
+        if (O.pause && s->phase == 1 && s->cloud_ns > 0) {
+            drain_n++;
+            if (s->cloud_ns > drain_last)
+                drain_last = s->cloud_ns;
+        }
+    }
+    for (int j = 0; j < n_probes; j++) {
+        if (probes[j].done_ns)
+            pr[np++] = probes[j].done_ns - probes[j].sent_ns;
+    }
+    getrusage(RUSAGE_SELF, &ru);
+    double gen_cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    double win = O.duration_s - O.warmup_s;
+
+    printf("{\"mode\":\"%s\",\"registers\":%d,\"sales\":%" PRId64 ",\"phase1\":%" PRId64
+           ",\"acked\":%" PRId64 ",\"at_cloud\":%" PRId64 ",\"done\":%" PRId64
+           ",\"rejected\":%" PRId64 ",\"dup_acks\":%" PRId64 ",\"cloud_dups\":%" PRId64
+           ",\"resends\":%" PRId64 ",\"unmatched\":%" PRId64 ",\"changes_msgs\":%" PRId64
+           ",\"change_items\":%" PRId64 ",",
+           O.mode, O.n_regs, n_sales, n_phase1, n_acked, n_cloud, n_done, n_rejected,
+           n_dup_acks, n_cloud_dups, n_resends, n_unmatched, n_changes_msgs, n_change_items);
+    printf("\"ack_s\":%.3f,\"cloud_s\":%.3f,\"done_s\":%.3f,\"steady_rate\":%.1f,",
+           last_ack ? (double)(last_ack - t_start) / 1e9 : 0.0,
+           last_cloud ? (double)(last_cloud - t_start) / 1e9 : 0.0,
+           last_done ? (double)(last_done - t_start) / 1e9 : 0.0,
+           win > 0 ? (double)steady / win : 0.0);
+    if (O.pause)
+        printf("\"drain\":{\"n\":%" PRId64 ",\"s\":%.3f},", drain_n,
+               drain_last > t_resume ? (double)(drain_last - t_resume) / 1e9 : 0.0);
+    printf("\"gen_cpu_s\":%.2f,", gen_cpu);
+    if (first_reject[0]) {
+        printf("\"first_reject\":\"");
+        for (const char *p = first_reject; *p; p++)
+            if (*p != '"' && *p != '\\')
+                putchar(*p);
+        printf("\",");
+    }
+    print_lat("lat_ack", ack, na, false);
+    print_lat("lat_cloud", cloud, nc, false);
+    print_lat("lat_change", chg, ng, false);
+    printf("\"price_probes\":%d,", n_probes);
+    print_lat("lat_price", pr, np, true);
+    printf("}\n");
+    fflush(stdout);
+    free(ack);
+    free(cloud);
+    free(chg);
+}
+
+/* ---- setup ---- */
+
+static const char help[] =
+    "usage: p4load --mode gw|bridge --store-port P [--cloud-port P] [options]\n"
+    "  --registers N (20)  --window W (64 pending per register)  --rate R (0 = max)\n"
+    "  --duration S (10)   --count N (0 = no limit)  --warmup S (1; excluded from steady)\n"
+    "  --follow-changes    --no-cloud (do not wait for cloud arrivals)\n"
+    "  --prices K --price-interval-ms MS (HQ price changes on the cloud broker)\n"
+    "  --pause --rate2 R --duration2 S (phase 2 after a line on stdin)\n"
+    "  --tenant T (acme) --store S (s001) --reg-prefix P (r) --skus N (100000)\n"
+    "  --sku-prefix P (sku-) --ack-timeout-ms MS (2000) --grace S (60)\n"
+    "  p4load --write-stock FILE --skus N   writes the stock CSV the sales assume\n";
+
+static int write_stock(const char *path, int n, const char *prefix)
+{
+    FILE *f = fopen(path, "w");
+
+    if (!f)
+        die(path);
+    fprintf(f, "sku,on_hand,price_minor,price_ver\n");
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s%06d,1000000,%d,1\n", prefix, i, sku_price(i));
+    if (fclose(f) != 0)
+        die(path);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *stock_file = NULL;
+    char cid[128], filter[200];
+    int64_t t_start, t_resume = 0;
+
+    O.mode = "gw";
+    O.store_host = O.cloud_host = "127.0.0.1";
+    O.tenant = "acme";
+    O.store = "s001";
+    O.reg_prefix = "r";
+    O.sku_prefix = "sku-";
+    O.n_regs = 20;
+    O.window = 64;
+    O.n_skus = 100000;
+    O.duration_s = 10;
+    O.warmup_s = 1;
+    O.grace_s = 60;
+    O.ack_timeout_ms = 2000;
+    O.price_interval_ms = 200;
+    O.wait_cloud = true;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool used = true;
+
+        if (strcmp(a, "--help") == 0) {
+            fputs(help, stdout);
+            return 0;
+        } else if (strcmp(a, "--follow-changes") == 0) {
+            O.follow_changes = true;
+            used = false;
+        } else if (strcmp(a, "--pause") == 0) {
+            O.pause = true;
+            used = false;
+        } else if (strcmp(a, "--no-cloud") == 0) {
+            O.wait_cloud = false;
+            used = false;
+        } else if (!v) {
+            fprintf(stderr, "p4load: %s needs a value\n%s", a, help);
+            return 2;
+        } else if (strcmp(a, "--mode") == 0) {
+            O.mode = v;
+        } else if (strcmp(a, "--store-port") == 0) {
+            O.store_port = atoi(v);
+        } else if (strcmp(a, "--cloud-port") == 0) {
+            O.cloud_port = atoi(v);
+        } else if (strcmp(a, "--registers") == 0) {
+            O.n_regs = atoi(v);
+        } else if (strcmp(a, "--window") == 0) {
+            O.window = atoi(v);
+        } else if (strcmp(a, "--rate") == 0) {
+            O.rate = atof(v);
+        } else if (strcmp(a, "--rate2") == 0) {
+            O.rate2 = atof(v);
+        } else if (strcmp(a, "--duration") == 0) {
+            O.duration_s = atof(v);
+        } else if (strcmp(a, "--duration2") == 0) {
+            O.duration2_s = atof(v);
+        } else if (strcmp(a, "--warmup") == 0) {
+            O.warmup_s = atof(v);
+        } else if (strcmp(a, "--grace") == 0) {
+            O.grace_s = atof(v);
+        } else if (strcmp(a, "--count") == 0) {
+            O.count = atoll(v);
+        } else if (strcmp(a, "--prices") == 0) {
+            O.prices = atoi(v);
+        } else if (strcmp(a, "--price-interval-ms") == 0) {
+            O.price_interval_ms = atoll(v);
+        } else if (strcmp(a, "--tenant") == 0) {
+            O.tenant = v;
+        } else if (strcmp(a, "--store") == 0) {
+            O.store = v;
+        } else if (strcmp(a, "--reg-prefix") == 0) {
+            O.reg_prefix = v;
+        } else if (strcmp(a, "--skus") == 0) {
+            O.n_skus = atoi(v);
+        } else if (strcmp(a, "--sku-prefix") == 0) {
+            O.sku_prefix = v;
+        } else if (strcmp(a, "--ack-timeout-ms") == 0) {
+            O.ack_timeout_ms = atoll(v);
+        } else if (strcmp(a, "--write-stock") == 0) {
+            stock_file = v;
+        } else {
+            fprintf(stderr, "p4load: unknown option %s\n%s", a, help);
+            return 2;
+        }
+        if (used)
+            i++;
+    }
+    if (stock_file)
+        return write_stock(stock_file, O.n_skus, O.sku_prefix);
+    if ((strcmp(O.mode, "gw") != 0 && strcmp(O.mode, "bridge") != 0) || O.store_port <= 0 ||
+        O.n_regs < 2 || O.n_regs > REGS_MAX || O.window < 1 || O.n_skus <= EXTRA_SKUS * 2 ||
+        O.prices > PRICES_MAX || (O.prices > 0 && O.cloud_port <= 0) ||
+        (O.wait_cloud && O.cloud_port <= 0)) {
+        fputs(help, stderr);
+        return 2;
+    }
+    double r1 = O.rate > 0 ? O.rate : 60000; /* above any rate two cores reach */
+    O.max_sales = (O.count > 0 ? O.count : (int64_t)(r1 * O.duration_s)) +
+                  (int64_t)(O.rate2 * O.duration2_s) + 1000;
+    sales = calloc((size_t)O.max_sales, sizeof(*sales));
+    sku_owner = malloc((size_t)O.n_skus * sizeof(*sku_owner));
+    reg_seq = calloc((size_t)O.n_regs, sizeof(*reg_seq));
+    reg_pending = calloc((size_t)O.n_regs, sizeof(*reg_pending));
+    if (!sales || !sku_owner || !reg_seq || !reg_pending)
+        fail("out of memory");
+    memset(sku_owner, 0xff, (size_t)O.n_skus * sizeof(*sku_owner));
+    if (getrandom(&run_tag, sizeof(run_tag), 0) != sizeof(run_tag))
+        die("getrandom");
+    first_sku = (int64_t)(run_tag % (uint64_t)(O.n_skus - EXTRA_SKUS));
+    ep = epoll_create1(0);
+    if (ep < 0)
+        die("epoll_create1");
+
+    /* registers are conns[0..n_regs-1] so a sale's reg index is its connection */
+    for (int r = 0; r < O.n_regs; r++) {
+        snprintf(cid, sizeof(cid), "p4load-%06" PRIx64 "-%s%02d", run_tag & 0xffffff,
+                 O.reg_prefix, r);
+        int k = open_conn(C_REG, r, O.store_host, O.store_port, cid);
+
+        if (is_gw()) {
+            snprintf(filter, sizeof(filter), "pos/v1/%s/reg/%s%02d/ack", O.store, O.reg_prefix,
+                     r);
+            mqtt_subscribe(&conns[k], filter);
+        }
+        if (O.follow_changes || O.prices > 0) {
+            snprintf(filter, sizeof(filter), "pos/v1/%s/changes", O.store);
+            mqtt_subscribe(&conns[k], filter);
+        }
+    }
+    if (O.cloud_port > 0) {
+        snprintf(cid, sizeof(cid), "p4load-%06" PRIx64 "-hq", run_tag & 0xffffff);
+        cloud_conn = open_conn(C_CLOUD, -1, O.cloud_host, O.cloud_port, cid);
+        if (is_gw())
+            snprintf(filter, sizeof(filter), "p4/v1/%s/%s/up/sale", O.tenant, O.store);
+        else
+            snprintf(filter, sizeof(filter), "pos/v1/%s/reg/+/sale", O.store);
+        mqtt_subscribe(&conns[cloud_conn], filter);
+    }
+    if (O.prices > 0) {
+        snprintf(cid, sizeof(cid), "p4load-%06" PRIx64 "-hqpub", run_tag & 0xffffff);
+        hq_conn = open_conn(C_HQ, -1, O.cloud_host, O.cloud_port, cid);
+    }
+    /* every CONNACK and SUBACK before the clock starts */
+    int64_t deadline = now_ns() + 10000000000LL;
+
+    for (;;) {
+        bool ready = true;
+
+        for (int i = 0; i < n_conns; i++)
+            ready = ready && conns[i].connacked && conns[i].subs_pending == 0;
+        if (ready)
+            break;
+        if (now_ns() > deadline)
+            fail("brokers did not answer CONNECT/SUBSCRIBE within 10 s");
+        poll_once(10);
+    }
+    t_start = now_ns();
+    run_phase(1, O.rate, O.duration_s, O.count);
+    n_phase1 = n_sales;
+    if (O.pause) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
+
+        settle(false, O.grace_s);
+        printf("READY acked=%" PRId64 " at_cloud=%" PRId64 "\n", n_acked, n_cloud);
+        fflush(stdout);
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev) != 0)
+            die("epoll_ctl stdin");
+        while (!stdin_go)
+            poll_once(100);
+        t_resume = now_ns();
+        run_phase(2, O.rate2, O.duration2_s, 0);
+    }
+    settle(O.wait_cloud, O.grace_s);
+    report(t_start, t_resume);
+    return 0;
+}
