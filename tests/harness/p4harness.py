@@ -1265,6 +1265,10 @@ def read_journal(path):
     try:
         rows = conn.execute("SELECT lid, id, seq, state, gw_seq, duplicate, created_ms, "
                             "payload FROM sales ORDER BY lid").fetchall()
+    except sqlite3.OperationalError as e:
+        if "no such table" not in str(e):
+            raise
+        rows = []  # a journal being created: its register has not migrated it yet
     finally:
         conn.close()
     out = []
@@ -1308,3 +1312,57 @@ class JournalTruth:
     def by_id(self):
         """{id: sale dict as published} of every sale."""
         return {sid: r["sale"] for sid, r in self.sales.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# a small file system to fill up
+
+class Tmpfs:
+    """A tmpfs of SIZE_MB mounted on a fresh directory (needs root, or CAP_SYS_ADMIN).
+
+    Raises SkipTest when mounting is not allowed here. resize() changes its size live (space
+    returns without touching the files on it); unmounted (lazily) by the cleanup."""
+
+    def __init__(self, name, size_mb):
+        self.path = subdir(name)
+        res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dm,mode=0755" % size_mb,
+                              "tmpfs", self.path], capture_output=True, text=True)
+        if res.returncode != 0:
+            raise SkipTest("cannot mount a tmpfs on %s: %s" % (self.path, res.stderr.strip()))
+        self.size_mb = size_mb
+        _register(self)
+
+    def __repr__(self):
+        return "Tmpfs(%s)" % self.path
+
+    def free_bytes(self):
+        st = os.statvfs(self.path)
+        return st.f_bavail * st.f_frsize
+
+    def resize(self, size_mb):
+        res = subprocess.run(["mount", "-o", "remount,size=%dm" % size_mb, self.path],
+                             capture_output=True, text=True)
+        check(res.returncode == 0, "remount %s: %s" % (self.path, res.stderr.strip()))
+        self.size_mb = size_mb
+
+    def remount(self, opts):
+        """mount -o remount,OPTS; returns (ok, message)."""
+        res = subprocess.run(["mount", "-o", "remount," + opts, self.path],
+                             capture_output=True, text=True)
+        return res.returncode == 0, res.stderr.strip()
+
+    def fill(self, leave_bytes=0, name="filler"):
+        """Writes a file that leaves about LEAVE_BYTES free; returns its path."""
+        path = os.path.join(self.path, name)
+        chunk = b"\0" * 65536
+        with open(path, "ab") as f:
+            while self.free_bytes() > leave_bytes + len(chunk):
+                try:
+                    f.write(chunk)
+                    f.flush()
+                except OSError:
+                    break
+        return path
+
+    def _cleanup(self):
+        subprocess.run(["umount", "-l", self.path], capture_output=True)
