@@ -53,8 +53,26 @@ static void test_defaults(void)
     CHECK_INT(cfg.changes_keep, 100000);
     CHECK_INT(cfg.commit_max_items, 1000);
     CHECK_INT(cfg.log_level, P4_LOG_INFO);
+    CHECK_INT(cfg.resync_after_s, 3600);
+    CHECK(!cfg.negative_stock_hold);
+    CHECK(!cfg.offline_loyalty_allow);
+    CHECK(!cfg.registers_v11);
     CHECK_STR(cfg.local_client_id, "p4gw-s002");
     CHECK_STR(cfg.cloud_client_id, "p4gw-acme-s002");
+}
+
+static void test_policy(void)
+{
+    struct p4gw_config cfg;
+    char path[PATH_MAX], err[P4GW_ERR_MAX];
+
+    fixture(path, sizeof(path), "policy.ini");
+    CHECK_INT(p4gw_config_load(path, &cfg, err, sizeof(err)), 0);
+    CHECK_STR(err, "");
+    CHECK_INT(cfg.resync_after_s, 120);
+    CHECK(cfg.negative_stock_hold);
+    CHECK(cfg.offline_loyalty_allow);
+    CHECK(cfg.registers_v11);
 }
 
 /* Every line of fixtures/expected.txt: "file | expected error text after <dir>/". */
@@ -110,6 +128,7 @@ int main(void)
 {
     test_good();
     test_defaults();
+    test_policy();
     test_errors();
     test_missing_file();
     CHECK_DONE();

@@ -336,6 +336,89 @@ static void test_chunks(struct replica *r)
     free(out.items);
 }
 
+/* Applies one downlink message (topic kind KIND) in its own transaction. */
+static void down(struct ingest *in, const char *kind, const char *json)
+{
+    char topic[P4T_TOPIC_MAX];
+
+    p4t_topic_down(topic, sizeof(topic), "acme", "_all", kind);
+    CHECK_INT(replica_begin(in->r), 0);
+    CHECK_INT(ingest_begin(in), 0);
+    CHECK_INT(downlink_apply(in, topic, json, strlen(json), strlen(json), p4_now_ms()), 0);
+    CHECK_INT(replica_commit(in->r), 0);
+}
+
+/* HQ's downlink: idempotent, version-ordered, all-or-nothing; the stock rule; loyalty. */
+static void test_downlink(struct replica *r)
+{
+    struct ingest in;
+    char buf[1024], ts[P4T_TS_LEN], later[P4T_TS_LEN], earlier[P4T_TS_LEN];
+    int64_t now = p4_now_ms(), n;
+
+    CHECK_INT(ingest_init(&in, r, &cfg), 0);
+    p4t_ts_format(now, ts);
+    p4t_ts_format(now + 60000, later);
+    p4t_ts_format(now - 60000, earlier);
+    down(&in, "price", "{\"items\":[{\"sku\":\"P-1\",\"price\":100,\"ver\":3}]}");
+    CHECK_INT(q_int(r, "SELECT ver FROM prices WHERE sku = 'P-1'"), 3);
+    n = q_int(r, "SELECT count(*) FROM changes");
+    /* The same item again and an older base: no change row, the base stays. */
+    down(&in, "price", "{\"items\":[{\"sku\":\"P-1\",\"price\":100,\"ver\":3},"
+                       "{\"sku\":\"P-1\",\"price\":90,\"ver\":2}]}");
+    CHECK_INT(q_int(r, "SELECT count(*) FROM changes"), n);
+    CHECK_INT(q_int(r, "SELECT price FROM prices WHERE sku = 'P-1'"), 100);
+    /* A message with a bad second item applies nothing and is kept with a reason. */
+    n = q_int(r, "SELECT count(*) FROM rejects");
+    down(&in, "price", "{\"items\":[{\"sku\":\"P-1\",\"price\":1,\"ver\":9},"
+                       "{\"sku\":\"P-2\",\"price\":-1,\"ver\":10}]}");
+    CHECK_INT(q_int(r, "SELECT count(*) FROM rejects"), n + 1);
+    CHECK_INT(q_int(r, "SELECT ver FROM prices WHERE sku = 'P-1'"), 3);
+    CHECK_INT(in.alerts.n, 1); /* the bad_downlink alert, for the core loop to publish */
+    CHECK_INT(q_int(r, "SELECT count(*) FROM outbox WHERE kind = 'alert'"
+                       " AND payload LIKE '%bad_downlink%'"), 1);
+    ingest_done(&in);
+
+    /* Stock: a count at now is the baseline; a receive before it is recorded only; an
+     * adjustment after it counts; the same id twice once. */
+    snprintf(buf, sizeof(buf), "{\"items\":[{\"id\":\"c1\",\"sku\":\"P-1\",\"type\":\"count\","
+             "\"on_hand\":10,\"occurred_at\":\"%s\"},{\"id\":\"r1\",\"sku\":\"P-1\","
+             "\"type\":\"receive\",\"delta\":5,\"occurred_at\":\"%s\"},{\"id\":\"a1\","
+             "\"sku\":\"P-1\",\"type\":\"adjust\",\"delta\":-3,\"occurred_at\":\"%s\"}]}",
+             ts, earlier, later);
+    down(&in, "stock", buf);
+    down(&in, "stock", buf);
+    CHECK_INT(q_int(r, "SELECT on_hand FROM stock WHERE sku = 'P-1'"), 7);
+    CHECK_INT(q_int(r, "SELECT sum(delta) FROM stock_moves WHERE sku = 'P-1'"), 7);
+    CHECK_INT(q_int(r, "SELECT count(*) FROM stock_moves WHERE sku = 'P-1'"), 3);
+
+    /* Loyalty while the WAN is down: an overdraw is kept and flagged; with the default
+     * offline_loyalty_redeem = deny it is alerted with reason wan_down. */
+    down(&in, "loyalty", "{\"items\":[{\"customer\":\"C-9\",\"balance\":10,\"ver\":1,"
+                         "\"as_of\":\"2020-01-01T00:00:00.000Z\"}]}");
+    in.wan_up = false;
+    snprintf(buf, sizeof(buf),
+             "{\"id\":\"01900000-0000-7000-8000-0000000000c9\",\"seq\":9,\"store\":\"s001\","
+             "\"reg\":\"r3\",\"ts\":\"%s\",\"kind\":\"sale\",\"lines\":[{\"sku\":\"P-1\","
+             "\"qty\":1,\"price\":100,\"ver\":3}],\"total\":100,\"customer\":\"C-9\","
+             "\"loyalty\":{\"earn\":0,\"redeem\":25}}", ts);
+    {
+        char topic[P4T_TOPIC_MAX];
+
+        p4t_topic_local(topic, sizeof(topic), P4T_L_SALE, "s001", "r3");
+        CHECK_INT(replica_begin(r), 0);
+        CHECK_INT(ingest_begin(&in), 0);
+        CHECK_INT(ingest_sale(&in, topic, buf, strlen(buf), strlen(buf), now), 0);
+        CHECK_INT(replica_commit(r), 0);
+    }
+    CHECK_INT(q_int(r, "SELECT balance FROM loyalty WHERE customer = 'C-9'"), -15);
+    CHECK_INT(q_int(r, "SELECT count(*) FROM sales WHERE flags LIKE '%loyalty_overdraw%'"), 1);
+    CHECK_INT(in.alerts.n, 1);
+    if (in.alerts.n == 1)
+        CHECK_CONTAINS(in.alerts.items[0].payload, "\"reason\":\"wan_down\"");
+    ingest_done(&in);
+    ingest_cleanup(&in);
+}
+
 static void test_outbox(struct replica *r)
 {
     struct outbox o;
@@ -379,6 +462,7 @@ int main(void)
     test_sync(&r);
     test_outbox(&r);
     test_chunks(&r);
+    test_downlink(&r);
     replica_close(&r);
     /* Reopening runs no migration twice and keeps the data. */
     CHECK_INT(replica_open(&r, path, false), 0);
@@ -386,7 +470,7 @@ int main(void)
         int64_t n = -1;
 
         CHECK_INT(replica_int(&r, RS_SALES_HEAD, 0, &n), 0);
-        CHECK_INT(n, 4);
+        CHECK_INT(n, 5); /* 4 sales and the loyalty sale of test_downlink */
     }
     replica_close(&r);
     if (!check_failures) {
