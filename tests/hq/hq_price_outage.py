@@ -13,7 +13,13 @@ STOCK = [("coffee-250g", 50, 899, 1), ("milk-1l", 80, 129, 1)]
 
 def main():
     cloud = h.Mosquitto("cloud")
-    st = hqenv.Store(cloud, "s001", STOCK, relay=True).start()
+    st = hqenv.Store(cloud, "s001", STOCK, relay=True,
+                     extra={"cloud": {"resync_after_s": "1"}}).start()
+    # A first start (no session at the broker) asks HQ for everything.
+    first = wait_until(lambda: st.hq.resyncs, 10, "a resync request at the first start")[0][1]
+    check(first["store"] == "s001" and first["since"] == {"price": 0, "promo": 0,
+                                                          "customer": 0, "loyalty": 0},
+          "first resync: %r" % first)
     hq = hqenv.Hq(cloud)
     reg = st.register("r01", follow_changes=True)
 
@@ -40,6 +46,10 @@ def main():
                    it["value"].get("price") == price and it["value"].get("ver") == ver
                    for m in msgs for it in m.get("items", []))
     wait_until(lambda: reg_saw(999, 20), 10, "the register to receive the new price")
+    # The outage outlasted resync_after_s: HQ is asked for what the gateway may lack.
+    again = wait_until(lambda: st.hq.resyncs[1:], 10, "a resync after the outage")[0][1]
+    check(again["since"]["price"] >= 2, "resync after the outage: %r" % again)
+    log("resync requests: at start %r, after the outage %r" % (first["since"], again["since"]))
 
     # An older version arriving later is a no-op: no change row, the replica keeps ver 20.
     n = st.gw.query("SELECT count(*) FROM changes")[0][0]
