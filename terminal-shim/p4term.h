@@ -10,9 +10,13 @@
  *   It never waits on the network. A worker thread owned by the handle publishes pending sales
  *   (QoS 1, in seq order) to the store broker and keeps each one pending until the gateway's
  *   ack names it; it resends after a reconnect and after ack_timeout_ms (exponential backoff up
- *   to resend_max_ms). The same thread keeps a cache of the store's stock and prices (and any
- *   other change-log entity) current from the gateway's change feed, re-syncing when it sees a
- *   gap, so p4term_price()/p4term_stock() answer even with the broker or gateway down.
+ *   to resend_max_ms). The same thread keeps a cache of the store's change-log entities
+ *   (contract 1.1: stock, price states with time windows, promos, customers, loyalty balances)
+ *   current from the gateway's change feed, re-syncing when it sees a gap, so the lookups
+ *   answer even with the broker or gateway down, and prices are resolved by time there (a
+ *   scheduled price switches on at its time with no network). Sales can be rung from the
+ *   cache (P4TERM_PRICE_CACHED: price in effect, then promos), and stock can be held at the
+ *   gateway before a sale (p4term_hold).
  *
  * Threads
  *   Every handle owns one worker thread. Public functions may be called from any thread, also
