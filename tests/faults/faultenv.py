@@ -156,10 +156,17 @@ class FaultStore:
                 "acked": sum(1 for r in rows if r["state"] == h.JOURNAL_ACKED),
                 "pending": sum(1 for r in rows if r["state"] == h.JOURNAL_PENDING)}
 
-    def wait_sales(self, n_more, timeout_s=20, what="sales journaled"):
-        """Waits until the registers journaled N_MORE further sales."""
-        base = self.journal_counts()["made"]
-        wait_until(lambda: self.journal_counts()["made"] >= base + n_more, timeout_s,
+    def wait_sales(self, n_more, timeout_s=20, what="sales journaled", sim=None):
+        """Waits until the registers (of SIM only, when given) journaled N_MORE further
+        sales."""
+        def made():
+            self.absorb()
+            if sim is None:
+                return len(self.truth.sales)
+            mine = set(sim.journals())
+            return sum(1 for r in self.truth.sales.values() if r["journal"] in mine)
+        base = made()
+        wait_until(lambda: made() >= base + n_more, timeout_s,
                    "%d more %s" % (n_more, what), interval_s=0.05,
                    detail=lambda: self.journal_counts())
 
