@@ -71,6 +71,18 @@ def main():
             gaps.append("round %d: no alert raised while the replica's disk was full "
                         "(alerts seen: %r)" % (i + 1, [a.get("kind") for a in alerts
                                                        if isinstance(a, dict)]))
+        # A full disk must not make the gateway spin: failed groups and cloud re-sends are
+        # counted from its log and HQ (reported as gaps, not failures).
+        failed = env.gw.log_text().count("group commit failed")
+        if failed > 20 * FULL_HOLD_S:
+            gaps.append("round %d: %d failed group commits logged in about %.0fs on a full "
+                        "disk (no backoff; two error lines each)" % (i + 1, failed,
+                                                                     FULL_HOLD_S + 1))
+        resent = env.hq.duplicates()
+        if resent > env.replica_count():
+            gaps.append("round %d: HQ got %d re-sent copies for %d sales while the disk was "
+                        "full (the cloud sender restarts after every failed commit)"
+                        % (i + 1, resent, env.replica_count()))
         log("round %d: disk full, replica held at %d sales, %d pending in journals, "
             "p4gw alive; alerts: %r" % (i + 1, n_at_full, env.journal_counts()["pending"],
                                        [a.get("kind") for a in disk_alerts]))
