@@ -120,8 +120,7 @@ static int decode_item(struct jx *j, const cJSON *it, size_t i, struct p4t_chang
     rc = check_value(j, item->entity, item->key, value);
     if (rc)
         return rc;
-    item->value_json = cJSON_PrintUnformatted(value);
-    return item->value_json ? P4T_OK : P4T_ENOMEM;
+    return jx_print_value((cJSON *)value, &item->value_json);
 }
 
 static int decode_obj(struct jx *j, const cJSON *root, struct p4t_changes *out)

@@ -426,9 +426,43 @@ int jx_add_str(cJSON *obj, const char *key, const char *v, size_t cap)
     return cJSON_AddStringToObject(obj, key, v) ? P4T_OK : P4T_ENOMEM;
 }
 
+/* cJSON prints numbers through a double with "%1.15g", so 1000000000000000 would come out as
+ * "1e+15", which the contract's own decoders reject. Decoded numbers are integers of at most
+ * 2^53 - 1 (enforced on input), so each is turned into raw digits before printing. */
+static int integers_to_raw(cJSON *node)
+{
+    for (; node; node = node->next) {
+        if ((node->type & 0xff) == cJSON_Number) {
+            char digits[24];
+            double d = node->valuedouble;
+
+            if (d != d || d > 9007199254740991.0 || d < -9007199254740991.0 ||
+                (double)(int64_t)d != d)
+                continue; /* not an integer: leave cJSON's text */
+            snprintf(digits, sizeof digits, "%" PRId64, (int64_t)d);
+            node->valuestring = strdup(digits);
+            if (!node->valuestring)
+                return P4T_ENOMEM;
+            node->type = cJSON_Raw | (node->type & cJSON_StringIsConst);
+        } else if (node->child && integers_to_raw(node->child) != P4T_OK) {
+            return P4T_ENOMEM;
+        }
+    }
+    return P4T_OK;
+}
+
 int jx_print(const cJSON *root, char **out)
 {
     *out = cJSON_PrintUnformatted(root);
+    return *out ? P4T_OK : P4T_ENOMEM;
+}
+
+int jx_print_value(cJSON *value, char **out)
+{
+    *out = NULL;
+    if (integers_to_raw(value->child) != P4T_OK)
+        return P4T_ENOMEM;
+    *out = cJSON_PrintUnformatted(value);
     return *out ? P4T_OK : P4T_ENOMEM;
 }
 

@@ -89,6 +89,9 @@ int jx_add_int(cJSON *obj, const char *key, int64_t v);
 int jx_add_str(cJSON *obj, const char *key, const char *v, size_t cap);
 /* Prints ROOT compactly into a malloc'd string handed to *OUT. Returns 0 or P4T_ENOMEM. */
 int jx_print(const cJSON *root, char **out);
+/* Prints a decoded value object with every integer as exact digits (converts VALUE's number
+ * nodes in place). *OUT is malloc'd, the caller frees it. */
+int jx_print_value(cJSON *value, char **out);
 
 /* Length of S if it is NUL-terminated within CAP bytes, else CAP (caller treats as invalid). */
 size_t jx_strnlen(const char *s, size_t cap);

@@ -196,6 +196,20 @@ static void test_too_big(void)
     free(buf);
 }
 
+/* Large integers keep their digits: cJSON alone would print 1e15 as "1e+15". */
+static void test_large_integer_value(void)
+{
+    static const char msg[] = "{\"from\":5,\"to\":5,\"items\":[{\"seq\":5,\"entity\":"
+                              "\"loyalty\",\"key\":\"c1\",\"value\":{\"balance\":"
+                              "1000000000000000}}]}";
+    struct p4t_changes c;
+    char reason[P4T_REASON_MAX];
+
+    ASSERT_INT_EQ(p4t_changes_decode(msg, sizeof msg - 1, &c, reason, sizeof reason), 0);
+    ASSERT_STR_EQ(c.items[0].value_json, "{\"balance\":1000000000000000}");
+    p4t_changes_cleanup(&c);
+}
+
 int main(void)
 {
     ASSERT_TRUE(run_cases("changes", changes_rt) >= 23);
@@ -203,5 +217,6 @@ int main(void)
     test_values();
     test_encode();
     test_too_big();
+    test_large_integer_value();
     return check_done("test_changes");
 }
