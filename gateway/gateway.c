@@ -243,7 +243,8 @@ static void on_cloud_up(struct gw *g)
     link_subscribe(&g->cloud, g->down_filter);
     link_subscribe(&g->cloud, g->down_all_filter);
     if (down_ms > g->cfg->resync_after_s * 1000) {
-        p4_info("cloud outage longer than resync_after_s=%" PRId64 ": resync", g->cfg->resync_after_s);
+        p4_info("cloud outage longer than resync_after_s=%" PRId64 ": resync",
+                g->cfg->resync_after_s);
         g->resync_due = true;
     }
     outbox_link_up(&g->ob);

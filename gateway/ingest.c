@@ -420,7 +420,7 @@ static int apply_sale(struct ingest *in, const struct p4t_sale *s, const char *p
     bool oversell = false, stale = false, overdraw = false;
     int64_t gw_seq = in->gw_head + 1;
     char *record = NULL;
-    int rc;
+    int rc = P4GW_OK;
 
     /* The record holds the flags, so the conditions are found first; their alerts wait in
      * in->deferred and go into the outbox behind the sale, so HQ reads the sale first. A
@@ -432,7 +432,9 @@ static int apply_sale(struct ingest *in, const struct p4t_sale *s, const char *p
         if (rc)
             goto out;
     }
-    rc = check_prices(in, s, &stale);
+    /* Returns and voids repeat the original sale's prices: only sales are checked. */
+    if (s->kind == P4T_SALE)
+        rc = check_prices(in, s, &stale);
     if (rc == 0)
         rc = apply_loyalty(in, s, &overdraw);
     if (rc == 0 && s->hold[0] && s->kind == P4T_SALE)
