@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Internal interfaces of the store gateway p4gw: one section per module (config.c, replica.c,
- * queue.c, ingest.c, outbox.c, sync.c, status.c, the two links and the core loop). */
+ * stock.c, queue.c, pending.c, ingest.c, loyalty.c, downlink.c, holds.c, outbox.c, sync.c,
+ * status.c, the two links and the core loop). */
 #ifndef P4GW_H
 #define P4GW_H
 
@@ -526,9 +527,7 @@ int sync_changes_msgs(const struct change_list *changes, const char *topic,
 /* ======================================================================================== */
 /* Encodes a status payload for STATE ("online", "wan_down", "offline"). *OUT malloc'd. */
 int status_encode(const char *state, int64_t outbox, int64_t delivered, char **out);
-/* Encodes an alert (fresh id and ts); SKU and SALE_ID may be NULL. *OUT malloc'd. */
-int status_alert_encode(const char *store, const char *kind, const char *severity,
-                        const char *message, const char *sku, const char *sale_id, char **out);
+/* Alerts are built where their condition is found and stored by ingest_alert (ingest.c). */
 
 /* ======================================================================================== */
 /* gateway.c: the core loop                                                                 */

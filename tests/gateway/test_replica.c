@@ -416,6 +416,41 @@ static void test_downlink(struct replica *r)
     if (in.alerts.n == 1)
         CHECK_CONTAINS(in.alerts.items[0].payload, "\"reason\":\"wan_down\"");
     ingest_done(&in);
+
+    /* With offline_loyalty_redeem = allow the same overdraw is flagged but not alerted. */
+    cfg.offline_loyalty_allow = true;
+    {
+        char topic[P4T_TOPIC_MAX];
+
+        buf[strlen("{\"id\":\"01900000-0000-7000-8000-0000000000")] = 'd';
+        p4t_topic_local(topic, sizeof(topic), P4T_L_SALE, "s001", "r3");
+        CHECK_INT(replica_begin(r), 0);
+        CHECK_INT(ingest_begin(&in), 0);
+        CHECK_INT(ingest_sale(&in, topic, buf, strlen(buf), strlen(buf), now), 0);
+        CHECK_INT(replica_commit(r), 0);
+    }
+    cfg.offline_loyalty_allow = false;
+    CHECK_INT(q_int(r, "SELECT balance FROM loyalty WHERE customer = 'C-9'"), -40);
+    CHECK_INT(q_int(r, "SELECT count(*) FROM sales WHERE flags LIKE '%loyalty_overdraw%'"), 2);
+    CHECK_INT(in.alerts.n, 0);
+    ingest_done(&in);
+
+    /* v1 registers: a window that starts later changes nothing now; when it starts, the
+     * once-a-second timer publishes the price then in effect. */
+    n = q_int(r, "SELECT count(*) FROM changes");
+    snprintf(buf, sizeof(buf), "{\"items\":[{\"sku\":\"P-1\",\"price\":80,\"ver\":11,"
+             "\"effective_from\":\"%s\"}]}", later);
+    down(&in, "price", buf);
+    CHECK_INT(q_int(r, "SELECT count(*) FROM changes"), n);
+    CHECK_INT(q_int(r, "SELECT next_edge_ms FROM prices WHERE sku = 'P-1'"), now + 60000);
+    CHECK_INT(replica_begin(r), 0);
+    CHECK_INT(ingest_begin(&in), 0);
+    CHECK_INT(downlink_price_edges(&in, now + 61000), 0);
+    CHECK_INT(replica_commit(r), 0);
+    CHECK_INT(in.changes.n, 1);
+    if (in.changes.n == 1)
+        CHECK_STR(in.changes.items[0].value, "{\"price\":80,\"ver\":11}");
+    ingest_done(&in);
     ingest_cleanup(&in);
 }
 
@@ -470,7 +505,7 @@ int main(void)
         int64_t n = -1;
 
         CHECK_INT(replica_int(&r, RS_SALES_HEAD, 0, &n), 0);
-        CHECK_INT(n, 5); /* 4 sales and the loyalty sale of test_downlink */
+        CHECK_INT(n, 6); /* 4 sales and the two loyalty sales of test_downlink */
     }
     replica_close(&r);
     if (!check_failures) {
