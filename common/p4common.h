@@ -46,6 +46,13 @@ void p4_format_ts(int64_t ms, char buf[P4_TS_LEN]);
 #define P4_UUID_LEN 37
 int p4_uuid7(char out[P4_UUID_LEN]);
 
+/* ---- sockets ---- */
+/* Sets TCP_NODELAY on every TCP socket of the process and returns how many. Paho 1.3.12 leaves
+ * Nagle on, so a small publish (an ack, a change) waits behind an unacknowledged PUBACK for
+ * the peer's delayed ACK, about 40 ms on Linux. Call it after each MQTT connect; it is cheap
+ * and safe to repeat. Returns -1 if /proc/self/fd cannot be read (logged). */
+int p4_tcp_nodelay_all(void);
+
 /* ---- files ---- */
 /* Reads a whole small file (at most MAX bytes) into a NUL-terminated buffer the caller frees.
  * Returns 0, -1 on I/O error (errno set), -2 when the file is larger than MAX. */

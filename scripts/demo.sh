@@ -40,6 +40,7 @@ start_broker() { # name port
   cat > "$run/$1/mosquitto.conf" <<CONF
 listener $2 127.0.0.1
 allow_anonymous true
+set_tcp_nodelay true
 persistence true
 persistence_location $run/$1/
 log_dest file $run/$1/mosquitto.log
