@@ -28,13 +28,14 @@ def main():
         # The store broker: SIGTERM on even rounds, SIGKILL on odd ones.
         how = "kill" if i % 2 else "term"
         env.wait_sales(20, what="sales before restarting the store broker")
+        mark = env.status.mark()
         rc = env.store_broker.kill() if how == "kill" else env.store_broker.stop()
         log("store broker %s (rc %s); registers keep journaling" % (how, rc))
         time.sleep(rng.uniform(0.2, 1.5))  # the outage length is the scenario
         env.store_broker.start()
         store_restarts[how] += 1
         # Everyone reconnects by themselves: the gateway reports online again.
-        env.status.wait_state("online", 30)
+        env.wait_back_online(mark)
         env.wait_sales(20, what="sales after the store broker came back")
         # The cloud broker, with persistence: a graceful restart while batches flow.
         seen = len(env.hq.gw_seqs())

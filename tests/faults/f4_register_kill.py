@@ -27,6 +27,7 @@ def main():
     unpublished = 0
     for i in range(rounds):
         offline = i % 2 == 1
+        mark = env.status.mark()
         if offline:
             env.store_broker.stop()
             env.wait_sales(20, what="sales journaled while the store broker is down")
@@ -40,7 +41,7 @@ def main():
         if offline:
             unpublished += len(pending)
             env.store_broker.start()
-            env.status.wait_state("online", 30)
+            env.wait_back_online(mark)
         if i % 2 == 0:
             env.receive(rng)
         sim.start()

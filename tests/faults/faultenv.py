@@ -119,6 +119,11 @@ class FaultStore:
     def wait_online(self, timeout_s=20, since=0):
         return self.status.wait_state("online", timeout_s, since=since)
 
+    def wait_back_online(self, mark, timeout_s=30):
+        """Waits for an online status after MARK (status.mark()), retained copies included:
+        after a store broker restart the watcher may subscribe after p4gw re-published."""
+        return self.status.wait_state("online", timeout_s, since=mark, live=False)
+
     def restart_gateway(self, kill=True):
         """SIGKILL (or SIGTERM) p4gw and start it again; returns seconds until it was back."""
         t = time.monotonic()
@@ -236,7 +241,8 @@ class FaultStore:
             problems.append("p4gw was not running at the end")
             self.start_gateway()
         self.relay.restore()
-        self.wait_online(30, since=0)
+        wait_until(lambda: (self.status.latest() or {}).get("state") == "online", 30,
+                   "p4gw online before the final drain", detail=self.status.latest)
         self.answer_resyncs()
         # One drain run per register group: resends what each journal still holds.
         for sim in self.sims:
