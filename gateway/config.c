@@ -76,10 +76,12 @@ static const struct key_def keys[] = {
     {"policy", "register_revision", K_CHOICE, F(registers_v11), 0, 0, false, {"1.0", "1.1"}},
     {"log", "level", K_LEVEL, F(log_level), 0, 0, false, {NULL, NULL}},
     {"log", "file", K_PATH, F(log_file), 0, 0, false, {NULL, NULL}},
+    {"metrics", "listen", K_TEXT, F(metrics_listen), 0, 0, false, {NULL, NULL}},
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const sections[] = {"store", "local", "cloud", "replica", "policy", "log"};
+static const char *const sections[] = {"store",  "local", "cloud",  "replica",
+                                       "policy", "log",   "metrics"};
 
 /* Parse state shared by the line-counting reader and the inih handler. */
 struct load_ctx {
@@ -127,7 +129,7 @@ static bool known_section(const char *name)
 static void fail_section(struct load_ctx *c)
 {
     fail(c, c->bad_section_line, "[%s]: unknown section (expected store, local, cloud, replica, "
-         "policy or log)", c->bad_section);
+         "policy, log or metrics)", c->bad_section);
 }
 
 /* inih reader: hands inih one line at a time so we know the line number in the handler
@@ -333,7 +335,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
         return 1;
     if (c->bad_section_line && strcmp(section, c->bad_section) == 0) {
         fail(c, c->lineno, "[%s] %s: unknown section (expected store, local, cloud, "
-             "replica, policy or log)", section, name);
+             "replica, policy, log or metrics)", section, name);
         return 0;
     }
     if (section[0] == '\0') {

@@ -72,6 +72,8 @@ struct p4gw_config {
     /* [log] */
     int log_level; /* enum p4_log_level */
     char log_file[PATH_MAX];
+    /* [metrics] listen: "127.0.0.1:9464" serves Prometheus text (ops.h); empty = off */
+    char metrics_listen[64];
 };
 
 /* Fills CFG with the defaults, then loads FILE over them and validates. On failure writes ONE
