@@ -223,6 +223,9 @@ static void send_resync(struct gw *g)
 static void on_local_up(struct gw *g)
 {
     g->local_up = true;
+    /* Paho leaves Nagle on: without this an ack waits ~40 ms behind our PUBACK of the sale
+     * for the broker's delayed ACK. Each connect makes a new socket, so set it every time. */
+    p4_tcp_nodelay_all();
     p4_info("store broker connected");
     /* A clean session forgets subscriptions: subscribe on every connect. */
     link_subscribe(&g->local, g->sale_filter);
@@ -237,6 +240,7 @@ static void on_cloud_up(struct gw *g)
 
     g->cloud_up = true;
     g->cloud_down_ms = 0;
+    p4_tcp_nodelay_all(); /* batches and the status go out at once (see on_local_up) */
     p4_info("cloud connected after_down_ms=%" PRId64, down_ms);
     /* Subscribing again is harmless with a persistent session and covers a broker that lost
      * it; what it queued for us while we were away arrives either way. */

@@ -766,6 +766,9 @@ static void *worker_main(void *arg)
             /* Freshly connected and subscribed: everything pending goes again, in order. */
             t->seen_gen = gen;
             t->reconnect_backoff_ms = RECONNECT_MIN_MS;
+            /* Paho leaves Nagle on: a sale would wait ~40 ms behind our PUBACK of the last
+             * ack for the broker's delayed ACK. A new connection is a new socket. */
+            p4_tcp_nodelay_all();
             window_reset_dues(t);
             t->sync_needed = true;
             t->sync_active = false;
