@@ -3,6 +3,7 @@
  * group of sales in one transaction, acknowledges after COMMIT, answers syncs and feeds the
  * cloud sender. */
 #include "p4gw.h"
+#include "ops.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -52,6 +53,8 @@ struct gw {
     int64_t last_status_ms, last_status_outbox, last_status_delivered;
     int64_t last_prune_ms, last_changes_prune_ms, last_stats_ms;
     int64_t groups, commit_ms_total;
+    struct p4gw_counters cnt;   /* figures for the metrics endpoint (ops.h) */
+    struct p4gw_metrics *metrics; /* NULL when [metrics] listen is off */
 };
 
 /* Publishes PAYLOAD (malloc'd, owned from here on) on the store broker, QoS 1. What Paho
@@ -110,6 +113,7 @@ static void publish_alerts(struct gw *g)
     for (size_t i = 0; i < g->in.alerts.n; i++) {
         struct out_msg *m = &g->in.alerts.items[i];
 
+        p4gw_counters_alert(&g->cnt, m->payload);
         publish_local(g, g->alert_topic, m->payload, m->len, false);
         m->payload = NULL;
     }
@@ -223,6 +227,7 @@ static void send_resync(struct gw *g)
 static void on_local_up(struct gw *g)
 {
     g->local_up = true;
+    g->cnt.local_connects++;
     /* Paho leaves Nagle on: without this an ack waits ~40 ms behind our PUBACK of the sale
      * for the broker's delayed ACK. Each connect makes a new socket, so set it every time. */
     p4_tcp_nodelay_all();
@@ -239,6 +244,7 @@ static void on_cloud_up(struct gw *g)
     int64_t down_ms = g->cloud_down_ms ? p4_mono_ms() - g->cloud_down_ms : 0;
 
     g->cloud_up = true;
+    g->cnt.cloud_connects++;
     g->cloud_down_ms = 0;
     p4_tcp_nodelay_all(); /* batches and the status go out at once (see on_local_up) */
     p4_info("cloud connected after_down_ms=%" PRId64, down_ms);
@@ -293,7 +299,7 @@ static void process(struct gw *g, struct event *evs)
 {
     struct replica *r = &g->r;
     int64_t now_ms = p4_now_ms();
-    int64_t t0 = p4_mono_ms();
+    int64_t t0 = p4_mono_ms(), t0_us = p4gw_mono_us();
     bool txn = false, failed = false, had_syncs = false;
     struct event *ev;
 
@@ -400,6 +406,7 @@ static void process(struct gw *g, struct event *evs)
         g->ob.undelivered += g->in.n_new;
         g->groups++;
         g->commit_ms_total += p4_mono_ms() - t0;
+        p4gw_counters_commit(&g->cnt, p4gw_mono_us() - t0_us);
         /* Only now, with the data on disk, do acks and changes leave the process. */
         publish_group(g);
     }
@@ -470,6 +477,25 @@ static void timers(struct gw *g)
     publish_status(g, current_state(g), false);
 }
 
+/* Hands the endpoint a fresh copy of the figures (a short critical section). */
+static void metrics_refresh(struct gw *g)
+{
+    struct p4gw_counters *c = &g->cnt;
+
+    c->sales_ingested = g->in.n_ok;
+    c->duplicates = g->in.n_dup;
+    c->rejects = g->in.n_rej;
+    c->dropped = queue_dropped(&g->q);
+    c->outbox_depth = g->ob.undelivered;
+    c->gw_seq_head = g->in.gw_head;
+    c->delivered = g->ob.delivered;
+    c->change_head = g->in.change_head;
+    c->cloud_up = g->cloud_up;
+    c->local_up = g->local_up;
+    p4gw_metrics_age(g->metrics, c, g->in.gw_head, g->ob.delivered, p4_mono_ms());
+    p4gw_metrics_update(g->metrics, c);
+}
+
 static int make_topics(struct gw *g)
 {
     const struct p4gw_config *c = g->cfg;
@@ -530,6 +556,9 @@ int p4gw_run(const struct p4gw_config *cfg)
     if (outbox_init(&g->ob, &g->r, cfg) != 0)
         goto out;
     g->outbox_ok = true;
+    g->cnt.started_ms = p4_now_ms();
+    if (cfg->metrics_listen[0] && p4gw_metrics_start(cfg->metrics_listen, &g->metrics) != 0)
+        goto out;
     {
         int64_t clean = 0, n_changes = 0;
 
@@ -576,6 +605,8 @@ int p4gw_run(const struct p4gw_config *cfg)
         if (g->cloud_up)
             outbox_fill(&g->ob, &g->cloud);
         timers(g);
+        if (g->metrics)
+            metrics_refresh(g);
     }
     meta_set(&g->r, "clean_stop", 1);
     p4_info("stopping undelivered=%" PRId64 " delivered=%" PRId64, g->ob.undelivered,
@@ -583,6 +614,7 @@ int p4gw_run(const struct p4gw_config *cfg)
     rc = 0;
 out:
     shutdown_links(g);
+    p4gw_metrics_stop(g->metrics);
     free(will);
     out_list_clear(&g->out);
     free(g->out.items);
