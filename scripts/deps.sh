@@ -7,8 +7,8 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config clang
-  libpaho-mqtt-dev libsqlite3-dev libssl-dev libcjson-dev libinih-dev
-  mosquitto mosquitto-clients sqlite3 openssl
+  libpaho-mqtt-dev libsqlite3-dev libssl-dev libcjson-dev libinih-dev libmicrohttpd-dev
+  mosquitto mosquitto-clients sqlite3 openssl curl
   python3 python3-paho-mqtt
 )
 
