@@ -8,11 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <MQTTAsync.h>
 #include <ini.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
+#include "link.h"
 #include "p4common.h"
 
 enum key_kind {
@@ -248,8 +254,12 @@ static int set_value(struct load_ctx *c, const struct key_def *d, const char *va
         break;
     case K_URI:
         if (!uri_ok(value, &tls)) {
+            char shown[P4GW_URI_MAX];
+
+            /* A URI may carry user:password@; the error line must not. */
+            link_uri_redact(value, shown, sizeof(shown));
             fail(c, c->lineno, "[%s] %s: \"%s\" is not an MQTT URI (tcp://, mqtt://, ssl://, "
-                 "mqtts://, ws:// or wss:// followed by host:port)", sec, key, value);
+                 "mqtts://, ws:// or wss:// followed by host:port)", sec, key, shown);
             return -1;
         }
         if (strcmp(sec, "cloud") == 0)
@@ -417,6 +427,29 @@ int p4gw_config_load(const char *file, struct p4gw_config *cfg, char *err, size_
         rc = P4GW_EINVAL;
         goto out;
     }
+    if (cfg->key_file[0] != '\0' && cfg->cert_file[0] == '\0') {
+        fail(&c, 0, "[cloud] cert_file: required when key_file is set");
+        rc = P4GW_EINVAL;
+        goto out;
+    }
+    if (!cfg->cloud_tls && (cfg->ca_file[0] || cfg->cert_file[0])) {
+        /* Certificates with a plain URI would silently send sales unencrypted. */
+        fail(&c, 0, "[cloud] uri: ca_file/cert_file are set but the uri is not ssl:// or "
+             "mqtts:// (the link would not use TLS)");
+        rc = P4GW_EINVAL;
+        goto out;
+    }
+    if (cfg->cloud_tls) {
+        char tls_err[P4GW_ERR_MAX];
+
+        /* Files that can never work are config errors; expiry is only a warning here (the
+         * store keeps running; see config_check_tls). */
+        if (config_check_tls(cfg, tls_err, sizeof(tls_err), NULL, 0) != 0) {
+            fail(&c, 0, "%s", tls_err);
+            rc = P4GW_EINVAL;
+            goto out;
+        }
+    }
     if (cfg->local_client_id[0] == '\0')
         snprintf(cfg->local_client_id, sizeof(cfg->local_client_id), "p4gw-%s", cfg->store);
     if (cfg->cloud_client_id[0] == '\0')
@@ -424,5 +457,141 @@ int p4gw_config_load(const char *file, struct p4gw_config *cfg, char *err, size_
                  cfg->tenant, cfg->store);
 out:
     fclose(c.f);
+    return rc;
+}
+
+/* OpenSSL's pass-phrase prompt would read the terminal; an encrypted key is refused instead. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
+/* Opens PATH and reads the first PEM certificate; NULL if there is none (errors cleared). */
+static X509 *read_cert(const char *path, int *n_certs)
+{
+    FILE *f = fopen(path, "r");
+    X509 *first = NULL, *x;
+    int n = 0;
+
+    if (!f)
+        return NULL;
+    for (;;) {
+        x = PEM_read_X509(f, NULL, no_passphrase, NULL);
+        if (!x)
+            break;
+        n++;
+        if (!first)
+            first = x;
+        else
+            X509_free(x);
+    }
+    fclose(f);
+    ERR_clear_error();
+    if (n_certs)
+        *n_certs = n;
+    return first;
+}
+
+static void format_asn1_date(const ASN1_TIME *t, char *out, size_t out_len)
+{
+    struct tm tm;
+
+    memset(&tm, 0, sizeof(tm));
+    if (ASN1_TIME_to_tm(t, &tm) != 1 || strftime(out, out_len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, out_len, "(unreadable date)");
+}
+
+/* The validity window of X: 0 inside it, else one line in WARN naming WHAT and FILE. */
+static int check_validity(X509 *x, const char *what, const char *file, char *warn,
+                          size_t warn_len)
+{
+    char date[64];
+
+    if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0) {
+        format_asn1_date(X509_get0_notAfter(x), date, sizeof(date));
+        snprintf(warn, warn_len, "cloud TLS: %s %s expired on %s: the cloud broker will refuse "
+                 "it; install a renewed certificate", what, file, date);
+        return -1;
+    }
+    if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0) {
+        format_asn1_date(X509_get0_notBefore(x), date, sizeof(date));
+        snprintf(warn, warn_len, "cloud TLS: %s %s is not valid before %s: check this "
+                 "machine's clock", what, file, date);
+        return -1;
+    }
+    return 0;
+}
+
+int config_check_tls(const struct p4gw_config *cfg, char *err, size_t err_len, char *warn,
+                     size_t warn_len)
+{
+    X509 *ca = NULL, *cert = NULL;
+    EVP_PKEY *key = NULL;
+    FILE *f = NULL;
+    char scratch[8];
+    struct stat st;
+    int n_ca = 0;
+    int rc = P4GW_OK;
+
+    err[0] = '\0';
+    if (!warn) {
+        warn = scratch;
+        warn_len = sizeof(scratch);
+    }
+    warn[0] = '\0';
+    if (cfg->ca_file[0]) {
+        ca = read_cert(cfg->ca_file, &n_ca);
+        if (!ca) {
+            snprintf(err, err_len, "[cloud] ca_file: %s holds no PEM certificate", cfg->ca_file);
+            rc = P4GW_EINVAL;
+            goto out;
+        }
+    }
+    if (cfg->cert_file[0]) {
+        cert = read_cert(cfg->cert_file, NULL);
+        if (!cert) {
+            snprintf(err, err_len, "[cloud] cert_file: %s holds no PEM certificate",
+                     cfg->cert_file);
+            rc = P4GW_EINVAL;
+            goto out;
+        }
+        f = fopen(cfg->key_file, "r");
+        if (f)
+            key = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
+        ERR_clear_error();
+        if (!key) {
+            snprintf(err, err_len, "[cloud] key_file: %s holds no PEM private key (or it is "
+                     "protected by a pass phrase, which p4gw does not support)", cfg->key_file);
+            rc = P4GW_EINVAL;
+            goto out;
+        }
+        if (X509_check_private_key(cert, key) != 1) {
+            ERR_clear_error();
+            snprintf(err, err_len, "[cloud] key_file: %s is not the private key of cert_file %s",
+                     cfg->key_file, cfg->cert_file);
+            rc = P4GW_EINVAL;
+            goto out;
+        }
+    }
+    /* Warnings, most useful first: the store keeps selling with the WAN link refused. */
+    if (cert && check_validity(cert, "cert_file", cfg->cert_file, warn, warn_len) != 0)
+        goto out;
+    if (ca && n_ca == 1 && check_validity(ca, "ca_file", cfg->ca_file, warn, warn_len) != 0)
+        goto out;
+    /* 0600, or 0640 root:p4gw as packaged; anything world-readable or group-writable is not. */
+    if (cfg->key_file[0] && stat(cfg->key_file, &st) == 0 && (st.st_mode & 0027) != 0)
+        snprintf(warn, warn_len, "cloud TLS: key_file %s is open to other users (mode %03o); "
+                 "make it 0600 (or 0640 root:p4gw)", cfg->key_file,
+                 (unsigned)(st.st_mode & 0777));
+out:
+    if (f)
+        fclose(f);
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    X509_free(ca);
     return rc;
 }

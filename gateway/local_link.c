@@ -16,10 +16,17 @@
 static void on_connect_fail(void *context, MQTTAsync_failureData *resp)
 {
     struct link *l = context;
+    int code = resp ? resp->code : 0;
 
-    p4_warn("store broker connect failed rc=%d msg=\"%s\" (retrying)", resp ? resp->code : 0,
-            resp && resp->message ? resp->message : "");
-    (void)l;
+    /* CONNACK 4/5: the store broker runs with allow_anonymous false and an ACL; say which
+     * setting to look at rather than a bare number. */
+    if (code == 4 || code == 5)
+        p4_error("store broker refused the gateway's login rc=%d username=%s: check [local] "
+                 "username and password_file against the broker's password file (retrying)",
+                 code, l->cfg->local_username[0] ? l->cfg->local_username : "(none)");
+    else
+        p4_warn("store broker connect failed rc=%d msg=\"%s\" (retrying)", code,
+                resp && resp->message ? resp->message : "");
 }
 
 int local_link_start(struct link *l, const struct p4gw_config *cfg, struct queue *q,
@@ -29,9 +36,11 @@ int local_link_start(struct link *l, const struct p4gw_config *cfg, struct queue
     MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
     MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
     MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+    char uri[P4GW_URI_MAX];
     int rc;
 
     memset(l, 0, sizeof(*l));
+    link_uri_redact(cfg->local_uri, uri, sizeof(uri));
     l->q = q;
     l->cfg = cfg;
     l->cloud = false;
@@ -46,7 +55,7 @@ int local_link_start(struct link *l, const struct p4gw_config *cfg, struct queue
     rc = MQTTAsync_createWithOptions(&l->client, cfg->local_uri, cfg->local_client_id,
                                      MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
     if (rc != MQTTASYNC_SUCCESS) {
-        p4_error("store broker client create failed uri=%s rc=%d", cfg->local_uri, rc);
+        p4_error("store broker client create failed uri=%s rc=%d", uri, rc);
         l->client = NULL;
         return P4GW_EMQTT;
     }
@@ -83,10 +92,13 @@ int local_link_start(struct link *l, const struct p4gw_config *cfg, struct queue
         strncmp(cfg->local_uri, "wss://", 6) == 0)
         opts.ssl = &ssl;
     rc = MQTTAsync_connect(l->client, &opts);
+    /* Paho keeps its own copy for reconnects; ours is not needed any more. */
+    p4_memzero(l->password, sizeof(l->password));
     if (rc != MQTTASYNC_SUCCESS) {
-        p4_error("store broker connect refused uri=%s rc=%d", cfg->local_uri, rc);
+        p4_error("store broker connect refused uri=%s rc=%d", uri, rc);
         return P4GW_EMQTT;
     }
-    p4_info("store broker connecting uri=%s client_id=%s", cfg->local_uri, cfg->local_client_id);
+    p4_info("store broker connecting uri=%s client_id=%s username=%s", uri,
+            cfg->local_client_id, cfg->local_username[0] ? cfg->local_username : "(none)");
     return P4GW_OK;
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* p4gw entry point: arguments, config check, stock import, signals, then the core loop. */
 #include "p4gw.h"
+#include "link.h"
 #include "ops.h"
+#include "provision.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -9,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "p4common.h"
@@ -19,6 +22,7 @@ static void usage(FILE *f)
             "usage: p4gw --config FILE [--check-config | --import-stock CSV]\n"
             "       p4gw --config FILE backup OUT.db | status\n"
             "       p4gw --config FILE restore IN.db [--next-gw-seq N]\n"
+            "       p4gw register add|remove REG [--store-conf FILE] (see p4gw register --help)\n"
             "       p4gw --help | --version\n"
             "\n"
             "Runs the store gateway in the foreground, logging to stderr (or [log] file).\n"
@@ -152,13 +156,17 @@ int main(int argc, char **argv)
     };
     static struct p4gw_config cfg; /* large: kept off the stack */
     const char *config = NULL, *csv = NULL;
-    char err[P4GW_ERR_MAX];
+    char err[P4GW_ERR_MAX], warn[P4GW_ERR_MAX];
     bool check = false;
     int64_t next_gw_seq = 0;
     char *end = NULL;
     int c;
 
+    /* Replica, journal, backups, logs and secrets are created for our user only (0600). */
+    umask(077);
     p4_log_set_component("p4gw");
+    if (argc >= 2 && strcmp(argv[1], "register") == 0)
+        return p4gw_register_main(argc - 1, argv + 1);
     while ((c = getopt_long(argc, argv, "c:ki:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
@@ -199,6 +207,11 @@ int main(int argc, char **argv)
         return 2;
     }
     if (check) {
+        /* Certificate expiry does not stop the gateway (the store keeps selling), but the
+         * technician checking the config should see it. */
+        if (cfg.cloud_tls && config_check_tls(&cfg, err, sizeof(err), warn, sizeof(warn)) == 0 &&
+            warn[0])
+            fprintf(stderr, "warning: %s\n", warn);
         printf("config ok: %s\n", config);
         return 0;
     }
