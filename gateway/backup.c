@@ -48,13 +48,13 @@ int p4gw_replica_lock(const char *replica_path, int *fd)
         return P4GW_EINVAL;
     *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (*fd < 0) {
-        p4_error("replica lock open failed path=%s error=\"%s\"", path, strerror(errno));
+        p4_error("replica lock open failed path=\"%s\" error=\"%s\"", path, strerror(errno));
         return P4GW_EIO;
     }
     if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
         rc = errno == EWOULDBLOCK ? P4GW_EBUSY : P4GW_EIO;
         if (rc == P4GW_EIO)
-            p4_error("replica lock failed path=%s error=\"%s\"", path, strerror(errno));
+            p4_error("replica lock failed path=\"%s\" error=\"%s\"", path, strerror(errno));
         close(*fd);
         *fd = -1;
     }
@@ -309,7 +309,7 @@ int p4gw_backup(const struct p4gw_config *cfg, const char *out_path, FILE *out, 
         goto out;
     }
     tmp_made = false;
-    p4_info("backup written path=%s replica=%s pages=%d gw_seq=%" PRId64 " undelivered=%" PRId64
+    p4_info("backup written path=\"%s\" replica=\"%s\" pages=%d gw_seq=%" PRId64 " undelivered=%" PRId64
             " change_head=%" PRId64 " took_ms=%" PRId64, out_path, cfg->replica_path, n_pages,
             head, undelivered, change_head, p4_mono_ms() - t0);
     fprintf(out, "backup ok path=%s gw_seq=%" PRId64 " undelivered=%" PRId64
@@ -579,9 +579,9 @@ int p4gw_restore(const struct p4gw_config *cfg, const char *in_path,
         goto out;
     }
     tmp_made = false;
-    p4_info("replica restored path=%s from=%s sales=%" PRId64 " backup_gw_seq=%" PRId64
+    p4_info("replica restored path=\"%s\" from=\"%s\" sales=%" PRId64 " backup_gw_seq=%" PRId64
             " next_gw_seq=%" PRId64 " change_head=%" PRId64 " undelivered=%" PRId64
-            " replaced=%s", path, in_path, n_sales, head, next, change_to, undelivered,
+            " replaced=\"%s\"", path, in_path, n_sales, head, next, change_to, undelivered,
             aside[0] ? aside : "none");
     fprintf(out, "restore ok path=%s sales=%" PRId64 " backup_gw_seq=%" PRId64
             " next_gw_seq=%" PRId64 " undelivered=%" PRId64 " replaced=%s\n", path, n_sales,

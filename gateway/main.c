@@ -81,11 +81,12 @@ static int lock_replica(const struct p4gw_config *cfg)
             nanosleep(&pause, NULL);
     }
     if (rc == P4GW_EBUSY) {
-        p4_error("replica in use by another gateway or a restore path=%s", cfg->replica_path);
+        p4_error("replica in use by another gateway or a restore path=\"%s\"",
+                 cfg->replica_path);
         return 2;
     }
     if (rc)
-        p4_warn("replica lock not taken path=%s: running unguarded", cfg->replica_path);
+        p4_warn("replica lock not taken, running unguarded path=\"%s\"", cfg->replica_path);
     return 0; /* the descriptor stays open (and the lock held) until exit */
 }
 
