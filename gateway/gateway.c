@@ -37,6 +37,8 @@ struct gw {
     struct outbox ob;
     struct link local, cloud;
     struct pending pend;      /* local publishes Paho refused, retried in order */
+    struct syncer sync;       /* sync requests; snapshots streamed a slice per iteration */
+    bool sync_busy;           /* a snapshot is in progress or waiting: do not sleep */
     bool queue_ok, ingest_ok, outbox_ok;
     bool local_up, cloud_up;
     char sale_filter[P4T_TOPIC_MAX], sync_filter[P4T_TOPIC_MAX], hold_filter[P4T_TOPIC_MAX];
@@ -277,8 +279,25 @@ static void handle_sync(struct gw *g, const struct event *ev, int64_t now_ms)
         ingest_reject(&g->in, ev->topic, ev->payload, ev->len, reason, now_ms);
         return;
     }
-    if (sync_answer(&g->r, g->cfg->store, reg, &req, &g->out) != 0)
+    if (sync_request(&g->sync, reg, &req, &g->out) != 0)
         p4_warn("sync request not answered reg=%s req_id=%s", reg, req.req_id);
+}
+
+/* A bounded step of the snapshot in progress (a few milliseconds), so a register's cold start
+ * never holds up the acks of the others. */
+static void pump_snapshots(struct gw *g)
+{
+    g->sync_busy = false;
+    if (!g->local_up)
+        return;
+    sync_pump(&g->sync, &g->out, &g->sync_busy);
+    for (size_t i = 0; i < g->out.n; i++) {
+        struct out_msg *m = &g->out.items[i];
+
+        publish_local(g, m->topic, m->payload, m->len, false);
+        m->payload = NULL;
+    }
+    out_list_clear(&g->out);
 }
 
 /* Which store topic a message came on; -1 when it is not one of ours. */
@@ -367,6 +386,7 @@ static void process(struct gw *g, struct event *evs)
             if (g->pend.n)
                 p4_info("local publishes forgotten with the connection count=%zu", g->pend.n);
             pending_clear(&g->pend);
+            sync_reset(&g->sync); /* registers sync again after they reconnect */
             p4_warn("store broker connection lost (reconnecting)");
             break;
         case EV_CLOUD_UP:
@@ -553,6 +573,7 @@ int p4gw_run(const struct p4gw_config *cfg)
     if (ingest_init(&g->in, &g->r, cfg) != 0)
         goto out;
     g->ingest_ok = true;
+    sync_init(&g->sync, &g->r, cfg->store);
     if (outbox_init(&g->ob, &g->r, cfg) != 0)
         goto out;
     g->outbox_ok = true;
@@ -592,7 +613,8 @@ int p4gw_run(const struct p4gw_config *cfg)
         }
         if (g->pend.n && g->local_up)
             pending_flush(&g->pend, &g->local);
-        queue_pop(&g->q, (size_t)cfg->commit_max_items, g->pend.n ? RETRY_WAIT_MS : WAIT_MS,
+        queue_pop(&g->q, (size_t)cfg->commit_max_items,
+                  g->sync_busy ? 0 : g->pend.n ? RETRY_WAIT_MS : WAIT_MS,
                   &evs);
         if (evs)
             process(g, evs);
@@ -604,6 +626,7 @@ int p4gw_run(const struct p4gw_config *cfg)
             send_resync(g);
         if (g->cloud_up)
             outbox_fill(&g->ob, &g->cloud);
+        pump_snapshots(g);
         timers(g);
         if (g->metrics)
             metrics_refresh(g);
@@ -621,6 +644,7 @@ out:
     pending_cleanup(&g->pend);
     if (g->outbox_ok)
         outbox_cleanup(&g->ob);
+    sync_cleanup(&g->sync);
     if (g->ingest_ok)
         ingest_cleanup(&g->in);
     if (g->queue_ok)

@@ -135,7 +135,6 @@ enum replica_stmt {
     RS_CHANGE_INS,      /* (seq, entity, key, value) */
     RS_CHANGES_AFTER,   /* (after, limit) -> seq, entity, key, value */
     RS_CHANGES_PRUNE,   /* (upto) */
-    RS_SNAPSHOT,        /* (after_chg, limit) -> entity, key, value, chg_seq */
     RS_OUTBOX_INS,      /* (kind, gw_seq, payload): oid is assigned */
     RS_OUTBOX_PENDING,  /* (after, limit) -> oid, payload, kind, gw_seq */
     RS_OUTBOX_MIN_SALE, /* () -> min undelivered sale gw_seq (NULL when none) */
@@ -513,11 +512,63 @@ int holds_expire(struct ingest *in, int64_t now_ms);
 /* ======================================================================================== */
 #define P4GW_SYNC_CHUNK 500
 #define P4GW_SYNC_LOG_MAX_BEHIND 2000 /* a cursor further behind head gets a snapshot */
+/* Snapshots are streamed by sync_pump a little at a time so sales keep being acknowledged:
+ * one pass reads one consistent state on its own read connection and serves every register
+ * that asked before its first chunk went out. */
+#define P4GW_SNAP_TARGETS_MAX 32     /* registers served by one pass */
+#define P4GW_SNAP_WAIT_MAX 256       /* requests waiting for the next pass: at the maximum a new
+                                      * one is dropped (logged); its register asks again */
+#define P4GW_SNAP_ROWS_MAX 8000000   /* state rows one pass sorts (16 bytes each); a replica
+                                      * beyond this gets no snapshot (logged) */
+#define P4GW_SNAP_PUMP_ROWS 16000    /* rows read per sync_pump call while collecting */
+#define P4GW_SNAP_PUMP_MS 4          /* chunks are emitted for this long per sync_pump call */
 
+struct snap_req {
+    char reg[P4T_ID_MAX + 1];
+    char req_id[P4T_ID_MAX + 1];
+};
+
+struct snap_row; /* sync.c */
+
+enum snap_stmt { SN_BEGIN, SN_END, SN_HEAD, SN_COLLECT, SN_STOCK, SN_PRICE, SN_PROMO, SN_CUST,
+                 SN_LOY, SN_COUNT };
+
+struct syncer {
+    struct replica *r;
+    char store[P4T_ID_MAX + 1];
+    sqlite3 *db;                       /* read connection (opened at the first snapshot) */
+    sqlite3_stmt *st[SN_COUNT];
+    struct snap_req waiting[P4GW_SNAP_WAIT_MAX];
+    size_t n_waiting;
+    /* the pass in progress */
+    bool active;                       /* a read transaction is open */
+    bool emitting;                     /* rows collected and sorted: chunks are going out */
+    struct snap_req targets[P4GW_SNAP_TARGETS_MAX];
+    int64_t target_last_seq[P4GW_SNAP_TARGETS_MAX];
+    size_t n_targets;
+    struct snap_row *rows;             /* (seq, entity, rowid) of every state row */
+    size_t n_rows, cap_rows, next_row;
+    int64_t head;
+    int64_t started_ms;
+    uint64_t passes, dropped;
+};
+
+void sync_init(struct syncer *s, struct replica *r, const char *store);
+void sync_cleanup(struct syncer *s);
 /* Decides how to answer cursor CURSOR: 0 = log slice, 1 = snapshot. */
 int sync_decide(struct replica *r, int64_t cursor, int64_t *head, bool *snapshot);
-/* Builds the replies to a sync request for register REG into OUT (topics and payloads).
- * Returns 0 or P4GW_EIO/ENOMEM. */
+/* Answers register REG's request: a log slice at once into OUT (topics and payloads); a
+ * snapshot is queued for sync_pump. Returns 0 or P4GW_EIO/ENOMEM. */
+int sync_request(struct syncer *s, const char *reg, const struct p4t_sync_req *req,
+                 struct out_list *out);
+/* Does a bounded step of snapshot work (P4GW_SNAP_PUMP_ROWS rows read, or chunks into OUT for
+ * about P4GW_SNAP_PUMP_MS, at least one). *BUSY tells whether more is to do.
+ * On a database failure the pass is dropped (logged) and its registers ask again. */
+int sync_pump(struct syncer *s, struct out_list *out, bool *busy);
+/* Forgets the pass in progress and every waiting request (the store link went down: the
+ * registers sync again after they reconnect). */
+void sync_reset(struct syncer *s);
+/* sync_request then sync_pump until done, for one request (tools and tests). */
 int sync_answer(struct replica *r, const char *store, const char *reg,
                 const struct p4t_sync_req *req, struct out_list *out);
 /* Encodes CHANGES (in seq order) as change messages of at most P4GW_SYNC_CHUNK items. */

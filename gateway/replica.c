@@ -159,19 +159,6 @@ static const char *const sql[RS_COUNT] = {
     [RS_CHANGES_AFTER] = "SELECT seq, entity, key, value FROM changes WHERE seq > ?1"
                          " ORDER BY seq LIMIT ?2",
     [RS_CHANGES_PRUNE] = "DELETE FROM changes WHERE seq <= ?1",
-    /* The current state ordered by the change that last set each row: strictly increasing,
-     * so a snapshot can be paged by chg_seq. */
-    [RS_SNAPSHOT] = "SELECT entity, key, value, chg_seq FROM ("
-                    " SELECT 'stock' AS entity, sku AS key,"
-                    "  '{\"on_hand\":' || on_hand || '}' AS value, chg_seq FROM stock"
-                    " UNION ALL SELECT 'price', sku, coalesce(value, '{\"price\":' || price"
-                    "  || ',\"ver\":' || ver || '}'), chg_seq FROM prices"
-                    "  WHERE value IS NOT NULL OR price IS NOT NULL"
-                    " UNION ALL SELECT 'promo', id, value, chg_seq FROM promos"
-                    " UNION ALL SELECT 'customer', id, value, chg_seq FROM customers"
-                    " UNION ALL SELECT 'loyalty', customer, '{\"balance\":' || balance || '}',"
-                    "  chg_seq FROM loyalty WHERE chg_seq > 0)"
-                    " WHERE chg_seq > ?1 ORDER BY chg_seq LIMIT ?2",
     [RS_OUTBOX_INS] = "INSERT INTO outbox(kind, gw_seq, payload, delivered)"
                       " VALUES(?1, ?2, ?3, 0)",
     [RS_OUTBOX_PENDING] = "SELECT oid, payload, kind, gw_seq FROM outbox WHERE delivered = 0"

@@ -20,6 +20,11 @@
  * on each overdue reply up to the maximum and resets when a sync completes. */
 #define SYNC_TIMEOUT_MS 5000
 #define SYNC_TIMEOUT_MAX_MS 60000
+/* Sync requests of this connection whose replies are still accepted. A busy gateway may answer
+ * an earlier request after we asked again: taking that answer ends the sync sooner than
+ * waiting for the newest (and a gateway would serve every repeat in turn). At the maximum the
+ * oldest is forgotten. */
+#define SYNC_ASKED_MAX 4
 #define RECONNECT_MIN_MS 250
 #define RECONNECT_MAX_MS 4000
 /* Idle wake-up, so a lost wake-up can never stall the worker for long. */
@@ -104,7 +109,9 @@ struct p4term {
     int64_t reconnect_backoff_ms;
     bool sync_needed;
     bool sync_active;
-    char req_id[P4T_ID_MAX + 1];
+    char asked[SYNC_ASKED_MAX][P4T_ID_MAX + 1]; /* outstanding requests, oldest first */
+    size_t n_asked;
+    char req_id[P4T_ID_MAX + 1]; /* the request whose replies are being applied ("": none) */
     uint32_t req_counter;
     int64_t sync_last_ms;
     int sync_chunks;
@@ -447,6 +454,43 @@ static void handle_changes(struct p4term *t, const struct link_msg *m)
     p4t_changes_cleanup(&ch);
 }
 
+/* Forgets every outstanding sync request: replies to them are ignored from now on (a
+ * snapshot) or applied only where they join the cursor (a log slice). */
+static void sync_forget(struct p4term *t)
+{
+    t->n_asked = 0;
+    t->req_id[0] = '\0';
+    t->sync_chunks = 0;
+}
+
+/* A sync must start over (new connection, gateway back, a gap): ask again. */
+static void sync_restart(struct p4term *t)
+{
+    sync_forget(t);
+    t->sync_active = false;
+    t->sync_needed = true;
+}
+
+static bool sync_asked(const struct p4term *t, const char *req_id)
+{
+    for (size_t i = 0; i < t->n_asked; i++) {
+        if (strcmp(t->asked[i], req_id) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void sync_unask(struct p4term *t, const char *req_id)
+{
+    for (size_t i = 0; i < t->n_asked; i++) {
+        if (strcmp(t->asked[i], req_id) == 0) {
+            memmove(t->asked[i], t->asked[i + 1], (t->n_asked - i - 1) * sizeof(t->asked[0]));
+            t->n_asked--;
+            return;
+        }
+    }
+}
+
 static void handle_reply(struct p4term *t, const struct link_msg *m)
 {
     struct p4t_changes ch;
@@ -460,7 +504,16 @@ static void handle_reply(struct p4term *t, const struct link_msg *m)
         keep_reject(t, m, reason);
         return;
     }
-    current = t->sync_active && strcmp(ch.req_id, t->req_id) == 0;
+    /* The first outstanding request to answer is the one applied; once its replies flow,
+     * those of the others are not mixed in. */
+    current = false;
+    if (t->sync_active && t->req_id[0]) {
+        current = strcmp(ch.req_id, t->req_id) == 0;
+    } else if (t->sync_active && sync_asked(t, ch.req_id)) {
+        current = true;
+        snprintf(t->req_id, sizeof(t->req_id), "%s", ch.req_id);
+        t->sync_chunks = 0;
+    }
     first = current && t->sync_chunks == 0;
     if (!current && ch.snapshot) {
         /* A chunk of an abandoned snapshot: applying it without its first chunk's reset
@@ -499,11 +552,11 @@ static void handle_reply(struct p4term *t, const struct link_msg *m)
         if (rc != 0 || res == CACHE_GAP) {
             /* A log reply that does not join our cursor: ask again (the gateway decides
              * between log and snapshot from the cursor we send). */
-            t->sync_active = false;
-            t->sync_needed = true;
+            sync_restart(t);
         } else if (!ch.more) {
             struct p4term_event ev = {0};
 
+            sync_forget(t);
             t->sync_active = false;
             t->sync_timeout_ms = SYNC_TIMEOUT_MS;
             pthread_mutex_lock(&t->mu);
@@ -569,8 +622,7 @@ static void handle_status(struct p4term *t, const struct link_msg *m)
          * "online" seen at subscribe time is not news: the link-up already resent and synced.*/
         p4_info("gateway back state=%s, resending and syncing", s.state);
         window_reset_dues(t);
-        t->sync_needed = true;
-        t->sync_active = false;
+        sync_restart(t);
     }
 }
 
@@ -695,10 +747,11 @@ static void send_sync(struct p4term *t, int64_t now)
     if (p4t_sync_req_encode(&r, &payload) != 0)
         return;
     if (link_publish(t->link, t->t_sync, payload, strlen(payload)) == 0) {
-        memcpy(t->req_id, r.req_id, sizeof(t->req_id));
+        if (t->n_asked == SYNC_ASKED_MAX)
+            sync_unask(t, t->asked[0]);
+        memcpy(t->asked[t->n_asked++], r.req_id, sizeof(t->asked[0]));
         t->sync_active = true;
         t->sync_needed = false;
-        t->sync_chunks = 0;
         t->sync_last_ms = now;
         p4_debug("sync requested req_id=%s cursor=%lld", r.req_id, (long long)cursor);
     }
@@ -770,12 +823,12 @@ static void *worker_main(void *arg)
              * ack for the broker's delayed ACK. A new connection is a new socket. */
             p4_tcp_nodelay_all();
             window_reset_dues(t);
-            t->sync_needed = true;
-            t->sync_active = false;
+            sync_restart(t);
             t->gw_state[0] = '\0';
             set_up(t, true);
         } else if (st != LINK_UP) {
             set_up(t, false);
+            sync_forget(t);
             t->sync_active = false;
             if (st == LINK_DOWN && now >= t->next_connect_ms) {
                 link_connect(t->link);
@@ -792,8 +845,7 @@ static void *worker_main(void *arg)
         flush_acks(t);
         if (kick) {
             window_reset_dues(t);
-            t->sync_needed = true;
-            t->sync_active = false;
+            sync_restart(t);
         }
         now = p4_mono_ms();
         next_wake_ms = now + IDLE_WAKE_MS;
@@ -801,7 +853,15 @@ static void *worker_main(void *arg)
             if (t->sync_active && now - t->sync_last_ms > t->sync_timeout_ms) {
                 /* A busy gateway is not helped by a flood of repeats: back off. */
                 p4_info("sync reply overdue req_id=%s timeout_ms=%lld, asking again",
-                        t->req_id, (long long)t->sync_timeout_ms);
+                        t->req_id[0] ? t->req_id : t->asked[t->n_asked - 1],
+                        (long long)t->sync_timeout_ms);
+                if (t->req_id[0]) {
+                    /* Its replies stopped half-way: the rest, if it ever comes, must not be
+                     * mixed with another request's. Requests that never answered stay. */
+                    sync_unask(t, t->req_id);
+                    t->req_id[0] = '\0';
+                    t->sync_chunks = 0;
+                }
                 t->sync_active = false;
                 t->sync_needed = true;
                 t->sync_timeout_ms *= 2;
