@@ -102,7 +102,8 @@ int p4gw_metrics_start(const char *listen, struct p4gw_metrics **out);
 /* Stops the endpoint's thread and frees M (NULL is fine). */
 void p4gw_metrics_stop(struct p4gw_metrics *m);
 /* Core thread: records that every gw_seq <= GW_SEQ was committed by now, drops the samples
- * the cloud acknowledged (<= DELIVERED) and sets C->oldest_age_s. */
+ * the cloud acknowledged (<= DELIVERED) and sets C->oldest_age_s. Sales already waiting at the
+ * start count from the start (the replica keeps no arrival time). */
 void p4gw_metrics_age(struct p4gw_metrics *m, struct p4gw_counters *c, int64_t gw_seq,
                       int64_t delivered, int64_t now_mono_ms);
 /* Core thread: publishes C for the endpoint (a copy under the mutex). */
