@@ -193,6 +193,8 @@ static int reject_sale(struct ingest *in, const char *topic, const char *reg,
 struct sku_effect {
     const char *sku;
     int64_t before, after;
+    int64_t count_at_ms; /* the sku's latest count (stock rule) */
+    bool exists;         /* the sku had a stock row */
 };
 
 /* The sales that consumed SKU's last units before SALE_ID took it below zero, newest first,
@@ -277,27 +279,34 @@ static int apply_stock(struct ingest *in, const struct p4t_sale *s, int64_t now_
                        bool *oversell)
 {
     struct sku_effect eff[P4T_MAX_LINES];
+    const char *reason = s->kind == P4T_SALE ? "sale" : "return";
     size_t n_eff = 0;
     int rc;
 
     *oversell = false;
+    /* on_hand is kept here across the sale's lines and stored once per sku: a ledger row per
+     * line, one read and one write of the stock row per sku. */
     for (size_t i = 0; i < s->n_lines; i++) {
-        int64_t before, after;
+        int64_t amount = -s->lines[i].qty, delta;
         size_t k;
 
-        rc = stock_apply_move(in->r, s->lines[i].sku, -s->lines[i].qty, s->ts_ms,
-                              s->kind == P4T_SALE ? "sale" : "return", s->id, NULL, &before,
-                              &after);
-        if (rc)
-            return rc;
         for (k = 0; k < n_eff && strcmp(eff[k].sku, s->lines[i].sku) != 0; k++)
             ;
         if (k == n_eff) {
-            eff[n_eff].sku = s->lines[i].sku;
-            eff[n_eff].before = before;
+            eff[k].sku = s->lines[i].sku;
+            rc = stock_get(in->r, eff[k].sku, &eff[k].before, &eff[k].count_at_ms,
+                           &eff[k].exists);
+            if (rc)
+                return rc;
+            eff[k].after = eff[k].before;
             n_eff++;
         }
-        eff[k].after = after;
+        /* The stock rule: the latest count already saw a movement at or before it. */
+        delta = s->ts_ms > eff[k].count_at_ms ? amount : 0;
+        rc = stock_move_row(in->r, eff[k].sku, delta, amount, s->ts_ms, reason, s->id);
+        if (rc)
+            return rc;
+        eff[k].after += delta;
     }
     for (size_t k = 0; k < n_eff; k++) {
         const struct sku_effect *e = &eff[k];
@@ -311,9 +320,15 @@ static int apply_stock(struct ingest *in, const struct p4t_sale *s, int64_t now_
         }
         if (e->after != e->before) {
             rc = stock_record_stock(in->r, &in->change_head, e->sku, e->after, &in->changes);
-            if (rc)
-                return rc;
+        } else if (!e->exists) {
+            /* An unknown sku gets its row (on_hand 0, no change) as it always did. */
+            replica_bind_text(in->r, RS_STOCK_SET, 1, e->sku);
+            replica_bind_int(in->r, RS_STOCK_SET, 2, e->after);
+            replica_bind_int(in->r, RS_STOCK_SET, 3, 0);
+            rc = replica_exec(in->r, RS_STOCK_SET);
         }
+        if (rc)
+            return rc;
     }
     return P4GW_OK;
 }
@@ -408,6 +423,35 @@ static int apply_loyalty(struct ingest *in, const struct p4t_sale *s, bool *over
     return ingest_alert(in, a, key);
 }
 
+/* The uplink record of a sale: its received text with "gw_seq" and "flags" added before the
+ * closing brace. The text passed p4t_sale_decode, which refuses unknown and repeated fields, so
+ * it is a sale object with only contract fields; re-encoding the decoded sale through a JSON
+ * tree (and decoding it again to check) cost more than all of the sale's SQL. *OUT malloc'd. */
+static int splice_record(const char *payload, size_t len, int64_t gw_seq,
+                         const char *flags_json, char **out)
+{
+    char suffix[160];
+    size_t n_suffix, end = len;
+    char *rec;
+
+    *out = NULL;
+    while (end > 0 && payload[end - 1] != '}')
+        end--; /* trailing whitespace after the object */
+    if (end < 2)
+        return P4GW_EINVAL;
+    n_suffix = (size_t)snprintf(suffix, sizeof(suffix), ",\"gw_seq\":%" PRId64 ",\"flags\":%s}",
+                                gw_seq, flags_json);
+    if (n_suffix >= sizeof(suffix))
+        return P4GW_EINVAL;
+    rec = malloc(end - 1 + n_suffix + 1);
+    if (!rec)
+        return P4GW_ENOMEM;
+    memcpy(rec, payload, end - 1);
+    memcpy(rec + end - 1, suffix, n_suffix + 1);
+    *out = rec;
+    return P4GW_OK;
+}
+
 /* Writes the new sale S (already validated and deduped) with gw_seq = head + 1. Alerts it
  * raises are stored after its own outbox row, so HQ sees the sale first. */
 static int apply_sale(struct ingest *in, const struct p4t_sale *s, const char *payload,
@@ -478,8 +522,8 @@ static int apply_sale(struct ingest *in, const struct p4t_sale *s, const char *p
         if (rc)
             goto out;
     }
-    /* The uplink record is encoded once here and spliced into batches as stored text. */
-    rc = p4t_sale_record_encode(s, gw_seq, flags, &record);
+    /* The uplink record is built once here and spliced into batches as stored text. */
+    rc = splice_record(payload, len, gw_seq, flags_json, &record);
     if (rc) {
         p4_error("sale record encoding failed id=%s rc=%d", s->id, rc);
         rc = P4GW_EIO;

@@ -221,6 +221,10 @@ int stock_get(struct replica *r, const char *sku, int64_t *on_hand, int64_t *cou
 int stock_apply_move(struct replica *r, const char *sku, int64_t amount, int64_t occurred_ms,
                      const char *reason, const char *ref, const char *move_id, int64_t *before,
                      int64_t *after);
+/* Only the ledger row of a movement (DELTA already decided by the stock rule, AMOUNT as sent):
+ * for a caller that keeps on_hand itself and stores it once per sku (a sale's lines). */
+int stock_move_row(struct replica *r, const char *sku, int64_t delta, int64_t amount,
+                   int64_t occurred_ms, const char *reason, const char *ref);
 /* Records a count of ON_HAND units at OCCURRED_MS. A count newer than the latest becomes the
  * baseline: on_hand = ON_HAND + every non-count movement after OCCURRED_MS; an older one is
  * only recorded. *BEFORE and *AFTER as above. Returns 0 or P4GW_EIO. */

@@ -112,6 +112,19 @@ int stock_get(struct replica *r, const char *sku, int64_t *on_hand, int64_t *cou
     return P4GW_OK;
 }
 
+int stock_move_row(struct replica *r, const char *sku, int64_t delta, int64_t amount,
+                   int64_t occurred_ms, const char *reason, const char *ref)
+{
+    replica_bind_text(r, RS_MOVE_INS, 1, sku);
+    replica_bind_int(r, RS_MOVE_INS, 2, delta);
+    replica_bind_text(r, RS_MOVE_INS, 3, reason);
+    replica_bind_text(r, RS_MOVE_INS, 4, ref);
+    replica_bind_text(r, RS_MOVE_INS, 5, NULL);
+    replica_bind_int(r, RS_MOVE_INS, 6, amount);
+    replica_bind_int(r, RS_MOVE_INS, 7, occurred_ms);
+    return replica_exec(r, RS_MOVE_INS);
+}
+
 /* Ledger row plus on_hand += DELTA. */
 static int write_move(struct replica *r, const char *sku, int64_t delta, int64_t amount,
                       int64_t occurred_ms, const char *reason, const char *ref,
