@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -24,10 +25,11 @@
 
 #include "p4common.h"
 
-/* A diagnosis runs after a failed connect, at most once a minute; its finding is logged when
- * it differs from the last one or every ten minutes, so a link refused for hours does not
- * flood the log. Each network step is bounded by DIAG_IO_MS. */
-#define DIAG_INTERVAL_MS 60000
+/* A diagnosis runs at the first failed connect and then every 30 s while the link is down;
+ * its finding is logged when it differs from the last one or every ten minutes, so a link
+ * refused for hours does not flood the log. Each network step is bounded by DIAG_IO_MS. */
+#define DIAG_INTERVAL_MS 30000
+#define DIAG_KICK_MIN_MS 5000 /* a kicked diagnosis at most this often */
 #define DIAG_REPEAT_MS 600000
 #define DIAG_IO_MS 4000
 #define DIAG_ALERT_WAIT_MS 1500
@@ -92,14 +94,17 @@ static int on_ssl_error(const char *str, size_t len, void *u)
 
 static struct {
     pthread_mutex_t mu;
-    pthread_cond_t done;
-    bool running;
+    pthread_cond_t wake;
+    pthread_t thread;
+    bool started;  /* THREAD exists (joined by cloud_link_diag_stop) */
+    bool kicked;   /* a connect just failed: diagnose now */
     bool stopping;
     const struct p4gw_config *cfg; /* set by cloud_link_start, lives as long as the process */
-    int64_t last_start_ms;
+    MQTTAsync client;              /* destroyed only after cloud_link_diag_stop */
+    int64_t last_run_ms;
     int64_t last_report_ms;
     char last_report[P4GW_ERR_MAX];
-} diag = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false, NULL, 0, 0, ""};
+} diag = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
 /* Splits a ssl://, mqtts:// or wss:// URI into HOST and PORT (default 8883, 443 for wss). */
 static int uri_host_port(const char *uri, char *host, size_t host_len, char *port,
@@ -392,56 +397,114 @@ out:
     ERR_clear_error();
 }
 
+/* Logs FINDING unless it is the one reported last, less than DIAG_REPEAT_MS ago. */
+static void diag_report(const struct p4gw_config *cfg, const char *finding, int64_t now)
+{
+    char uri[P4GW_URI_MAX];
+
+    if (!finding[0] || (strcmp(finding, diag.last_report) == 0 &&
+                        now - diag.last_report_ms < DIAG_REPEAT_MS))
+        return;
+    link_uri_redact(cfg->cloud_uri, uri, sizeof(uri));
+    p4_error("cloud TLS: %s uri=%s", finding, uri);
+    snprintf(diag.last_report, sizeof(diag.last_report), "%s", finding);
+    diag.last_report_ms = now;
+}
+
+/* The diagnosis thread: Paho reports only the first failed connect (its automatic retries
+ * are silent), so besides that kick it looks every DIAG_INTERVAL_MS while the link is down.
+ * Once the link is up the last finding is forgotten, so a later refusal is reported again. */
 static void *diag_main(void *arg)
 {
     const struct p4gw_config *cfg = arg;
-    char finding[P4GW_ERR_MAX], uri[P4GW_URI_MAX];
-    int64_t now;
+    char finding[P4GW_ERR_MAX];
 
-    diagnose(cfg, finding, sizeof(finding));
-    link_uri_redact(cfg->cloud_uri, uri, sizeof(uri));
-    now = p4_mono_ms();
-    pthread_mutex_lock(&diag.mu);
-    if (finding[0] && !diag.stopping &&
-        (strcmp(finding, diag.last_report) != 0 || now - diag.last_report_ms >= DIAG_REPEAT_MS)) {
-        p4_error("cloud TLS: %s uri=%s", finding, uri);
-        snprintf(diag.last_report, sizeof(diag.last_report), "%s", finding);
-        diag.last_report_ms = now;
+    for (;;) {
+        MQTTAsync client;
+        struct timespec until;
+        int64_t now = p4_mono_ms();
+        bool due, up;
+
+        /* Paho's lock is never taken while holding ours: its callbacks take ours. */
+        pthread_mutex_lock(&diag.mu);
+        if (diag.stopping) {
+            pthread_mutex_unlock(&diag.mu);
+            break;
+        }
+        due = diag.kicked ? now - diag.last_run_ms >= DIAG_KICK_MIN_MS
+                          : now - diag.last_run_ms >= DIAG_INTERVAL_MS;
+        if (due) {
+            diag.kicked = false;
+            diag.last_run_ms = now;
+        }
+        client = diag.client;
+        pthread_mutex_unlock(&diag.mu);
+        if (due && client) {
+            up = MQTTAsync_isConnected(client);
+            if (!up)
+                diagnose(cfg, finding, sizeof(finding)); /* bounded by its own timeouts */
+            pthread_mutex_lock(&diag.mu);
+            if (up)
+                diag.last_report[0] = '\0';
+            else if (!diag.stopping)
+                diag_report(cfg, finding, p4_mono_ms());
+            pthread_mutex_unlock(&diag.mu);
+        }
+        pthread_mutex_lock(&diag.mu);
+        if (!diag.stopping) {
+            /* Re-checks once a second; a kick or a stop wakes it at once. */
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            pthread_cond_timedwait(&diag.wake, &diag.mu, &until);
+        }
+        pthread_mutex_unlock(&diag.mu);
     }
-    diag.running = false;
-    pthread_cond_broadcast(&diag.done);
-    pthread_mutex_unlock(&diag.mu);
     return NULL;
 }
 
-/* Paho's thread: starts a detached diagnosis unless one ran recently; never waits. */
+/* Paho's thread: asks for a diagnosis now; never waits. */
 static void diag_maybe_start(void)
 {
-    pthread_t t;
-    pthread_attr_t attr;
-    int64_t now = p4_mono_ms();
-
     pthread_mutex_lock(&diag.mu);
-    if (!diag.cfg || !diag.cfg->cloud_tls || diag.running || diag.stopping ||
-        (diag.last_start_ms && now - diag.last_start_ms < DIAG_INTERVAL_MS))
-        goto out;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&t, &attr, diag_main, (void *)diag.cfg) == 0) {
-        diag.running = true;
-        diag.last_start_ms = now;
+    diag.kicked = true;
+    pthread_cond_signal(&diag.wake);
+    pthread_mutex_unlock(&diag.mu);
+}
+
+/* Starts the diagnosis thread for CLIENT (a TLS cloud link). A failure to start it only costs
+ * the diagnosis (logged). */
+static void diag_start(const struct p4gw_config *cfg, MQTTAsync client)
+{
+    pthread_mutex_lock(&diag.mu);
+    diag.cfg = cfg;
+    diag.client = client;
+    diag.stopping = false;
+    diag.kicked = false;
+    diag.last_run_ms = p4_mono_ms() - DIAG_INTERVAL_MS; /* the first failure is looked at */
+    diag.last_report[0] = '\0';
+    if (!diag.started) {
+        if (pthread_create(&diag.thread, NULL, diag_main, (void *)cfg) == 0)
+            diag.started = true;
+        else
+            p4_warn("cloud TLS diagnosis thread not started: TLS failures are not explained");
     }
-    pthread_attr_destroy(&attr);
-out:
     pthread_mutex_unlock(&diag.mu);
 }
 
 void cloud_link_diag_stop(void)
 {
+    bool join;
+
     pthread_mutex_lock(&diag.mu);
     diag.stopping = true;
-    while (diag.running)
-        pthread_cond_wait(&diag.done, &diag.mu);
+    join = diag.started;
+    diag.started = false;
+    pthread_cond_signal(&diag.wake);
+    pthread_mutex_unlock(&diag.mu);
+    if (join)
+        pthread_join(diag.thread, NULL);
+    pthread_mutex_lock(&diag.mu);
+    diag.client = NULL;
     pthread_mutex_unlock(&diag.mu);
 }
 
@@ -536,10 +599,7 @@ int cloud_link_start(struct link *l, const struct p4gw_config *cfg, struct queue
         ssl.ssl_error_cb = on_ssl_error;
         ssl.ssl_error_context = l;
         opts.ssl = &ssl;
-        pthread_mutex_lock(&diag.mu);
-        diag.cfg = cfg;
-        diag.stopping = false;
-        pthread_mutex_unlock(&diag.mu);
+        diag_start(cfg, l->client);
     }
     rc = MQTTAsync_connect(l->client, &opts);
     MQTTProperties_free(&props);
