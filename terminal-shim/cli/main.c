@@ -325,7 +325,7 @@ static int parse_line(struct p4term *t, const char *arg, struct p4t_line *line)
         fprintf(stderr, "p4term: --line %s: SKU must be 1..%d characters\n", arg, P4T_SKU_MAX);
         return -1;
     }
-    snprintf(line->sku, sizeof(line->sku), "%s", buf);
+    memcpy(line->sku, buf, strlen(buf) + 1); /* length checked just above */
     if (cli_parse_int(qty_s, -P4T_MAX_QTY, P4T_MAX_QTY, &line->qty) != 0 || line->qty == 0) {
         fprintf(stderr, "p4term: --line %s: QTY must be a non-zero integer\n", arg);
         return -1;
