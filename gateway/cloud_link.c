@@ -34,7 +34,7 @@
 #define DIAG_IO_MS 4000
 #define DIAG_ALERT_WAIT_MS 1500
 
-static void diag_maybe_start(void);
+static void diag_kick(void);
 
 /* CONNACK: whether the broker still had our session (and the downlink queued for us). Paho
  * calls this for the first connect and for automatic reconnects alike. */
@@ -63,7 +63,7 @@ static void on_connect_fail(void *context, MQTTAsync_failureData *resp)
     (void)context;
     p4_warn("cloud connect failed rc=%d msg=\"%s\" (retrying)", resp ? resp->code : 0,
             resp && resp->message ? resp->message : "");
-    diag_maybe_start();
+    diag_kick();
 }
 
 static void on_connect_fail5(void *context, MQTTAsync_failureData5 *resp)
@@ -71,7 +71,7 @@ static void on_connect_fail5(void *context, MQTTAsync_failureData5 *resp)
     (void)context;
     p4_warn("cloud connect failed rc=%d reason=%d msg=\"%s\" (retrying)", resp ? resp->code : 0,
             resp ? (int)resp->reasonCode : 0, resp && resp->message ? resp->message : "");
-    diag_maybe_start();
+    diag_kick();
 }
 
 /* Paho's thread: OpenSSL's own words for a failed handshake step. Kept at debug level: the
@@ -463,7 +463,7 @@ static void *diag_main(void *arg)
 }
 
 /* Paho's thread: asks for a diagnosis now; never waits. */
-static void diag_maybe_start(void)
+static void diag_kick(void)
 {
     pthread_mutex_lock(&diag.mu);
     diag.kicked = true;
