@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <MQTTAsync.h>
+
 #include "p4common.h"
 
 volatile sig_atomic_t p4gw_stop_flag;
@@ -560,6 +562,10 @@ int p4gw_run(const struct p4gw_config *cfg)
     if (!g)
         return 1;
     g->cfg = cfg;
+    /* Paho formats every protocol event (each PUBLISH and PUBACK) into its in-memory trace
+     * under a global lock unless told otherwise: a tenth of its threads' CPU at full load.
+     * Errors are still traced. */
+    MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
     if (make_topics(g) != 0) {
         p4_error("cannot build topics for tenant=%s store=%s", cfg->tenant, cfg->store);
         goto out;

@@ -93,7 +93,8 @@ enum replica_stmt {
     RS_SALE_INS,        /* (gw_seq, id, reg, seq, kind, ts, total, flags, payload) */
     RS_LINE_INS,        /* (gw_seq, line_no, sku, qty, price, ver) */
     RS_STOCK_ADD,       /* (sku, delta) -> on_hand after */
-    RS_STOCK_GET,       /* (sku) -> on_hand, count_at_ms */
+    RS_STOCK_GET,       /* (sku) -> on_hand, count_at_ms, rowid */
+    RS_STOCK_PUT,       /* (rowid, on_hand, chg_seq): a row read by RS_STOCK_GET */
     RS_STOCK_COUNT_AT,  /* (sku, count_at_ms) */
     RS_MOVE_BY_ID,      /* (move_id) -> 1 */
     RS_MOVES_AFTER,     /* (sku, after_ms) -> sum of non-count movements after */
@@ -127,9 +128,10 @@ enum replica_stmt {
     RS_STOCK_SET,       /* (sku, on_hand, chg_seq) */
     RS_STOCK_CHG,       /* (chg_seq, sku) */
     RS_MOVE_INS,        /* (sku, delta, reason, ref, move_id, amount, occurred_ms) */
-    RS_PRICE_GET,       /* (sku) -> price, ver, state, value */
-    RS_PRICE_SET,       /* (sku, price, ver, chg_seq, state, value, next_edge_ms) */
-    RS_PRICE_STATE,     /* (sku, price, ver, state, value, next_edge_ms): no new change row */
+    RS_PRICE_GET,       /* (sku) -> price, ver, state, value, n_windows */
+    RS_PRICE_SET,       /* (sku, price, ver, chg_seq, state, value, next_edge_ms, n_windows) */
+    RS_PRICE_STATE,     /* (sku, price, ver, state, value, next_edge_ms, n_windows): no new
+                         * change row */
     RS_CHANGE_HEAD,     /* () -> max seq */
     RS_CHANGE_MIN,      /* () -> min seq (NULL when empty) */
     RS_CHANGE_INS,      /* (seq, entity, key, value) */
@@ -212,6 +214,13 @@ int stock_record_stock(struct replica *r, int64_t *head, const char *sku, int64_
  * *EXISTS (may be NULL) tells whether it had a row. */
 int stock_get(struct replica *r, const char *sku, int64_t *on_hand, int64_t *count_at_ms,
               bool *exists);
+/* stock_get with the row's ROWID (0 when the sku has no row), for stock_put_row. */
+int stock_get_row(struct replica *r, const char *sku, int64_t *on_hand, int64_t *count_at_ms,
+                  int64_t *rowid);
+/* stock_record_stock for a row known to exist (ROWID from stock_get_row): the update goes by
+ * rowid, without the upsert's index probe on sku. */
+int stock_put_row(struct replica *r, int64_t *head, int64_t rowid, const char *sku,
+                  int64_t on_hand, struct change_list *out);
 /* Records a stock movement of AMOUNT units of SKU that happened at OCCURRED_MS (a sale's ts,
  * HQ's occurred_at) with REASON ("sale", "return", "receive", ...), REF and HQ's MOVE_ID (NULL
  * for sales). Following the stock rule (on_hand = latest count + movements after it), a

@@ -69,6 +69,11 @@ static const char *const migrations[] = {
     "  qty INTEGER NOT NULL, PRIMARY KEY(reg, hold, sku));"
     "CREATE INDEX hold_lines_sku ON hold_lines(sku);"
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+    /* 3: the once-a-second price window check reads an index instead of every price row, and
+     * a price's window count is kept beside its state, so a sale's price check decodes the
+     * state only when windows exist (NULL: not known yet, decode). */
+    "CREATE INDEX prices_next_edge ON prices(next_edge_ms) WHERE next_edge_ms IS NOT NULL;"
+    "ALTER TABLE prices ADD COLUMN n_windows INTEGER;",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -84,7 +89,8 @@ static const char *const sql[RS_COUNT] = {
                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     [RS_STOCK_ADD] = "INSERT INTO stock(sku, on_hand) VALUES(?1, ?2) ON CONFLICT(sku)"
                      " DO UPDATE SET on_hand = on_hand + excluded.on_hand RETURNING on_hand",
-    [RS_STOCK_GET] = "SELECT on_hand, count_at_ms FROM stock WHERE sku = ?1",
+    [RS_STOCK_GET] = "SELECT on_hand, count_at_ms, rowid FROM stock WHERE sku = ?1",
+    [RS_STOCK_PUT] = "UPDATE stock SET on_hand = ?2, chg_seq = ?3 WHERE rowid = ?1",
     [RS_STOCK_COUNT_AT] = "UPDATE stock SET count_at_ms = ?2 WHERE sku = ?1",
     [RS_MOVE_BY_ID] = "SELECT 1 FROM stock_moves WHERE move_id = ?1",
     [RS_MOVES_AFTER] = "SELECT coalesce(sum(coalesce(amount, delta)), 0) FROM stock_moves"
@@ -144,15 +150,15 @@ static const char *const sql[RS_COUNT] = {
     [RS_STOCK_CHG] = "UPDATE stock SET chg_seq = ?1 WHERE sku = ?2",
     [RS_MOVE_INS] = "INSERT INTO stock_moves(sku, delta, reason, ref, move_id, amount,"
                     " occurred_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [RS_PRICE_GET] = "SELECT price, ver, state, value FROM prices WHERE sku = ?1",
-    [RS_PRICE_SET] = "INSERT INTO prices(sku, price, ver, chg_seq, state, value, next_edge_ms)"
-                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    [RS_PRICE_GET] = "SELECT price, ver, state, value, n_windows FROM prices WHERE sku = ?1",
+    [RS_PRICE_SET] = "INSERT INTO prices(sku, price, ver, chg_seq, state, value, next_edge_ms,"
+                     " n_windows) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
                      " ON CONFLICT(sku) DO UPDATE SET price = excluded.price,"
                      " ver = excluded.ver, chg_seq = excluded.chg_seq,"
                      " state = excluded.state, value = excluded.value,"
-                     " next_edge_ms = excluded.next_edge_ms",
+                     " next_edge_ms = excluded.next_edge_ms, n_windows = excluded.n_windows",
     [RS_PRICE_STATE] = "UPDATE prices SET price = ?2, ver = ?3, state = ?4, value = ?5,"
-                       " next_edge_ms = ?6 WHERE sku = ?1",
+                       " next_edge_ms = ?6, n_windows = ?7 WHERE sku = ?1",
     [RS_CHANGE_HEAD] = "SELECT max(seq) FROM changes",
     [RS_CHANGE_MIN] = "SELECT min(seq) FROM changes",
     [RS_CHANGE_INS] = "INSERT INTO changes(seq, entity, key, value) VALUES(?1, ?2, ?3, ?4)",

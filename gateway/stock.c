@@ -89,15 +89,14 @@ int stock_record_stock(struct replica *r, int64_t *head, const char *sku, int64_
     return replica_exec(r, RS_STOCK_SET);
 }
 
-int stock_get(struct replica *r, const char *sku, int64_t *on_hand, int64_t *count_at_ms,
-              bool *exists)
+int stock_get_row(struct replica *r, const char *sku, int64_t *on_hand, int64_t *count_at_ms,
+                  int64_t *rowid)
 {
     int rc;
 
     *on_hand = 0;
     *count_at_ms = 0;
-    if (exists)
-        *exists = false;
+    *rowid = 0;
     replica_bind_text(r, RS_STOCK_GET, 1, sku);
     rc = replica_row(r, RS_STOCK_GET);
     if (rc < 0)
@@ -105,11 +104,38 @@ int stock_get(struct replica *r, const char *sku, int64_t *on_hand, int64_t *cou
     if (rc == 1) {
         *on_hand = sqlite3_column_int64(r->st[RS_STOCK_GET], 0);
         *count_at_ms = sqlite3_column_int64(r->st[RS_STOCK_GET], 1);
-        if (exists)
-            *exists = true;
+        *rowid = sqlite3_column_int64(r->st[RS_STOCK_GET], 2);
         replica_reset(r, RS_STOCK_GET);
     }
     return P4GW_OK;
+}
+
+int stock_get(struct replica *r, const char *sku, int64_t *on_hand, int64_t *count_at_ms,
+              bool *exists)
+{
+    int64_t rowid;
+    int rc = stock_get_row(r, sku, on_hand, count_at_ms, &rowid);
+
+    if (exists)
+        *exists = rowid > 0;
+    return rc;
+}
+
+int stock_put_row(struct replica *r, int64_t *head, int64_t rowid, const char *sku,
+                  int64_t on_hand, struct change_list *out)
+{
+    char value[64];
+    int64_t seq;
+    int rc;
+
+    snprintf(value, sizeof(value), "{\"on_hand\":%" PRId64 "}", on_hand);
+    rc = stock_record_change(r, head, P4T_E_STOCK, sku, value, out, &seq);
+    if (rc)
+        return rc;
+    replica_bind_int(r, RS_STOCK_PUT, 1, rowid);
+    replica_bind_int(r, RS_STOCK_PUT, 2, on_hand);
+    replica_bind_int(r, RS_STOCK_PUT, 3, seq);
+    return replica_exec(r, RS_STOCK_PUT);
 }
 
 int stock_move_row(struct replica *r, const char *sku, int64_t delta, int64_t amount,
@@ -210,7 +236,13 @@ int stock_price_load(struct replica *r, const char *sku, struct p4t_price_state 
     if (rc <= 0)
         return rc;
     *exists = true;
-    if (sqlite3_column_type(q, 2) != SQLITE_NULL) {
+    if (sqlite3_column_type(q, 2) != SQLITE_NULL && sqlite3_column_type(q, 4) != SQLITE_NULL &&
+        sqlite3_column_int64(q, 4) == 0 && sqlite3_column_type(q, 0) != SQLITE_NULL) {
+        /* Base only (the common case): the columns say all the state would; no decode. */
+        st->has_base = true;
+        st->price_minor = sqlite3_column_int64(q, 0);
+        st->ver = sqlite3_column_int64(q, 1);
+    } else if (sqlite3_column_type(q, 2) != SQLITE_NULL) {
         const char *text = (const char *)sqlite3_column_text(q, 2);
 
         if (p4t_price_state_decode(text, strlen(text), st, NULL, 0) != 0) {
@@ -309,6 +341,7 @@ int stock_price_store(struct replica *r, int64_t *head, const char *sku,
             replica_bind_int(r, id, c_state + 2, edge);
         else
             replica_bind_text(r, id, c_state + 2, NULL);
+        replica_bind_int(r, id, c_state + 3, (int64_t)st->n_windows);
         rc = replica_exec(r, id);
     }
 out:

@@ -26,6 +26,19 @@ static int64_t q_int(struct replica *r, const char *sql)
     return v;
 }
 
+/* The first column of the first row of SQL as a malloc'd string ("" when none). */
+static char *q_text(struct replica *r, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    char *v = NULL;
+
+    if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        v = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return v ? v : strdup("");
+}
+
 static void sale_json(char *buf, size_t len, const char *id, int seq, const char *reg,
                       const char *kind, const char *sku, int qty, int price)
 {
@@ -171,6 +184,29 @@ static void test_ingest(struct replica *r)
     /* The alert follows the sale that raised it. */
     CHECK_INT(q_int(r, "SELECT oid FROM outbox WHERE kind = 'alert'"), 3);
     CHECK_INT(q_int(r, "SELECT count(*) FROM outbox WHERE payload LIKE '%\"gw_seq\":2%'"), 1);
+    /* The uplink record (the received sale with gw_seq and flags spliced in) is what HQ's
+     * decoder reads: the sale's fields, its gw_seq and the oversell flag. */
+    {
+        char *rec = q_text(r, "SELECT payload FROM outbox WHERE kind = 'sale' AND gw_seq = 2");
+        struct p4t_sale *sale = calloc(1, sizeof(*sale));
+        char flags[P4T_MAX_FLAGS][P4T_KIND_MAX + 1];
+        size_t n_flags = 0;
+        int64_t gw_seq = 0;
+
+        CHECK(sale != NULL);
+        CHECK_INT(p4t_sale_record_decode(rec, strlen(rec), sale, &gw_seq, flags, &n_flags,
+                                         reason, sizeof(reason)), 0);
+        CHECK_INT(gw_seq, 2);
+        CHECK_STR(sale->id, ID2);
+        CHECK_INT(sale->n_lines, 1);
+        CHECK_INT(sale->lines[0].qty, 9);
+        CHECK_INT(sale->total_minor, 2250);
+        CHECK_INT(n_flags, 1);
+        if (n_flags == 1)
+            CHECK_STR(flags[0], "oversell");
+        free(sale);
+        free(rec);
+    }
     CHECK_INT(q_int(r, "SELECT last_seq FROM registers WHERE reg = 'r1'"), 2);
     CHECK_INT(q_int(r, "SELECT count(*) FROM rejects"), 3);
 
@@ -336,6 +372,111 @@ static void test_chunks(struct replica *r)
     free(out.items);
 }
 
+/* Change messages and snapshot chunks are written without the codec: HQ's and the registers'
+ * decoders must read them, keys needing escapes included. */
+static void test_written_messages(struct replica *r)
+{
+    struct change_list changes = {0};
+    struct out_list out = {0};
+    struct p4t_changes c;
+    char reason[P4T_REASON_MAX];
+    int64_t head;
+
+    CHECK_INT(replica_begin(r), 0);
+    CHECK_INT(replica_int(r, RS_CHANGE_HEAD, 0, &head), 0);
+    CHECK_INT(stock_record_stock(r, &head, "Q\"1\\x", 4, &changes), 0);
+    CHECK_INT(stock_record_stock(r, &head, "Q-2", -3, &changes), 0);
+    CHECK_INT(replica_commit(r), 0);
+    CHECK_INT(sync_changes_msgs(&changes, "pos/v1/s001/changes", &out), 0);
+    CHECK_INT(out.n, 1);
+    if (out.n == 1) {
+        CHECK_INT(p4t_changes_decode(out.items[0].payload, out.items[0].len, &c, reason,
+                                     sizeof(reason)), 0);
+        CHECK_INT(c.from, head - 1);
+        CHECK_INT(c.to, head);
+        CHECK_INT(c.n_items, 2);
+        if (c.n_items == 2) {
+            CHECK_STR(c.items[0].key, "Q\"1\\x");
+            CHECK_STR(c.items[0].value_json, "{\"on_hand\":4}");
+            CHECK_STR(c.items[1].key, "Q-2");
+            CHECK_INT(c.items[1].entity, P4T_E_STOCK);
+        }
+        p4t_changes_cleanup(&c);
+    }
+    out_list_clear(&out);
+    free(out.items);
+    change_list_free(&changes);
+}
+
+/* A snapshot is streamed by sync_pump while the core thread keeps committing: every chunk is
+ * in seq order, the whole pass is the state when it started (a later change is not in it,
+ * the row it changed has its old value), and every row of that state comes exactly once. */
+static void test_snapshot_stream(struct replica *r)
+{
+    struct syncer sy;
+    struct out_list out = {0};
+    struct p4t_sync_req req = {.req_id = "s1", .cursor = 0};
+    int64_t head, rows, got = 0, last_seq = -1, pumps = 0;
+    bool busy = true, seen_new = false, more = true;
+    char *q2 = NULL;
+
+    rows = q_int(r, "SELECT (SELECT count(*) FROM stock) + (SELECT count(*) FROM prices"
+                    " WHERE value IS NOT NULL OR price IS NOT NULL) + (SELECT count(*) FROM"
+                    " promos) + (SELECT count(*) FROM customers) + (SELECT count(*) FROM"
+                    " loyalty WHERE chg_seq > 0)");
+    CHECK_INT(replica_int(r, RS_CHANGE_HEAD, 0, &head), 0);
+    sync_init(&sy, r, "s001");
+    CHECK_INT(sync_request(&sy, "r7", &req, &out), 0);
+    CHECK_INT(out.n, 0); /* queued, not answered inline */
+    /* The first pump opens the pass; then a commit changes Q-2 and adds a sku. */
+    CHECK_INT(sync_pump(&sy, &out, &busy), 0);
+    CHECK_INT(replica_begin(r), 0);
+    {
+        int64_t h = head;
+
+        CHECK_INT(stock_record_stock(r, &h, "Q-2", 77, NULL), 0);
+        CHECK_INT(stock_record_stock(r, &h, "Q-NEW", 5, NULL), 0);
+    }
+    CHECK_INT(replica_commit(r), 0);
+    while (busy && pumps++ < 100000)
+        CHECK_INT(sync_pump(&sy, &out, &busy), 0);
+    CHECK(!busy);
+    CHECK(out.n >= 3); /* more than 1,000 rows: several chunks */
+    for (size_t i = 0; i < out.n; i++) {
+        struct p4t_changes c;
+        char reason[P4T_REASON_MAX];
+
+        CHECK_STR(out.items[i].topic, "pos/v1/s001/reg/r7/sync/reply");
+        CHECK_INT(p4t_changes_decode(out.items[i].payload, out.items[i].len, &c, reason,
+                                     sizeof(reason)), 0);
+        CHECK(c.snapshot);
+        CHECK_STR(c.req_id, "s1");
+        CHECK_INT(c.to, head);
+        CHECK_INT(c.more, i + 1 < out.n);
+        more = c.more;
+        for (size_t k = 0; k < c.n_items; k++) {
+            CHECK(c.items[k].seq >= last_seq);
+            last_seq = c.items[k].seq;
+            if (strcmp(c.items[k].key, "Q-NEW") == 0)
+                seen_new = true;
+            if (c.items[k].entity == P4T_E_STOCK && strcmp(c.items[k].key, "Q-2") == 0)
+                q2 = strdup(c.items[k].value_json);
+        }
+        got += (int64_t)c.n_items;
+        p4t_changes_cleanup(&c);
+    }
+    CHECK(!more);
+    CHECK_INT(got, rows);
+    CHECK(!seen_new);
+    CHECK(q2 != NULL);
+    if (q2)
+        CHECK_STR(q2, "{\"on_hand\":-3}");
+    free(q2);
+    out_list_clear(&out);
+    free(out.items);
+    sync_cleanup(&sy);
+}
+
 /* Applies one downlink message (topic kind KIND) in its own transaction. */
 static void down(struct ingest *in, const char *kind, const char *json)
 {
@@ -497,6 +638,8 @@ int main(void)
     test_sync(&r);
     test_outbox(&r);
     test_chunks(&r);
+    test_written_messages(&r);
+    test_snapshot_stream(&r);
     test_downlink(&r);
     replica_close(&r);
     /* Reopening runs no migration twice and keeps the data. */
