@@ -23,7 +23,8 @@ echo "package: $(basename "$deb") $(stat -c %s "$deb") bytes"
 dpkg-deb -c "$deb" | awk '{print $6}' | sed 's#^\./#/#' > "$work/files"
 for f in /usr/sbin/p4gw /usr/bin/p4term /usr/include/p4sync/p4term.h /usr/include/p4sync/p4t.h \
          /etc/p4gw/p4gw.ini /etc/p4gw/p4term.ini /etc/mosquitto/conf.d/p4sync.conf \
-         /lib/systemd/system/p4gw.service /usr/lib/sysusers.d/p4gw.conf; do
+         /etc/mosquitto/p4sync.acl /lib/systemd/system/p4gw.service \
+         /usr/lib/sysusers.d/p4gw.conf; do
   grep -qx "$f" "$work/files" || fail "missing $f in the package"
 done
 grep -q '/libp4term\.so\.0' "$work/files" || fail "missing libp4term.so.0"
@@ -55,6 +56,9 @@ if [ "$(id -u)" = 0 ] && { [ "${CI:-}" = true ] || [ "${P4_DEB_INSTALL:-0}" = 1 
   dpkg -i "$deb" >"$work/install.log" 2>&1 || { cat "$work/install.log"; fail "dpkg -i"; }
   getent passwd p4gw >/dev/null || fail "user p4gw not created"
   [ "$(stat -c %U:%a /var/lib/p4gw)" = p4gw:700 ] || fail "/var/lib/p4gw not p4gw 0700"
+  [ "$(stat -c %G:%a /etc/p4gw/local.password)" = p4gw:640 ] ||
+    fail "/etc/p4gw/local.password not group p4gw 0640"
+  grep -q '^p4gw:' /etc/mosquitto/p4sync.passwd || fail "no p4gw account for the store broker"
   /usr/sbin/p4gw --config /etc/p4gw/p4gw.ini --check-config || fail "packaged config invalid"
   dpkg -r p4sync >/dev/null
   [ ! -e /usr/sbin/p4gw ] || fail "p4gw left after remove"
@@ -62,6 +66,8 @@ if [ "$(id -u)" = 0 ] && { [ "${CI:-}" = true ] || [ "${P4_DEB_INSTALL:-0}" = 1 
   dpkg --purge p4sync >/dev/null
   installed=0
   [ ! -e /etc/p4gw/p4gw.ini ] || fail "conffile left after purge"
+  [ ! -e /etc/p4gw/local.password ] || fail "gateway broker password left after purge"
+  [ ! -e /etc/mosquitto/p4sync.passwd ] || fail "store broker password file left after purge"
   echo "installed, checked, removed and purged"
 else
   echo "install step skipped (needs root and CI=true or P4_DEB_INSTALL=1)"
