@@ -13,6 +13,8 @@ enum {
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
+    ST_SYNC_NORMAL,
+    ST_SYNC_FULL,
     ST_CURSOR_GET,
     ST_CURSOR_SET,
     ST_CLEAR_STOCK,
@@ -44,6 +46,8 @@ static const char *const sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
+    [ST_SYNC_FULL] = "PRAGMA synchronous=FULL",
     [ST_CURSOR_GET] = "SELECT v FROM meta WHERE k = 'cursor'",
     [ST_CURSOR_SET] = "UPDATE meta SET v = ?1 WHERE k = 'cursor'",
     [ST_CLEAR_STOCK] = "DELETE FROM stock",
@@ -331,9 +335,11 @@ int cache_apply(struct cache *c, const struct p4t_changes *ch, bool first_chunk,
      * the WAL frames before it durable too. 200,000 items come in 400 chunks. The journal's
      * sales share this connection but not this moment (the caller holds the lock). */
     relaxed = ch->snapshot && ch->more;
-    if (relaxed && sqlite3_exec(c->db, "PRAGMA synchronous=NORMAL;", NULL, NULL, NULL) !=
-                       SQLITE_OK)
-        return db_fail(c, "synchronous");
+    if (relaxed) {
+        rc = step_done(c, c->st[ST_SYNC_NORMAL], "synchronous");
+        if (rc)
+            return rc;
+    }
     rc = step_done(c, c->st[ST_BEGIN], "begin");
     if (rc)
         goto out;
@@ -370,9 +376,12 @@ int cache_apply(struct cache *c, const struct p4t_changes *ch, bool first_chunk,
 out:
     if (rc && !sqlite3_get_autocommit(c->db))
         step_done(c, c->st[ST_ROLLBACK], "rollback");
-    if (relaxed && sqlite3_exec(c->db, "PRAGMA synchronous=FULL;", NULL, NULL, NULL) !=
-                       SQLITE_OK && rc == 0)
-        rc = db_fail(c, "synchronous");
+    if (relaxed) {
+        int rc2 = step_done(c, c->st[ST_SYNC_FULL], "synchronous");
+
+        if (rc == 0)
+            rc = rc2;
+    }
     if (rc)
         return rc;
     *result = CACHE_APPLIED;

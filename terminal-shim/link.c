@@ -245,12 +245,22 @@ void link_free(struct link *l)
             MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
             struct timespec until;
 
-            d.timeout = 1000;
+            /* Nothing waits on this flush: unacknowledged sales stay pending in the journal and
+             * are sent again, sync and hold requests are asked again. A longer wait only held
+             * up the exit while the broker kept delivering change messages. */
+            d.timeout = 100;
             d.onSuccess = on_disconnected;
             d.onFailure = on_disconnect_failed;
             d.context = l;
+            /* Paho may confirm the DISCONNECT only on a later turn of its threads (about a
+             * second under load): a process exiting after `p4term sync` waited for that. A
+             * register has no will, so closing without the confirmation loses nothing. */
             clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += 2;
+            until.tv_nsec += 300L * 1000 * 1000;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
             pthread_mutex_lock(&l->mu);
             if (MQTTAsync_disconnect(l->client, &d) == MQTTASYNC_SUCCESS) {
                 while (!l->disconnected) {
