@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <MQTTAsync.h>
 
@@ -20,6 +21,7 @@ volatile sig_atomic_t p4gw_reopen_flag;
 #define QUEUE_MAX_MSGS 50000
 #define QUEUE_MAX_BYTES (64u * 1024 * 1024)
 #define WAIT_MS 100               /* idle wake-up: signal flags and timers */
+#define REPLICA_BACKOFF_MAX_MS 5000 /* longest pause between commits to a failing replica */
 #define STATUS_EVERY_MS 1000      /* counters in the status: at most this often */
 #define PRUNE_EVERY_MS 1000
 #define PRUNE_MAX_ROWS 20000      /* per pass: keeps one pass short */
@@ -59,6 +61,9 @@ struct gw {
     int64_t groups, commit_ms_total;
     struct p4gw_counters cnt;   /* figures for the metrics endpoint (ops.h) */
     struct p4gw_metrics *metrics; /* NULL when [metrics] listen is off */
+    int64_t replica_failures;   /* failed commits in a row */
+    int64_t replica_retry_ms;   /* no transaction before this (monotonic ms) */
+    bool replica_alerted;       /* the replica_failed alert went out for this episode */
 };
 
 /* Publishes PAYLOAD (malloc'd, owned from here on) on the store broker, QoS 1. What Paho
@@ -313,6 +318,51 @@ static int local_kind(const struct event *ev)
     return (int)kind;
 }
 
+/* A replica that cannot be written (disk full, read-only, I/O error) must not be retried in a
+ * tight loop: the core thread backs off (100 ms doubling to REPLICA_BACKOFF_MAX_MS), logs
+ * the failure at each doubling, and tells staff and HQ once per episode with an alert sent
+ * straight out (it cannot be stored: the outbox is in the failing replica). */
+static void replica_failed(struct gw *g)
+{
+    int64_t backoff_ms = REPLICA_BACKOFF_MAX_MS;
+    struct p4t_alert a;
+    char *text = NULL;
+
+    g->replica_failures++;
+    if (g->replica_failures < 16 && (100LL << (g->replica_failures - 1)) < backoff_ms)
+        backoff_ms = 100LL << (g->replica_failures - 1);
+    g->replica_retry_ms = p4_mono_ms() + backoff_ms;
+    if ((g->replica_failures & (g->replica_failures - 1)) == 0)
+        p4_error("group commit failed: acks withheld failures=%" PRId64 " retry_in_ms=%" PRId64
+                 " err=\"%s\"", g->replica_failures, backoff_ms, sqlite3_errmsg(g->r.db));
+    if (g->replica_alerted)
+        return;
+    memset(&a, 0, sizeof(a));
+    snprintf(a.kind, sizeof(a.kind), "replica_failed");
+    snprintf(a.severity, sizeof(a.severity), "critical");
+    snprintf(a.store, sizeof(a.store), "%s", g->cfg->store);
+    p4_format_ts(p4_now_ms(), a.ts);
+    snprintf(a.message, sizeof(a.message), "the store replica cannot be written (%.120s): "
+             "sales are not acknowledged until it can", sqlite3_errmsg(g->r.db));
+    if (p4t_alert_id(a.kind, a.store, "replica", a.id) != 0 || p4t_alert_encode(&a, &text) != 0)
+        return;
+    g->replica_alerted = true;
+    if (g->cloud_up)
+        link_publish(&g->cloud, g->cloud_alert_topic, text, strlen(text), 1, false, NULL);
+    p4gw_counters_alert(&g->cnt, text);
+    publish_local(g, g->alert_topic, text, strlen(text), false); /* takes TEXT */
+}
+
+static void replica_recovered(struct gw *g)
+{
+    if (g->replica_failures == 0)
+        return;
+    p4_info("replica writable again after failures=%" PRId64, g->replica_failures);
+    g->replica_failures = 0;
+    g->replica_retry_ms = 0;
+    g->replica_alerted = false;
+}
+
 /* One iteration: the events in EVS become one transaction (sales, hold requests, downlink
  * messages, delivered marks), then acks, hold replies, alerts, change messages, sync replies,
  * and new batches for the cloud. */
@@ -333,7 +383,8 @@ static void process(struct gw *g, struct event *evs)
         needs_txn = ev->type == EV_CLOUD_ACK || ev->type == EV_CLOUD_MSG ||
                     (ev->type == EV_LOCAL_MSG && kind != P4T_L_SYNC);
         if (needs_txn && !txn && !failed) {
-            if (replica_begin(r) != 0 || ingest_begin(&g->in) != 0) {
+            if (replica_begin(r) != 0 || ingest_begin(&g->in) != 0 ||
+                outbox_remark(&g->ob) != 0) {
                 replica_rollback(r);
                 failed = true;
             } else {
@@ -416,15 +467,17 @@ static void process(struct gw *g, struct event *evs)
         failed = true;
     }
     if (failed) {
-        /* Nothing of this group is acknowledged; marks lost with it are re-earned by
-         * sending those records again. */
-        p4_error("group commit failed: %zu acks withheld", g->in.acks.n);
+        /* Nothing of this group is acknowledged (registers resend); the delivered marks it
+         * carried are marked again by the next transaction, so the cloud sender goes on
+         * where it was instead of resending what the cloud already has. */
         ingest_abort(&g->in);
-        if (g->cloud_up)
-            outbox_link_up(&g->ob);
+        outbox_txn_done(&g->ob, false);
         g->ob.undelivered = 0;
         replica_int(r, RS_OUTBOX_COUNT, 0, &g->ob.undelivered);
+        replica_failed(g);
     } else if (txn) {
+        outbox_txn_done(&g->ob, true);
+        replica_recovered(g);
         g->ob.undelivered += g->in.n_new;
         g->groups++;
         g->commit_ms_total += p4_mono_ms() - t0;
@@ -619,6 +672,14 @@ int p4gw_run(const struct p4gw_config *cfg)
         }
         if (g->pend.n && g->local_up)
             pending_flush(&g->pend, &g->local);
+        if (g->replica_retry_ms > p4_mono_ms()) {
+            /* Backing off a failing replica: messages wait in the bounded queue. */
+            int64_t left = g->replica_retry_ms - p4_mono_ms();
+            struct timespec ts = {0, (left < WAIT_MS ? left : WAIT_MS) * 1000000L};
+
+            nanosleep(&ts, NULL);
+            continue;
+        }
         queue_pop(&g->q, (size_t)cfg->commit_max_items,
                   g->sync_busy ? 0 : g->pend.n ? RETRY_WAIT_MS : WAIT_MS,
                   &evs);

@@ -32,8 +32,11 @@ int outbox_init(struct outbox *o, struct replica *r, const struct p4gw_config *c
         return P4GW_EINVAL;
     o->win_cap = (size_t)cfg->max_inflight * WIN_FACTOR;
     o->win = calloc(o->win_cap, sizeof(*o->win));
-    if (!o->win)
+    o->unmarked = calloc(OUTBOX_UNMARKED_MAX, sizeof(*o->unmarked));
+    if (!o->win || !o->unmarked) {
+        outbox_cleanup(o);
         return P4GW_ENOMEM;
+    }
     rc = replica_int(r, RS_OUTBOX_COUNT, 0, &o->undelivered);
     if (rc == 0)
         rc = replica_int(r, RS_SALES_HEAD, 0, &head);
@@ -51,6 +54,8 @@ void outbox_cleanup(struct outbox *o)
 {
     free(o->win);
     o->win = NULL;
+    free(o->unmarked);
+    o->unmarked = NULL;
 }
 
 static ssize_t find(struct outbox *o, uint64_t batch_id)
@@ -97,6 +102,41 @@ void outbox_link_down(struct outbox *o)
     rewind_window(o);
 }
 
+static int mark(struct outbox *o, int64_t first_oid, int64_t last_oid)
+{
+    replica_bind_int(o->r, RS_OUTBOX_MARK, 1, first_oid);
+    replica_bind_int(o->r, RS_OUTBOX_MARK, 2, last_oid);
+    return replica_exec(o->r, RS_OUTBOX_MARK);
+}
+
+int outbox_remark(struct outbox *o)
+{
+    for (size_t i = 0; i < o->n_unmarked; i++) {
+        int rc = mark(o, o->unmarked[i].first_oid, o->unmarked[i].last_oid);
+
+        if (rc)
+            return rc;
+    }
+    return P4GW_OK;
+}
+
+void outbox_txn_done(struct outbox *o, bool committed)
+{
+    if (committed) {
+        o->n_unmarked = 0;
+        o->unmarked_lost = false;
+        return;
+    }
+    if (o->unmarked_lost) {
+        p4_warn("delivered marks lost with failed commits: resending from the oldest "
+                "undelivered record");
+        o->n_unmarked = 0;
+        o->unmarked_lost = false;
+        if (o->connected)
+            rewind_window(o);
+    }
+}
+
 int outbox_on_ack(struct outbox *o, uint64_t batch_id)
 {
     ssize_t i = find(o, batch_id);
@@ -109,9 +149,14 @@ int outbox_on_ack(struct outbox *o, uint64_t batch_id)
     }
     b = o->win[i];
     remove_at(o, (size_t)i);
-    replica_bind_int(o->r, RS_OUTBOX_MARK, 1, b.first_oid);
-    replica_bind_int(o->r, RS_OUTBOX_MARK, 2, b.last_oid);
-    rc = replica_exec(o->r, RS_OUTBOX_MARK);
+    if (o->n_unmarked < OUTBOX_UNMARKED_MAX) {
+        o->unmarked[o->n_unmarked].first_oid = b.first_oid;
+        o->unmarked[o->n_unmarked].last_oid = b.last_oid;
+        o->n_unmarked++;
+    } else {
+        o->unmarked_lost = true;
+    }
+    rc = mark(o, b.first_oid, b.last_oid);
     if (rc)
         return rc;
     o->undelivered -= sqlite3_changes(o->r->db);

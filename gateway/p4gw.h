@@ -402,6 +402,19 @@ struct outbox {
     int64_t records_sent;     /* counters for logs */
     int64_t records_acked;
     bool over_cap;            /* the outbox_cap alert was raised for this crossing */
+    /* Delivered marks of the transaction in hand, kept until it commits: when a commit fails
+     * (disk full, read-only replica) they are marked again in the next transaction instead
+     * of rewinding the sender, which would resend records the cloud already acknowledged.
+     * At OUTBOX_UNMARKED_MAX the oldest ranges are let go and the sender rewinds (resending
+     * is safe, only slower). */
+    struct mark_range *unmarked;
+    size_t n_unmarked;
+    bool unmarked_lost;
+};
+
+#define OUTBOX_UNMARKED_MAX 4096
+struct mark_range {
+    int64_t first_oid, last_oid;
 };
 
 int outbox_init(struct outbox *o, struct replica *r, const struct p4gw_config *cfg);
@@ -412,6 +425,11 @@ void outbox_link_down(struct outbox *o);
 /* Marks the batch delivered (inside the caller's transaction). Unknown ids are ignored. */
 int outbox_on_ack(struct outbox *o, uint64_t batch_id);
 void outbox_on_nack(struct outbox *o, uint64_t batch_id);
+/* Marks again, inside the caller's transaction, the ranges a failed commit lost. */
+int outbox_remark(struct outbox *o);
+/* After a transaction: COMMITTED forgets the marks it carried; otherwise they are kept for
+ * outbox_remark (or, if some were let go, the sender rewinds to the oldest undelivered). */
+void outbox_txn_done(struct outbox *o, bool committed);
 /* Sends batches (sale records) and alerts in oid order until the window is full or nothing
  * is pending. Returns rows sent. */
 int outbox_fill(struct outbox *o, struct link *cloud);
