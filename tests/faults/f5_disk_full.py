@@ -10,8 +10,8 @@ in which case the phase is reported as not possible here.
 
 What must hold: p4gw stays alive, acks no sale it could not commit (every acked sale is in the
 replica with the acked gw_seq), raises an alert, and once space returns takes the registers'
-resends by itself (no restart). Missing alerts are reported as known gaps (they fail the test
-only with P4_FAULTS_STRICT=1); everything else fails it."""
+resends by itself (no restart), without a commit retry storm or a resend flood to HQ. Each
+shortfall fails the test (P4_FAULTS_STRICT=0 only reports them)."""
 
 import time
 
