@@ -52,6 +52,11 @@ int p4_uuid7(char out[P4_UUID_LEN]);
  * the peer's delayed ACK, about 40 ms on Linux. Call it after each MQTT connect; it is cheap
  * and safe to repeat. Returns -1 if /proc/self/fd cannot be read (logged). */
 int p4_tcp_nodelay_all(void);
+/* The same for the sockets connected to URI's port only (a library must leave its host
+ * program's other sockets alone). */
+int p4_tcp_nodelay_uri(const char *uri);
+/* Copies URI into OUT with any user:password@ part replaced by "***@", for logs. */
+void p4_uri_redact(const char *uri, char *out, size_t out_len);
 
 /* ---- files ---- */
 /* Reads a whole small file (at most MAX bytes) into a NUL-terminated buffer the caller frees.

@@ -405,7 +405,7 @@ static void diag_report(const struct p4gw_config *cfg, const char *finding, int6
     if (!finding[0] || (strcmp(finding, diag.last_report) == 0 &&
                         now - diag.last_report_ms < DIAG_REPEAT_MS))
         return;
-    link_uri_redact(cfg->cloud_uri, uri, sizeof(uri));
+    p4_uri_redact(cfg->cloud_uri, uri, sizeof(uri));
     p4_error("cloud TLS: %s uri=%s", finding, uri);
     snprintf(diag.last_report, sizeof(diag.last_report), "%s", finding);
     diag.last_report_ms = now;
@@ -522,7 +522,7 @@ int cloud_link_start(struct link *l, const struct p4gw_config *cfg, struct queue
     int rc;
 
     memset(l, 0, sizeof(*l));
-    link_uri_redact(cfg->cloud_uri, uri, sizeof(uri));
+    p4_uri_redact(cfg->cloud_uri, uri, sizeof(uri));
     l->q = q;
     l->cfg = cfg;
     l->cloud = true;

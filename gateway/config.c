@@ -257,7 +257,7 @@ static int set_value(struct load_ctx *c, const struct key_def *d, const char *va
             char shown[P4GW_URI_MAX];
 
             /* A URI may carry user:password@; the error line must not. */
-            link_uri_redact(value, shown, sizeof(shown));
+            p4_uri_redact(value, shown, sizeof(shown));
             fail(c, c->lineno, "[%s] %s: \"%s\" is not an MQTT URI (tcp://, mqtt://, ssl://, "
                  "mqtts://, ws:// or wss:// followed by host:port)", sec, key, shown);
             return -1;

@@ -170,30 +170,6 @@ bool link_connected(struct link *l)
     return l->client && MQTTAsync_isConnected(l->client);
 }
 
-void link_uri_redact(const char *uri, char *out, size_t out_len)
-{
-    const char *p = strstr(uri, "://"), *end, *at;
-
-    if (out_len == 0)
-        return;
-    if (!p) {
-        snprintf(out, out_len, "%s", uri);
-        return;
-    }
-    p += 3;
-    end = p + strcspn(p, "/?");
-    at = NULL;
-    for (const char *q = p; q < end; q++) {
-        if (*q == '@')
-            at = q; /* the last '@' before the path ends the user info */
-    }
-    if (!at) {
-        snprintf(out, out_len, "%s", uri);
-        return;
-    }
-    snprintf(out, out_len, "%.*s***%s", (int)(p - uri), uri, at);
-}
-
 void link_stop(struct link *l, int timeout_ms)
 {
     if (l->cloud)

@@ -16,7 +16,6 @@ int link_on_message(void *context, char *topic, int topic_len, MQTTAsync_message
 
 /* Copies URI into OUT with any "user:password@" part replaced by "***@", for log lines and
  * error messages. OUT is always NUL-terminated (truncated if OUT_LEN is short). */
-void link_uri_redact(const char *uri, char *out, size_t out_len);
 
 /* The TLS cipher list of the cloud link: TLS 1.2 AEAD suites with forward secrecy only, so a
  * broker that offers nothing newer than TLS 1.1 has no suite in common and the handshake fails

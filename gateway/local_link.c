@@ -40,7 +40,7 @@ int local_link_start(struct link *l, const struct p4gw_config *cfg, struct queue
     int rc;
 
     memset(l, 0, sizeof(*l));
-    link_uri_redact(cfg->local_uri, uri, sizeof(uri));
+    p4_uri_redact(cfg->local_uri, uri, sizeof(uri));
     l->q = q;
     l->cfg = cfg;
     l->cloud = false;

@@ -2,9 +2,11 @@
 /* The register's journal: every sale, fsync'd before p4term_sale() returns, with its state. */
 #include "shim.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "p4common.h"
 
@@ -176,7 +178,7 @@ static int migrate(struct journal *j, bool *fresh)
 int journal_open(const char *path, struct journal **out, bool *fresh)
 {
     struct journal *j;
-    int rc;
+    int rc, fd;
 
     j = calloc(1, sizeof(*j));
     if (!j)
@@ -186,6 +188,13 @@ int journal_open(const char *path, struct journal **out, bool *fresh)
         free(j);
         return P4TERM_ENOMEM;
     }
+    /* The journal holds sales and customer ids: create it 0600 whatever the host program's
+     * umask (SQLite gives its -wal and -shm files the database file's mode). */
+    fd = -1;
+    if (strcmp(path, ":memory:") != 0 && strncmp(path, "file:", 5) != 0)
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
     rc = sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
         rc = db_fail(j, "open");

@@ -23,6 +23,7 @@
 struct link {
     MQTTAsync client;
     char *uri;
+    char uri_shown[512]; /* uri for logs, without user:password@ */
     char *client_id;
     char *username;
     char *password; /* wiped at free */
@@ -102,7 +103,7 @@ static void on_connection_lost(void *ctx, char *cause)
 {
     struct link *l = ctx;
 
-    p4_warn("store broker connection lost uri=%s cause=\"%s\"", l->uri, cause ? cause : "");
+    p4_warn("store broker connection lost uri=%s cause=\"%s\"", l->uri_shown, cause ? cause : "");
     set_state(l, LINK_DOWN);
 }
 
@@ -111,7 +112,7 @@ static void on_subscribed(void *ctx, MQTTAsync_successData *resp)
     struct link *l = ctx;
 
     (void)resp;
-    p4_info("store broker link up uri=%s client_id=%s", l->uri, l->client_id);
+    p4_info("store broker link up uri=%s client_id=%s", l->uri_shown, l->client_id);
     set_state(l, LINK_UP);
 }
 
@@ -119,7 +120,7 @@ static void on_subscribe_failed(void *ctx, MQTTAsync_failureData *resp)
 {
     struct link *l = ctx;
 
-    p4_error("subscribe failed uri=%s code=%d", l->uri, resp ? resp->code : 0);
+    p4_error("subscribe failed uri=%s code=%d", l->uri_shown, resp ? resp->code : 0);
     /* Without our subscriptions acks would go unseen: drop the connection and retry. */
     MQTTAsync_disconnect(l->client, NULL);
     set_state(l, LINK_DOWN);
@@ -140,7 +141,7 @@ static void on_connected(void *ctx, MQTTAsync_successData *resp)
     ro.context = l;
     rc = MQTTAsync_subscribeMany(l->client, l->n_subs, l->subs, qos, &ro);
     if (rc != MQTTASYNC_SUCCESS) {
-        p4_error("subscribe request failed uri=%s code=%d", l->uri, rc);
+        p4_error("subscribe request failed uri=%s code=%d", l->uri_shown, rc);
         MQTTAsync_disconnect(l->client, NULL);
         set_state(l, LINK_DOWN);
     }
@@ -150,7 +151,7 @@ static void on_connect_failed(void *ctx, MQTTAsync_failureData *resp)
 {
     struct link *l = ctx;
 
-    p4_debug("store broker connect failed uri=%s code=%d msg=\"%s\"", l->uri,
+    p4_debug("store broker connect failed uri=%s code=%d msg=\"%s\"", l->uri_shown,
              resp ? resp->code : 0, resp && resp->message ? resp->message : "");
     set_state(l, LINK_DOWN);
 }
@@ -192,6 +193,7 @@ int link_new(const struct link_opts *o, void (*wake)(void *), void *wake_ctx,
     l->wake = wake;
     l->wake_ctx = wake_ctx;
     l->uri = strdup(o->uri);
+    p4_uri_redact(o->uri, l->uri_shown, sizeof(l->uri_shown));
     l->client_id = strdup(o->client_id);
     l->username = dup_or_null(o->username);
     l->password = dup_or_null(o->password);
@@ -217,7 +219,7 @@ int link_new(const struct link_opts *o, void (*wake)(void *), void *wake_ctx,
     rc = MQTTAsync_createWithOptions(&l->client, l->uri, l->client_id,
                                      MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
     if (rc != MQTTASYNC_SUCCESS) {
-        p4_error("mqtt client create failed uri=%s code=%d", l->uri, rc);
+        p4_error("mqtt client create failed uri=%s code=%d", l->uri_shown, rc);
         l->client = NULL;
         rc = P4TERM_EMQTT;
         goto out;
@@ -317,7 +319,7 @@ int link_connect(struct link *l)
     o.context = l;
     rc = MQTTAsync_connect(l->client, &o);
     if (rc != MQTTASYNC_SUCCESS) {
-        p4_warn("mqtt connect request failed uri=%s code=%d", l->uri, rc);
+        p4_warn("mqtt connect request failed uri=%s code=%d", l->uri_shown, rc);
         pthread_mutex_lock(&l->mu);
         l->state = LINK_DOWN;
         pthread_mutex_unlock(&l->mu);

@@ -60,6 +60,7 @@ struct hold_wait {
 };
 
 struct p4term {
+    char broker_uri[512]; /* for TCP_NODELAY on this link's socket only */
     char store[P4T_ID_MAX + 1];
     char reg[P4T_ID_MAX + 1];
     char t_sale[P4T_TOPIC_MAX], t_sync[P4T_TOPIC_MAX];
@@ -821,7 +822,7 @@ static void *worker_main(void *arg)
             t->reconnect_backoff_ms = RECONNECT_MIN_MS;
             /* Paho leaves Nagle on: a sale would wait ~40 ms behind our PUBACK of the last
              * ack for the broker's delayed ACK. A new connection is a new socket. */
-            p4_tcp_nodelay_all();
+            p4_tcp_nodelay_uri(t->broker_uri);
             window_reset_dues(t);
             sync_restart(t);
             t->gw_state[0] = '\0';
@@ -986,6 +987,7 @@ int p4term_open(const struct p4term_options *opt, p4term_event_cb cb, void *user
         else
             snprintf(client_id, sizeof(client_id), "p4term-%s-%s", t->store, t->reg);
         lo.uri = opt->broker_uri;
+        snprintf(t->broker_uri, sizeof(t->broker_uri), "%s", opt->broker_uri);
         lo.client_id = client_id;
         lo.username = opt->username;
         lo.password = opt->password;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -869,6 +870,7 @@ int main(int argc, char **argv)
     bool do_sync = false, online;
     int i, rc = EXIT_USAGE, cmd_at = 0;
 
+    umask(077); /* journals, caches and register password files are the register's alone */
     p4_log_set_component("p4term");
     if (argc >= 2 && strcmp(argv[1], "simulate") == 0)
         return simulate_main(argc - 2, argv + 2);
