@@ -4,7 +4,7 @@
 
 #include <MQTTAsync.h>
 
-#include "check.h"
+#include "p4check.h"
 #include "p4common.h"
 
 static void fixture(char *buf, size_t len, const char *name)

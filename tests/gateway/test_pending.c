@@ -4,7 +4,7 @@
 
 #include <stdlib.h>
 
-#include "check.h"
+#include "p4check.h"
 #include "p4common.h"
 
 static char *dup_text(const char *s)

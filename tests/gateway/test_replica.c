@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "p4check.h"
 #include "p4common.h"
 
 static char dir[] = "/tmp/p4gw-test-XXXXXX";

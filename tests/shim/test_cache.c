@@ -3,7 +3,7 @@
  * and the typed rows of every 1.1 entity (price states resolved by time, promos, customers,
  * loyalty balances), including the upgrade of a 1.0 cache file. */
 #include "shim.h"
-#include "shim_check.h"
+#include "p4check.h"
 
 #include "p4common.h"
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of the register journal on a temporary SQLite file: seq, states, durability. */
 #include "shim.h"
-#include "shim_check.h"
+#include "p4check.h"
 
 #include <sqlite3.h>
 

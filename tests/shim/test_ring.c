@@ -2,7 +2,7 @@
 /* Unit tests of ringing a sale from the register's cache: effective prices by time, promo
  * pricing, explicit prices kept, the loyalty redemption policy and the hold field. */
 #include "shim.h"
-#include "shim_check.h"
+#include "p4check.h"
 
 #include "p4common.h"
 

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Minimal assertions for the gateway unit tests: report file:line and keep counting. */
-#ifndef GW_CHECK_H
-#define GW_CHECK_H
+/* Minimal assertions for the gateway and terminal-shim unit tests: report file:line and keep
+ * counting. */
+#ifndef P4_CHECK_H
+#define P4_CHECK_H
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int check_failures;
 
@@ -56,6 +58,25 @@ static int check_failures;
         printf("all checks passed\n");                                                  \
         return 0;                                                                       \
     } while (0)
+
+/* A fresh temporary directory for one test's files; removed by tmpdir_remove(). */
+static inline void tmpdir_make(char *buf, size_t len)
+{
+    snprintf(buf, len, "/tmp/p4shim-test-XXXXXX");
+    if (!mkdtemp(buf)) {
+        perror("mkdtemp");
+        exit(2);
+    }
+}
+
+static inline void tmpdir_remove(const char *dir)
+{
+    char cmd[512];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
 
 /* The fixture directory (P4_TEST_DATA is set by p4_c_test to this source dir). */
 static inline const char *fixture_dir(void)
