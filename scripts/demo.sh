@@ -20,7 +20,8 @@ cleanup() {
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   echo "demo: logs and databases kept in $run"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 free_port() {
   /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -102,7 +103,9 @@ journal = $run/display.db
 [broker]
 uri = tcp://127.0.0.1:$store_port
 INI
-"$BUILD_DIR/terminal-shim/p4term" --config "$run/display.ini" watch | sed 's/^/register display | /' &
+# Not a pipeline: $! must be p4term itself, so that stopping it ends its output filter too.
+"$BUILD_DIR/terminal-shim/p4term" --config "$run/display.ini" watch \
+  > >(sed 's/^/register display | /') &
 pids+=($!)
 
 echo "demo: 3 registers sell for ${seconds}s"
