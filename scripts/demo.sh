@@ -124,9 +124,10 @@ echo "demo: the display register's cache says coffee-250g stock is $(
 echo "demo: sales in the replica: $(sqlite3 "$run/replica.db" 'SELECT count(*) FROM sales')," \
   "undelivered to the cloud: $(sqlite3 "$run/replica.db" 'SELECT count(*) FROM outbox WHERE delivered = 0')"
 # The status counters refresh about once a second: show the settled figures.
+sold=$(sqlite3 "$run/replica.db" 'SELECT max(gw_seq) FROM sales')
 for _ in $(seq 1 50); do
   status=$(mosquitto_sub -p "$store_port" -t "pos/v1/$store/gateway/status" -C 1 -W 3)
-  case "$status" in *'"outbox":0,'*) break ;; esac
+  case "$status" in *'"outbox":0,"delivered":'"$sold"','*) break ;; esac
   sleep 0.1
 done
 echo "demo: gateway status (retained on the store broker): $status"
