@@ -439,22 +439,30 @@ int cache_price(struct cache *c, const char *sku, int64_t at_ms, int64_t *price_
     return 0;
 }
 
-int cache_stock(struct cache *c, const char *sku, int64_t *on_hand)
+/* Reads the one integer prepared statement WHICH selects for KEY. P4TERM_ENOTFOUND when there
+ * is no row; WHAT names the read in the error log. */
+static int int_by_key(struct cache *c, int which, const char *key, int64_t *out,
+                      const char *what)
 {
-    sqlite3_stmt *st = c->st[ST_STOCK_GET];
+    sqlite3_stmt *st = c->st[which];
     int rc;
 
-    sqlite3_bind_text(st, 1, sku, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        *on_hand = sqlite3_column_int64(st, 0);
+        *out = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     if (rc == SQLITE_DONE)
         return P4TERM_ENOTFOUND;
     if (rc != SQLITE_ROW)
-        return db_fail(c, "stock read");
+        return db_fail(c, what);
     return 0;
+}
+
+int cache_stock(struct cache *c, const char *sku, int64_t *on_hand)
+{
+    return int_by_key(c, ST_STOCK_GET, sku, on_hand, "stock read");
 }
 
 int cache_price_list(struct cache *c, int64_t at_ms, struct p4term_price_item *items,
@@ -592,20 +600,7 @@ int cache_customer(struct cache *c, const char *id, struct p4t_customer *out)
 
 int cache_loyalty(struct cache *c, const char *customer, int64_t *balance)
 {
-    sqlite3_stmt *st = c->st[ST_LOYALTY_GET];
-    int rc;
-
-    sqlite3_bind_text(st, 1, customer, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *balance = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc == SQLITE_DONE)
-        return P4TERM_ENOTFOUND;
-    if (rc != SQLITE_ROW)
-        return db_fail(c, "loyalty read");
-    return 0;
+    return int_by_key(c, ST_LOYALTY_GET, customer, balance, "loyalty read");
 }
 
 int cache_entity(struct cache *c, const char *entity, const char *key, char **out)
