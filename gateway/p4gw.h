@@ -150,10 +150,15 @@ enum replica_stmt {
     RS_COUNT
 };
 
+struct checkpointer;
+
 struct replica {
     sqlite3 *db;
     sqlite3_stmt *st[RS_COUNT];
     bool in_txn;
+    struct checkpointer *ckpt; /* NULL unless replica_checkpointer_start ran */
+    bool full_sync;            /* durability = full */
+    bool sync_now_full;        /* synchronous is FULL for the next commits */
 };
 
 /* Opens (creating and migrating) the replica at PATH: WAL, synchronous FULL when FULL_SYNC
@@ -161,6 +166,17 @@ struct replica {
 int replica_open(struct replica *r, const char *path, bool full_sync);
 /* Finalizes every statement and closes. Safe on a zeroed or half-opened struct. */
 void replica_close(struct replica *r);
+/* Moves WAL checkpoints of R (opened from PATH) to a thread with its own connection, so no
+ * commit of the core thread waits for one (checkpoint.c). Stop it before replica_close; stop
+ * is safe when start failed or never ran. Return 0, P4GW_ENOMEM or P4GW_EIO (logged). */
+int replica_checkpointer_start(struct replica *r, const char *path, bool full_sync);
+void replica_checkpointer_stop(struct replica *r);
+/* With durability = full, DURABLE false makes the next commits skip their fsync
+ * (synchronous NORMAL) until it is called again with true; outside a transaction only. For
+ * writes a power cut may undo without harm: delivered marks (the records are sent again and
+ * HQ drops the copies by gw_seq) and pruning. The next durable commit's fsync covers them
+ * anyway. No-op when durability = normal. Returns 0 or P4GW_EIO (logged). */
+int replica_durable(struct replica *r, bool durable);
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Return 0 or P4GW_EIO (logged). */
 int replica_begin(struct replica *r);
 int replica_commit(struct replica *r);

@@ -282,6 +282,8 @@ int replica_open(struct replica *r, const char *path, bool full_sync)
             goto out;
         }
     }
+    r->full_sync = full_sync;
+    r->sync_now_full = full_sync;
     p4_info("replica open path=%s synchronous=%s", path, full_sync ? "full" : "normal");
 out:
     if (rc)
@@ -344,6 +346,18 @@ int replica_int(struct replica *r, enum replica_stmt id, int64_t dflt, int64_t *
             *out = sqlite3_column_int64(r->st[id], 0);
         replica_reset(r, id);
     }
+    return P4GW_OK;
+}
+
+int replica_durable(struct replica *r, bool durable)
+{
+    bool want = r->full_sync && durable;
+
+    if (want == r->sync_now_full)
+        return P4GW_OK;
+    if (exec_sql(r, want ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;") != 0)
+        return P4GW_EIO;
+    r->sync_now_full = want;
     return P4GW_OK;
 }
 
