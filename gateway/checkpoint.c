@@ -7,8 +7,11 @@
  * Turning checkpoints off is worse: the WAL then only grows, and an fdatasync of a growing
  * file costs about twice one of a file rewritten in place. So the core connection's WAL hook
  * only wakes this thread, which checkpoints on a connection of its own (PASSIVE: it never
- * blocks the writer). Once a pass has copied every frame, the core thread's next transaction
- * starts the WAL again from its beginning, rewriting the same file.
+ * blocks the writer). Once every frame is copied, the core thread's next transaction starts
+ * the WAL again from its beginning, rewriting the same file. Commits made during a pass leave
+ * a few frames behind it; the core thread copies those itself when it is idle
+ * (replica_checkpoint_idle), or the WAL would keep growing and each new pass fsync the
+ * database file for a handful of pages.
  *
  * The core thread still owns its handle and all state: this thread touches nothing but its
  * own connection and the few fields below, under the mutex. */
@@ -24,7 +27,7 @@
 #include "ops.h"
 #include "p4common.h"
 
-#define CKPT_WAKE_PAGES 1000    /* as SQLite's default wal_autocheckpoint */
+#define CKPT_WAKE_PAGES 4000    /* a pass per 16 MB of WAL */
 #define CKPT_INLINE_PAGES 20000 /* ~80 MB of WAL: the thread is not keeping up, check inline */
 #define CKPT_IDLE_MS 1000       /* a pass at least this often while frames wait */
 
@@ -40,7 +43,9 @@ struct checkpointer {
     sqlite3 *db;        /* this thread's own connection */
     bool due, stop;
     int wal_pages;      /* the WAL's size in pages after the latest commit */
-    int64_t passes, inline_passes;
+    int woken_at;       /* wal_pages when the thread was last woken */
+    int copied;         /* frames a finished pass copied (0: none since the WAL restarted) */
+    int64_t passes, inline_passes, tail_passes;
     struct pass_stats thread_stats; /* this thread's passes */
     struct pass_stats core_stats;   /* passes the core thread made inline */
 };
@@ -48,7 +53,7 @@ struct checkpointer {
 /* One PASSIVE checkpoint; true when it copied every frame (the WAL can start again). A
  * failing checkpoint (disk full) is logged when it starts and when it ends, not per pass:
  * the sales are safe in the WAL meanwhile, which only grows. */
-static bool checkpoint_pass(struct pass_stats *c, sqlite3 *db, const char *what)
+static bool checkpoint_pass(struct pass_stats *c, sqlite3 *db, const char *what, int *copied)
 {
     int64_t t0 = p4gw_mono_us(), dt;
     int log_pages = 0, done_pages = 0;
@@ -70,12 +75,14 @@ static bool checkpoint_pass(struct pass_stats *c, sqlite3 *db, const char *what)
              done_pages, dt);
     if (dt > c->slowest_us)
         c->slowest_us = dt;
+    *copied = done_pages;
     return rc == SQLITE_OK && done_pages == log_pages;
 }
 
 static void *checkpoint_main(void *arg)
 {
     struct checkpointer *c = arg;
+    int copied = 0;
     bool all;
 
     pthread_mutex_lock(&c->mu);
@@ -85,17 +92,18 @@ static void *checkpoint_main(void *arg)
         if (!c->due) {
             clock_gettime(CLOCK_REALTIME, &until);
             until.tv_sec += CKPT_IDLE_MS / 1000;
-            if (pthread_cond_timedwait(&c->wake, &c->mu, &until) == ETIMEDOUT && c->wal_pages)
+            if (pthread_cond_timedwait(&c->wake, &c->mu, &until) == ETIMEDOUT &&
+                c->wal_pages > c->copied)
                 c->due = true;
             continue;
         }
         c->due = false;
         c->passes++;
         pthread_mutex_unlock(&c->mu);
-        all = checkpoint_pass(&c->thread_stats, c->db, "thread");
+        all = checkpoint_pass(&c->thread_stats, c->db, "thread", &copied);
         pthread_mutex_lock(&c->mu);
         if (all)
-            c->wal_pages = 0; /* nothing to copy until the next commit says otherwise */
+            c->copied = copied;
     }
     pthread_mutex_unlock(&c->mu);
     return NULL;
@@ -106,12 +114,18 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
 {
     struct checkpointer *c = arg;
     bool inline_pass;
+    int copied;
 
     (void)name;
     pthread_mutex_lock(&c->mu);
+    if (pages < c->wal_pages) {
+        c->woken_at = 0; /* the WAL started again */
+        c->copied = 0;
+    }
     c->wal_pages = pages;
-    if (pages >= CKPT_WAKE_PAGES && !c->due) {
+    if (pages - c->woken_at >= CKPT_WAKE_PAGES && !c->due) {
         c->due = true;
+        c->woken_at = pages;
         pthread_cond_signal(&c->wake);
     }
     inline_pass = pages >= CKPT_INLINE_PAGES;
@@ -119,8 +133,29 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
         c->inline_passes++;
     pthread_mutex_unlock(&c->mu);
     if (inline_pass)
-        checkpoint_pass(&c->core_stats, db, "core");
+        checkpoint_pass(&c->core_stats, db, "core", &copied);
     return SQLITE_OK;
+}
+
+void replica_checkpoint_idle(struct replica *r)
+{
+    struct checkpointer *c = r->ckpt;
+    bool tail;
+    int copied;
+
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->mu);
+    tail = c->copied > 0 && c->wal_pages > c->copied && !c->due;
+    if (tail)
+        c->tail_passes++;
+    pthread_mutex_unlock(&c->mu);
+    if (tail && checkpoint_pass(&c->core_stats, r->db, "idle", &copied)) {
+        pthread_mutex_lock(&c->mu);
+        if (c->copied > 0)
+            c->copied = copied;
+        pthread_mutex_unlock(&c->mu);
+    }
 }
 
 int replica_checkpointer_start(struct replica *r, const char *path, bool full_sync)
@@ -174,8 +209,8 @@ void replica_checkpointer_stop(struct replica *r)
     pthread_cond_signal(&c->wake);
     pthread_mutex_unlock(&c->mu);
     pthread_join(c->thread, NULL);
-    p4_info("replica checkpoints passes=%" PRId64 " inline=%" PRId64 " slowest_ms=%.1f",
-            c->passes, c->inline_passes,
+    p4_info("replica checkpoints passes=%" PRId64 " tails=%" PRId64 " inline=%" PRId64
+            " slowest_ms=%.1f", c->passes, c->tail_passes, c->inline_passes,
             (double)(c->thread_stats.slowest_us > c->core_stats.slowest_us
                          ? c->thread_stats.slowest_us : c->core_stats.slowest_us) / 1000.0);
     pthread_cond_destroy(&c->wake);

@@ -171,6 +171,11 @@ void replica_close(struct replica *r);
  * is safe when start failed or never ran. Return 0, P4GW_ENOMEM or P4GW_EIO (logged). */
 int replica_checkpointer_start(struct replica *r, const char *path, bool full_sync);
 void replica_checkpointer_stop(struct replica *r);
+/* For the core thread with nothing to do: when the checkpointer has copied the WAL but
+ * commits added frames during its pass, copies those few frames inline (a small fraction of
+ * a pass), so the next transaction starts the WAL again from its beginning instead of
+ * appending to it. Cheap when there is nothing to do. */
+void replica_checkpoint_idle(struct replica *r);
 /* With durability = full, DURABLE false makes the next commits skip their fsync
  * (synchronous NORMAL) until it is called again with true; outside a transaction only. For
  * writes a power cut may undo without harm: delivered marks (the records are sent again and
@@ -329,6 +334,8 @@ int queue_push(struct queue *q, struct event *ev);
 /* Waits up to TIMEOUT_MS for events, then detaches up to MAX_MSGS store-broker messages (and
  * every control event before them) into *OUT (a list the caller frees with event_free). */
 void queue_pop(struct queue *q, size_t max_msgs, int timeout_ms, struct event **out);
+/* True when nothing waits (a snapshot: a push may follow at once). */
+bool queue_empty(struct queue *q);
 uint64_t queue_dropped(struct queue *q);
 void event_free(struct event *ev);
 struct event *event_new(enum ev_type type);

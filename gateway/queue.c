@@ -126,6 +126,16 @@ void queue_pop(struct queue *q, size_t max_msgs, int timeout_ms, struct event **
     pthread_mutex_unlock(&q->mu);
 }
 
+bool queue_empty(struct queue *q)
+{
+    bool empty;
+
+    pthread_mutex_lock(&q->mu);
+    empty = q->head == NULL;
+    pthread_mutex_unlock(&q->mu);
+    return empty;
+}
+
 uint64_t queue_dropped(struct queue *q)
 {
     uint64_t n;

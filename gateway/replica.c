@@ -175,8 +175,12 @@ static const char *const sql[RS_COUNT] = {
                        " AND oid BETWEEN ?1 AND ?2",
     [RS_OUTBOX_COUNT] = "SELECT count(*) FROM outbox WHERE delivered = 0",
     [RS_OUTBOX_MIN] = "SELECT min(oid) FROM outbox WHERE delivered = 0",
+    /* Rows older than the oldest undelivered one (found through outbox_pending): a range of
+     * the table, never a scan past an outage's backlog in search of delivered rows. */
     [RS_OUTBOX_PRUNE] = "DELETE FROM outbox WHERE oid IN (SELECT oid FROM outbox"
-                        " WHERE delivered = 1 ORDER BY oid LIMIT ?1)",
+                        " WHERE oid < coalesce((SELECT min(oid) FROM outbox"
+                        " WHERE delivered = 0), 9223372036854775807)"
+                        " ORDER BY oid LIMIT ?1)",
     [RS_REJECT_INS] = "INSERT INTO rejects(topic, payload, reason, ts_ms) VALUES(?1, ?2, ?3, ?4)",
     [RS_REG_UPSERT] = "INSERT INTO registers(reg, last_seq, last_seen_ms) VALUES(?1, ?2, ?3)"
                       " ON CONFLICT(reg) DO UPDATE SET"
