@@ -14,6 +14,15 @@
  * ack, so a sale counts as done when it reaches the cloud (that is the only signal a bridge
  * user has that it went anywhere).
  *
+ * Mode "echo" is not a load: it is the floor of any gateway bound by the contract, run as a
+ * process of its own in place of p4gw. One epoll thread takes each sale from the store broker,
+ * answers it with an ok ack (gw_seq counted up, nothing validated, nothing stored) and
+ * forwards the loop iteration's sales to the cloud broker as one batch; with --fsync FILE it
+ * first writes them to FILE and fdatasyncs it, as a durable gateway must before acking (the
+ * cheapest way: overwriting blocks of a file written beforehand, a 64 MiB ring).
+ * What the registers measure against it bounds what any gateway could reach on the same
+ * brokers, disk and cores. It runs until killed.
+ *
  * Results: one JSON object on stdout at the end. With --pause the tool prints "READY" once
  * phase 1 is fully acked and waits for a line on stdin before phase 2 (the driver uses this
  * to restore a cut cloud link and time the backlog drain).
@@ -25,6 +34,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +55,7 @@
 #define EXTRA_SKUS 100               /* skus 0..99 fill extra lines; first lines never use them */
 #define SALE_MAX_BYTES 1024
 
-enum conn_kind { C_REG, C_CLOUD, C_HQ };
+enum conn_kind { C_REG, C_CLOUD, C_HQ, C_ECHO_IN, C_ECHO_OUT };
 
 struct conn {
     int fd;
@@ -87,6 +97,7 @@ struct opts {
     int64_t count, max_sales;
     int64_t ack_timeout_ms, price_interval_ms;
     bool follow_changes, pause, wait_cloud;
+    const char *fsync_path;  /* echo: append and fdatasync each batch here before the acks */
 };
 
 static struct opts O;
@@ -569,6 +580,113 @@ static void on_changes(int reg, const char *p, size_t n, int64_t t)
     }
 }
 
+/* ---- echo: the floor of a gateway ---- */
+
+static void on_readable(struct conn *c);
+
+static char *echo_batch;          /* this iteration's records: "{"items":[" ... */
+static size_t echo_len, echo_cap;
+static int64_t echo_items, echo_gw_seq;
+
+static void echo_append(const char *p, size_t n)
+{
+    if (echo_len + n > echo_cap) {
+        echo_cap = (echo_len + n) * 2;
+        echo_batch = realloc(echo_batch, echo_cap);
+        if (!echo_batch)
+            fail("out of memory");
+    }
+    memcpy(echo_batch + echo_len, p, n);
+    echo_len += n;
+}
+
+/* Acks a sale at once (the ack is written after the iteration's fsync) and adds it to the
+ * batch. Only id and seq are read; the record is the sale text itself. */
+static void echo_sale(struct conn *c, const char *topic, const char *body, size_t n)
+{
+    const char *reg = strstr(topic, "/reg/"), *seq = memmem(body, n, "\"seq\":", 6);
+    char ack_topic[200], ack[160];
+    int reg_len, len;
+
+    if (!reg || n < 7 + 36 || memcmp(body, "{\"id\":\"", 7) != 0 || !seq)
+        return;
+    reg += 5;
+    reg_len = (int)(strchr(reg, '/') ? strchr(reg, '/') - reg : (ptrdiff_t)strlen(reg));
+    snprintf(ack_topic, sizeof(ack_topic), "pos/v1/%s/reg/%.*s/ack", O.store, reg_len, reg);
+    len = snprintf(ack, sizeof(ack), "{\"id\":\"%.36s\",\"status\":\"ok\",\"gw_seq\":%" PRId64
+                   ",\"seq\":%lld}", body + 7, ++echo_gw_seq, strtoll(seq + 6, NULL, 10));
+    mqtt_publish(c, ack_topic, ack, (size_t)len);
+    c->dirty = true;
+    echo_append(echo_items ? "," : "{\"items\":[", echo_items ? 1 : 10);
+    echo_append(body, n);
+    echo_items++;
+}
+
+/* The cheapest durable write there is: the batch overwrites a block of a file written
+ * once beforehand (no allocation, no size change for fdatasync to journal), a ring. */
+#define ECHO_RING_BYTES (64u * 1024 * 1024)
+
+static int echo_ring_open(const char *path)
+{
+    static char zero[1 << 20];
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+
+    if (fd < 0)
+        die(path);
+    for (size_t off = 0; off < ECHO_RING_BYTES; off += sizeof(zero)) {
+        if (write(fd, zero, sizeof(zero)) != (ssize_t)sizeof(zero))
+            die(path);
+    }
+    if (fsync(fd) != 0)
+        die(path);
+    return fd;
+}
+
+static void echo_journal(int fd)
+{
+    static size_t off;
+
+    if (echo_len > ECHO_RING_BYTES)
+        fail("echo batch larger than the journal ring");
+    if (off + echo_len > ECHO_RING_BYTES)
+        off = 0;
+    if (pwrite(fd, echo_batch, echo_len, (off_t)off) != (ssize_t)echo_len || fdatasync(fd) != 0)
+        die("echo journal");
+    off += (echo_len + 4095) & ~(size_t)4095;
+}
+
+static void echo_run(int fsync_fd)
+{
+    char topic[200];
+
+    snprintf(topic, sizeof(topic), "p4/v1/%s/%s/up/sale", O.tenant, O.store);
+    for (;;) {
+        struct epoll_event evs[64];
+        int n = epoll_wait(ep, evs, 64, 1000);
+
+        if (n < 0 && errno != EINTR)
+            die("epoll_wait");
+        for (int i = 0; i < n; i++) {
+            if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+                on_readable(&conns[evs[i].data.u32]);
+        }
+        if (echo_items) {
+            echo_append("]}", 2);
+            if (fsync_fd >= 0)
+                echo_journal(fsync_fd);
+            mqtt_publish(&conns[1], topic, echo_batch, echo_len);
+            conns[1].dirty = true;
+            echo_len = 0;
+            echo_items = 0;
+        }
+        /* acks leave only now, after the fsync */
+        for (int i = 0; i < n_conns; i++) {
+            if (conns[i].wlen)
+                flush_conn(&conns[i]);
+        }
+    }
+}
+
 static void on_publish(struct conn *c, const uint8_t *p, size_t n, uint8_t flags, int64_t t)
 {
     size_t tn, off;
@@ -592,7 +710,9 @@ static void on_publish(struct conn *c, const uint8_t *p, size_t n, uint8_t flags
     size_t blen = n - off;
     size_t tl = strlen(topic);
 
-    if (c->kind == C_CLOUD) {
+    if (c->kind == C_ECHO_IN) {
+        echo_sale(c, topic, body, blen);
+    } else if (c->kind == C_CLOUD) {
         on_cloud(body, blen, t);
     } else if (c->kind == C_REG) {
         if (tl > 4 && strcmp(topic + tl - 4, "/ack") == 0)
@@ -976,6 +1096,7 @@ static void report(int64_t t_start, int64_t t_resume)
 
 static const char help[] =
     "usage: p4load --mode gw|bridge --store-port P [--cloud-port P] [options]\n"
+    "       p4load --mode echo --store-port P --cloud-port P [--store S] [--fsync FILE]\n"
     "  --registers N (20)  --window W (64 pending per register)  --rate R (0 = max)\n"
     "  --duration S (10)   --count N (0 = no limit)  --warmup S (1; excluded from steady)\n"
     "  --follow-changes    --no-cloud (do not wait for cloud arrivals)\n"
@@ -996,6 +1117,31 @@ static int write_stock(const char *path, int n, const char *prefix)
         fprintf(f, "%s%06d,1000000,%d,1\n", prefix, i, sku_price(i));
     if (fclose(f) != 0)
         die(path);
+    return 0;
+}
+
+static int echo_main(void)
+{
+    char cid[128], filter[200];
+    int fd = -1;
+
+    if (O.store_port <= 0 || O.cloud_port <= 0) {
+        fputs(help, stderr);
+        return 2;
+    }
+    if (O.fsync_path)
+        fd = echo_ring_open(O.fsync_path);
+    ep = epoll_create1(0);
+    if (ep < 0)
+        die("epoll_create1");
+    /* conns[0] takes the sales, conns[1] carries the batches */
+    snprintf(cid, sizeof(cid), "p4echo-%s", O.store);
+    open_conn(C_ECHO_IN, -1, O.store_host, O.store_port, cid);
+    snprintf(cid, sizeof(cid), "p4echo-%s-up", O.store);
+    open_conn(C_ECHO_OUT, -1, O.cloud_host, O.cloud_port, cid);
+    snprintf(filter, sizeof(filter), "pos/v1/%s/reg/+/sale", O.store);
+    mqtt_subscribe(&conns[0], filter);
+    echo_run(fd);
     return 0;
 }
 
@@ -1079,6 +1225,8 @@ int main(int argc, char **argv)
             O.sku_prefix = v;
         } else if (strcmp(a, "--ack-timeout-ms") == 0) {
             O.ack_timeout_ms = atoll(v);
+        } else if (strcmp(a, "--fsync") == 0) {
+            O.fsync_path = v;
         } else if (strcmp(a, "--write-stock") == 0) {
             stock_file = v;
         } else {
@@ -1090,6 +1238,8 @@ int main(int argc, char **argv)
     }
     if (stock_file)
         return write_stock(stock_file, O.n_skus, O.sku_prefix);
+    if (strcmp(O.mode, "echo") == 0)
+        return echo_main();
     if ((strcmp(O.mode, "gw") != 0 && strcmp(O.mode, "bridge") != 0) || O.store_port <= 0 ||
         O.n_regs < 2 || O.n_regs > REGS_MAX || O.window < 1 || O.n_skus <= EXTRA_SKUS * 2 ||
         O.prices > PRICES_MAX || (O.prices > 0 && O.cloud_port <= 0) ||

@@ -42,10 +42,12 @@ struct checkpointer {
     pthread_t thread;
     sqlite3 *db;        /* this thread's own connection */
     bool due, stop;
+    bool in_pass;       /* the thread is checkpointing */
     int wal_pages;      /* the WAL's size in pages after the latest commit */
     int woken_at;       /* wal_pages when the thread was last woken */
-    int copied;         /* frames a finished pass copied (0: none since the WAL restarted) */
+    int copied;         /* frames the passes have copied since the WAL restarted */
     int64_t passes, inline_passes, tail_passes;
+    int64_t passes_done; /* the thread's finished passes */
     struct pass_stats thread_stats; /* this thread's passes */
     struct pass_stats core_stats;   /* passes the core thread made inline */
 };
@@ -56,10 +58,11 @@ struct checkpointer {
 static bool checkpoint_pass(struct pass_stats *c, sqlite3 *db, const char *what, int *copied)
 {
     int64_t t0 = p4gw_mono_us(), dt;
-    int log_pages = 0, done_pages = 0;
-    int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_pages,
-                                       &done_pages);
+    int log_pages = 0, done_pages = 0, rc;
 
+    *copied = 0;
+    rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_pages,
+                                   &done_pages);
     dt = p4gw_mono_us() - t0;
     if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
         if (c->failures++ == 0)
@@ -75,7 +78,7 @@ static bool checkpoint_pass(struct pass_stats *c, sqlite3 *db, const char *what,
              done_pages, dt);
     if (dt > c->slowest_us)
         c->slowest_us = dt;
-    *copied = done_pages;
+    *copied = done_pages > 0 ? done_pages : 0;
     return rc == SQLITE_OK && done_pages == log_pages;
 }
 
@@ -83,7 +86,6 @@ static void *checkpoint_main(void *arg)
 {
     struct checkpointer *c = arg;
     int copied = 0;
-    bool all;
 
     pthread_mutex_lock(&c->mu);
     while (!c->stop) {
@@ -98,12 +100,17 @@ static void *checkpoint_main(void *arg)
             continue;
         }
         c->due = false;
+        c->in_pass = true;
         c->passes++;
         pthread_mutex_unlock(&c->mu);
-        all = checkpoint_pass(&c->thread_stats, c->db, "thread", &copied);
+        checkpoint_pass(&c->thread_stats, c->db, "thread", &copied);
         pthread_mutex_lock(&c->mu);
-        if (all)
+        /* All of the WAL or most of it: what commits added during the pass is left to the
+         * core thread's idle step. */
+        if (copied > c->copied)
             c->copied = copied;
+        c->in_pass = false;
+        c->passes_done++;
     }
     pthread_mutex_unlock(&c->mu);
     return NULL;
@@ -146,7 +153,7 @@ void replica_checkpoint_idle(struct replica *r)
     if (!c)
         return;
     pthread_mutex_lock(&c->mu);
-    tail = c->copied > 0 && c->wal_pages > c->copied && !c->due;
+    tail = c->copied > 0 && c->wal_pages > c->copied && !c->due && !c->in_pass;
     if (tail)
         c->tail_passes++;
     pthread_mutex_unlock(&c->mu);
@@ -194,6 +201,22 @@ out:
     sqlite3_close(c->db);
     free(c);
     return rc;
+}
+
+void replica_checkpoint_stats(struct replica *r, int64_t *passes, int *wal_pages, bool *busy)
+{
+    struct checkpointer *c = r->ckpt;
+
+    *passes = 0;
+    *wal_pages = 0;
+    *busy = false;
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->mu);
+    *passes = c->passes_done;
+    *wal_pages = c->wal_pages;
+    *busy = c->due || c->in_pass;
+    pthread_mutex_unlock(&c->mu);
 }
 
 void replica_checkpointer_stop(struct replica *r)

@@ -176,6 +176,9 @@ void replica_checkpointer_stop(struct replica *r);
  * a pass), so the next transaction starts the WAL again from its beginning instead of
  * appending to it. Cheap when there is nothing to do. */
 void replica_checkpoint_idle(struct replica *r);
+/* Passes the checkpointer thread has finished, the WAL's size in pages after the latest
+ * commit, and whether a pass is running or due (0 / false without a checkpointer). */
+void replica_checkpoint_stats(struct replica *r, int64_t *passes, int *wal_pages, bool *busy);
 /* With durability = full, DURABLE false makes the next commits skip their fsync
  * (synchronous NORMAL) until it is called again with true; outside a transaction only. For
  * writes a power cut may undo without harm: delivered marks (the records are sent again and

@@ -4,6 +4,7 @@
 #include "p4gw.h"
 
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "p4check.h"
@@ -616,6 +617,61 @@ static void test_outbox(struct replica *r)
     outbox_cleanup(&o);
 }
 
+/* One transaction writing about a page (a 3 KB reject row). */
+static void write_page(struct replica *r)
+{
+    static char blob[3000];
+
+    CHECK_INT(replica_begin(r), 0);
+    replica_bind_text(r, RS_REJECT_INS, 1, "pos/v1/s001/reg/r1/sale");
+    replica_bind_blob(r, RS_REJECT_INS, 2, blob, sizeof(blob));
+    replica_bind_text(r, RS_REJECT_INS, 3, "filler");
+    replica_bind_int(r, RS_REJECT_INS, 4, 0);
+    CHECK_INT(replica_exec(r, RS_REJECT_INS), 0);
+    CHECK_INT(replica_commit(r), 0);
+}
+
+/* Checkpoints run on the checkpointer's thread, and once a pass is done the core thread's
+ * idle step copies what commits added meanwhile, so the next transaction starts the WAL
+ * again from its beginning instead of growing it. */
+static void test_checkpointer(void)
+{
+    struct replica r;
+    char path[PATH_MAX];
+    int64_t deadline_ms, passes = 0;
+    int wal_pages = 0;
+    bool busy = true;
+
+    snprintf(path, sizeof(path), "%s/ckpt.db", dir);
+    CHECK_INT(replica_open(&r, path, false), 0);
+    CHECK_INT(replica_checkpointer_start(&r, path, false), 0);
+    /* Past the wake-up size (4,000 pages): the thread is woken, not the commit. */
+    for (int i = 0; i < 4500; i++)
+        write_page(&r);
+    replica_checkpoint_stats(&r, &passes, &wal_pages, &busy);
+    CHECK(wal_pages >= 4500);
+    /* until the thread has caught up with every wake-up */
+    deadline_ms = p4_mono_ms() + 30000;
+    while ((passes < 1 || busy) && p4_mono_ms() < deadline_ms) {
+        struct timespec ts = {0, 10 * 1000000L};
+
+        nanosleep(&ts, NULL);
+        replica_checkpoint_stats(&r, &passes, &wal_pages, &busy);
+    }
+    CHECK(passes >= 1 && !busy);
+    for (int i = 0; i < 5; i++) /* frames behind the pass */
+        write_page(&r);
+    replica_checkpoint_idle(&r);
+    write_page(&r); /* starts the WAL over */
+    replica_checkpoint_stats(&r, &passes, &wal_pages, &busy);
+    if (wal_pages >= 100)
+        fprintf(stderr, "WAL pages after the restart: %d\n", wal_pages);
+    CHECK(wal_pages >= 1 && wal_pages < 100); /* not 4,500 and counting */
+    CHECK_INT(q_int(&r, "SELECT count(*) FROM rejects"), 4506);
+    replica_checkpointer_stop(&r);
+    replica_close(&r);
+}
+
 int main(void)
 {
     struct replica r;
@@ -651,6 +707,7 @@ int main(void)
         CHECK_INT(n, 6); /* 4 sales and the two loyalty sales of test_downlink */
     }
     replica_close(&r);
+    test_checkpointer();
     if (!check_failures) {
         char cmd[PATH_MAX + 16];
 
