@@ -59,7 +59,7 @@ struct gw {
     struct out_list out;      /* change messages and sync replies of this iteration */
     char last_state[16];
     int64_t last_status_ms, last_status_outbox, last_status_delivered;
-    int64_t last_prune_ms, last_changes_prune_ms, last_stats_ms;
+    int64_t last_prune_ms, last_stats_ms;
     int64_t groups, commit_ms_total;
     struct p4gw_counters cnt;   /* figures for the metrics endpoint (ops.h) */
     struct p4gw_metrics *metrics; /* NULL when [metrics] listen is off */
@@ -526,39 +526,45 @@ static int expire_holds(struct gw *g, void *arg)
     return P4GW_OK;
 }
 
+/* Deletes delivered outbox rows and change-log rows beyond changes_keep, at most
+ * PRUNE_MAX_ROWS of each, in one transaction without an fsync: deleting them again after a
+ * power cut is harmless. Skipped while the replica fails (the commit path backs off). */
+static void prune(struct gw *g)
+{
+    struct replica *r = &g->r;
+    int64_t keep = g->cfg->changes_keep, head = 0, low = 0;
+    int n;
+
+    if (g->replica_failures || replica_durable(r, false) != 0)
+        return;
+    if (replica_begin(r) != 0)
+        goto out;
+    n = outbox_prune(&g->ob, PRUNE_MAX_ROWS);
+    if (n >= 0 && (replica_int(r, RS_CHANGE_HEAD, 0, &head) != 0 ||
+                   replica_int(r, RS_CHANGE_MIN, 0, &low) != 0))
+        n = P4GW_EIO;
+    if (n >= 0 && head > keep && low <= head - keep) {
+        replica_bind_int(r, RS_CHANGES_PRUNE, 1, head - keep < low + PRUNE_MAX_ROWS
+                                                     ? head - keep : low + PRUNE_MAX_ROWS);
+        if (replica_exec(r, RS_CHANGES_PRUNE) != 0)
+            n = P4GW_EIO;
+    }
+    if (n < 0 || replica_commit(r) != 0)
+        replica_rollback(r);
+    else if (n > 0)
+        p4_debug("outbox pruned rows=%d", n);
+out:
+    replica_durable(r, true);
+}
+
 /* Periodic work: pruning, stats, status refresh. */
 static void timers(struct gw *g)
 {
     int64_t now = p4_mono_ms();
 
     if (now - g->last_prune_ms >= PRUNE_EVERY_MS) {
-        int n;
-
-        /* Deleting delivered rows again after a power cut is harmless: no fsync for it. */
-        replica_durable(&g->r, false);
-        n = outbox_prune(&g->ob, PRUNE_MAX_ROWS);
-        replica_durable(&g->r, true);
-
-        if (n > 0)
-            p4_debug("outbox pruned rows=%d", n);
+        prune(g);
         g->last_prune_ms = now;
-    }
-    if (now - g->last_changes_prune_ms >= PRUNE_EVERY_MS) {
-        int64_t head = 0, low = 0;
-
-        if (replica_int(&g->r, RS_CHANGE_HEAD, 0, &head) == 0 && head > g->cfg->changes_keep &&
-            replica_int(&g->r, RS_CHANGE_MIN, 0, &low) == 0 &&
-            low <= head - g->cfg->changes_keep) {
-            int64_t upto = head - g->cfg->changes_keep;
-
-            if (upto > low + PRUNE_MAX_ROWS)
-                upto = low + PRUNE_MAX_ROWS;
-            replica_bind_int(&g->r, RS_CHANGES_PRUNE, 1, upto);
-            replica_durable(&g->r, false);
-            replica_exec(&g->r, RS_CHANGES_PRUNE);
-            replica_durable(&g->r, true);
-        }
-        g->last_changes_prune_ms = now;
     }
     if (now - g->last_holds_ms >= HOLDS_EVERY_MS) {
         small_txn(g, expire_holds, NULL);
