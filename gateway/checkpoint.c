@@ -46,8 +46,7 @@ struct checkpointer {
     int wal_pages;      /* the WAL's size in pages after the latest commit */
     int woken_at;       /* wal_pages when the thread was last woken */
     int copied;         /* frames the passes have copied since the WAL restarted */
-    int64_t passes, inline_passes, tail_passes;
-    int64_t passes_done; /* the thread's finished passes */
+    int64_t passes_done, inline_passes, tail_passes;
     struct pass_stats thread_stats; /* this thread's passes */
     struct pass_stats core_stats;   /* passes the core thread made inline */
 };
@@ -101,7 +100,6 @@ static void *checkpoint_main(void *arg)
         }
         c->due = false;
         c->in_pass = true;
-        c->passes++;
         pthread_mutex_unlock(&c->mu);
         checkpoint_pass(&c->thread_stats, c->db, "thread", &copied);
         pthread_mutex_lock(&c->mu);
@@ -233,7 +231,7 @@ void replica_checkpointer_stop(struct replica *r)
     pthread_mutex_unlock(&c->mu);
     pthread_join(c->thread, NULL);
     p4_info("replica checkpoints passes=%" PRId64 " tails=%" PRId64 " inline=%" PRId64
-            " slowest_ms=%.1f", c->passes, c->tail_passes, c->inline_passes,
+            " slowest_ms=%.1f", c->passes_done, c->tail_passes, c->inline_passes,
             (double)(c->thread_stats.slowest_us > c->core_stats.slowest_us
                          ? c->thread_stats.slowest_us : c->core_stats.slowest_us) / 1000.0);
     pthread_cond_destroy(&c->wake);

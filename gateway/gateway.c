@@ -381,8 +381,7 @@ static void process(struct gw *g, struct event *evs)
      * at a few hundred sales a second every sale's batch is acknowledged on its own, and
      * those commits would otherwise take the disk from the sales behind them. */
     for (ev = evs; ev && !durable; ev = ev->next)
-        durable = ev->type == EV_CLOUD_MSG ||
-                  (ev->type == EV_LOCAL_MSG && local_kind(ev) != P4T_L_SYNC);
+        durable = ev->type == EV_CLOUD_MSG || ev->type == EV_LOCAL_MSG;
     if (replica_durable(r, durable) != 0)
         failed = true;
     for (ev = evs; ev; ev = ev->next) {
