@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Uplink batches {"store":..,"items":[record,...]} built by splicing stored record texts. */
+/* Uplink batches {"store":..,"items":[record,...]}: built by the gateway by splicing stored
+ * record texts, read by HQ one item at a time. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "p4t.h"
+#include "p4t_json.h"
 
 #define BATCH_MIN_LEN 256
 #define BATCH_TAIL "]}"
@@ -96,4 +98,105 @@ void p4t_batch_cleanup(struct p4t_batch_builder *b)
         return;
     free(b->buf);
     memset(b, 0, sizeof *b);
+}
+
+static const char *const batch_keys[] = {"store", "items", NULL};
+
+static int read_envelope(struct jx *j, const cJSON *root, struct p4t_batch_reader *r)
+{
+    const cJSON *items;
+    int n;
+    int rc;
+
+    rc = jx_keys(j, root, batch_keys);
+    if (!rc)
+        rc = jx_str(j, root, "store", true, 1, JX_STORE, r->store, sizeof r->store);
+    if (!rc)
+        rc = jx_member(j, root, "items", true, cJSON_Array, &items);
+    if (rc)
+        return rc;
+    n = cJSON_GetArraySize(items);
+    if (n < 1)
+        return jx_fail(j, "items", "must have at least one item");
+    r->n_items = (size_t)n;
+    r->next = items->child;
+    return P4T_OK;
+}
+
+int p4t_batch_open(struct p4t_batch_reader *r, const char *buf, size_t len, char *reason,
+                   size_t reason_len)
+{
+    struct jx j = {.reason = reason, .reason_len = reason_len};
+    cJSON *root = NULL;
+    int rc;
+
+    memset(r, 0, sizeof *r);
+    if (reason && reason_len)
+        reason[0] = '\0';
+    rc = jx_parse(&j, buf, len, P4T_MAX_BATCH_PAYLOAD, &root);
+    if (!rc)
+        rc = read_envelope(&j, root, r);
+    /* The integer-text check covers every item at once: a batch with a "2.0" anywhere was not
+     * made by a gateway following the contract, so all of it is refused. */
+    rc = jx_finish(&j, rc);
+    if (rc) {
+        cJSON_Delete(root);
+        memset(r, 0, sizeof *r);
+        return rc;
+    }
+    r->root = root;
+    return P4T_OK;
+}
+
+/* A usable gw_seq of an item that failed, so HQ can still account for its number. */
+static int64_t peek_gw_seq(const cJSON *item)
+{
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(item, "gw_seq");
+
+    if (!cJSON_IsNumber(g) || g->valuedouble < 1 || g->valuedouble > (double)JX_INT_MAX ||
+        (double)(int64_t)g->valuedouble != g->valuedouble)
+        return 0;
+    return (int64_t)g->valuedouble;
+}
+
+int p4t_batch_next(struct p4t_batch_reader *r, struct p4t_sale *out, int64_t *gw_seq,
+                   char flags[][P4T_KIND_MAX + 1], size_t *n_flags, char **item_text,
+                   char *reason, size_t reason_len)
+{
+    char why[P4T_REASON_MAX] = "";
+    struct jx j = {.reason = why, .reason_len = sizeof why};
+    cJSON *item = r->next;
+    size_t index;
+    int rc;
+
+    *gw_seq = 0;
+    if (item_text)
+        *item_text = NULL;
+    if (reason && reason_len)
+        reason[0] = '\0';
+    if (!item)
+        return P4T_ENOENT;
+    index = r->n_read++;
+    r->index = index;
+    r->next = item->next;
+    rc = sale_record_read(&j, item, out, gw_seq, flags, n_flags);
+    if (!rc && strcmp(out->store, r->store) != 0)
+        rc = jx_fail(&j, "store", "\"%s\" does not match the batch's store \"%s\"", out->store,
+                     r->store);
+    if (rc) {
+        *gw_seq = cJSON_IsObject(item) ? peek_gw_seq(item) : 0;
+        if (reason && reason_len)
+            snprintf(reason, reason_len, "items[%zu].%s", index, why);
+    }
+    if (item_text && jx_print_value(item, item_text) != P4T_OK)
+        *item_text = NULL;
+    return rc ? P4T_EINVAL : P4T_OK;
+}
+
+void p4t_batch_close(struct p4t_batch_reader *r)
+{
+    if (!r)
+        return;
+    cJSON_Delete(r->root);
+    memset(r, 0, sizeof *r);
 }

@@ -206,6 +206,32 @@ int p4t_batch_add(struct p4t_batch_builder *b, const char *record, size_t record
 int p4t_batch_take(struct p4t_batch_builder *b, char **out, size_t *out_len);
 void p4t_batch_cleanup(struct p4t_batch_builder *b);
 
+/* Reading a batch (HQ, revision 1.2 wording): the envelope is checked once, then each item is
+ * decoded on its own so that one bad record does not hide the others. */
+#define P4T_MAX_BATCH_PAYLOAD 4194304 /* one up/sale message, bytes */
+struct p4t_batch_reader {
+    void *root;       /* the parsed envelope (private) */
+    void *next;       /* the next item (private) */
+    size_t index;     /* index of the item the last p4t_batch_next returned */
+    size_t n_read;    /* items returned so far (private) */
+    size_t n_items;
+    char store[P4T_ID_MAX + 1];
+};
+/* Parses BUF as {"store":S,"items":[...]} (at most P4T_MAX_BATCH_PAYLOAD bytes, every number
+ * an integer, 1.. items). Returns 0 (then call p4t_batch_close), P4T_EINVAL or P4T_ETOOBIG
+ * with REASON; on failure R owns nothing. */
+int p4t_batch_open(struct p4t_batch_reader *r, const char *buf, size_t len, char *reason,
+                   size_t reason_len);
+/* Decodes the next item as a sale record (p4t_sale_record_decode's rules, plus: its store is
+ * the batch's). Returns 0; P4T_ENOENT after the last item; P4T_EINVAL for an item that breaks
+ * the contract, with REASON prefixed "items[I]." and *GW_SEQ set when the item carried a
+ * usable gw_seq (else 0). ITEM_TEXT, if not NULL, gets a malloc'd compact copy of the item
+ * (caller frees) on success and failure alike. The reader moves past the item in every case. */
+int p4t_batch_next(struct p4t_batch_reader *r, struct p4t_sale *out, int64_t *gw_seq,
+                   char flags[][P4T_KIND_MAX + 1], size_t *n_flags, char **item_text,
+                   char *reason, size_t reason_len);
+void p4t_batch_close(struct p4t_batch_reader *r);
+
 /* ---- changes: gateway -> registers; also the items of a sync reply ----
  * {"from":F,"to":T,"items":[{"seq":N,"entity":"stock","key":"SKU","value":{...}}]}
  * seq is the store's change-log sequence: gap-free, from..to inclusive, items in seq order.
@@ -261,15 +287,29 @@ int p4t_sync_req_decode(const char *buf, size_t len, struct p4t_sync_req *out, c
                         size_t reason_len);
 
 /* ---- gateway status (retained) ----
- * {"state":"online"|"wan_down"|"offline","outbox":N,"delivered":N,"ts":"..."} */
+ * {"state":"online"|"wan_down"|"offline","outbox":N,"delivered":N,"hq_through"?:N,"ts":"..."} */
 struct p4t_status {
     char state[16];
     int64_t outbox;    /* undelivered uplink records */
-    int64_t delivered; /* newest gw_seq the cloud acknowledged */
+    int64_t delivered; /* newest gw_seq counted delivered (1.2: committed at HQ) */
+    bool has_hq_through; /* (1.2) optional field present */
+    int64_t hq_through;  /* (1.2) HQ's committed watermark as last received (down/ack) */
     char ts[P4T_TS_LEN];
 };
 int p4t_status_encode(const struct p4t_status *s, char **out);
 int p4t_status_decode(const char *buf, size_t len, struct p4t_status *out, char *reason,
+                      size_t reason_len);
+
+/* ---- HQ's committed watermark: HQ -> gateway, p4/v1/{tenant}/{store}/down/ack (1.2) ----
+ * {"store":S,"through":N,"ts":"..."}: HQ holds every record 1..N of the store, committed.
+ * Published retained after each commit that moves it; a gateway keeps the highest it saw. */
+struct p4t_hq_ack {
+    char store[P4T_ID_MAX + 1];
+    int64_t through; /* >= 0 */
+    char ts[P4T_TS_LEN];
+};
+int p4t_hq_ack_encode(const struct p4t_hq_ack *a, char **out);
+int p4t_hq_ack_decode(const char *buf, size_t len, struct p4t_hq_ack *out, char *reason,
                       size_t reason_len);
 
 /* ---- staff alert ----

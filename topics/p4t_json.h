@@ -120,6 +120,10 @@ int loyalty_value_read(struct jx *j, const cJSON *obj, int64_t *balance);
 int price_state_build(const struct p4t_price_state *s, cJSON **out);
 int promo_build(const struct p4t_promo *p, cJSON **out);
 int customer_build(const struct p4t_customer *c, cJSON **out);
+/* Reads one uplink sale record OBJ (an item of a batch) like p4t_sale_record_decode, minus the
+ * text-level checks the batch's own parse already did. OUT and *GW_SEQ are overwritten. */
+int sale_record_read(struct jx *j, const cJSON *obj, struct p4t_sale *out, int64_t *gw_seq,
+                     char (*flags)[P4T_KIND_MAX + 1], size_t *n_flags);
 /* Decodes BUF as one object of at most MAX_LEN bytes with READ; the shared shape of every
  * small value decoder. READ gets ARG. */
 int jx_decode_with(const char *buf, size_t len, size_t max_len,

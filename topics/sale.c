@@ -288,6 +288,18 @@ out:
     return rc;
 }
 
+int sale_record_read(struct jx *j, const cJSON *obj, struct p4t_sale *out, int64_t *gw_seq,
+                     char (*flags)[P4T_KIND_MAX + 1], size_t *n_flags)
+{
+    memset(out, 0, sizeof *out);
+    *gw_seq = 0;
+    if (n_flags)
+        *n_flags = 0;
+    if (!cJSON_IsObject(obj))
+        return jx_fail(j, NULL, "must be an object");
+    return decode_obj(j, obj, true, out, gw_seq, flags, n_flags);
+}
+
 int p4t_sale_decode(const char *buf, size_t len, struct p4t_sale *out, char *reason,
                     size_t reason_len)
 {

@@ -6,7 +6,8 @@
 #include "p4t.h"
 #include "p4t_json.h"
 
-static const char *const status_keys[] = {"state", "outbox", "delivered", "ts", NULL};
+static const char *const status_keys[] = {"state", "outbox", "delivered", "hq_through", "ts",
+                                           NULL};
 
 static int decode_obj(struct jx *j, const cJSON *root, struct p4t_status *out)
 {
@@ -27,6 +28,11 @@ static int decode_obj(struct jx *j, const cJSON *root, struct p4t_status *out)
     if (rc)
         return rc;
     rc = jx_int(j, root, "delivered", true, 0, JX_INT_MAX, 0, &out->delivered, NULL);
+    if (rc)
+        return rc;
+    /* Revision 1.2: HQ's committed watermark as the gateway last heard it. */
+    rc = jx_int(j, root, "hq_through", false, 0, JX_INT_MAX, 0, &out->hq_through,
+                &out->has_hq_through);
     if (rc)
         return rc;
     return jx_str(j, root, "ts", true, 1, JX_TS, out->ts, sizeof out->ts);
@@ -54,7 +60,7 @@ out:
     return rc;
 }
 
-/* Field order: state, outbox, delivered, ts. Validated by decoding the printed text. */
+/* Field order: state, outbox, delivered, hq_through (when set), ts. Validated by decoding the printed text. */
 int p4t_status_encode(const struct p4t_status *s, char **out)
 {
     cJSON *root = NULL;
@@ -71,6 +77,8 @@ int p4t_status_encode(const struct p4t_status *s, char **out)
         rc = jx_add_int(root, "outbox", s->outbox);
     if (!rc)
         rc = jx_add_int(root, "delivered", s->delivered);
+    if (!rc && s->has_hq_through)
+        rc = jx_add_int(root, "hq_through", s->hq_through);
     if (!rc)
         rc = jx_add_str(root, "ts", s->ts, sizeof s->ts);
     if (!rc)

@@ -4,28 +4,82 @@
 
 #include "check.h"
 
-/* Parses a finished batch and checks its shape: store, item count and each item a record. */
+/* Reads a finished batch back with the reader HQ uses: store, item count, each item a record
+ * of that store in ascending gw_seq. */
 static void check_batch(const char *text, size_t len, const char *store, int n_items)
 {
-    cJSON *root = cJSON_ParseWithLength(text, len);
-    const cJSON *items, *it;
-    struct p4t_sale sale;
-    int64_t gw_seq;
+    struct p4t_batch_reader r;
+    struct p4t_sale *sale = malloc(sizeof *sale);
+    int64_t gw_seq, prev = 0;
     char reason[P4T_REASON_MAX];
+    int n = 0, rc;
 
-    ASSERT_TRUE(root != NULL);
-    if (!root)
-        return;
-    ASSERT_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItem(root, "store")), store);
-    items = cJSON_GetObjectItem(root, "items");
-    ASSERT_INT_EQ(cJSON_GetArraySize(items), n_items);
-    cJSON_ArrayForEach(it, items) {
-        char *rec = cJSON_PrintUnformatted(it);
-        ASSERT_INT_EQ(p4t_sale_record_decode(rec, strlen(rec), &sale, &gw_seq, NULL, NULL,
-                                             reason, sizeof reason), 0);
-        free(rec);
+    ASSERT_INT_EQ(p4t_batch_open(&r, text, len, reason, sizeof reason), 0);
+    ASSERT_STR_EQ(r.store, store);
+    ASSERT_INT_EQ(r.n_items, n_items);
+    while ((rc = p4t_batch_next(&r, sale, &gw_seq, NULL, NULL, NULL, reason, sizeof reason)) ==
+           0) {
+        ASSERT_STR_EQ(sale->store, store);
+        ASSERT_TRUE(gw_seq >= prev);
+        prev = gw_seq;
+        n++;
     }
-    cJSON_Delete(root);
+    ASSERT_INT_EQ(rc, P4T_ENOENT);
+    ASSERT_INT_EQ(n, n_items);
+    p4t_batch_close(&r);
+    free(sale);
+}
+
+/* One bad item is reported with its index and gw_seq; the items around it still decode. */
+static void check_bad_item(const char *rec, size_t rec_len)
+{
+    struct p4t_batch_reader r;
+    struct p4t_sale *sale = malloc(sizeof *sale);
+    char reason[P4T_REASON_MAX], *text, *item = NULL;
+    int64_t gw_seq;
+    size_t len;
+    static const char *const bad_envelopes[] = {
+        "{\"store\":\"s001\",\"items\":[]}",
+        "{\"store\":\"s001\"}",
+        "{\"store\":\"s001\",\"items\":[],\"x\":1}",
+        "[]",
+        "{\"store\":\"s001\",\"items\":[{\"gw_seq\":2.0}]}",
+    };
+
+    len = (size_t)asprintf(&text, "{\"store\":\"s001\",\"items\":[%.*s,{\"gw_seq\":7,"
+                                  "\"id\":\"nope\"},%.*s]}",
+                           (int)rec_len, rec, (int)rec_len, rec);
+    ASSERT_INT_EQ(p4t_batch_open(&r, text, len, reason, sizeof reason), 0);
+    ASSERT_INT_EQ(p4t_batch_next(&r, sale, &gw_seq, NULL, NULL, NULL, reason, sizeof reason),
+                  0);
+    ASSERT_INT_EQ(p4t_batch_next(&r, sale, &gw_seq, NULL, NULL, &item, reason, sizeof reason),
+                  P4T_EINVAL);
+    ASSERT_INT_EQ(gw_seq, 7);
+    ASSERT_INT_EQ(r.index, 1);
+    ASSERT_CONTAINS(reason, "items[1].");
+    ASSERT_TRUE(item != NULL && strstr(item, "\"nope\"") != NULL);
+    free(item);
+    ASSERT_INT_EQ(p4t_batch_next(&r, sale, &gw_seq, NULL, NULL, NULL, reason, sizeof reason),
+                  0);
+    ASSERT_INT_EQ(p4t_batch_next(&r, sale, &gw_seq, NULL, NULL, NULL, reason, sizeof reason),
+                  P4T_ENOENT);
+    p4t_batch_close(&r);
+    free(text);
+
+    /* A record of another store inside s002's batch. */
+    len = (size_t)asprintf(&text, "{\"store\":\"s002\",\"items\":[%.*s]}", (int)rec_len, rec);
+    ASSERT_INT_EQ(p4t_batch_open(&r, text, len, reason, sizeof reason), 0);
+    ASSERT_INT_EQ(p4t_batch_next(&r, sale, &gw_seq, NULL, NULL, NULL, reason, sizeof reason),
+                  P4T_EINVAL);
+    ASSERT_CONTAINS(reason, "items[0].store: \"s001\" does not match");
+    p4t_batch_close(&r);
+    free(text);
+
+    for (size_t i = 0; i < sizeof bad_envelopes / sizeof bad_envelopes[0]; i++)
+        ASSERT_INT_EQ(p4t_batch_open(&r, bad_envelopes[i], strlen(bad_envelopes[i]), reason,
+                                     sizeof reason),
+                      P4T_EINVAL);
+    free(sale);
 }
 
 int main(void)
@@ -89,6 +143,7 @@ int main(void)
     ASSERT_TRUE(b.len <= (size_t)1 << 20);
     p4t_batch_cleanup(&b);
     p4t_batch_cleanup(&b);
+    check_bad_item(rec, rec_len);
     free(rec);
     return check_done("test_batch");
 }

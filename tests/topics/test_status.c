@@ -43,5 +43,50 @@ int main(void)
     ASSERT_INT_EQ(p4t_status_encode(&s, &text), P4T_EINVAL);
     memset(s.state, 'a', sizeof s.state); /* unterminated */
     ASSERT_INT_EQ(p4t_status_encode(&s, &text), P4T_EINVAL);
+
+    /* Revision 1.2: hq_through is optional, written only when set, and round-trips. */
+    snprintf(s.state, sizeof s.state, "online");
+    s.has_hq_through = true;
+    s.hq_through = 4;
+    ASSERT_INT_EQ(p4t_status_encode(&s, &text), 0);
+    ASSERT_STR_EQ(text, "{\"state\":\"online\",\"outbox\":2,\"delivered\":5,"
+                        "\"hq_through\":4,\"ts\":\"2026-11-27T12:00:00.000Z\"}");
+    memset(&s, 0, sizeof s);
+    ASSERT_INT_EQ(p4t_status_decode(text, strlen(text), &s, reason, sizeof reason), 0);
+    ASSERT_TRUE(s.has_hq_through);
+    ASSERT_INT_EQ(s.hq_through, 4);
+    free(text);
+    {
+        static const char neg[] = "{\"state\":\"online\",\"outbox\":0,\"delivered\":0,"
+                                  "\"hq_through\":-1,\"ts\":\"2026-11-27T12:00:00.000Z\"}";
+        ASSERT_INT_EQ(p4t_status_decode(neg, strlen(neg), &s, reason, sizeof reason),
+                      P4T_EINVAL);
+    }
+    ASSERT_CONTAINS(reason, "hq_through");
+
+    /* down/ack: HQ's committed watermark. */
+    {
+        struct p4t_hq_ack a = {.store = "s001", .through = 1234, .ts = "2026-11-27T12:00:00.000Z"};
+        struct p4t_hq_ack back;
+        static const char *const bad[] = {
+            "{\"store\":\"s001\",\"through\":-1,\"ts\":\"2026-11-27T12:00:00.000Z\"}",
+            "{\"store\":\"_all\",\"through\":1,\"ts\":\"2026-11-27T12:00:00.000Z\"}",
+            "{\"store\":\"s001\",\"through\":1}",
+            "{\"store\":\"s001\",\"through\":1.5,\"ts\":\"2026-11-27T12:00:00.000Z\"}",
+            "{\"store\":\"s001\",\"through\":1,\"ts\":\"2026-11-27T12:00:00.000Z\",\"x\":1}",
+        };
+        ASSERT_INT_EQ(p4t_hq_ack_encode(&a, &text), 0);
+        ASSERT_STR_EQ(text, "{\"store\":\"s001\",\"through\":1234,"
+                            "\"ts\":\"2026-11-27T12:00:00.000Z\"}");
+        ASSERT_INT_EQ(p4t_hq_ack_decode(text, strlen(text), &back, reason, sizeof reason), 0);
+        ASSERT_INT_EQ(back.through, 1234);
+        ASSERT_STR_EQ(back.store, "s001");
+        free(text);
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+            ASSERT_INT_EQ(p4t_hq_ack_decode(bad[i], strlen(bad[i]), &back, reason, sizeof reason),
+                          P4T_EINVAL);
+        a.through = -3;
+        ASSERT_INT_EQ(p4t_hq_ack_encode(&a, &text), P4T_EINVAL);
+    }
     return check_done("test_status");
 }
