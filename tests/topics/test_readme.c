@@ -16,6 +16,7 @@ static int accepted(const char *text, size_t len, char *why, size_t why_len)
     static struct p4t_hold_req hold_req;
     static struct p4t_hold_reply hold_reply;
     struct p4t_resync resync;
+    struct p4t_hq_ack hq_ack;
     struct p4t_down down;
     cJSON *root, *items, *it;
     int ok = 0, k;
@@ -27,7 +28,8 @@ static int accepted(const char *text, size_t len, char *why, size_t why_len)
         p4t_alert_decode(text, len, &alert, NULL, 0) == 0 ||
         p4t_resync_decode(text, len, &resync, NULL, 0) == 0 ||
         p4t_hold_req_decode(text, len, &hold_req, NULL, 0) == 0 ||
-        p4t_hold_reply_decode(text, len, &hold_reply, NULL, 0) == 0)
+        p4t_hold_reply_decode(text, len, &hold_reply, NULL, 0) == 0 ||
+        p4t_hq_ack_decode(text, len, &hq_ack, NULL, 0) == 0)
         return 1;
     /* A downlink message of some kind (revision 1.1). */
     for (k = P4T_D_PRICE; k <= P4T_D_STOCK; k++) {
