@@ -318,8 +318,12 @@ int config_load(struct p4hq_config *cfg, const char *path, char *err, size_t err
     if (!c.failed && cfg->share_group[0] && cfg->mqtt_version != MQTTVERSION_5 &&
         cfg->mqtt_version != MQTTVERSION_3_1_1)
         fail(&c, 0, "[cloud] share_group: needs mqtt_version 5 or 3.1.1");
-    if (!c.failed && !cfg->client_id[0])
-        snprintf(cfg->client_id, sizeof cfg->client_id, "p4hq-%s-%ld", cfg->tenant,
-                 (long)getpid());
+    if (!c.failed && !cfg->client_id[0]) {
+        /* Stable across restarts, so the broker's persistent session is found again; a second
+         * process on the same host must set its own. */
+        char host[64] = "host";
+        gethostname(host, sizeof host - 1);
+        snprintf(cfg->client_id, sizeof cfg->client_id, "p4hq-%s-%s", cfg->tenant, host);
+    }
     return c.failed ? P4HQ_EINVAL : P4HQ_OK;
 }
