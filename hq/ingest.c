@@ -741,8 +741,12 @@ void ingest_run(struct ingest *in, volatile int *stop)
         struct hq_msg *group = link_pop(in->link, in->cfg->batch_max_messages, 200);
 
         if (group) {
+            int64_t t0 = p4_mono_ms();
+            uint64_t sales0 = in->n_sales;
             commit_group(in, group, stop);
             in->n_groups++;
+            p4_debug("group committed sales=%" PRIu64 " ms=%" PRId64, in->n_sales - sales0,
+                     p4_mono_ms() - t0);
             while (group) {
                 struct hq_msg *next = group->next;
                 hq_msg_free(group);
