@@ -557,7 +557,7 @@ static int ingest_one(struct ingest *in, const struct hq_msg *m)
     return dead_letter(in, m->topic, m->payload, m->len, "topic: unknown uplink kind");
 }
 
-/* Locks (creating if new) the row of every store whose sales the group carries, in store
+/* Locks (creating if new) the row of every store whose sales or status the group carries, in store
  * order so that two processes never wait on each other in a cycle. Holding the lock to
  * COMMIT makes the watermark each process computes see the other's committed rows. */
 static int lock_stores(struct ingest *in, struct hq_msg *group)
@@ -567,8 +567,11 @@ static int lock_stores(struct ingest *in, struct hq_msg *group)
         char tenant[P4T_ID_MAX + 1], store[P4T_ID_MAX + 1], kind[P4T_KIND_MAX + 1];
         bool up;
 
+        /* Statuses update the same rows: locked in the same order, or two processes could
+         * each hold one store and wait for the other's. */
         if (p4t_topic_parse_cloud(m->topic, tenant, store, &up, kind) != 0 || !up ||
-            strcmp(kind, "sale") != 0 || strcmp(tenant, in->cfg->tenant) != 0 ||
+            (strcmp(kind, "sale") != 0 && strcmp(kind, "status") != 0) ||
+            strcmp(tenant, in->cfg->tenant) != 0 || strcmp(store, "_all") == 0 ||
             find_store(in, store))
             continue;
         if (in->n_stores == MAX_STORES_PER_GROUP)

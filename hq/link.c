@@ -34,6 +34,7 @@ struct link {
     pthread_cond_t cv;
     struct hq_msg *head, *tail; /* the queue, oldest first */
     int n_queued;
+    size_t queued_bytes;
     bool connected;
     bool woken;
     uint64_t refused; /* offers refused because the queue was full (Paho offers them again) */
@@ -124,8 +125,9 @@ static void on_lost(void *context, char *cause)
     p4_warn("cloud connection lost (reconnecting) cause=%s", cause ? cause : "-");
 }
 
-/* Paho's thread: copy and return at once. With the queue full, returning 0 makes Paho keep the
- * message and offer it again later, so uplink data waits instead of being dropped. */
+/* Paho's thread: copy and return at once. With the queue full ([ingest] queue_max messages or
+ * queue_max_mb bytes; one message always fits), returning 0 makes Paho keep the message and
+ * offer it again later, so uplink data waits in the broker instead of being dropped. */
 static int on_message(void *context, char *topic, int topic_len, MQTTAsync_message *m)
 {
     struct link *l = context;
@@ -135,7 +137,8 @@ static int on_message(void *context, char *topic, int topic_len, MQTTAsync_messa
     struct hq_msg *msg;
 
     pthread_mutex_lock(&l->mu);
-    if (l->n_queued >= l->cfg->queue_max) {
+    if (l->n_queued >= l->cfg->queue_max ||
+        (l->n_queued > 0 && l->queued_bytes + copy > (size_t)l->cfg->queue_max_mb << 20)) {
         l->refused++;
         pthread_mutex_unlock(&l->mu);
         return 0;
@@ -163,6 +166,7 @@ static int on_message(void *context, char *topic, int topic_len, MQTTAsync_messa
         l->head = msg;
     l->tail = msg;
     l->n_queued++;
+    l->queued_bytes += copy;
     pthread_cond_signal(&l->cv);
     pthread_mutex_unlock(&l->mu);
     MQTTAsync_freeMessage(&m);
@@ -333,8 +337,10 @@ struct hq_msg *link_pop(struct link *l, int max, int wait_ms)
         return NULL;
     }
     last = first;
+    l->queued_bytes -= first->len;
     while (n < max && last->next) {
         last = last->next;
+        l->queued_bytes -= last->len;
         n++;
     }
     l->head = last->next;

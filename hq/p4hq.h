@@ -60,6 +60,7 @@ struct p4hq_config {
     int default_tax_bp;             /* basis points */
     int batch_max_messages;         /* MQTT messages per transaction */
     int queue_max;                  /* messages waiting for the ingest thread */
+    int queue_max_mb;               /* and their bytes, MiB */
 };
 
 /* Sets every default (no tenant, no URI). */
