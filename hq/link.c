@@ -23,7 +23,7 @@
 #define HQ_TLS_CIPHERS \
     "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!DSS:@SECLEVEL=2"
 
-enum { SUB_SALE, SUB_ALERT, SUB_RESYNC, SUB_STATUS, N_SUBS };
+enum { SUB_SALE, SUB_ALERT, SUB_RESYNC, SUB_CUSTOMER, SUB_STATUS, N_SUBS };
 
 struct link {
     MQTTAsync client;
@@ -190,7 +190,7 @@ static void on_connect_fail5(void *context, MQTTAsync_failureData5 *response)
 
 static int build_filters(struct link *l)
 {
-    static const char *const kinds[N_SUBS] = {"sale", "alert", "resync", "status"};
+    static const char *const kinds[N_SUBS] = {"sale", "alert", "resync", "customer", "status"};
     const struct p4hq_config *cfg = l->cfg;
 
     if (!p4t_id_valid(cfg->tenant))
@@ -363,6 +363,23 @@ int link_publish(struct link *l, const char *topic, const char *payload, size_t 
         return P4HQ_EMQTT;
     }
     return P4HQ_OK;
+}
+
+int link_send(struct link *l, const char *topic, const char *payload, size_t len, int *token)
+{
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    int rc = MQTTAsync_send(l->client, topic, (int)len, payload, 1, 0, &ro);
+
+    *token = ro.token;
+    return rc == MQTTASYNC_SUCCESS ? P4HQ_OK : P4HQ_EMQTT;
+}
+
+int link_wait(struct link *l, int token, int timeout_ms)
+{
+    return MQTTAsync_waitForCompletion(l->client, token, (unsigned long)timeout_ms) ==
+                   MQTTASYNC_SUCCESS
+               ? P4HQ_OK
+               : P4HQ_EMQTT;
 }
 
 bool link_connected(struct link *l)
