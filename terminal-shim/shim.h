@@ -143,7 +143,9 @@ const char *cache_entity_name(enum p4t_entity e);
 
 /* ---- link.c: the Paho MQTTAsync client to the store broker ----
  * Paho runs callbacks on its own thread; they only copy messages into a bounded queue and call
- * WAKE. Everything else is called from the owner's (worker) thread. */
+ * WAKE. Everything else is called from the owner's (worker) thread. No Paho call is made while
+ * holding a lock that a callback takes (the link's queue lock, or whatever WAKE takes), so
+ * callers must not hold such a lock either when they call link_*. */
 struct link;
 
 struct link_opts {
