@@ -44,7 +44,8 @@ enum p4term_rc {
     P4TERM_OK = 0,
     P4TERM_EINVAL = -1,   /* bad argument or a sale that breaks the contract (reason given) */
     P4TERM_ENOMEM = -2,
-    P4TERM_EIO = -3,      /* the journal could not be read or written (disk, corruption) */
+    P4TERM_EIO = -3,      /* the journal could not be read or written (disk, corruption), or
+                           * not with fsync (synchronous=FULL could not be set) */
     P4TERM_ENOTFOUND = -4, /* no such SKU in the cache / no such sale in the journal */
     P4TERM_ECONFIG = -5,  /* configuration file unreadable or invalid (reason given) */
     P4TERM_EMQTT = -6,    /* the MQTT client could not be created */
@@ -147,7 +148,8 @@ void p4term_close(struct p4term *t);
 
 /* Records one sale. SALE's id, seq, store, reg and ts are filled in here (whatever the caller
  * put there is ignored); everything else must follow the contract (P4TERM_EINVAL with REASON
- * otherwise, nothing journaled). On return the sale is durable. ID_OUT receives its id and
+ * otherwise, nothing journaled). On return the sale is durable: when the journal cannot commit
+ * it with an fsync, nothing is journaled and P4TERM_EIO is returned. ID_OUT receives its id and
  * *SEQ_OUT its seq, or 0 when this is a new journal whose seq base is not yet known from the
  * gateway: the sale is then numbered, and sent, as soon as the gateway answers (a
  * P4TERM_EV_NUMBERED event says when). ID_OUT and SEQ_OUT may be NULL.
