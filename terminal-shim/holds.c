@@ -134,13 +134,7 @@ static int hold_exchange(struct p4term *t, struct p4t_hold_req *req, int64_t tim
     w->reply = reply;
     t->wake = true;
     pthread_cond_signal(&t->cv);
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (timeout_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    term_deadline(&until, timeout_ms);
     while (!w->done) {
         if (pthread_cond_timedwait(&t->hold_cv, &t->mu, &until) == ETIMEDOUT)
             break;
@@ -153,6 +147,15 @@ static int hold_exchange(struct p4term *t, struct p4t_hold_req *req, int64_t tim
         p4_warn("hold request unanswered req_id=%s hold=%s timeout_ms=%lld", req->req_id,
                 req->hold, (long long)timeout_ms);
     return rc;
+}
+
+/* A zeroed request and reply (large: not for the caller's stack). The caller frees
+ * both, also on P4TERM_ENOMEM. */
+static int hold_bufs_new(struct p4t_hold_req **req, struct p4t_hold_reply **reply)
+{
+    *req = calloc(1, sizeof(**req));
+    *reply = calloc(1, sizeof(**reply));
+    return *req && *reply ? 0 : P4TERM_ENOMEM;
 }
 
 int p4term_hold(struct p4term *t, const char *const *skus, const int64_t *qtys, size_t n,
@@ -168,12 +171,9 @@ int p4term_hold(struct p4term *t, const char *const *skus, const int64_t *qtys, 
     if (!t || !skus || !qtys || !hold_id || !granted || n == 0 || n > P4T_MAX_LINES ||
         timeout_ms < 0)
         return P4TERM_EINVAL;
-    req = calloc(1, sizeof(*req));
-    reply = calloc(1, sizeof(*reply));
-    if (!req || !reply) {
-        rc = P4TERM_ENOMEM;
+    rc = hold_bufs_new(&req, &reply);
+    if (rc)
         goto out;
-    }
     if (p4_uuid7(req->hold) != 0) {
         rc = P4TERM_EIO;
         goto out;
@@ -222,12 +222,9 @@ int p4term_hold_release(struct p4term *t, const char *hold_id, int64_t timeout_m
 
     if (!t || !hold_id || !hold_id[0] || strlen(hold_id) > P4T_OBJ_ID_MAX || timeout_ms < 0)
         return P4TERM_EINVAL;
-    req = calloc(1, sizeof(*req));
-    reply = calloc(1, sizeof(*reply));
-    if (!req || !reply) {
-        rc = P4TERM_ENOMEM;
+    rc = hold_bufs_new(&req, &reply);
+    if (rc)
         goto out;
-    }
     snprintf(req->hold, sizeof(req->hold), "%s", hold_id);
     req->release = true;
     rc = hold_exchange(t, req, timeout_ms, reply);

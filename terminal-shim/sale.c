@@ -12,15 +12,12 @@
 int p4term_sale(struct p4term *t, const struct p4t_sale *sale, char id_out[P4T_UUID_MAX + 1],
                 int64_t *seq_out, char *reason, size_t reason_len)
 {
-    struct p4t_sale *s = NULL;
+    struct p4t_sale *s = malloc(sizeof(*s));
     int rc;
 
-    if (!t || !sale)
-        return P4TERM_EINVAL;
-    s = malloc(sizeof(*s));
     if (!s)
         return P4TERM_ENOMEM;
-    rc = p4term_ring(t, sale, s, reason, reason_len);
+    rc = p4term_ring(t, sale, s, reason, reason_len); /* checks T and SALE */
     if (rc == 0 && id_out)
         memcpy(id_out, s->id, P4T_UUID_MAX + 1);
     if (rc == 0 && seq_out)

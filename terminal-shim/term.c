@@ -20,6 +20,17 @@ void p4term_options_init(struct p4term_options *o)
     o->resend_max_ms = 30000;
 }
 
+void term_deadline(struct timespec *until, int64_t in_ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, until);
+    until->tv_sec += in_ms / 1000;
+    until->tv_nsec += (in_ms % 1000) * 1000000;
+    if (until->tv_nsec >= 1000000000) {
+        until->tv_sec++;
+        until->tv_nsec -= 1000000000;
+    }
+}
+
 void term_wake(void *ctx)
 {
     struct p4term *t = ctx;
@@ -219,22 +230,23 @@ int p4term_kick(struct p4term *t)
     return 0;
 }
 
-bool p4term_link_up(struct p4term *t)
+/* Reads one of the flags the worker keeps under mu. */
+static bool flag_get(struct p4term *t, const bool *flag)
 {
-    bool up;
+    bool v;
 
     pthread_mutex_lock(&t->mu);
-    up = t->up;
+    v = *flag;
     pthread_mutex_unlock(&t->mu);
-    return up;
+    return v;
+}
+
+bool p4term_link_up(struct p4term *t)
+{
+    return flag_get(t, &t->up);
 }
 
 bool p4term_gateway_reachable(struct p4term *t)
 {
-    bool r;
-
-    pthread_mutex_lock(&t->mu);
-    r = t->gw_reachable;
-    pthread_mutex_unlock(&t->mu);
-    return r;
+    return flag_get(t, &t->gw_reachable);
 }

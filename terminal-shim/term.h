@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "shim.h"
 
@@ -122,6 +123,9 @@ struct p4term {
 };
 
 /* ---- term.c: open/close, wake-up, events ---- */
+/* The absolute CLOCK_MONOTONIC time IN_MS from now, for pthread_cond_timedwait() on the
+ * handle's condition variables (created on that clock). */
+void term_deadline(struct timespec *until, int64_t in_ms);
 /* Wakes the worker (CTX is the handle); the link's WAKE, so it runs on Paho's thread too. */
 void term_wake(void *ctx);
 /* Hands EV to the application's callback, if any (worker thread). */

@@ -47,13 +47,7 @@ void *worker_main(void *arg)
 
             if (wait_ms <= 0)
                 break;
-            clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_sec += wait_ms / 1000;
-            until.tv_nsec += (wait_ms % 1000) * 1000000;
-            if (until.tv_nsec >= 1000000000) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000;
-            }
+            term_deadline(&until, wait_ms);
             if (pthread_cond_timedwait(&t->cv, &t->mu, &until) == ETIMEDOUT)
                 break;
         }
