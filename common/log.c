@@ -14,6 +14,8 @@ static const char *component = "p4";
 static int log_fd = STDERR_FILENO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+static p4_log_sink_fn sink;
+static void *sink_ctx;
 
 void p4_log_set_level(enum p4_log_level level)
 {
@@ -29,6 +31,12 @@ int p4_log_parse_level(const char *name, enum p4_log_level *out)
         }
     }
     return -1;
+}
+
+void p4_log_set_sink(p4_log_sink_fn fn, void *ctx)
+{
+    sink = fn;
+    sink_ctx = ctx;
 }
 
 void p4_log_set_component(const char *name)
@@ -64,6 +72,14 @@ void p4_log(enum p4_log_level level, const char *fmt, ...)
 
     if (level < min_level)
         return;
+    if (sink) {
+        va_start(ap, fmt);
+        m = vsnprintf(line, sizeof(line), fmt, ap);
+        va_end(ap);
+        if (m >= 0)
+            sink(level, line, sink_ctx);
+        return;
+    }
     p4_format_ts(p4_now_ms(), ts);
     n = snprintf(line, sizeof(line), "%s level=%s comp=%s msg=", ts, level_names[level],
                  component);
