@@ -10,6 +10,7 @@ packages=(
   libpaho-mqtt-dev libsqlite3-dev libssl-dev libcjson-dev libinih-dev libmicrohttpd-dev
   mosquitto mosquitto-clients sqlite3 openssl curl
   python3 python3-paho-mqtt
+  postgresql libpq-dev
 )
 
 missing=()
