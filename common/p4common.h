@@ -15,9 +15,12 @@ void p4_log_set_level(enum p4_log_level level);
 int p4_log_parse_level(const char *name, enum p4_log_level *out);
 /* Sets the component name written as comp=NAME on every line (borrowed, must outlive logging). */
 void p4_log_set_component(const char *name);
-/* Redirects the log to PATH (appending), or back to stderr when PATH is NULL. Returns 0 or -1.
- * Used for SIGHUP log reopening. */
+/* Redirects the log to PATH (appending), or back to stderr when PATH is NULL. Returns 0 or -1
+ * (the log stays where it was). Used for SIGHUP log reopening: safe while other threads log
+ * (the descriptor keeps its number, dup3 swaps the file behind it); one caller at a time. */
 int p4_log_reopen(const char *path);
+/* The descriptor the log writes to (stderr until the first reopen to a file). */
+int p4_log_fd(void);
 /* Writes one line. FMT is the message followed by optional " key=value" fields, e.g.
  * p4_log(P4_LOG_INFO, "sale accepted id=%s gw_seq=%lld", id, (long long)seq).
  * Thread-safe (one write(2) per line). */
