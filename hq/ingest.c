@@ -652,6 +652,65 @@ static int ingest_customers(struct ingest *in, const struct hq_msg *m, const cha
     return rc;
 }
 
+/* up/lookup (revision 1.2): cards scanned at STORE. The store joins each customer's stores (so
+ * later balances are pushed there too) and gets, on its own topics, HQ's customer record and
+ * current balance; a customer with ledger entries but no balance issued yet gets one. */
+static const char sql_lookup[] =
+    "WITH c AS (SELECT unnest($3::text[]) AS customer),"
+    "j AS (INSERT INTO customer_stores AS x (tenant, customer, store, last_sale_at)"
+    " SELECT $1, c.customer, $2, now() FROM c"
+    " ON CONFLICT (tenant, customer, store) DO NOTHING)"
+    "SELECT c.customer, cu.item, a.item,"
+    " (a.item IS NULL AND EXISTS (SELECT 1 FROM loyalty_ledger l WHERE l.tenant = $1"
+    "  AND l.customer = c.customer)) FROM c"
+    " LEFT JOIN customers cu ON cu.tenant = $1 AND cu.id = c.customer"
+    " LEFT JOIN loyalty_accounts a ON a.tenant = $1 AND a.customer = c.customer";
+
+static int ingest_lookup(struct ingest *in, const struct hq_msg *m, const char *store)
+{
+    struct p4t_lookup *l = malloc(sizeof *l);
+    char reason[P4T_REASON_MAX], *cust_items[P4T_LOOKUP_MAX], *bal_items[P4T_LOOKUP_MAX];
+    size_t n_cust = 0, n_bal = 0;
+    struct arr names = {0};
+    PGresult *res = NULL;
+    const char *v[3];
+    int rc;
+
+    if (!l)
+        return P4HQ_ENOMEM;
+    if (p4t_lookup_decode(m->payload, m->len, l, reason, sizeof reason) != 0) {
+        free(l);
+        return dead_letter(in, m->topic, m->payload, m->len, reason);
+    }
+    rc = P4HQ_OK;
+    for (size_t i = 0; i < l->n_customers && !rc; i++)
+        rc = arr_add_str(&names, l->customers[i]);
+    v[0] = in->cfg->tenant;
+    v[1] = store;
+    v[2] = arr_text(&names);
+    if (!rc)
+        rc = db_query(&in->db, sql_lookup, 3, v, &res);
+    for (int r = 0; !rc && r < PQntuples(res); r++) {
+        if (!PQgetisnull(res, r, 1))
+            cust_items[n_cust++] = PQgetvalue(res, r, 1);
+        if (!PQgetisnull(res, r, 2))
+            bal_items[n_bal++] = PQgetvalue(res, r, 2);
+        else if (strcmp(PQgetvalue(res, r, 3), "t") == 0)
+            rc = note_customer(in, PQgetvalue(res, r, 0)); /* issued by push_balances */
+    }
+    if (!rc && n_cust)
+        rc = authority_enqueue_items(&in->db, in->cfg->tenant, store, "customer", cust_items,
+                                     n_cust);
+    if (!rc && n_bal)
+        rc = authority_enqueue_items(&in->db, in->cfg->tenant, store, "loyalty", bal_items,
+                                     n_bal);
+    p4_debug("lookup store=%s req_id=%s customers=%zu", store, l->req_id, l->n_customers);
+    PQclear(res);
+    arr_free(&names);
+    free(l);
+    return rc;
+}
+
 /* Routes one message. Only database failures are returned: bad input is dead-lettered. */
 static int ingest_one(struct ingest *in, const struct hq_msg *m)
 {
@@ -672,6 +731,8 @@ static int ingest_one(struct ingest *in, const struct hq_msg *m)
         return ingest_resync(in, m, store);
     if (strcmp(kind, "customer") == 0)
         return ingest_customers(in, m, store);
+    if (strcmp(kind, "lookup") == 0)
+        return ingest_lookup(in, m, store);
     return dead_letter(in, m->topic, m->payload, m->len, "topic: unknown uplink kind");
 }
 

@@ -23,7 +23,7 @@
 #define HQ_TLS_CIPHERS \
     "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!DSS:@SECLEVEL=2"
 
-enum { SUB_SALE, SUB_ALERT, SUB_RESYNC, SUB_CUSTOMER, SUB_STATUS, N_SUBS };
+enum { SUB_SALE, SUB_ALERT, SUB_RESYNC, SUB_CUSTOMER, SUB_LOOKUP, SUB_STATUS, N_SUBS };
 
 struct link {
     MQTTAsync client;
@@ -190,7 +190,8 @@ static void on_connect_fail5(void *context, MQTTAsync_failureData5 *response)
 
 static int build_filters(struct link *l)
 {
-    static const char *const kinds[N_SUBS] = {"sale", "alert", "resync", "customer", "status"};
+    static const char *const kinds[N_SUBS] = {"sale", "alert", "resync", "customer", "lookup",
+                                              "status"};
     const struct p4hq_config *cfg = l->cfg;
 
     if (!p4t_id_valid(cfg->tenant))

@@ -10,7 +10,7 @@
  *
  * The tag is one of the names in `decoders` below (sale, ack, changes, sync_req, sync_reply,
  * status, alert, hold_req, hold_reply, batch, resync, down/price, down/promo, down/customer,
- * down/loyalty, down/stock, down/ack). The example is given to that decoder only; an untagged ```json
+ * down/loyalty, down/stock, down/ack, lookup). The example is given to that decoder only; an untagged ```json
  * fence or an unknown tag fails the test, and so does a type with no example. A new message
  * type (a new contract revision) adds a line to `decoders` and tags its examples with it. */
 #include <cjson/cJSON.h>
@@ -154,6 +154,13 @@ DOWN_DECODER(customer, P4T_D_CUSTOMER)
 DOWN_DECODER(loyalty, P4T_D_LOYALTY)
 DOWN_DECODER(stock, P4T_D_STOCK)
 
+static int dec_lookup(const char *text, size_t len, char *why, size_t why_len)
+{
+    static struct p4t_lookup lookup;
+
+    return p4t_lookup_decode(text, len, &lookup, why, why_len);
+}
+
 static int dec_hq_ack(const char *text, size_t len, char *why, size_t why_len)
 {
     struct p4t_hq_ack ack;
@@ -183,6 +190,7 @@ static struct {
     {"down/loyalty", dec_down_loyalty, 0},
     {"down/stock", dec_down_stock, 0},
     {"down/ack", dec_hq_ack, 0},
+    {"lookup", dec_lookup, 0},
 };
 #define N_DECODERS (sizeof(decoders) / sizeof(decoders[0]))
 
