@@ -6,8 +6,9 @@ latency histogram, both links are up. With the WAN cut (a relay in front of the 
 the cloud link shows down, the outbox depth and the oldest undelivered age grow and an
 oversell alert is counted by kind; after the WAN returns the depth drains to 0 and the cloud
 link counts a reconnect. The broker-acknowledged position and HQ's watermark (down/ack, from
-the HQ stand-in h.HQAcker) are shown apart, and delivered follows HQ's. `p4gw status` prints the same figures; with the gateway stopped it
-reports "not running" and the replica's figures. A non-loopback listen address is refused."""
+the HQ stand-in h.HQAcker) are shown apart, and delivered follows HQ's. `p4gw status` prints
+the same figures; with the gateway stopped it reports "not running" and the replica's
+figures. A non-loopback listen address is refused."""
 
 import shutil
 import subprocess
