@@ -75,6 +75,8 @@ static const struct key_def keys[] = {
     {"replica", "changes_keep", K_INT64, F(changes_keep), 1, 1000000000000LL, false, {NULL, NULL}},
     {"replica", "commit_max_items", K_INT, F(commit_max_items), 1, 100000, false, {NULL, NULL}},
     {"cloud", "resync_after_s", K_INT64, F(resync_after_s), 1, 31536000, false, {NULL, NULL}},
+    {"cloud", "delivered_on", K_CHOICE, F(delivered_on_puback), 0, 0, false, {"hq", "puback"}},
+    {"cloud", "hq_resend_s", K_INT64, F(hq_resend_s), 1, 86400, false, {NULL, NULL}},
     {"policy", "negative_stock", K_CHOICE, F(negative_stock_hold), 0, 0, false,
      {"allow", "hold"}},
     {"policy", "offline_loyalty_redeem", K_CHOICE, F(offline_loyalty_allow), 0, 0, false,
@@ -381,6 +383,7 @@ static void set_defaults(struct p4gw_config *cfg)
     cfg->changes_keep = 100000;
     cfg->commit_max_items = 1000;
     cfg->resync_after_s = 3600;
+    cfg->hq_resend_s = 60;
     cfg->log_level = P4_LOG_INFO;
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* HQ's downlink (p4/v1/T/{S|_all}/down/{kind}): prices with windows, promos, customers,
- * loyalty and stock movements applied idempotently, each message all or nothing. */
+ * loyalty and stock movements applied idempotently, each message all or nothing; and HQ's
+ * committed watermark (down/ack, contract 1.2), decoded for the cloud sender. */
 #include "p4gw.h"
 
 #include <inttypes.h>
@@ -292,6 +293,38 @@ int downlink_apply(struct ingest *in, const char *topic, const char *payload, si
 out:
     p4t_down_cleanup(&d);
     return rc;
+}
+
+int downlink_hq_ack(struct ingest *in, const char *topic, const char *payload, size_t len,
+                    size_t orig_len, int64_t now_ms, bool store_reject, int64_t *through)
+{
+    char reason[P4T_REASON_MAX] = "";
+    struct p4t_hq_ack a;
+
+    *through = -1;
+    if (orig_len > P4T_MAX_PAYLOAD) {
+        snprintf(reason, sizeof(reason), "payload: %zu bytes, over the limit of %d", orig_len,
+                 P4T_MAX_PAYLOAD);
+    } else if (p4t_hq_ack_decode(payload, len, &a, reason, sizeof(reason)) != 0) {
+        if (!reason[0])
+            snprintf(reason, sizeof(reason), "payload: not decodable");
+    } else if (strcmp(a.store, in->cfg->store) != 0) {
+        snprintf(reason, sizeof(reason), "store: \"%s\" is not this store (%s)", a.store,
+                 in->cfg->store);
+    } else {
+        *through = a.through;
+        if (a.through > in->gw_head)
+            p4_error("HQ watermark beyond this gateway's newest sale through=%" PRId64
+                     " gw_seq=%" PRId64 ": was the replica restored without --next-gw-seq?",
+                     a.through, in->gw_head);
+        return P4GW_OK;
+    }
+    if (!store_reject) {
+        /* The group's transaction failed: nothing can be stored; say it at least. */
+        p4_warn("downlink rejected topic=%s reason=\"%s\"", topic, reason);
+        return P4GW_OK;
+    }
+    return reject(in, topic, "ack", payload, len, reason, now_ms);
 }
 
 int downlink_price_edges(struct ingest *in, int64_t now_ms)

@@ -61,6 +61,7 @@ struct gw {
     char sale_filter[P4T_TOPIC_MAX], sync_filter[P4T_TOPIC_MAX], hold_filter[P4T_TOPIC_MAX];
     char down_filter[P4T_TOPIC_MAX], down_all_filter[P4T_TOPIC_MAX];
     char resync_topic[P4T_TOPIC_MAX];
+    char hq_ack_topic[P4T_TOPIC_MAX]; /* down/ack: HQ's committed watermark (contract 6.7) */
     bool resync_due;          /* HQ may hold downlink data we missed: ask for it when online */
     int64_t cloud_down_ms;    /* monotonic time the cloud link went down (0 while up) */
     int64_t last_holds_ms;
@@ -69,7 +70,7 @@ struct gw {
     char changes_topic[P4T_TOPIC_MAX];
     struct out_list out;      /* change messages and sync replies of this iteration */
     char last_state[16];
-    int64_t last_status_ms, last_status_outbox, last_status_delivered;
+    int64_t last_status_ms, last_status_outbox, last_status_delivered, last_status_hq;
     int64_t last_prune_ms, last_stats_ms;
     int64_t groups, commit_ms_total;
     struct p4gw_counters cnt;   /* figures for the metrics endpoint (ops.h) */
@@ -78,6 +79,12 @@ struct gw {
     int64_t replica_retry_ms;   /* no transaction before this (monotonic ms) */
     bool replica_alerted;       /* the replica_failed alert went out for this episode */
 };
+
+/* hq_through for the status: absent (-1) when sale records do not wait for HQ. */
+static int64_t status_hq(const struct gw *g)
+{
+    return g->ob.wait_hq ? g->ob.hq_through : -1;
+}
 
 /* Publishes PAYLOAD (malloc'd, owned from here on) on the store broker, QoS 1. What Paho
  * refuses, and everything after it while older messages wait, goes to the pending list so
@@ -108,9 +115,9 @@ static void publish_status(struct gw *g, const char *state, bool force)
     if (!force && strcmp(state, g->last_state) == 0 &&
         (now - g->last_status_ms < STATUS_EVERY_MS ||
          (g->ob.undelivered == g->last_status_outbox &&
-          g->ob.delivered == g->last_status_delivered)))
+          g->ob.delivered == g->last_status_delivered && status_hq(g) == g->last_status_hq)))
         return;
-    if (status_encode(state, g->ob.undelivered, g->ob.delivered, &text) != 0)
+    if (status_encode(state, g->ob.undelivered, g->ob.delivered, status_hq(g), &text) != 0)
         return;
     if (g->cloud_up)
         link_publish(&g->cloud, g->cloud_status_topic, text, strlen(text), 1, true, NULL);
@@ -122,6 +129,7 @@ static void publish_status(struct gw *g, const char *state, bool force)
     g->last_status_ms = now;
     g->last_status_outbox = g->ob.undelivered;
     g->last_status_delivered = g->ob.delivered;
+    g->last_status_hq = status_hq(g);
 }
 
 static const char *current_state(struct gw *g)
@@ -376,6 +384,34 @@ static void replica_recovered(struct gw *g)
     g->replica_alerted = false;
 }
 
+static bool is_hq_ack(const struct gw *g, const struct event *ev)
+{
+    return ev->type == EV_CLOUD_MSG && strcmp(ev->topic, g->hq_ack_topic) == 0;
+}
+
+/* HQ's watermark (down/ack, on our persistent session's down/+ subscription). It is decoded
+ * and kept even when the group's transaction failed (it is retained by the broker but would
+ * only come back at the next connect): the records it covers are marked by the next
+ * transaction that commits. A bad one is rejected like other bad downlink. */
+static int handle_hq_ack(struct gw *g, const struct event *ev, bool failed, int64_t now_ms)
+{
+    int64_t through;
+    int rc;
+
+    if (!g->ob.wait_hq) {
+        p4_debug("HQ watermark ignored (delivered_on = puback) topic=%s", ev->topic);
+        return P4GW_OK;
+    }
+    rc = downlink_hq_ack(&g->in, ev->topic, ev->payload, ev->len, ev->orig_len, now_ms, !failed,
+                         &through);
+    if (rc || through < 0)
+        return rc;
+    if (outbox_on_hq_ack(&g->ob, through, p4_mono_ms()))
+        p4_debug("HQ watermark through=%" PRId64 " broker_acked=%" PRId64, through,
+                 g->ob.acked_gw_seq);
+    return P4GW_OK;
+}
+
 /* One iteration: the events in EVS become one transaction (sales, hold requests, downlink
  * messages, delivered marks), then acks, hold replies, alerts, change messages, sync replies,
  * and new batches for the cloud. */
@@ -388,11 +424,12 @@ static void process(struct gw *g, struct event *evs)
     struct event *ev;
 
     g->in.wan_up = g->cloud_up;
-    /* A group of nothing but delivered marks commits without an fsync (see replica_durable):
-     * at a few hundred sales a second every sale's batch is acknowledged on its own, and
-     * those commits would otherwise take the disk from the sales behind them. */
+    /* A group of nothing but delivered marks (PUBACKs, HQ's watermark) commits without an
+     * fsync (see replica_durable): at a few hundred sales a second every sale's batch is
+     * acknowledged on its own, and those commits would otherwise take the disk from the sales
+     * behind them. A watermark a power cut undoes comes back: it is retained at the broker. */
     for (ev = evs; ev && !durable; ev = ev->next)
-        durable = ev->type == EV_CLOUD_MSG || ev->type == EV_LOCAL_MSG;
+        durable = (ev->type == EV_CLOUD_MSG && !is_hq_ack(g, ev)) || ev->type == EV_LOCAL_MSG;
     if (replica_durable(r, durable) != 0)
         failed = true;
     for (ev = evs; ev; ev = ev->next) {
@@ -403,8 +440,7 @@ static void process(struct gw *g, struct event *evs)
         needs_txn = ev->type == EV_CLOUD_ACK || ev->type == EV_CLOUD_MSG ||
                     (ev->type == EV_LOCAL_MSG && kind != P4T_L_SYNC);
         if (needs_txn && !txn && !failed) {
-            if (replica_begin(r) != 0 || ingest_begin(&g->in) != 0 ||
-                outbox_remark(&g->ob) != 0) {
+            if (replica_begin(r) != 0 || ingest_begin(&g->in) != 0) {
                 replica_rollback(r);
                 failed = true;
             } else {
@@ -428,6 +464,10 @@ static void process(struct gw *g, struct event *evs)
                 rc = ingest_sale(&g->in, ev->topic, ev->payload, ev->len, ev->orig_len, now_ms);
             break;
         case EV_CLOUD_MSG:
+            if (is_hq_ack(g, ev)) {
+                rc = handle_hq_ack(g, ev, failed, now_ms);
+                break;
+            }
             /* A failed group loses this message (Paho acknowledged it already); the resync
              * asked for below brings it back. */
             if (failed) {
@@ -439,8 +479,11 @@ static void process(struct gw *g, struct event *evs)
                 g->resync_due = true;
             break;
         case EV_CLOUD_ACK:
-            if (!failed)
-                rc = outbox_on_ack(&g->ob, ev->batch_id);
+            /* Even in a failed group: the window slot is free whatever happens to the
+             * transaction (a PUBACK dropped here kept its slot forever, and with the window
+             * full nothing more went to the cloud while the status said online). The mark
+             * waits for the next transaction that commits. */
+            outbox_on_ack(&g->ob, ev->batch_id, p4_mono_ms());
             break;
         case EV_CLOUD_NACK:
             outbox_on_nack(&g->ob, ev->batch_id);
@@ -482,7 +525,7 @@ static void process(struct gw *g, struct event *evs)
             failed = true;
         }
     }
-    if (txn && replica_commit(r) != 0) {
+    if (txn && (outbox_mark_delivered(&g->ob) != 0 || replica_commit(r) != 0)) {
         replica_rollback(r);
         failed = true;
     }
@@ -491,7 +534,7 @@ static void process(struct gw *g, struct event *evs)
         failed = true;
     if (failed) {
         /* Nothing of this group is acknowledged (registers resend); the delivered marks it
-         * carried are marked again by the next transaction, so the cloud sender goes on
+         * carried are made by the next transaction that commits, so the cloud sender goes on
          * where it was instead of resending what the cloud already has. */
         ingest_abort(&g->in);
         outbox_txn_done(&g->ob, false);
@@ -549,7 +592,10 @@ static void prune(struct gw *g)
         return;
     if (replica_begin(r) != 0)
         goto out;
-    n = outbox_prune(&g->ob, PRUNE_MAX_ROWS);
+    /* Marks PUBACKs and watermarks left by a failed group (none usually). */
+    n = outbox_mark_delivered(&g->ob);
+    if (n == 0)
+        n = outbox_prune(&g->ob, PRUNE_MAX_ROWS);
     if (n >= 0 && (replica_int(r, RS_CHANGE_HEAD, 0, &head) != 0 ||
                    replica_int(r, RS_CHANGE_MIN, 0, &low) != 0))
         n = P4GW_EIO;
@@ -559,10 +605,15 @@ static void prune(struct gw *g)
         if (replica_exec(r, RS_CHANGES_PRUNE) != 0)
             n = P4GW_EIO;
     }
-    if (n < 0 || replica_commit(r) != 0)
+    if (n < 0 || replica_commit(r) != 0) {
         replica_rollback(r);
-    else if (n > 0)
-        p4_debug("outbox pruned rows=%d", n);
+        outbox_txn_done(&g->ob, false);
+        replica_int(r, RS_OUTBOX_COUNT, g->ob.undelivered, &g->ob.undelivered);
+    } else {
+        outbox_txn_done(&g->ob, true);
+        if (n > 0)
+            p4_debug("outbox pruned rows=%d", n);
+    }
 out:
     replica_durable(r, true);
 }
@@ -583,10 +634,12 @@ static void timers(struct gw *g)
     if (now - g->last_stats_ms >= STATS_EVERY_MS) {
         p4_info("stats accepted=%" PRId64 " duplicates=%" PRId64 " rejected=%" PRId64
                 " dropped=%" PRIu64 " groups=%" PRId64 " outbox=%" PRId64 " delivered=%" PRId64
+                " broker_acked=%" PRId64 " hq_through=%" PRId64 " hq_resends=%" PRId64
                 " sent=%" PRId64 " acked=%" PRId64 " commit_ms_avg=%.1f local_refused=%" PRIu64
                 " local_retried=%" PRIu64 " local_waiting=%zu", g->in.n_ok, g->in.n_dup,
                 g->in.n_rej, queue_dropped(&g->q), g->groups, g->ob.undelivered,
-                g->ob.delivered, g->ob.records_sent, g->ob.records_acked,
+                g->ob.delivered, g->ob.acked_gw_seq, g->ob.hq_through, g->ob.hq_resends,
+                g->ob.records_sent, g->ob.records_acked,
                 g->groups ? (double)g->commit_ms_total / (double)g->groups : 0.0,
                 link_refused(&g->local), g->pend.retried, g->pend.n);
         g->last_stats_ms = now;
@@ -606,6 +659,10 @@ static void metrics_refresh(struct gw *g)
     c->outbox_depth = g->ob.undelivered;
     c->gw_seq_head = g->in.gw_head;
     c->delivered = g->ob.delivered;
+    c->broker_acked = g->ob.acked_gw_seq;
+    c->hq_through = g->ob.hq_through;
+    c->hq_wait = g->ob.wait_hq;
+    c->hq_resends = g->ob.hq_resends;
     c->change_head = g->in.change_head;
     c->cloud_up = g->cloud_up;
     c->local_up = g->local_up;
@@ -624,6 +681,7 @@ static int make_topics(struct gw *g)
     rc |= p4t_topic_down(g->down_filter, P4T_TOPIC_MAX, c->tenant, c->store, "+");
     rc |= p4t_topic_down(g->down_all_filter, P4T_TOPIC_MAX, c->tenant, "_all", "+");
     rc |= p4t_topic_up(g->resync_topic, P4T_TOPIC_MAX, c->tenant, c->store, "resync");
+    rc |= p4t_topic_down(g->hq_ack_topic, P4T_TOPIC_MAX, c->tenant, c->store, "ack");
     rc |= p4t_topic_local(g->status_topic, P4T_TOPIC_MAX, P4T_L_STATUS, c->store, NULL);
     rc |= p4t_topic_local(g->alert_topic, P4T_TOPIC_MAX, P4T_L_ALERT, c->store, NULL);
     rc |= p4t_topic_local(g->changes_topic, P4T_TOPIC_MAX, P4T_L_CHANGES, c->store, NULL);
@@ -637,7 +695,8 @@ static void shutdown_links(struct gw *g)
     char *text = NULL;
 
     /* A clean stop does not fire the will: say "offline" ourselves. */
-    if (status_encode("offline", g->ob.undelivered, g->ob.delivered, &text) == 0) {
+    if (status_encode("offline", g->ob.undelivered, g->ob.delivered, status_hq(g), &text) ==
+        0) {
         if (g->local_up)
             link_publish(&g->local, g->status_topic, text, strlen(text), 1, true, NULL);
         if (g->cloud_up)
@@ -695,7 +754,7 @@ int p4gw_run(const struct p4gw_config *cfg)
             goto out;
         g->resync_due = !clean || n_changes == 0;
     }
-    if (status_encode("offline", g->ob.undelivered, g->ob.delivered, &will) != 0)
+    if (status_encode("offline", g->ob.undelivered, g->ob.delivered, status_hq(g), &will) != 0)
         goto out;
     if (local_link_start(&g->local, cfg, &g->q, g->status_topic, will) != 0)
         goto out;
@@ -741,8 +800,10 @@ int p4gw_run(const struct p4gw_config *cfg)
         publish_status(g, current_state(g), false);
         if (g->cloud_up && g->resync_due)
             send_resync(g);
-        if (g->cloud_up)
+        if (g->cloud_up) {
+            outbox_tick(&g->ob, p4_mono_ms());
             outbox_fill(&g->ob, &g->cloud);
+        }
         pump_snapshots(g);
         timers(g);
         if (g->metrics)

@@ -164,7 +164,8 @@ int p4gw_metrics_format(const struct p4gw_counters *c, char **out)
     metric(&t, "p4gw_store_messages_dropped_total", "counter",
            "Store-broker messages refused by the full queue (registers resend them).",
            (int64_t)c->dropped);
-    metric(&t, "p4gw_outbox_depth", "gauge", "Uplink records not yet acknowledged by the cloud.",
+    metric(&t, "p4gw_outbox_depth", "gauge",
+           "Uplink records not yet delivered (with delivered_on = hq: not yet committed at HQ).",
            c->outbox_depth);
     metric(&t, "p4gw_outbox_oldest_age_seconds", "gauge",
            "Time the oldest undelivered sale has waited at the gateway.", c->oldest_age_s);
@@ -197,7 +198,18 @@ int p4gw_metrics_format(const struct p4gw_counters *c, char **out)
     metric(&t, "p4gw_change_head", "gauge", "Newest change-log seq.", c->change_head);
     metric(&t, "p4gw_gw_seq_head", "gauge", "Newest gw_seq given to a sale.", c->gw_seq_head);
     metric(&t, "p4gw_delivered_gw_seq", "gauge",
-           "Newest sale gw_seq the cloud broker acknowledged.", c->delivered);
+           "Newest sale gw_seq counted delivered: committed at HQ (delivered_on = hq) or "
+           "acknowledged by the cloud broker (delivered_on = puback).", c->delivered);
+    metric(&t, "p4gw_broker_acked_gw_seq", "gauge",
+           "Newest sale gw_seq the cloud broker acknowledged (PUBACK).", c->broker_acked);
+    if (c->hq_wait) {
+        metric(&t, "p4gw_hq_through_gw_seq", "gauge",
+               "HQ's committed watermark (down/ack): HQ holds every sale up to it.",
+               c->hq_through);
+        metric(&t, "p4gw_hq_resends_total", "counter",
+               "Times sending restarted because HQ did not commit what the broker took.",
+               c->hq_resends);
+    }
     metric(&t, "p4gw_start_time_seconds", "gauge", "Unix time the gateway started.",
            c->started_ms / 1000);
     if (t.over) {
@@ -432,6 +444,13 @@ static void parse_text(const char *text, struct p4gw_counters *c)
                 c->gw_seq_head = iv;
             else if (strcmp(name, "p4gw_delivered_gw_seq") == 0)
                 c->delivered = iv;
+            else if (strcmp(name, "p4gw_broker_acked_gw_seq") == 0)
+                c->broker_acked = iv;
+            else if (strcmp(name, "p4gw_hq_through_gw_seq") == 0) {
+                c->hq_wait = true;
+                c->hq_through = iv;
+            } else if (strcmp(name, "p4gw_hq_resends_total") == 0)
+                c->hq_resends = iv;
             else if (strcmp(name, "p4gw_start_time_seconds") == 0)
                 c->started_ms = iv * 1000;
             for (int i = 0; i < P4GW_AK_COUNT; i++) {
@@ -461,8 +480,12 @@ static void print_counters(FILE *out, const struct p4gw_counters *c, const char 
     fprintf(out, "sales: ingested=%" PRId64 " duplicates=%" PRId64 " rejected=%" PRId64
             " dropped=%" PRIu64 "\n", c->sales_ingested, c->duplicates, c->rejects, c->dropped);
     fprintf(out, "outbox: depth=%" PRId64 " oldest_age_s=%" PRId64 " gw_seq_head=%" PRId64
-            " delivered=%" PRId64 "\n", c->outbox_depth, c->oldest_age_s, c->gw_seq_head,
-            c->delivered);
+            " delivered=%" PRId64 " broker_acked=%" PRId64, c->outbox_depth, c->oldest_age_s,
+            c->gw_seq_head, c->delivered, c->broker_acked);
+    if (c->hq_wait)
+        fprintf(out, " hq_through=%" PRId64 " hq_resends=%" PRId64, c->hq_through,
+                c->hq_resends);
+    fprintf(out, "\n");
     fprintf(out, "commits: count=%" PRIu64 " avg_ms=%.2f\n", c->commit_count,
             c->commit_count ? (double)c->commit_sum_us / 1000.0 / (double)c->commit_count : 0.0);
     fprintf(out, "alerts:");
@@ -511,10 +534,14 @@ static int print_replica(FILE *out, const struct p4gw_config *cfg, const char *w
             "\n", one_int(db, "SELECT count(*) FROM sales WHERE kind <> 'gap'", &ok),
             one_int(db, "SELECT coalesce(max(gw_seq), 0) FROM sales", &ok),
             one_int(db, "SELECT count(*) FROM rejects", &ok));
-    fprintf(out, "outbox: depth=%" PRId64 " first_undelivered_gw_seq=%" PRId64 "\n",
+    fprintf(out, "outbox: depth=%" PRId64 " first_undelivered_gw_seq=%" PRId64
+            " hq_through=%" PRId64 " (delivered_on=%s)\n",
             one_int(db, "SELECT count(*) FROM outbox WHERE delivered = 0", &ok),
             one_int(db, "SELECT coalesce(min(gw_seq), 0) FROM outbox WHERE delivered = 0"
-                    " AND kind = 'sale'", &ok));
+                    " AND kind = 'sale'", &ok),
+            one_int(db, "SELECT coalesce((SELECT value FROM meta WHERE key = 'hq_through'), 0)",
+                    &ok),
+            cfg->delivered_on_puback ? "puback" : "hq");
     fprintf(out, "changes: head=%" PRId64 "\n",
             one_int(db, "SELECT coalesce(max(seq), 0) FROM changes", &ok));
     if (sqlite3_prepare_v2(db, "SELECT reg, last_seq, last_seen_ms FROM registers ORDER BY reg"

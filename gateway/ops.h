@@ -70,6 +70,10 @@ struct p4gw_counters {
     int64_t outbox_depth;      /* undelivered outbox rows (sales and alerts) */
     int64_t oldest_age_s;      /* age of the oldest undelivered sale at the gateway, 0 if none */
     int64_t gw_seq_head, delivered, change_head;
+    int64_t broker_acked;      /* newest sale gw_seq the cloud broker acknowledged (PUBACK) */
+    bool hq_wait;              /* delivered_on = hq: hq_through is shown */
+    int64_t hq_through;        /* HQ's committed watermark as received (down/ack) */
+    int64_t hq_resends;        /* resends because HQ did not cover acknowledged records */
     bool cloud_up, local_up;
     int64_t cloud_connects, local_connects; /* connections made; reconnects = connects - 1 */
     uint64_t commit_buckets[P4GW_COMMIT_BUCKETS + 1]; /* cumulative at formatting time */

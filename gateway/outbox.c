@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The cloud sender: batches of undelivered outbox rows in oid order, a window of batches
- * awaiting PUBACK, delivered marking, resend after reconnect, and pruning. */
+ * awaiting PUBACK, delivered marking (on PUBACK, or when HQ's watermark covers a sale record),
+ * resend after reconnect or when HQ does not commit what the broker took, and pruning. */
 #include "p4gw.h"
 
 #include <inttypes.h>
@@ -11,7 +12,7 @@
 #include "p4common.h"
 
 /* Outstanding batches are kept after a connection loss ("orphans") because the MQTT library
- * may still complete them after it reconnects; their PUBACK then marks the rows delivered. The
+ * may still complete them after it reconnects; their PUBACK is then handled as any other. The
  * table holds 4 windows; when it is full the oldest orphan is forgotten, which only means its
  * records are sent once more (the cloud dedupes on gw_seq). */
 #define WIN_FACTOR 4
@@ -37,16 +38,28 @@ int outbox_init(struct outbox *o, struct replica *r, const struct p4gw_config *c
         outbox_cleanup(o);
         return P4GW_ENOMEM;
     }
+    o->wait_hq = !cfg->delivered_on_puback;
     rc = replica_int(r, RS_OUTBOX_COUNT, 0, &o->undelivered);
     if (rc == 0)
         rc = replica_int(r, RS_SALES_HEAD, 0, &head);
     if (rc == 0)
         rc = replica_int(r, RS_OUTBOX_MIN_SALE, head + 1, &min_pending);
-    if (rc)
+    if (rc == 0) {
+        replica_bind_text(r, RS_META_GET, 1, "hq_through");
+        rc = replica_int(r, RS_META_GET, 0, &o->hq_through);
+    }
+    if (rc) {
+        outbox_cleanup(o);
         return rc;
-    o->delivered = min_pending - 1;
-    p4_info("outbox open undelivered=%" PRId64 " delivered=%" PRId64, o->undelivered,
-            o->delivered);
+    }
+    o->hq_marked = o->hq_marking = o->hq_through;
+    /* What the broker acknowledged before a restart is not known: at least every record
+     * marked delivered. */
+    o->acked_gw_seq = min_pending - 1;
+    o->delivered = o->wait_hq ? o->hq_through : min_pending - 1;
+    p4_info("outbox open undelivered=%" PRId64 " delivered=%" PRId64 " delivered_on=%s"
+            " hq_through=%" PRId64, o->undelivered, o->delivered, o->wait_hq ? "hq" : "puback",
+            o->hq_through);
     return P4GW_OK;
 }
 
@@ -99,6 +112,7 @@ void outbox_link_up(struct outbox *o)
 void outbox_link_down(struct outbox *o)
 {
     o->connected = false;
+    o->hq_wait_ms = 0; /* the HQ resend timer runs only while the link is up */
     rewind_window(o);
 }
 
@@ -109,14 +123,41 @@ static int mark(struct outbox *o, int64_t first_oid, int64_t last_oid)
     return replica_exec(o->r, RS_OUTBOX_MARK);
 }
 
-int outbox_remark(struct outbox *o)
+/* Queues the range of batch B to be marked delivered by the next commit. */
+static void queue_mark(struct outbox *o, const struct inflight *b)
 {
-    for (size_t i = 0; i < o->n_unmarked; i++) {
-        int rc = mark(o, o->unmarked[i].first_oid, o->unmarked[i].last_oid);
+    if (o->n_unmarked < OUTBOX_UNMARKED_MAX) {
+        o->unmarked[o->n_unmarked].first_oid = b->first_oid;
+        o->unmarked[o->n_unmarked].last_oid = b->last_oid;
+        o->n_unmarked++;
+    } else {
+        o->unmarked_lost = true;
+    }
+}
 
+int outbox_mark_delivered(struct outbox *o)
+{
+    int rc;
+
+    for (size_t i = 0; i < o->n_unmarked; i++) {
+        rc = mark(o, o->unmarked[i].first_oid, o->unmarked[i].last_oid);
         if (rc)
             return rc;
+        o->undelivered -= sqlite3_changes(o->r->db);
     }
+    if (!o->wait_hq || o->hq_through <= o->hq_marked)
+        return P4GW_OK;
+    replica_bind_int(o->r, RS_OUTBOX_MARK_HQ, 1, o->hq_through);
+    rc = replica_exec(o->r, RS_OUTBOX_MARK_HQ);
+    if (rc)
+        return rc;
+    o->undelivered -= sqlite3_changes(o->r->db);
+    replica_bind_text(o->r, RS_META_MAX, 1, "hq_through");
+    replica_bind_int(o->r, RS_META_MAX, 2, o->hq_through);
+    rc = replica_exec(o->r, RS_META_MAX);
+    if (rc)
+        return rc;
+    o->hq_marking = o->hq_through;
     return P4GW_OK;
 }
 
@@ -125,8 +166,13 @@ void outbox_txn_done(struct outbox *o, bool committed)
     if (committed) {
         o->n_unmarked = 0;
         o->unmarked_lost = false;
+        if (o->wait_hq && o->hq_marking > o->hq_marked) {
+            o->hq_marked = o->hq_marking;
+            o->delivered = o->hq_marked;
+        }
         return;
     }
+    o->hq_marking = o->hq_marked; /* marked again by the next transaction */
     if (o->unmarked_lost) {
         p4_warn("delivered marks lost with failed commits: resending from the oldest "
                 "undelivered record");
@@ -137,33 +183,70 @@ void outbox_txn_done(struct outbox *o, bool committed)
     }
 }
 
-int outbox_on_ack(struct outbox *o, uint64_t batch_id)
+void outbox_on_ack(struct outbox *o, uint64_t batch_id, int64_t now_ms)
 {
     ssize_t i = find(o, batch_id);
     struct inflight b;
-    int rc;
 
     if (i < 0) {
         p4_debug("puback for a forgotten batch batch=%" PRIu64, batch_id);
-        return P4GW_OK;
+        return;
     }
     b = o->win[i];
     remove_at(o, (size_t)i);
-    if (o->n_unmarked < OUTBOX_UNMARKED_MAX) {
-        o->unmarked[o->n_unmarked].first_oid = b.first_oid;
-        o->unmarked[o->n_unmarked].last_oid = b.last_oid;
-        o->n_unmarked++;
-    } else {
-        o->unmarked_lost = true;
-    }
-    rc = mark(o, b.first_oid, b.last_oid);
-    if (rc)
-        return rc;
-    o->undelivered -= sqlite3_changes(o->r->db);
-    if (b.last_gw_seq > o->delivered)
-        o->delivered = b.last_gw_seq;
     o->records_acked += b.n;
-    return P4GW_OK;
+    if (b.last_gw_seq > o->acked_gw_seq)
+        o->acked_gw_seq = b.last_gw_seq;
+    /* An alert has no gw_seq: HQ's watermark cannot cover it, the broker's PUBACK is all. */
+    if (!o->wait_hq || b.last_gw_seq == 0) {
+        queue_mark(o, &b);
+        if (!o->wait_hq && b.last_gw_seq > o->delivered)
+            o->delivered = b.last_gw_seq;
+        return;
+    }
+    if (b.last_gw_seq <= o->hq_through) {
+        /* HQ committed them before their PUBACK came back (or said so for rows that did not
+         * exist yet when its watermark arrived): delivered now. */
+        queue_mark(o, &b);
+        return;
+    }
+    if (o->hq_wait_ms == 0)
+        o->hq_wait_ms = now_ms;
+}
+
+bool outbox_on_hq_ack(struct outbox *o, int64_t through, int64_t now_ms)
+{
+    if (through <= o->hq_through) {
+        p4_debug("HQ watermark not above the one held through=%" PRId64 " held=%" PRId64,
+                 through, o->hq_through);
+        return false;
+    }
+    o->hq_through = through;
+    o->hq_backoff = 0;
+    /* HQ is committing: records it has not covered yet get a full hq_resend_s from now. */
+    o->hq_wait_ms = o->acked_gw_seq > through ? now_ms : 0;
+    return true;
+}
+
+bool outbox_tick(struct outbox *o, int64_t now_ms)
+{
+    int shift = o->hq_backoff < OUTBOX_RESEND_SHIFT_MAX ? o->hq_backoff
+                                                        : OUTBOX_RESEND_SHIFT_MAX;
+    int64_t wait_ms = (o->cfg->hq_resend_s * 1000) << shift;
+
+    if (!o->wait_hq || !o->connected || o->hq_wait_ms == 0 || o->acked_gw_seq <= o->hq_through)
+        return false;
+    if (now_ms - o->hq_wait_ms < wait_ms)
+        return false;
+    o->hq_resends++;
+    o->hq_backoff++;
+    o->hq_wait_ms = 0; /* starts again at the next PUBACK of a record HQ does not hold */
+    rewind_window(o);
+    p4_warn("HQ did not commit records the cloud broker acknowledged within %" PRId64 " s: "
+            "sending again from oid=%" PRId64 " hq_through=%" PRId64 " broker_acked=%" PRId64
+            " resends=%" PRId64, wait_ms / 1000, o->sent_upto + 1, o->hq_through,
+            o->acked_gw_seq, o->hq_resends);
+    return true;
 }
 
 void outbox_on_nack(struct outbox *o, uint64_t batch_id)

@@ -65,6 +65,12 @@ struct p4gw_config {
     int commit_max_items;
     /* [cloud] resync_after_s: an outage longer than this asks HQ to resend downlink data */
     int64_t resync_after_s;
+    /* [cloud] delivered_on = puback: a sale record is delivered when the cloud broker
+     * acknowledges it (contract 1.1); false (hq, the default): when HQ's down/ack covers it */
+    bool delivered_on_puback;
+    /* [cloud] hq_resend_s: records the broker acknowledged that HQ has not covered after this
+     * long (while the link is up) are published again */
+    int64_t hq_resend_s;
     /* [policy] */
     bool negative_stock_hold;   /* negative_stock = hold: holds reserve stock */
     bool offline_loyalty_allow; /* offline_loyalty_redeem = allow: no alert while WAN down */
@@ -141,6 +147,7 @@ enum replica_stmt {
     RS_OUTBOX_PENDING,  /* (after, limit) -> oid, payload, kind, gw_seq */
     RS_OUTBOX_MIN_SALE, /* () -> min undelivered sale gw_seq (NULL when none) */
     RS_OUTBOX_MARK,     /* (first, last) */
+    RS_OUTBOX_MARK_HQ,  /* (through): sale records with gw_seq <= through */
     RS_OUTBOX_COUNT,    /* () -> undelivered */
     RS_OUTBOX_MIN,      /* () -> min undelivered oid (NULL when none) */
     RS_OUTBOX_PRUNE,    /* (limit) */
@@ -419,43 +426,74 @@ struct outbox {
     char topic[P4T_TOPIC_MAX];       /* up/sale: batches of sale records */
     char alert_topic[P4T_TOPIC_MAX]; /* up/alert: one alert per message */
     bool connected;
+    bool wait_hq;             /* delivered_on = hq: a sale record waits for HQ's watermark */
     int64_t sent_upto;        /* highest oid handed to the link on this connection */
     struct inflight *win;     /* outstanding batches, oldest first, cap = max_inflight * 4 */
     size_t win_cap, win_n;
     size_t n_current;         /* outstanding batches of the current connection */
     int64_t undelivered;      /* outbox rows not yet delivered */
-    int64_t delivered;        /* every oid <= this was delivered */
+    int64_t delivered;        /* every sale gw_seq <= this was delivered */
+    int64_t acked_gw_seq;     /* highest sale gw_seq the cloud broker acknowledged (PUBACK) */
+    int64_t hq_through;       /* highest HQ watermark received (down/ack) */
+    int64_t hq_marked;        /* the watermark the replica holds (rows marked, meta) */
+    int64_t hq_marking;       /* the watermark the open transaction marks */
+    int64_t hq_wait_ms;       /* since when (monotonic) acknowledged records wait for HQ; 0:
+                               * none wait, or the clock restarts at the next PUBACK */
+    int hq_backoff;           /* resends in a row without HQ moving its watermark */
+    int64_t hq_resends;       /* resends because HQ did not cover acknowledged records */
     int64_t records_sent;     /* counters for logs */
     int64_t records_acked;
     bool over_cap;            /* the outbox_cap alert was raised for this crossing */
-    /* Delivered marks of the transaction in hand, kept until it commits: when a commit fails
-     * (disk full, read-only replica) they are marked again in the next transaction instead
-     * of rewinding the sender, which would resend records the cloud already acknowledged.
-     * At OUTBOX_UNMARKED_MAX the oldest ranges are let go and the sender rewinds (resending
-     * is safe, only slower). */
+    /* Delivered marks (oid ranges) of PUBACKs not yet committed: marked by the next
+     * transaction that commits (outbox_mark_delivered). When a commit fails (disk full,
+     * read-only replica) they stay here, instead of rewinding the sender, which would resend
+     * records the cloud already acknowledged. At OUTBOX_UNMARKED_MAX the oldest ranges are
+     * let go and the sender rewinds (resending is safe, only slower). */
     struct mark_range *unmarked;
     size_t n_unmarked;
     bool unmarked_lost;
 };
 
 #define OUTBOX_UNMARKED_MAX 4096
+/* While HQ does not move its watermark, each resend waits twice as long as the one before,
+ * up to hq_resend_s << OUTBOX_RESEND_SHIFT_MAX: an HQ that is down for hours does not get the
+ * whole backlog once a minute. HQ's next move starts again from hq_resend_s. */
+#define OUTBOX_RESEND_SHIFT_MAX 3
 struct mark_range {
     int64_t first_oid, last_oid;
 };
 
+/* Reads the undelivered count and the delivered positions (HQ's watermark from meta
+ * `hq_through`). Returns 0, P4GW_EINVAL, P4GW_ENOMEM or P4GW_EIO. */
 int outbox_init(struct outbox *o, struct replica *r, const struct p4gw_config *cfg);
 void outbox_cleanup(struct outbox *o);
-/* The cloud link came up / went down: on down everything in flight is resent later. */
+/* The cloud link came up / went down: every undelivered record is sent again after a
+ * reconnect, from the oldest. */
 void outbox_link_up(struct outbox *o);
 void outbox_link_down(struct outbox *o);
-/* Marks the batch delivered (inside the caller's transaction). Unknown ids are ignored. */
-int outbox_on_ack(struct outbox *o, uint64_t batch_id);
+/* PUBACK of BATCH_ID at NOW_MS (monotonic): frees its window slot. Alerts, and with
+ * delivered_on = puback sale records, are marked delivered by the next transaction that
+ * commits; with delivered_on = hq a sale record waits for HQ's watermark. Touches no SQLite,
+ * so the core thread calls it for every PUBACK, whatever happens to the group's transaction.
+ * Unknown ids are ignored. */
+void outbox_on_ack(struct outbox *o, uint64_t batch_id, int64_t now_ms);
 void outbox_on_nack(struct outbox *o, uint64_t batch_id);
-/* Marks again, inside the caller's transaction, the ranges a failed commit lost. */
-int outbox_remark(struct outbox *o);
+/* HQ's committed watermark THROUGH (down/ack) arrived at NOW_MS (monotonic). A value not above
+ * the highest seen is ignored (false). A higher one is kept at once; the records it covers are
+ * marked by the next transaction that commits. No SQLite. Returns whether it moved. */
+bool outbox_on_hq_ack(struct outbox *o, int64_t through, int64_t now_ms);
+/* Inside the caller's transaction, just before COMMIT: marks delivered what PUBACKs and HQ's
+ * watermark settled since the last commit, and stores the watermark (meta hq_through).
+ * Returns 0 or P4GW_EIO (roll back; the marks are kept for the next transaction). */
+int outbox_mark_delivered(struct outbox *o);
 /* After a transaction: COMMITTED forgets the marks it carried; otherwise they are kept for
- * outbox_remark (or, if some were let go, the sender rewinds to the oldest undelivered). */
+ * the next one (or, if some were let go, the sender rewinds to the oldest undelivered). */
 void outbox_txn_done(struct outbox *o, bool committed);
+/* The HQ resend timer, at NOW_MS (monotonic): with delivered_on = hq, when records the broker
+ * acknowledged have waited hq_resend_s (doubling while HQ does not move, see
+ * OUTBOX_RESEND_SHIFT_MAX) with the link up, sending restarts from the oldest undelivered
+ * record. Returns true when it did. */
+bool outbox_tick(struct outbox *o, int64_t now_ms);
 /* Sends batches (sale records) and alerts in oid order until the window is full or nothing
  * is pending. Returns rows sent. */
 int outbox_fill(struct outbox *o, struct link *cloud);
@@ -551,6 +589,12 @@ int downlink_since(struct replica *r, struct p4t_resync *out);
 /* Republishes (v1 registers) the prices whose price in effect changed by NOW_MS because a
  * window started or ended. Inside the open transaction. */
 int downlink_price_edges(struct ingest *in, int64_t now_ms);
+/* Decodes HQ's watermark (p4/v1/T/S/down/ack, contract 6.7) from one cloud message: *THROUGH
+ * gets it, or -1 when the message is refused. A refused message is logged with the field at
+ * fault and, when STORE_REJECT (a transaction is open), kept in rejects with a bad_downlink
+ * alert like other bad downlink. Returns 0 or P4GW_EIO (roll the group back). */
+int downlink_hq_ack(struct ingest *in, const char *topic, const char *payload, size_t len,
+                    size_t orig_len, int64_t now_ms, bool store_reject, int64_t *through);
 
 /* ======================================================================================== */
 /* holds.c: stock holds (policy negative_stock = hold)                                     */
@@ -635,8 +679,10 @@ int sync_changes_msgs(const struct change_list *changes, const char *topic,
 /* ======================================================================================== */
 /* status.c: retained status and alerts                                                     */
 /* ======================================================================================== */
-/* Encodes a status payload for STATE ("online", "wan_down", "offline"). *OUT malloc'd. */
-int status_encode(const char *state, int64_t outbox, int64_t delivered, char **out);
+/* Encodes a status payload for STATE ("online", "wan_down", "offline"). HQ_THROUGH < 0 leaves
+ * the optional hq_through out (delivered_on = puback). *OUT malloc'd. */
+int status_encode(const char *state, int64_t outbox, int64_t delivered, int64_t hq_through,
+                  char **out);
 /* Alerts are built where their condition is found and stored by ingest_alert (ingest.c). */
 
 /* ======================================================================================== */

@@ -74,6 +74,9 @@ static const char *const migrations[] = {
      * state only when windows exist (NULL: not known yet, decode). */
     "CREATE INDEX prices_next_edge ON prices(next_edge_ms) WHERE next_edge_ms IS NOT NULL;"
     "ALTER TABLE prices ADD COLUMN n_windows INTEGER;",
+    /* 4: contract 1.2. Sale records are delivered when HQ's watermark covers their gw_seq:
+     * each down/ack marks the undelivered sale records up to it through this index. */
+    "CREATE INDEX outbox_pending_sale ON outbox(gw_seq) WHERE delivered = 0 AND kind = 'sale';",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -173,6 +176,8 @@ static const char *const sql[RS_COUNT] = {
                            " AND kind = 'sale'",
     [RS_OUTBOX_MARK] = "UPDATE outbox SET delivered = 1 WHERE delivered = 0"
                        " AND oid BETWEEN ?1 AND ?2",
+    [RS_OUTBOX_MARK_HQ] = "UPDATE outbox SET delivered = 1 WHERE delivered = 0"
+                          " AND kind = 'sale' AND gw_seq <= ?1",
     [RS_OUTBOX_COUNT] = "SELECT count(*) FROM outbox WHERE delivered = 0",
     [RS_OUTBOX_MIN] = "SELECT min(oid) FROM outbox WHERE delivered = 0",
     /* Rows older than the oldest undelivered one (found through outbox_pending): a range of

@@ -7,9 +7,15 @@
 
 #include "p4common.h"
 
-int status_encode(const char *state, int64_t outbox, int64_t delivered, char **out)
+int status_encode(const char *state, int64_t outbox, int64_t delivered, int64_t hq_through,
+                  char **out)
 {
     struct p4t_status s = {.outbox = outbox, .delivered = delivered};
+
+    if (hq_through >= 0) {
+        s.has_hq_through = true;
+        s.hq_through = hq_through;
+    }
 
     snprintf(s.state, sizeof(s.state), "%s", state);
     p4_format_ts(p4_now_ms(), s.ts);

@@ -68,6 +68,8 @@ uri = tcp://127.0.0.1:$store_port
 [cloud]
 uri = tcp://127.0.0.1:$cloud_port
 mqtt_version = 5
+; The demo's cloud consumer only prints batches and publishes no down/ack (contract 1.2).
+delivered_on = puback
 [replica]
 path = $run/replica.db
 durability = full

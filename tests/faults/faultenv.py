@@ -67,9 +67,10 @@ class AlertWatcher(h.MqttClient):
             return [b for (at, b) in self.alerts if at >= t]
 
 
-class Hq(h.CloudConsumer):
-    """The HQ consumer, which also answers up/resync by publishing every stock receipt again
-    (receipts are idempotent by id, contract 6.4/6.6), as a real HQ would."""
+class Hq(h.HQAcker):
+    """The HQ consumer: it publishes its watermark on down/ack (the gateway runs with
+    delivered_on = hq, the default), and answers up/resync by publishing every stock receipt
+    again (receipts are idempotent by id, contract 6.4/6.6), as a real HQ would."""
 
     def __init__(self, broker):
         super().__init__(broker, TENANT, STORE, client_id="hq-faults-%s" % h.uuid7()[-8:],
@@ -347,6 +348,14 @@ class FaultStore:
         except TimeoutError as e:
             problems.append(str(e))
         at_cloud = self.hq.gw_seqs()
+        # HQ's watermark covers everything, and the gateway counts it all delivered.
+        try:
+            wait_until(lambda: self.outbox_pending() == 0, 30,
+                       "the outbox delivered (HQ watermark %d of %d)" % (self.hq.watermark(), n),
+                       interval_s=0.1, detail=lambda: (self.outbox_pending(),
+                                                       self.hq.watermark()))
+        except TimeoutError as e:
+            problems.append(str(e))
         lost_cloud = sorted(want_seqs - at_cloud)
         if lost_cloud:
             problems.append("%d gw_seqs never reached the cloud, e.g. %r"

@@ -54,6 +54,8 @@ static void test_defaults(void)
     CHECK_INT(cfg.commit_max_items, 1000);
     CHECK_INT(cfg.log_level, P4_LOG_INFO);
     CHECK_INT(cfg.resync_after_s, 3600);
+    CHECK(!cfg.delivered_on_puback);
+    CHECK_INT(cfg.hq_resend_s, 60);
     CHECK(!cfg.negative_stock_hold);
     CHECK(!cfg.offline_loyalty_allow);
     CHECK(!cfg.registers_v11);
@@ -70,6 +72,8 @@ static void test_policy(void)
     CHECK_INT(p4gw_config_load(path, &cfg, err, sizeof(err)), 0);
     CHECK_STR(err, "");
     CHECK_INT(cfg.resync_after_s, 120);
+    CHECK(cfg.delivered_on_puback);
+    CHECK_INT(cfg.hq_resend_s, 5);
     CHECK(cfg.negative_stock_hold);
     CHECK(cfg.offline_loyalty_allow);
     CHECK(cfg.registers_v11);

@@ -681,11 +681,18 @@ static void test_outbox(struct replica *r)
     CHECK_INT(outbox_prune(&o, 100), 1);
     CHECK_INT(q_int(r, "SELECT count(*) FROM outbox"), 2);
     outbox_cleanup(&o);
-    /* Reopened state: what is left is undelivered, everything before it delivered. */
+    /* Reopened state: what is left is undelivered. With delivered_on = puback everything
+     * before it is delivered; with hq (the default) only what HQ's watermark covers. */
+    CHECK_INT(outbox_init(&o, r, &cfg), 0);
+    CHECK_INT(o.undelivered, 2);
+    CHECK_INT(o.delivered, 0); /* HQ has sent no watermark */
+    outbox_cleanup(&o);
+    cfg.delivered_on_puback = true;
     CHECK_INT(outbox_init(&o, r, &cfg), 0);
     CHECK_INT(o.undelivered, 2);
     CHECK_INT(o.delivered, 2); /* gw_seq 3 (oid 4) is the oldest undelivered sale */
     outbox_cleanup(&o);
+    cfg.delivered_on_puback = false;
 }
 
 /* One transaction writing about a page (a 3 KB reject row). */

@@ -345,7 +345,8 @@ def check(cond, msg):
 class Mosquitto:
     """A mosquitto broker on 127.0.0.1:<free port> with a generated config in its own dir."""
 
-    def __init__(self, name, persistence=False, extra_conf="", port=None, start=True):
+    def __init__(self, name, persistence=False, extra_conf="", port=None, start=True,
+                 autosave_s=1):
         self.name = name
         self.dir = subdir("mosquitto-" + name)
         self.port = port or free_port()
@@ -377,7 +378,9 @@ class Mosquitto:
         if persistence:
             lines += ["persistence_location %s/" % self.dir,
                       "persistence_file mosquitto.db",
-                      "autosave_interval 1"]
+                      # Saved every AUTOSAVE_S (and at a clean stop): a SIGKILL loses
+                      # what changed since the last save.
+                      "autosave_interval %d" % autosave_s]
         self.conf = "\n".join(lines) + "\n" + extra_conf + "\n"
         with open(self.conf_path, "w") as f:
             f.write(self.conf)
@@ -423,8 +426,17 @@ class Mosquitto:
         self.stop()
         return self.start()
 
+    def pause(self):
+        """SIGSTOP: connections stay open, nothing is read or answered until resume()."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self):
+        if self.running():
+            os.kill(self.proc.pid, signal.SIGCONT)
+
     def _cleanup(self):
         if self.proc:
+            self.resume()
             stop_process(self.proc, timeout_s=5)
 
 
@@ -1005,6 +1017,77 @@ class CloudConsumer(MqttClient):
         order = self.first_arrival_order()
         out_of_order = [(a, b) for a, b in zip(order, order[1:]) if b < a]
         check(not out_of_order, "records not in gw_seq order, e.g. %r" % (out_of_order[:5],))
+
+
+def scrape_metrics(port, timeout_s=3):
+    """GET http://127.0.0.1:PORT/metrics ([metrics] listen of p4gw): {"name{labels}": float}."""
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=timeout_s) as r:
+        text = r.read().decode("utf-8")
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+class HQAcker(CloudConsumer):
+    """A stand-in for HQ's end-to-end acknowledgement (contract 6.7, revision 1.2): records
+    like CloudConsumer and, after each up/sale batch, publishes to p4/v1/T/S/down/ack
+    (retained, QoS 1) its committed watermark: the highest N such that it has received every
+    gw_seq 1..N of the store. It holds nothing durable: "committed" here means received by
+    this process, which stays up for the test (the real HQ is p4hq).
+
+    go_offline() disconnects (a persistent session keeps queueing for it when CLEAN_SESSION is
+    False); come_back() reconnects with the same client id and watermark state."""
+
+    def __init__(self, broker, tenant, store, client_id=None, clean_session=True,
+                 through=0):
+        # THROUGH: a watermark HQ committed before (a real HQ keeps it in its database).
+        self.through = through
+        self._held = set()         # gw_seqs above the watermark
+        self.acks_sent = []        # (monotonic, through)
+        self.ack_topic = "p4/v1/%s/%s/down/ack" % (tenant, store)
+        super().__init__(broker, tenant, store, client_id=client_id,
+                         clean_session=clean_session)
+
+    def on_message(self, msg):
+        super().on_message(msg)
+        if not msg.topic.endswith("/up/sale"):
+            return
+        try:
+            items = json.loads(msg.payload.decode("utf-8")).get("items") or []
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            return
+        with self._lock:
+            before = self.through
+            for rec in items:
+                if isinstance(rec, dict) and isinstance(rec.get("gw_seq"), int) and \
+                        rec["gw_seq"] > self.through:
+                    self._held.add(rec["gw_seq"])
+            while self.through + 1 in self._held:
+                self.through += 1
+                self._held.discard(self.through)
+            through = self.through
+            if through > before:
+                self.acks_sent.append((time.monotonic(), through))
+        if through > before:
+            body = {"store": self.store, "through": through, "ts": _utc_ts()}
+            self.publish(self.ack_topic, json.dumps(body, separators=(",", ":")), qos=1,
+                         retain=True)
+
+    def watermark(self):
+        with self._lock:
+            return self.through
+
+    def go_offline(self):
+        self.close()
+        with self._lock:
+            self.connected = False
+
+    def come_back(self, timeout_s=10):
+        return self.connect(timeout_s)
 
 
 # ---------------------------------------------------------------------------------------------

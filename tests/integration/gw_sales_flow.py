@@ -104,11 +104,14 @@ def main():
         st = h.fetch_retained(env.store_broker, "pos/v1/%s/gateway/status" % gwenv.STORE)
         # The counters are refreshed at most once a second, so the retained status from
         # start-up (outbox 0, delivered 0) can still be there: wait for the final figures.
+        # delivered_on = hq: delivered is HQ's watermark (down/ack), shown as hq_through.
         ok = (st.get("state") == "online" and st.get("outbox") == 0
-              and st.get("delivered") == total)
+              and st.get("delivered") == total and st.get("hq_through") == total)
         return st if ok else None
     wait_until(drained, 15, "retained status online, outbox 0, delivered %d" % total,
                interval_s=0.2)
+    check(env.hq.watermark() == total, "HQ stand-in watermark %d, want %d"
+          % (env.hq.watermark(), total))
     up = h.fetch_retained(env.cloud, "p4/v1/%s/%s/up/status" % (gwenv.TENANT, gwenv.STORE))
     check(up.get("state") == "online", "cloud status mirror: %r" % (up,))
 

@@ -30,15 +30,28 @@ def load_stock(path=os.path.join(FIXTURES, "stock.csv")):
 class StoreEnv:
     """Everything one store needs; the gateway is configured but not started."""
 
-    def __init__(self, relay=False, extra=None, stock=None):
+    def __init__(self, relay=False, extra=None, stock=None, acker=True, cloud_persistence=False,
+                 cloud_autosave_s=1, hq_client_id=None):
+        """ACKER: HQ is an h.HQAcker that publishes its watermark on down/ack, and p4gw counts
+        a record delivered when that covers it (delivered_on = hq, the default); without it HQ
+        only reads, and p4gw runs with delivered_on = puback. CLOUD_PERSISTENCE: the cloud
+        broker saves its state every CLOUD_AUTOSAVE_S and at a clean stop. HQ_CLIENT_ID: HQ
+        subscribes with that id on a persistent session (clean session 0)."""
         h.p4gw_path()  # skip before starting brokers when p4gw is not built
         self.stock = stock or load_stock()
         self.skus = [(sku, price, ver) for (sku, _n, price, ver) in self.stock]
         self.store_broker = h.Mosquitto("store")
-        self.cloud = h.Mosquitto("cloud")
+        self.cloud = h.Mosquitto("cloud", persistence=cloud_persistence,
+                                 autosave_s=cloud_autosave_s)
         self.relay = h.Relay(self.cloud.port) if relay else None
         cloud_uri = self.relay.uri if relay else self.cloud.uri
-        self.hq = h.CloudConsumer(self.cloud, TENANT, STORE)
+        if acker:
+            self.hq = h.HQAcker(self.cloud, TENANT, STORE, client_id=hq_client_id,
+                                clean_session=hq_client_id is None)
+        else:
+            self.hq = h.CloudConsumer(self.cloud, TENANT, STORE)
+            extra = dict(extra or {})
+            extra["cloud"] = dict(extra.get("cloud", {}), delivered_on="puback")
         self.gw = h.Gateway(self.store_broker.uri, cloud_uri, TENANT, STORE, extra=extra)
         self.gw.import_stock(self.stock)
         self.status = h.StatusWatcher.for_store(self.store_broker, STORE)

@@ -5,8 +5,10 @@ curl on /metrics while a register sells: sales ingested grow, commits are counte
 latency histogram, both links are up. With the WAN cut (a relay in front of the cloud broker)
 the cloud link shows down, the outbox depth and the oldest undelivered age grow and an
 oversell alert is counted by kind; after the WAN returns the depth drains to 0 and the cloud
-link counts a reconnect. `p4gw status` prints the same figures; with the gateway stopped it
-reports "not running" and the replica's figures. A non-loopback listen address is refused."""
+link counts a reconnect. The broker-acknowledged position and HQ's watermark (down/ack, from
+the HQ stand-in h.HQAcker) are shown apart, and delivered follows HQ's. `p4gw status` prints
+the same figures; with the gateway stopped it reports "not running" and the replica's
+figures. A non-loopback listen address is refused."""
 
 import subprocess
 
@@ -36,7 +38,7 @@ def main():
     store = h.Mosquitto("store")
     cloud = h.Mosquitto("cloud")
     relay = h.Relay(cloud.port)
-    hq = h.CloudConsumer(cloud, TENANT, STORE)
+    hq = h.HQAcker(cloud, TENANT, STORE)
     port = h.free_port()
     gw = h.Gateway(store.uri, relay.uri, TENANT, STORE,
                    extra={"metrics": {"listen": "127.0.0.1:%d" % port},
@@ -57,7 +59,13 @@ def main():
           m1['p4gw_commit_seconds_bucket{le="+Inf"}'] == m1["p4gw_commit_seconds_count"],
           "commit histogram: %r" % {k: v for k, v in m1.items() if "commit" in k})
     check(m1["p4gw_gw_seq_head"] == 30, "gw_seq head %r" % m1["p4gw_gw_seq_head"])
-    wait_until(lambda: scrape(port)["p4gw_delivered_gw_seq"] == 30, 10, "delivered 30")
+    m1 = wait_until(lambda: (lambda m: m if m["p4gw_delivered_gw_seq"] == 30 else None)(
+        scrape(port)), 10, "delivered 30")
+    check(m1["p4gw_hq_through_gw_seq"] == 30 and m1["p4gw_broker_acked_gw_seq"] == 30,
+          "positions: %r" % {k: v for k, v in m1.items() if "gw_seq" in k})
+    res = gw.run("status")
+    check(res.returncode == 0 and "delivered=30 broker_acked=30 hq_through=30" in res.stdout,
+          "status shows both positions: %s" % res.stdout)
 
     # ---- WAN cut: the backlog and its age grow; an oversell is counted ----
     relay.cut("close")
@@ -83,6 +91,7 @@ def main():
     check(m3['p4gw_link_reconnects_total{link="cloud"}'] >= 1, "cloud reconnect not counted")
     check(m3["p4gw_outbox_oldest_age_seconds"] == 0, "age with an empty outbox")
     check(m3["p4gw_delivered_gw_seq"] == 40, "delivered %r" % m3["p4gw_delivered_gw_seq"])
+    check(m3["p4gw_hq_through_gw_seq"] == 40, "hq_through %r" % m3["p4gw_hq_through_gw_seq"])
     wait_until(lambda: len(hq.gw_seqs()) == 40, 10, "40 sales at HQ")
     log("figures: ingested=%d commits=%d depth_peak=%d age_peak=%ds oversell=%d"
         % (m3["p4gw_sales_ingested_total"], m3["p4gw_commit_seconds_count"],
@@ -93,7 +102,8 @@ def main():
     check(gw.stop() == 0, "p4gw did not stop cleanly")
     res = gw.run("status")
     check(res.returncode == 0 and "not running" in res.stdout and "stored=40" in res.stdout
-          and "depth=0" in res.stdout, "status of a stopped gateway: %s" % res.stdout)
+          and "depth=0" in res.stdout and "hq_through=40" in res.stdout,
+          "status of a stopped gateway: %s" % res.stdout)
 
     # ---- a listen address off the machine is refused at start ----
     bad = h.Gateway(store.uri, relay.uri, TENANT, STORE, name="gw-bad",

@@ -1,0 +1,368 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit test of the cloud sender's delivery state (outbox.c) on a temporary replica: the send
+ * window, PUBACKs freeing slots, HQ's watermark marking sale records delivered (contract 1.2),
+ * lower watermarks ignored, the HQ resend timer (time is an input), failed commits, alerts and
+ * delivered_on = puback. Publishes go to a real Paho client that is never connected and
+ * buffers them (sendWhileDisconnected), so each batch gets a real token. */
+#include "p4gw.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <MQTTAsync.h>
+
+#include "p4check.h"
+#include "p4common.h"
+
+static char dir[] = "/tmp/p4gw-outbox-test-XXXXXX";
+static char path[PATH_MAX];
+static struct queue events; /* completions Paho reports (the buffered ones fail at destroy) */
+
+static void config(struct p4gw_config *cfg, bool puback)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    snprintf(cfg->tenant, sizeof(cfg->tenant), "acme");
+    snprintf(cfg->store, sizeof(cfg->store), "s001");
+    cfg->max_inflight = 2;
+    cfg->batch_max_items = 2;
+    cfg->batch_max_bytes = 262144;
+    cfg->hq_resend_s = 60;
+    cfg->delivered_on_puback = puback;
+}
+
+/* A Paho client that never connects: sendMessage buffers and hands out tokens. */
+static void link_offline(struct link *l)
+{
+    MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
+    MQTTAsync client = NULL;
+
+    co.sendWhileDisconnected = 1;
+    co.maxBufferedMessages = 100000;
+    co.allowDisconnectedSendAtAnyTime = 1; /* even before a first connect */
+    memset(l, 0, sizeof(*l));
+    if (MQTTAsync_createWithOptions(&client, "tcp://127.0.0.1:1", "p4gw-outbox-test",
+                                    MQTTCLIENT_PERSISTENCE_NONE, NULL, &co) != MQTTASYNC_SUCCESS)
+        abort();
+    l->client = client;
+    l->q = &events;
+    l->cloud = true;
+    l->mqtt_version = MQTTVERSION_3_1_1;
+}
+
+static void link_free(struct link *l)
+{
+    MQTTAsync client = l->client;
+
+    struct event *evs = NULL;
+
+    MQTTAsync_destroy(&client);
+    l->client = NULL;
+    queue_pop(&events, 1000, 0, &evs);
+    event_free(evs);
+}
+
+/* Adds sale records gw_seq FIRST..LAST (and an alert after AFTER_ALERT when > 0). */
+static void add_rows(struct replica *r, int64_t first, int64_t last, int64_t alert_after)
+{
+    CHECK_INT(replica_begin(r), 0);
+    for (int64_t s = first; s <= last; s++) {
+        char rec[64];
+
+        snprintf(rec, sizeof(rec), "{\"gw_seq\":%" PRId64 "}", s);
+        replica_bind_text(r, RS_OUTBOX_INS, 1, "sale");
+        replica_bind_int(r, RS_OUTBOX_INS, 2, s);
+        replica_bind_text(r, RS_OUTBOX_INS, 3, rec);
+        CHECK_INT(replica_exec(r, RS_OUTBOX_INS), 0);
+        if (s == alert_after) {
+            replica_bind_text(r, RS_OUTBOX_INS, 1, "alert");
+            replica_bind_text(r, RS_OUTBOX_INS, 2, NULL);
+            replica_bind_text(r, RS_OUTBOX_INS, 3, "{\"kind\":\"oversell\"}");
+            CHECK_INT(replica_exec(r, RS_OUTBOX_INS), 0);
+        }
+    }
+    CHECK_INT(replica_commit(r), 0);
+}
+
+static int64_t sql_int(struct replica *r, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+
+    if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int64_t undelivered_rows(struct replica *r)
+{
+    return sql_int(r, "SELECT count(*) FROM outbox WHERE delivered = 0");
+}
+
+/* One group that only carries delivery marks, committed like the core loop does. */
+static int commit_marks(struct outbox *o)
+{
+    int rc = replica_begin(o->r);
+
+    if (rc == 0)
+        rc = outbox_mark_delivered(o);
+    if (rc == 0)
+        rc = replica_commit(o->r);
+    if (rc)
+        replica_rollback(o->r);
+    outbox_txn_done(o, rc == 0);
+    return rc;
+}
+
+static void open_fresh(struct replica *r, const char *name)
+{
+    snprintf(path, sizeof(path), "%s/%s.db", dir, name);
+    unlink(path);
+    CHECK_INT(replica_open(r, path, false), 0);
+}
+
+/* Window, PUBACK, HQ watermark, lower watermark, persistence across a restart. */
+static void test_window_and_watermark(void)
+{
+    struct p4gw_config cfg;
+    struct replica r = {0};
+    struct outbox o;
+    struct link l;
+    uint64_t b1, b2;
+
+    config(&cfg, false);
+    open_fresh(&r, "window");
+    link_offline(&l);
+    add_rows(&r, 1, 7, 0);
+    CHECK_INT(outbox_init(&o, &r, &cfg), 0);
+    CHECK(o.wait_hq);
+    CHECK_INT(o.undelivered, 7);
+    CHECK_INT(o.delivered, 0);
+    outbox_link_up(&o);
+    /* The window: max_inflight = 2 batches of batch_max_items = 2 records. */
+    CHECK_INT(outbox_fill(&o, &l), 4);
+    CHECK_INT(o.n_current, 2);
+    CHECK_INT(outbox_fill(&o, &l), 0);
+    b1 = o.win[0].batch_id;
+    b2 = o.win[1].batch_id;
+    CHECK_INT(o.win[0].last_gw_seq, 2);
+    /* A PUBACK frees its slot; the next batch goes out. */
+    outbox_on_ack(&o, b1, 1000);
+    CHECK_INT(o.n_current, 1);
+    CHECK_INT(o.acked_gw_seq, 2);
+    CHECK_INT(outbox_fill(&o, &l), 2);
+    CHECK_INT(o.n_current, 2);
+    /* ... but does not make sale records delivered: HQ has not said it holds them. */
+    CHECK_INT(commit_marks(&o), 0);
+    CHECK_INT(undelivered_rows(&r), 7);
+    CHECK_INT(o.undelivered, 7);
+    CHECK_INT(o.delivered, 0);
+    /* HQ's watermark covers 1..3 (it may come before the broker's PUBACK of record 3). */
+    CHECK(outbox_on_hq_ack(&o, 3, 1100));
+    CHECK_INT(o.hq_through, 3);
+    CHECK_INT(o.delivered, 0); /* counted once the marks are committed */
+    CHECK_INT(commit_marks(&o), 0);
+    CHECK_INT(undelivered_rows(&r), 4);
+    CHECK_INT(o.undelivered, 4);
+    CHECK_INT(o.delivered, 3);
+    CHECK_INT(sql_int(&r, "SELECT min(gw_seq) FROM outbox WHERE delivered = 0"), 4);
+    CHECK_INT(sql_int(&r, "SELECT value FROM meta WHERE key = 'hq_through'"), 3);
+    /* Lower and equal watermarks (two HQ publishes reaching the broker out of order). */
+    CHECK(!outbox_on_hq_ack(&o, 2, 1200));
+    CHECK(!outbox_on_hq_ack(&o, 3, 1200));
+    CHECK_INT(o.hq_through, 3);
+    CHECK_INT(commit_marks(&o), 0);
+    CHECK_INT(o.delivered, 3);
+    CHECK_INT(sql_int(&r, "SELECT value FROM meta WHERE key = 'hq_through'"), 3);
+    /* Undelivered rows are never pruned; delivered ones behind them are. */
+    CHECK_INT(replica_begin(&r), 0);
+    CHECK_INT(outbox_prune(&o, 100), 3);
+    CHECK_INT(replica_commit(&r), 0);
+    CHECK_INT(sql_int(&r, "SELECT count(*) FROM outbox"), 4);
+    outbox_on_ack(&o, b2, 1300);
+    CHECK_INT(o.acked_gw_seq, 4);
+    /* A restart knows HQ's watermark. */
+    outbox_cleanup(&o);
+    CHECK_INT(outbox_init(&o, &r, &cfg), 0);
+    CHECK_INT(o.hq_through, 3);
+    CHECK_INT(o.delivered, 3);
+    CHECK_INT(o.undelivered, 4);
+    CHECK(!outbox_on_hq_ack(&o, 1, 1400));
+    outbox_cleanup(&o);
+    link_free(&l);
+    replica_close(&r);
+}
+
+/* Records the broker took but HQ did not cover are sent again after hq_resend_s with the link
+ * up, from the oldest undelivered record; the wait doubles while HQ does not move. */
+static void test_resend_timer(void)
+{
+    struct p4gw_config cfg;
+    struct replica r = {0};
+    struct outbox o;
+    struct link l;
+    int64_t t = 10000;
+
+    config(&cfg, false);
+    open_fresh(&r, "resend");
+    link_offline(&l);
+    add_rows(&r, 1, 4, 0);
+    CHECK_INT(outbox_init(&o, &r, &cfg), 0);
+    outbox_link_up(&o);
+    CHECK_INT(outbox_fill(&o, &l), 4);
+    outbox_on_ack(&o, o.win[0].batch_id, t);
+    outbox_on_ack(&o, o.win[0].batch_id, t + 5);
+    CHECK_INT(o.acked_gw_seq, 4);
+    CHECK_INT(o.n_current, 0);
+    CHECK_INT(outbox_fill(&o, &l), 0); /* nothing new: they wait for HQ */
+    CHECK(!outbox_tick(&o, t + 59999));
+    /* HQ commits 1..2: the clock restarts for the rest. */
+    CHECK(outbox_on_hq_ack(&o, 2, t + 30000));
+    CHECK_INT(commit_marks(&o), 0);
+    CHECK(!outbox_tick(&o, t + 60000));
+    CHECK(!outbox_tick(&o, t + 30000 + 59999));
+    CHECK(outbox_tick(&o, t + 30000 + 60000));
+    CHECK_INT(o.hq_resends, 1);
+    CHECK_INT(o.sent_upto, 2); /* from the oldest undelivered: gw_seq 3 (oid 3) */
+    CHECK_INT(outbox_fill(&o, &l), 2);
+    CHECK_INT(o.win[o.win_n - 1].last_gw_seq, 4);
+    /* No new PUBACK yet: no timer. */
+    CHECK(!outbox_tick(&o, t + 500000));
+    t += 100000;
+    outbox_on_ack(&o, o.win[o.win_n - 1].batch_id, t);
+    /* HQ still silent: the second resend waits twice as long. */
+    CHECK(!outbox_tick(&o, t + 60000));
+    CHECK(!outbox_tick(&o, t + 119999));
+    CHECK(outbox_tick(&o, t + 120000));
+    CHECK_INT(o.hq_resends, 2);
+    /* A link that is down runs no timer; a reconnect resends every undelivered record. */
+    CHECK_INT(outbox_fill(&o, &l), 2);
+    outbox_on_ack(&o, o.win[o.win_n - 1].batch_id, t + 200000);
+    outbox_link_down(&o);
+    CHECK(!outbox_tick(&o, t + 10000000));
+    outbox_link_up(&o);
+    CHECK_INT(outbox_fill(&o, &l), 2);
+    /* HQ covers everything: nothing waits, no timer, back to the first interval. */
+    CHECK(outbox_on_hq_ack(&o, 4, t + 300000));
+    CHECK_INT(o.hq_backoff, 0);
+    CHECK_INT(commit_marks(&o), 0);
+    CHECK_INT(undelivered_rows(&r), 0);
+    CHECK_INT(o.undelivered, 0);
+    CHECK(!outbox_tick(&o, t + 90000000));
+    outbox_cleanup(&o);
+    link_free(&l);
+    replica_close(&r);
+}
+
+/* Failed commits: a PUBACK in a group whose transaction fails still frees its window slot,
+ * and its mark (an alert here) and HQ's watermark are made by the next commit. */
+static void test_failed_commits(void)
+{
+    struct p4gw_config cfg;
+    struct replica r = {0};
+    struct outbox o;
+    struct link l;
+    sqlite3 *other = NULL;
+    uint64_t b_alert;
+
+    config(&cfg, false);
+    cfg.max_inflight = 1;
+    open_fresh(&r, "failed");
+    link_offline(&l);
+    add_rows(&r, 1, 2, 2); /* sales 1, 2, then an alert, then nothing */
+    add_rows(&r, 3, 3, 0);
+    CHECK_INT(outbox_init(&o, &r, &cfg), 0);
+    outbox_link_up(&o);
+    CHECK_INT(outbox_fill(&o, &l), 2);
+    CHECK_INT(o.n_current, 1);
+    /* The group's BEGIN fails: another connection holds the write lock. */
+    CHECK_INT(sqlite3_open(path, &other), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(r.db, 0);
+    CHECK(replica_begin(&r) != 0);
+    replica_rollback(&r);
+    /* The core loop hands every PUBACK and watermark to the outbox even then. */
+    outbox_on_ack(&o, o.win[0].batch_id, 2000);
+    CHECK(outbox_on_hq_ack(&o, 2, 2001));
+    outbox_txn_done(&o, false);
+    CHECK_INT(o.n_current, 0);
+    /* The slot is free: the alert goes out at once. */
+    CHECK_INT(outbox_fill(&o, &l), 1);
+    b_alert = o.win[o.win_n - 1].batch_id;
+    CHECK_INT(o.win[o.win_n - 1].last_gw_seq, 0);
+    outbox_on_ack(&o, b_alert, 2002);
+    CHECK_INT(outbox_fill(&o, &l), 1); /* and sale 3 behind it */
+    /* A commit that fails after the marks were made keeps them for the next one. */
+    CHECK_INT(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_INT(replica_begin(&r), 0);
+    CHECK_INT(outbox_mark_delivered(&o), 0);
+    replica_rollback(&r);
+    outbox_txn_done(&o, false);
+    CHECK_INT(undelivered_rows(&r), 4);
+    CHECK_INT(o.delivered, 0);
+    CHECK_INT(o.hq_marked, 0);
+    o.undelivered = undelivered_rows(&r); /* the core loop recounts after a failure */
+    /* The next commit makes them all: the alert (PUBACK is enough) and HQ's 1..2. */
+    CHECK_INT(commit_marks(&o), 0);
+    CHECK_INT(undelivered_rows(&r), 1);
+    CHECK_INT(o.undelivered, 1);
+    CHECK_INT(o.delivered, 2);
+    CHECK_INT(sql_int(&r, "SELECT gw_seq FROM outbox WHERE delivered = 0"), 3);
+    CHECK_INT(sql_int(&r, "SELECT value FROM meta WHERE key = 'hq_through'"), 2);
+    sqlite3_close(other);
+    outbox_cleanup(&o);
+    link_free(&l);
+    replica_close(&r);
+}
+
+/* delivered_on = puback: the 1.1 behaviour, sale records delivered on PUBACK, no timer. */
+static void test_puback_mode(void)
+{
+    struct p4gw_config cfg;
+    struct replica r = {0};
+    struct outbox o;
+    struct link l;
+
+    config(&cfg, true);
+    open_fresh(&r, "puback");
+    link_offline(&l);
+    add_rows(&r, 1, 3, 0);
+    CHECK_INT(outbox_init(&o, &r, &cfg), 0);
+    CHECK(!o.wait_hq);
+    outbox_link_up(&o);
+    CHECK_INT(outbox_fill(&o, &l), 3);
+    outbox_on_ack(&o, o.win[0].batch_id, 1000);
+    CHECK_INT(o.delivered, 2);
+    CHECK_INT(commit_marks(&o), 0);
+    CHECK_INT(undelivered_rows(&r), 1);
+    CHECK_INT(o.undelivered, 1);
+    CHECK(!outbox_tick(&o, 100000000));
+    outbox_cleanup(&o);
+    CHECK_INT(outbox_init(&o, &r, &cfg), 0);
+    CHECK_INT(o.delivered, 2);
+    outbox_cleanup(&o);
+    link_free(&l);
+    replica_close(&r);
+}
+
+int main(void)
+{
+    char cmd[PATH_MAX + 16];
+
+    p4_log_set_level(P4_LOG_ERROR);
+    if (queue_init(&events, 1000, 1u << 20) != 0 || !mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_window_and_watermark();
+    test_resend_timer();
+    test_failed_commits();
+    test_puback_mode();
+    queue_cleanup(&events);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    CHECK_DONE();
+}
