@@ -10,6 +10,9 @@ packages=(
   libpaho-mqtt-dev libsqlite3-dev libssl-dev libcjson-dev libinih-dev libmicrohttpd-dev
   mosquitto mosquitto-clients sqlite3 openssl curl
   python3 python3-paho-mqtt
+  # HQ (p4hq): PostgreSQL 15 server and libpq; the tests' and demo's throwaway cluster
+  # (tests/harness/pgcluster.py) reads the database through psycopg2.
+  postgresql libpq-dev python3-psycopg2
 )
 
 missing=()
