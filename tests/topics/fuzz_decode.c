@@ -2,7 +2,7 @@
 /* Fuzz entry for the v1 decoders (libFuzzer), plus a mutation smoke run over the fixtures. */
 #include "check.h"
 
-#define N_DECODERS 19
+#define N_DECODERS 21
 
 /* Decodes DATA with the decoder picked by SEL; when it is accepted, re-encodes it and checks
  * that the canonical text decodes again and re-encodes to itself. Any break of that promise,
@@ -22,6 +22,8 @@ static void one(unsigned sel, const char *data, size_t len)
     struct p4t_promo promo;
     struct p4t_customer customer;
     struct p4t_resync resync;
+    struct p4t_hq_ack hq_ack;
+    struct p4t_batch_reader batch;
     int64_t balance;
     char reason[P4T_REASON_MAX], *text = NULL, *again = NULL;
     char flags[P4T_MAX_FLAGS][P4T_KIND_MAX + 1];
@@ -150,6 +152,40 @@ static void one(unsigned sel, const char *data, size_t len)
             rc = p4t_hold_req_encode(&hold_req, &text);
             if (rc == 0 && p4t_hold_req_decode(text, strlen(text), &hold_req, NULL, 0) == 0)
                 rc2 = p4t_hold_req_encode(&hold_req, &again);
+        }
+        break;
+    case 18:
+        if (p4t_hq_ack_decode(data, len, &hq_ack, reason, sizeof reason) == 0) {
+            rc = p4t_hq_ack_encode(&hq_ack, &text);
+            if (rc == 0 && p4t_hq_ack_decode(text, strlen(text), &hq_ack, NULL, 0) == 0)
+                rc2 = p4t_hq_ack_encode(&hq_ack, &again);
+        }
+        break;
+    case 19:
+        /* HQ's path: every item of an accepted envelope is a record that re-encodes to a
+         * text the record decoder reads back, or a reject with an item index. */
+        if (p4t_batch_open(&batch, data, len, reason, sizeof reason) == 0) {
+            char *item = NULL;
+            int r;
+            while ((r = p4t_batch_next(&batch, &sale, &gw_seq, flags, &n_flags, &item, reason,
+                                       sizeof reason)) != P4T_ENOENT) {
+                if (r == 0) {
+                    for (i = 0; i < n_flags; i++)
+                        fl[i] = flags[i];
+                    fl[n_flags] = NULL;
+                    if (p4t_sale_record_encode(&sale, gw_seq, fl, &text) != 0 ||
+                        p4t_sale_record_decode(text, strlen(text), &sale, &gw_seq, NULL, NULL,
+                                               NULL, 0) != 0)
+                        abort();
+                    free(text);
+                    text = NULL;
+                } else if (strncmp(reason, "items[", 6) != 0) {
+                    abort();
+                }
+                free(item);
+                item = NULL;
+            }
+            p4t_batch_close(&batch);
         }
         break;
     default:

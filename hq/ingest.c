@@ -1,0 +1,755 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The ingest thread: a group of uplink messages -> one transaction (sales with lines, tenders,
+ * stock, journal and loyalty; statuses; alerts; exceptions and dead letters), then HQ's
+ * committed watermark to every store the group touched. */
+#include "p4hq.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "p4common.h"
+#include "products.h"
+
+#define MAX_STORES_PER_GROUP 1024 /* stores locked by one transaction; a bigger group splits */
+#define RECONNECT_MAX_MS 10000
+
+/* The arrays bound to one sale's insert. */
+enum {
+    A_SKU, A_QTY, A_PRICE, A_VER,   /* lines */
+    A_TTYPE, A_TAMT,                /* tenders */
+    A_SSKU, A_SDELTA,               /* stock deltas per sku */
+    A_ACCT, A_DEBIT, A_CREDIT,      /* journal lines */
+    A_LENTRY, A_LPOINTS,            /* loyalty entries */
+    A_FLAGS,
+    N_ARR
+};
+
+struct touched {
+    char store[P4T_ID_MAX + 1];
+    int64_t through_before;
+    int64_t through;
+};
+
+struct ingest {
+    const struct p4hq_config *cfg;
+    struct link *link;
+    struct db db;
+    struct products products;
+    struct arr a[N_ARR];
+    struct p4t_sale *sale;
+    struct touched *stores;
+    size_t n_stores;
+    /* counters since start (logged every STATS_EVERY_MS) */
+    uint64_t n_groups, n_sales, n_dups, n_conflicts, n_invalid, n_dead, n_retries;
+    int64_t last_stats_ms;
+};
+
+#define STATS_EVERY_MS 10000
+
+/* ---- statements ---- */
+
+static const char sql_lock_store[] =
+    "INSERT INTO stores (tenant, store, last_seen) VALUES ($1, $2, now()) "
+    "ON CONFLICT (tenant, store) DO UPDATE SET last_seen = now() RETURNING hq_through";
+
+/* One statement per sale: everything hangs off the sale row, so a repeated (store, gw_seq)
+ * or a sale id already held inserts nothing at all. */
+static const char sql_sale[] =
+    "WITH s AS ("
+    " INSERT INTO sales (tenant, store, gw_seq, sale_id, reg, seq, ts, kind, ref, total_minor,"
+    "  customer, loyalty_earn, loyalty_redeem, hold, flags, units)"
+    " VALUES ($1, $2, $3, $4::uuid, $5, $6, $7::timestamptz, $8, NULLIF($9, '')::uuid, $10,"
+    "  NULLIF($11, ''), $12, $13, NULLIF($14, ''), $15::text[], $16)"
+    " ON CONFLICT DO NOTHING RETURNING tenant, store, gw_seq, sale_id, ts),"
+    "l AS (INSERT INTO sale_lines (tenant, store, gw_seq, line_no, sku, qty, price_minor, ver)"
+    " SELECT s.tenant, s.store, s.gw_seq, u.n, u.sku, u.qty, u.price, u.ver FROM s,"
+    " unnest($17::text[], $18::bigint[], $19::bigint[], $20::bigint[])"
+    "  WITH ORDINALITY AS u(sku, qty, price, ver, n)),"
+    "t AS (INSERT INTO sale_tenders (tenant, store, gw_seq, tender_no, type, amount_minor)"
+    " SELECT s.tenant, s.store, s.gw_seq, u.n, u.type, u.amount FROM s,"
+    " unnest($21::text[], $22::bigint[]) WITH ORDINALITY AS u(type, amount, n)),"
+    "m AS (INSERT INTO stock_movements (tenant, store, sku, type, delta, occurred_at, gw_seq)"
+    " SELECT s.tenant, s.store, u.sku, $8, u.delta, s.ts, s.gw_seq FROM s,"
+    " unnest($23::text[], $24::bigint[]) AS u(sku, delta)),"
+    "k AS (INSERT INTO stock AS k (tenant, store, sku, on_hand)"
+    " SELECT s.tenant, s.store, u.sku, u.delta FROM s,"
+    " unnest($23::text[], $24::bigint[]) AS u(sku, delta)"
+    " ON CONFLICT (tenant, store, sku) DO UPDATE SET on_hand = k.on_hand +"
+    "  CASE WHEN $7::timestamptz > k.count_at THEN excluded.on_hand ELSE 0 END),"
+    "je AS (INSERT INTO journal_entries (tenant, store, gw_seq, sale_id, kind, occurred_at)"
+    " SELECT s.tenant, s.store, s.gw_seq, s.sale_id, $8, s.ts FROM s RETURNING id),"
+    "jl AS (INSERT INTO journal_lines (entry_id, line_no, tenant, account, debit_minor,"
+    "  credit_minor)"
+    " SELECT je.id, u.n, $1, u.account, u.debit, u.credit FROM je,"
+    " unnest($25::text[], $26::bigint[], $27::bigint[])"
+    "  WITH ORDINALITY AS u(account, debit, credit, n)),"
+    "ly AS (INSERT INTO loyalty_ledger (tenant, customer, entry, points, reason, at, store,"
+    "  gw_seq)"
+    " SELECT s.tenant, $11, u.entry, u.points, 'sale', s.ts, s.store, s.gw_seq FROM s,"
+    " unnest($28::text[], $29::bigint[]) AS u(entry, points) ON CONFLICT DO NOTHING)"
+    "SELECT count(*) FROM s";
+
+static const char sql_classify[] =
+    "SELECT store, gw_seq FROM sales WHERE tenant = $1 AND"
+    " ((store = $2 AND gw_seq = $3) OR sale_id = $4::uuid) ORDER BY (store = $2) DESC LIMIT 1";
+
+static const char sql_exception[] =
+    "INSERT INTO record_exceptions (tenant, store, gw_seq, kind, sale_id, reason, record)"
+    " VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $7) ON CONFLICT DO NOTHING RETURNING gw_seq";
+
+static const char sql_dead[] =
+    "INSERT INTO dead_letters (tenant, topic, payload, reason) VALUES ($1, $2, $3, $4)";
+
+static const char sql_alert[] =
+    "INSERT INTO alerts (tenant, alert_id, store, source, kind, severity, ts, message, sku,"
+    " sales, details) VALUES ($1, $2::uuid, $3, $4, $5, $6, $7::timestamptz, $8,"
+    " NULLIF($9, ''), $10::text[], NULLIF($11, '')::jsonb) ON CONFLICT DO NOTHING";
+
+static const char sql_status[] =
+    "INSERT INTO stores (tenant, store, state, outbox, delivered, status_ts, last_seen)"
+    " VALUES ($1, $2, $3, $4, $5, $6::timestamptz, now())"
+    " ON CONFLICT (tenant, store) DO UPDATE SET state = excluded.state,"
+    "  outbox = excluded.outbox, delivered = excluded.delivered,"
+    "  status_ts = excluded.status_ts, last_seen = now()"
+    " WHERE stores.status_ts IS NULL OR stores.status_ts <= excluded.status_ts";
+
+/* The committed watermark: the end of the gap-free run of held records that starts right
+ * after the current one ($3, read under the row lock). */
+static const char sql_watermark[] =
+    "WITH held AS ("
+    " SELECT gw_seq FROM sales WHERE tenant = $1 AND store = $2 AND gw_seq > $3"
+    " UNION SELECT gw_seq FROM record_exceptions WHERE tenant = $1 AND store = $2"
+    "  AND gw_seq > $3),"
+    "run AS (SELECT gw_seq, gw_seq - row_number() OVER (ORDER BY gw_seq) AS g FROM held)"
+    "UPDATE stores SET"
+    " hq_through = coalesce((SELECT max(gw_seq) FROM run WHERE g = $3::bigint), $3::bigint),"
+    " max_gw_seq = greatest(max_gw_seq, coalesce((SELECT max(gw_seq) FROM held), 0))"
+    " WHERE tenant = $1 AND store = $2 RETURNING hq_through";
+
+static int prepare_all(struct ingest *in)
+{
+    static const struct {
+        const char *name, *sql;
+    } st[] = {
+        {"lock_store", sql_lock_store}, {"sale", sql_sale},     {"classify", sql_classify},
+        {"exception", sql_exception},   {"dead", sql_dead},     {"alert", sql_alert},
+        {"status", sql_status},         {"watermark", sql_watermark},
+    };
+    int rc = P4HQ_OK;
+
+    for (size_t i = 0; i < sizeof st / sizeof st[0] && !rc; i++)
+        rc = db_prepare(&in->db, st[i].name, st[i].sql);
+    if (!rc)
+        rc = products_prepare(&in->db);
+    if (!rc)
+        in->db.prepared = true;
+    return rc;
+}
+
+int ingest_new(struct ingest **out, const struct p4hq_config *cfg, struct link *link)
+{
+    struct ingest *in = calloc(1, sizeof *in);
+
+    *out = NULL;
+    if (!in)
+        return P4HQ_ENOMEM;
+    in->cfg = cfg;
+    in->link = link;
+    in->sale = malloc(sizeof *in->sale);
+    in->stores = calloc(MAX_STORES_PER_GROUP, sizeof *in->stores);
+    if (!in->sale || !in->stores) {
+        ingest_free(in);
+        return P4HQ_ENOMEM;
+    }
+    *out = in;
+    return P4HQ_OK;
+}
+
+void ingest_free(struct ingest *in)
+{
+    if (!in)
+        return;
+    db_close(&in->db);
+    products_cleanup(&in->products);
+    for (int i = 0; i < N_ARR; i++)
+        arr_free(&in->a[i]);
+    free(in->sale);
+    free(in->stores);
+    free(in);
+}
+
+/* ---- pieces of one transaction ---- */
+
+static int dead_letter(struct ingest *in, const char *topic, const char *payload, size_t len,
+                       const char *reason)
+{
+    const char *v[4] = {in->cfg->tenant, topic, payload, reason};
+    int lengths[4] = {0, 0, (int)len, 0};
+    int formats[4] = {0, 0, 1, 0};
+
+    p4_warn("dead letter topic=%s bytes=%zu reason=\"%s\"", topic, len, reason);
+    in->n_dead++;
+    return db_run_fmt(&in->db, "dead", 4, v, lengths, formats, NULL);
+}
+
+/* An alert HQ raises itself (a sale conflict, a record it cannot post); KEY makes its id
+ * stable so raising it again is a no-op. */
+static int raise_alert(struct ingest *in, const char *store, const char *kind, const char *key,
+                       const char *severity, const char *sale_id, const char *message)
+{
+    char id[P4T_UUID_MAX + 1], ts[P4T_TS_LEN], sales[P4T_UUID_MAX + 8];
+    const char *v[11];
+
+    if (p4t_alert_id(kind, store, key, id) != 0)
+        return P4HQ_EINVAL;
+    p4_format_ts(p4_now_ms(), ts);
+    snprintf(sales, sizeof sales, "{%s}", sale_id && p4t_uuid_valid(sale_id) ? sale_id : "");
+    v[0] = in->cfg->tenant;
+    v[1] = id;
+    v[2] = store;
+    v[3] = "hq";
+    v[4] = kind;
+    v[5] = severity;
+    v[6] = ts;
+    v[7] = message;
+    v[8] = "";
+    v[9] = sales;
+    v[10] = "";
+    p4_warn("alert kind=%s store=%s message=\"%s\"", kind, store, message);
+    return db_run(&in->db, "alert", 11, v, NULL);
+}
+
+static int record_exception(struct ingest *in, const char *store, int64_t gw_seq,
+                            const char *kind, const char *sale_id, const char *reason,
+                            const char *record)
+{
+    char seq[24], key[40];
+    const char *v[7] = {in->cfg->tenant, store, seq, kind, sale_id ? sale_id : "", reason,
+                        record ? record : ""};
+    PGresult *res;
+    int rc, inserted;
+
+    snprintf(seq, sizeof seq, "%" PRId64, gw_seq);
+    rc = db_run(&in->db, "exception", 7, v, &res);
+    if (rc)
+        return rc;
+    inserted = PQntuples(res);
+    PQclear(res);
+    if (!inserted)
+        return P4HQ_OK; /* held already: the same record sent again */
+    snprintf(key, sizeof key, "%" PRId64, gw_seq);
+    return raise_alert(in, store, strcmp(kind, "conflict") == 0 ? "sale_conflict" : "bad_record",
+                       key, "warning", sale_id, reason);
+}
+
+static struct touched *find_store(struct ingest *in, const char *store)
+{
+    for (size_t i = 0; i < in->n_stores; i++) {
+        if (strcmp(in->stores[i].store, store) == 0)
+            return &in->stores[i];
+    }
+    return NULL;
+}
+
+static int cmp_touched(const void *a, const void *b)
+{
+    return strcmp(((const struct touched *)a)->store, ((const struct touched *)b)->store);
+}
+
+/* Fills the arrays of one sale's statement from SALE and its postings. */
+static int bind_sale(struct ingest *in, const struct p4t_sale *sale, char flags[][P4T_KIND_MAX + 1],
+                     size_t n_flags, const struct posting *post, size_t n_post)
+{
+    struct arr *a = in->a;
+    int rc = P4HQ_OK;
+
+    for (int i = 0; i < N_ARR; i++)
+        arr_reset(&a[i]);
+    for (size_t i = 0; i < sale->n_lines && !rc; i++) {
+        const struct p4t_line *l = &sale->lines[i];
+        rc = arr_add_str(&a[A_SKU], l->sku);
+        if (!rc)
+            rc = arr_add_int(&a[A_QTY], l->qty);
+        if (!rc)
+            rc = arr_add_int(&a[A_PRICE], l->price_minor);
+        if (!rc)
+            rc = arr_add_int(&a[A_VER], l->ver);
+    }
+    for (size_t i = 0; i < sale->n_tenders && !rc; i++) {
+        rc = arr_add_str(&a[A_TTYPE], sale->tenders[i].type);
+        if (!rc)
+            rc = arr_add_int(&a[A_TAMT], sale->tenders[i].amount_minor);
+    }
+    /* Stock: one delta per sku (ON CONFLICT may touch a row once per statement). A void moves
+     * nothing (contract 5.1). */
+    if (sale->kind != P4T_VOID) {
+        for (size_t i = 0; i < sale->n_lines && !rc; i++) {
+            int64_t delta = 0;
+            bool first = true;
+            for (size_t j = 0; j < sale->n_lines; j++) {
+                if (strcmp(sale->lines[j].sku, sale->lines[i].sku) != 0)
+                    continue;
+                if (j < i) {
+                    first = false;
+                    break;
+                }
+                delta -= sale->lines[j].qty;
+            }
+            if (!first)
+                continue;
+            rc = arr_add_str(&a[A_SSKU], sale->lines[i].sku);
+            if (!rc)
+                rc = arr_add_int(&a[A_SDELTA], delta);
+        }
+    }
+    for (size_t i = 0; i < n_post && !rc; i++) {
+        rc = arr_add_str(&a[A_ACCT], post[i].account);
+        if (!rc)
+            rc = arr_add_int(&a[A_DEBIT], post[i].amount > 0 ? post[i].amount : 0);
+        if (!rc)
+            rc = arr_add_int(&a[A_CREDIT], post[i].amount < 0 ? -post[i].amount : 0);
+    }
+    if (!rc && sale->customer[0] && sale->has_loyalty) {
+        char entry[P4T_UUID_MAX + 16];
+        if (sale->loyalty_earn > 0) {
+            snprintf(entry, sizeof entry, "sale:%s:earn", sale->id);
+            rc = arr_add_str(&a[A_LENTRY], entry);
+            if (!rc)
+                rc = arr_add_int(&a[A_LPOINTS], sale->loyalty_earn);
+        }
+        if (!rc && sale->loyalty_redeem > 0) {
+            snprintf(entry, sizeof entry, "sale:%s:redeem", sale->id);
+            rc = arr_add_str(&a[A_LENTRY], entry);
+            if (!rc)
+                rc = arr_add_int(&a[A_LPOINTS], -sale->loyalty_redeem);
+        }
+    }
+    for (size_t i = 0; i < n_flags && !rc; i++)
+        rc = arr_add_str(&a[A_FLAGS], flags[i]);
+    return rc;
+}
+
+/* Posts one decoded record. A repeat of a held (store, gw_seq) is a no-op; the same sale id
+ * under another key is held as a conflict and raised, never posted twice. */
+static int post_sale(struct ingest *in, const char *store, int64_t gw_seq,
+                     char flags[][P4T_KIND_MAX + 1], size_t n_flags, const char *record)
+{
+    const struct p4t_sale *sale = in->sale;
+    struct product_terms terms[P4T_MAX_LINES];
+    struct posting post[LEDGER_MAX_POSTINGS];
+    size_t n_post;
+    char seq[24], rseq[24], total[24], earn[24], redeem[24], units[24];
+    const char *v[29];
+    PGresult *res;
+    int64_t n_units = 0;
+    int rc, inserted;
+
+    for (size_t i = 0; i < sale->n_lines; i++) {
+        products_terms(&in->products, sale->lines[i].sku, in->cfg->default_tax_bp, &terms[i]);
+        n_units += sale->lines[i].qty;
+    }
+    rc = ledger_post(sale, terms, &in->cfg->accounts, post, &n_post);
+    if (rc)
+        return record_exception(in, store, gw_seq, "invalid", sale->id,
+                                "ledger: the sale's entry does not balance", record);
+    rc = bind_sale(in, sale, flags, n_flags, post, n_post);
+    if (rc)
+        return rc;
+    snprintf(seq, sizeof seq, "%" PRId64, gw_seq);
+    snprintf(rseq, sizeof rseq, "%" PRId64, sale->seq);
+    snprintf(total, sizeof total, "%" PRId64, sale->total_minor);
+    snprintf(earn, sizeof earn, "%" PRId64, sale->has_loyalty ? sale->loyalty_earn : 0);
+    snprintf(redeem, sizeof redeem, "%" PRId64, sale->has_loyalty ? sale->loyalty_redeem : 0);
+    snprintf(units, sizeof units, "%" PRId64, n_units);
+    v[0] = in->cfg->tenant;
+    v[1] = store;
+    v[2] = seq;
+    v[3] = sale->id;
+    v[4] = sale->reg;
+    v[5] = rseq;
+    v[6] = sale->ts;
+    v[7] = p4t_sale_kind_name(sale->kind);
+    v[8] = sale->ref;
+    v[9] = total;
+    v[10] = sale->customer;
+    v[11] = earn;
+    v[12] = redeem;
+    v[13] = sale->hold;
+    v[14] = arr_text(&in->a[A_FLAGS]);
+    v[15] = units;
+    v[16] = arr_text(&in->a[A_SKU]);
+    v[17] = arr_text(&in->a[A_QTY]);
+    v[18] = arr_text(&in->a[A_PRICE]);
+    v[19] = arr_text(&in->a[A_VER]);
+    v[20] = arr_text(&in->a[A_TTYPE]);
+    v[21] = arr_text(&in->a[A_TAMT]);
+    v[22] = arr_text(&in->a[A_SSKU]);
+    v[23] = arr_text(&in->a[A_SDELTA]);
+    v[24] = arr_text(&in->a[A_ACCT]);
+    v[25] = arr_text(&in->a[A_DEBIT]);
+    v[26] = arr_text(&in->a[A_CREDIT]);
+    v[27] = arr_text(&in->a[A_LENTRY]);
+    v[28] = arr_text(&in->a[A_LPOINTS]);
+    rc = db_run(&in->db, "sale", 29, v, &res);
+    if (rc)
+        return rc;
+    inserted = atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (inserted) {
+        in->n_sales++;
+        return P4HQ_OK;
+    }
+    {
+        const char *cv[4] = {in->cfg->tenant, store, seq, sale->id};
+        char reason[P4T_REASON_MAX];
+        bool dup;
+
+        rc = db_run(&in->db, "classify", 4, cv, &res);
+        if (rc)
+            return rc;
+        dup = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), store) == 0 &&
+              strcmp(PQgetvalue(res, 0, 1), seq) == 0;
+        if (dup) {
+            PQclear(res);
+            in->n_dups++;
+            return P4HQ_OK;
+        }
+        snprintf(reason, sizeof reason, "id: sale %s is already posted as store %s gw_seq %s",
+                 sale->id, PQntuples(res) ? PQgetvalue(res, 0, 0) : "?",
+                 PQntuples(res) ? PQgetvalue(res, 0, 1) : "?");
+        PQclear(res);
+        in->n_conflicts++;
+        return record_exception(in, store, gw_seq, "conflict", sale->id, reason, record);
+    }
+}
+
+/* An up/sale message: the envelope is checked once, then every item on its own. */
+static int ingest_sales(struct ingest *in, const struct hq_msg *m, const char *store)
+{
+    struct p4t_batch_reader r;
+    char reason[P4T_REASON_MAX], flags[P4T_MAX_FLAGS][P4T_KIND_MAX + 1];
+    char why[P4T_REASON_MAX + 64];
+    int rc;
+
+    if (m->orig_len > P4T_MAX_BATCH_PAYLOAD) {
+        snprintf(why, sizeof why, "payload: %zu bytes, over the limit of %d", m->orig_len,
+                 P4T_MAX_BATCH_PAYLOAD);
+        return dead_letter(in, m->topic, m->payload, m->len, why);
+    }
+    rc = p4t_batch_open(&r, m->payload, m->len, reason, sizeof reason);
+    if (rc)
+        return dead_letter(in, m->topic, m->payload, m->len, reason);
+    if (strcmp(r.store, store) != 0) {
+        snprintf(why, sizeof why, "store: \"%s\" does not match the topic's store \"%s\"",
+                 r.store, store);
+        p4t_batch_close(&r);
+        return dead_letter(in, m->topic, m->payload, m->len, why);
+    }
+    for (;;) {
+        int64_t gw_seq;
+        size_t n_flags = 0;
+        char *item = NULL;
+
+        rc = p4t_batch_next(&r, in->sale, &gw_seq, flags, &n_flags, &item, reason,
+                            sizeof reason);
+        if (rc == P4T_ENOENT) {
+            rc = P4HQ_OK;
+            break;
+        }
+        if (rc == P4T_OK) {
+            rc = post_sale(in, store, gw_seq, flags, n_flags, item);
+        } else if (gw_seq > 0) {
+            in->n_invalid++;
+            rc = record_exception(in, store, gw_seq, "invalid", NULL, reason, item);
+        } else {
+            rc = dead_letter(in, m->topic, item ? item : "", item ? strlen(item) : 0, reason);
+        }
+        free(item);
+        if (rc)
+            break;
+    }
+    p4t_batch_close(&r);
+    return rc;
+}
+
+static int ingest_status(struct ingest *in, const struct hq_msg *m, const char *store)
+{
+    struct p4t_status st;
+    char reason[P4T_REASON_MAX], outbox[24], delivered[24];
+    const char *v[6];
+
+    if (p4t_status_decode(m->payload, m->len, &st, reason, sizeof reason) != 0)
+        return dead_letter(in, m->topic, m->payload, m->len, reason);
+    snprintf(outbox, sizeof outbox, "%" PRId64, st.outbox);
+    snprintf(delivered, sizeof delivered, "%" PRId64, st.delivered);
+    v[0] = in->cfg->tenant;
+    v[1] = store;
+    v[2] = st.state;
+    v[3] = outbox;
+    v[4] = delivered;
+    v[5] = st.ts;
+    return db_run(&in->db, "status", 6, v, NULL);
+}
+
+static int ingest_alert(struct ingest *in, const struct hq_msg *m, const char *store)
+{
+    struct p4t_alert *a = malloc(sizeof *a);
+    char reason[P4T_REASON_MAX + 64];
+    struct arr sales = {0};
+    const char *v[11];
+    int rc;
+
+    if (!a)
+        return P4HQ_ENOMEM;
+    rc = p4t_alert_decode(m->payload, m->len, a, reason, sizeof reason);
+    if (!rc && strcmp(a->store, store) != 0) {
+        snprintf(reason, sizeof reason, "store: \"%s\" does not match the topic's store \"%s\"",
+                 a->store, store);
+        rc = P4T_EINVAL;
+    }
+    if (rc) {
+        free(a);
+        return dead_letter(in, m->topic, m->payload, m->len, reason);
+    }
+    for (size_t i = 0; i < a->n_sales && !rc; i++)
+        rc = arr_add_str(&sales, a->sales[i]);
+    v[0] = in->cfg->tenant;
+    v[1] = a->id;
+    v[2] = store;
+    v[3] = "store";
+    v[4] = a->kind;
+    v[5] = a->severity;
+    v[6] = a->ts;
+    v[7] = a->message;
+    v[8] = a->sku;
+    v[9] = arr_text(&sales);
+    v[10] = a->details;
+    if (!rc)
+        rc = db_run(&in->db, "alert", 11, v, NULL);
+    arr_free(&sales);
+    free(a);
+    return rc;
+}
+
+/* Routes one message. Only database failures are returned: bad input is dead-lettered. */
+static int ingest_one(struct ingest *in, const struct hq_msg *m)
+{
+    char tenant[P4T_ID_MAX + 1], store[P4T_ID_MAX + 1], kind[P4T_KIND_MAX + 1];
+    bool up;
+
+    if (p4t_topic_parse_cloud(m->topic, tenant, store, &up, kind) != 0 || !up ||
+        strcmp(tenant, in->cfg->tenant) != 0 || strcmp(store, "_all") == 0)
+        return dead_letter(in, m->topic, m->payload, m->len,
+                           "topic: not an uplink topic of this tenant");
+    if (strcmp(kind, "sale") == 0)
+        return ingest_sales(in, m, store);
+    if (strcmp(kind, "status") == 0)
+        return ingest_status(in, m, store);
+    if (strcmp(kind, "alert") == 0)
+        return ingest_alert(in, m, store);
+    if (strcmp(kind, "resync") == 0) {
+        p4_debug("resync request store=%s (answered by the downlink publisher)", store);
+        return P4HQ_OK;
+    }
+    return dead_letter(in, m->topic, m->payload, m->len, "topic: unknown uplink kind");
+}
+
+/* Locks (creating if new) the row of every store whose sales the group carries, in store
+ * order so that two processes never wait on each other in a cycle. Holding the lock to
+ * COMMIT makes the watermark each process computes see the other's committed rows. */
+static int lock_stores(struct ingest *in, struct hq_msg *group)
+{
+    in->n_stores = 0;
+    for (struct hq_msg *m = group; m; m = m->next) {
+        char tenant[P4T_ID_MAX + 1], store[P4T_ID_MAX + 1], kind[P4T_KIND_MAX + 1];
+        bool up;
+
+        if (p4t_topic_parse_cloud(m->topic, tenant, store, &up, kind) != 0 || !up ||
+            strcmp(kind, "sale") != 0 || strcmp(tenant, in->cfg->tenant) != 0 ||
+            find_store(in, store))
+            continue;
+        if (in->n_stores == MAX_STORES_PER_GROUP)
+            return P4HQ_EINVAL; /* the caller splits the group */
+        snprintf(in->stores[in->n_stores++].store, sizeof in->stores[0].store, "%s", store);
+    }
+    qsort(in->stores, in->n_stores, sizeof *in->stores, cmp_touched);
+    for (size_t i = 0; i < in->n_stores; i++) {
+        const char *v[2] = {in->cfg->tenant, in->stores[i].store};
+        PGresult *res;
+        int rc = db_run(&in->db, "lock_store", 2, v, &res);
+        if (rc)
+            return rc;
+        in->stores[i].through_before = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+    }
+    return P4HQ_OK;
+}
+
+static int update_watermarks(struct ingest *in)
+{
+    for (size_t i = 0; i < in->n_stores; i++) {
+        struct touched *t = &in->stores[i];
+        char before[24];
+        const char *v[3] = {in->cfg->tenant, t->store, before};
+        PGresult *res;
+        int rc;
+
+        snprintf(before, sizeof before, "%" PRId64, t->through_before);
+        rc = db_run(&in->db, "watermark", 3, v, &res);
+        if (rc)
+            return rc;
+        t->through = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+    }
+    return P4HQ_OK;
+}
+
+/* After COMMIT: every touched store learns its watermark (retained; a gateway keeps the
+ * highest). A failed publish is harmless: the next commit or the gateway's resend brings it. */
+static void publish_acks(struct ingest *in)
+{
+    for (size_t i = 0; i < in->n_stores; i++) {
+        struct p4t_hq_ack ack = {.through = in->stores[i].through};
+        char topic[P4T_TOPIC_MAX];
+        char *text = NULL;
+
+        snprintf(ack.store, sizeof ack.store, "%s", in->stores[i].store);
+        p4_format_ts(p4_now_ms(), ack.ts);
+        if (p4t_topic_down(topic, sizeof topic, in->cfg->tenant, ack.store, "ack") != 0 ||
+            p4t_hq_ack_encode(&ack, &text) != 0) {
+            free(text);
+            continue;
+        }
+        link_publish(in->link, topic, text, strlen(text), true);
+        free(text);
+    }
+}
+
+/* One transaction for the whole GROUP. Returns 0 after COMMIT, or P4HQ_EDB (rolled back). */
+static int run_txn(struct ingest *in, struct hq_msg *group)
+{
+    int rc = db_exec(&in->db, "BEGIN", "begin");
+
+    if (!rc)
+        rc = products_refresh(&in->products, &in->db, in->cfg->tenant);
+    if (!rc)
+        rc = lock_stores(in, group);
+    for (struct hq_msg *m = group; m && !rc; m = m->next)
+        rc = ingest_one(in, m);
+    if (!rc)
+        rc = update_watermarks(in);
+    if (!rc)
+        rc = db_exec(&in->db, "COMMIT", "commit");
+    if (rc) {
+        if (db_ok(&in->db))
+            db_exec(&in->db, "ROLLBACK", "rollback");
+        return P4HQ_EDB;
+    }
+    publish_acks(in);
+    return P4HQ_OK;
+}
+
+/* Connects (again) with a capped backoff until it works or STOP is set. */
+static int connect_db(struct ingest *in, volatile int *stop)
+{
+    int backoff_ms = 250;
+
+    while (!*stop) {
+        if (db_open(&in->db, in->cfg, "p4hq ingest") == 0) {
+            if (prepare_all(in) == 0) {
+                p4_info("database connected");
+                return P4HQ_OK;
+            }
+            db_close(&in->db);
+        }
+        for (int waited = 0; waited < backoff_ms && !*stop; waited += 50) {
+            struct timespec ts = {0, 50 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        backoff_ms = backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : backoff_ms * 2;
+    }
+    return P4HQ_EDB;
+}
+
+/* Commits GROUP, whatever it takes: with the database down it reconnects and tries again;
+ * a group that fails with the database up (a statement refused) is retried one message at a
+ * time, and a message that fails alone is dead-lettered with the database's reason, so one
+ * bad message never blocks the stream. */
+static void commit_group(struct ingest *in, struct hq_msg *group, volatile int *stop)
+{
+    while (!*stop) {
+        if (!db_ok(&in->db)) {
+            db_close(&in->db);
+            if (connect_db(in, stop) != 0)
+                return;
+        }
+        if (run_txn(in, group) == 0)
+            return;
+        in->n_retries++;
+        if (!db_ok(&in->db))
+            continue;
+        if (group->next) {
+            /* Split: each message in a transaction of its own. */
+            for (struct hq_msg *m = group; m && !*stop; m = m->next) {
+                struct hq_msg *next = m->next;
+                m->next = NULL;
+                commit_group(in, m, stop);
+                m->next = next;
+            }
+            return;
+        }
+        {
+            char reason[P4T_REASON_MAX];
+            int n = (int)strcspn(PQerrorMessage(in->db.conn), "\n");
+            snprintf(reason, sizeof reason, "database: %.*s", n, PQerrorMessage(in->db.conn));
+            if (db_exec(&in->db, "BEGIN", "begin") == 0 &&
+                dead_letter(in, group->topic, group->payload, group->len, reason) == 0 &&
+                db_exec(&in->db, "COMMIT", "commit") == 0)
+                return;
+            if (db_ok(&in->db)) {
+                db_exec(&in->db, "ROLLBACK", "rollback");
+                p4_error("cannot store a dead letter either; dropping topic=%s", group->topic);
+                return;
+            }
+        }
+    }
+}
+
+static void log_stats(struct ingest *in, bool force)
+{
+    int64_t now = p4_mono_ms();
+
+    if (!force && now - in->last_stats_ms < STATS_EVERY_MS)
+        return;
+    in->last_stats_ms = now;
+    p4_info("ingest groups=%" PRIu64 " sales=%" PRIu64 " duplicates=%" PRIu64
+            " conflicts=%" PRIu64 " invalid=%" PRIu64 " dead_letters=%" PRIu64
+            " retries=%" PRIu64 " refused_offers=%" PRIu64,
+            in->n_groups, in->n_sales, in->n_dups, in->n_conflicts, in->n_invalid, in->n_dead,
+            in->n_retries, link_dropped(in->link));
+}
+
+void ingest_run(struct ingest *in, volatile int *stop)
+{
+    in->last_stats_ms = p4_mono_ms();
+    if (connect_db(in, stop) != 0)
+        return;
+    while (!*stop) {
+        struct hq_msg *group = link_pop(in->link, in->cfg->batch_max_messages, 200);
+
+        if (group) {
+            commit_group(in, group, stop);
+            in->n_groups++;
+            while (group) {
+                struct hq_msg *next = group->next;
+                hq_msg_free(group);
+                group = next;
+            }
+        }
+        log_stats(in, false);
+    }
+    log_stats(in, true);
+}
