@@ -106,12 +106,15 @@ def main():
     # an oversized message: valid records, but more bytes than any batch may have
     big, seq, size = [], 8, 0
     lines = [("sku-%03d" % i, 1, 100) for i in range(200)]
-    while size <= 4 * 1024 * 1024 + 65536:
+    while size <= 4 * 1024 * 1024 + 65536:   # the contract's 4 MiB receive limit, and more
         rec = record(seq, seq, lines)
         big.append(rec)
-        size += len(json.dumps(rec))
+        size += len(json.dumps(rec, separators=(",", ":"))) + 1
         seq += 1
-    reason = expect_dead_letter("a %d-byte batch" % size, TOPIC, batch(big))
+    payload = batch(big)
+    check(len(payload) > 4 * 1024 * 1024 + 65536, "the oversized batch is %d bytes"
+          % len(payload))
+    reason = expect_dead_letter("a %d-byte batch" % len(payload), TOPIC, payload)
     check(pg.value("SELECT count(*) FROM sales WHERE tenant = %s AND store = %s AND "
                    "gw_seq >= 8", TENANT, SYN) == 0, "records of the oversized batch posted")
     r8 = record(8, 8, [("cheese-200g", 1, 449)])
