@@ -128,3 +128,19 @@ CREATE CONSTRAINT TRIGGER stores_dash_update AFTER UPDATE ON stores
           IS DISTINCT FROM (NEW.state, NEW.outbox, NEW.delivered, NEW.hq_through,
                             NEW.max_gw_seq))
     EXECUTE FUNCTION dash_on_store();
+
+-- A gateway's MQTT last will ("offline", retained) is encoded when the gateway connects, so its
+-- ts is older than every status the gateway sent since, and ingest's newest-status-wins upsert
+-- would drop it: a killed gateway would stay "online" at HQ forever. The broker publishes the
+-- will when the gateway is gone, so an offline status counts from when HQ receives it. (A
+-- BEFORE INSERT trigger changes the proposed row, which the upsert's EXCLUDED sees.)
+CREATE FUNCTION stores_offline_received() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.state = 'offline' THEN
+        NEW.status_ts := greatest(coalesce(NEW.status_ts, now()), now());
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER stores_offline_received BEFORE INSERT ON stores
+    FOR EACH ROW EXECUTE FUNCTION stores_offline_received();
