@@ -122,7 +122,7 @@
     li.append(el('span', 'muted', s.reg));
     li.append(el('span', 'grow num', money(s.total) + (s.kind !== 'sale' ? ' (' + s.kind + ')'
       : '')));
-    li.append(el('span', 'muted', (s.units || 0) + ' items'));
+    li.append(el('span', 'muted', (s.units || 0) + (s.units === 1 ? ' item' : ' items')));
     for (const f of s.flags || []) li.append(el('span', 'flag', f));
     return li;
   }
@@ -277,7 +277,8 @@
     data.forEach((d, i) => {
       if (i % 15 === 0 || i === data.length - 1) {
         const t = new Date(d.minute);
-        g.fillText(t.toTimeString().slice(0, 5), left + i * bw + bw / 2, top + ch + 4);
+        const x = Math.min(left + i * bw + bw / 2, w - 16); // the last label stays inside
+        g.fillText(t.toTimeString().slice(0, 5), x, top + ch + 4);
       }
     });
     const total = data.reduce((a, d) => a + d.count, 0);

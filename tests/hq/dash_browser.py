@@ -84,20 +84,20 @@ def main():
     check("s002" in txt and "last-one" in txt, "oversell alert text %r" % txt)
     log("oversell of last-one at s002 shown: %r" % txt.replace("\n", " "))
 
+    # 4. a store goes offline (its gateway killed: the broker publishes its retained will)
+    s2.gw.kill()
+    b.wait("s002 offline on the page", lambda: b.css(
+        "#stores li[data-store='s002'][data-state='offline']"), 20)
+    log("s002's gateway killed: the page shows it offline")
     if os.environ.get("P4_DASH_SCREENSHOTS"):
         out = os.environ["P4_DASH_SCREENSHOTS"]
-        time.sleep(1.5)
+        time.sleep(3.5)  # the ticker's flash fades
         b.screenshot(os.path.join(out, "dashboard-phone.png"))
         b.size(1280, 900)
         time.sleep(1.0)
         b.screenshot(os.path.join(out, "dashboard-desktop.png"))
         b.size(390, 844)
 
-    # 4. a store goes offline (its gateway killed: the broker publishes its retained will)
-    s2.gw.kill()
-    b.wait("s002 offline on the page", lambda: b.css(
-        "#stores li[data-store='s002'][data-state='offline']"), 20)
-    log("s002's gateway killed: the page shows it offline")
 
     # 5. cut the page's stream; sales meanwhile arrive once each when it returns
     before = set(ticker_ids(b))
