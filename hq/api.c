@@ -20,8 +20,9 @@
 #define LIMIT_MAX 1000
 
 /* Where "today" starts in [http] timezone, and now. */
-#define SQL_DAY "WITH b AS (SELECT date_trunc('day', now() AT TIME ZONE $2) AT TIME ZONE $2 AS d0," \
-                " now() AS t)"
+#define SQL_DAY                                                                                 \
+    "WITH b AS (SELECT date_trunc('day', now() AT TIME ZONE $2) AT TIME ZONE $2 AS d0,"        \
+    " now() AS t)"
 /* Sales of today and of last week's same day up to the same time of day. */
 #define SQL_TODAY_AND_LAST_WEEK                                                                 \
     " ((s.ts >= b.d0 AND s.ts < b.d0 + interval '1 day') OR"                                \
@@ -36,7 +37,8 @@
     " count(*) FILTER (WHERE s.ts < b.d0 AND s.kind = 'sale') AS lw_n,"                         \
     " coalesce(sum(s.total_minor) FILTER (WHERE s.ts < b.d0 AND s.kind = 'sale'), 0)::bigint"  \
     "  AS lw_sold"
-#define SQL_AVG(sold, n) "CASE WHEN " n " > 0 THEN round(" sold "::numeric / " n ")::bigint ELSE 0 END"
+#define SQL_AVG(sold, n)                                                                        \
+    "CASE WHEN " n " > 0 THEN round(" sold "::numeric / " n ")::bigint ELSE 0 END"
 #define SQL_OPEN_ALERT                                                                          \
     " NOT EXISTS (SELECT 1 FROM alert_acks k WHERE k.tenant = a.tenant"                         \
     " AND k.alert_id = a.alert_id)"

@@ -228,7 +228,8 @@
         const li = el('li');
         li.append(el('span', '', r.name || r.sku));
         li.append(' ');
-        li.append(el('span', 'muted num', key === 'revenue' ? money(r.revenue) : r.units + ' units'));
+        const v = key === 'revenue' ? money(r.revenue) : r.units + ' units';
+        li.append(el('span', 'muted num', v));
         return li;
       }));
       if (!rows.length) ol.append(el('li', 'muted', 'Nothing sold yet today.'));
@@ -297,7 +298,9 @@
   function rollSeries() {
     const now = Math.floor(Date.now() / 60000) * 60000;
     const last = st.series.length ? st.series[st.series.length - 1].minute : now - 60000;
-    for (let m = last + 60000; m <= now; m += 60000) st.series.push({ minute: m, count: 0, amount: 0 });
+    for (let m = last + 60000; m <= now; m += 60000) {
+      st.series.push({ minute: m, count: 0, amount: 0 });
+    }
     while (st.series.length > 60) st.series.shift();
   }
 
