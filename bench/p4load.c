@@ -119,6 +119,7 @@ static int64_t n_unmatched, n_changes_msgs, n_change_items;
 static char first_reject[256];
 static int cloud_conn = -1, hq_conn = -1;
 static bool stdin_go;
+static bool capped;              /* the sales table filled up: no more sales were made */
 
 static int64_t now_ns(void)
 {
@@ -391,15 +392,24 @@ static void send_sale(int64_t i)
         s->sends++;
 }
 
-static void make_sale(int reg, int phase)
+/* Makes and sends one sale of register REG. Returns false, making none, once the run holds
+ * O.max_sales (the sales table is sized for them at start): the run then stops selling and
+ * reports "capped", so a path that swallows sales far faster than any real one ends the
+ * measurement instead of growing without bound or aborting it. */
+static bool make_sale(int reg, int phase)
 {
     char id[37], ts[32], buf[SALE_MAX_BYTES], lines[600];
     int64_t i = n_sales, total = 0, sku0;
     int n_lines, len, off = 0;
     struct sale *s;
 
-    if (n_sales >= O.max_sales)
-        fail("--max-sales reached");
+    if (n_sales >= O.max_sales) {
+        if (!capped)
+            fprintf(stderr, "p4load: %" PRId64 " sales made, the most this run keeps: it "
+                    "stops selling (\"capped\")\n", n_sales);
+        capped = true;
+        return false;
+    }
     s = &sales[i];
     memset(s, 0, sizeof(*s));
     s->created_ns = now_ns();
@@ -438,6 +448,7 @@ static void make_sale(int reg, int phase)
     s->len = (uint32_t)len;
     reg_pending[reg]++;
     send_sale(i);
+    return true;
 }
 
 static bool is_gw(void)
@@ -898,7 +909,7 @@ static void run_phase(int phase, double rate, double duration_s, int64_t count)
     int64_t next_resend = t0 + 100000000LL, next_probe = t0;
     int rr = 0;
 
-    while ((count <= 0 || made < count) && now_ns() < end) {
+    while ((count <= 0 || made < count) && !capped && now_ns() < end) {
         int64_t t = now_ns();
         int timeout_ms = 100;
 
@@ -906,9 +917,8 @@ static void run_phase(int phase, double rate, double duration_s, int64_t count)
             while (next <= t && (count <= 0 || made < count)) {
                 int r = pick_reg(&rr);
 
-                if (r < 0)
+                if (r < 0 || !make_sale(r, phase))
                     break;
-                make_sale(r, phase);
                 made++;
                 next += interval;
             }
@@ -918,9 +928,8 @@ static void run_phase(int phase, double rate, double duration_s, int64_t count)
             for (int burst = 0; burst < 256 && (count <= 0 || made < count); burst++) {
                 int r = pick_reg(&rr);
 
-                if (r < 0)
+                if (r < 0 || !make_sale(r, phase))
                     break;
-                make_sale(r, phase);
                 made++;
             }
             timeout_ms = 1;
@@ -1072,7 +1081,7 @@ static void report(int64_t t_start, int64_t t_resume)
     if (O.pause)
         printf("\"drain\":{\"n\":%" PRId64 ",\"s\":%.3f},", drain_n,
                drain_last > t_resume ? (double)(drain_last - t_resume) / 1e9 : 0.0);
-    printf("\"gen_cpu_s\":%.2f,", gen_cpu);
+    printf("\"gen_cpu_s\":%.2f,\"capped\":%s,", gen_cpu, capped ? "true" : "false");
     if (first_reject[0]) {
         printf("\"first_reject\":\"");
         for (const char *p = first_reject; *p; p++)

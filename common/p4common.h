@@ -15,9 +15,18 @@ void p4_log_set_level(enum p4_log_level level);
 int p4_log_parse_level(const char *name, enum p4_log_level *out);
 /* Sets the component name written as comp=NAME on every line (borrowed, must outlive logging). */
 void p4_log_set_component(const char *name);
-/* Redirects the log to PATH (appending), or back to stderr when PATH is NULL. Returns 0 or -1.
- * Used for SIGHUP log reopening. */
+/* Redirects the log to PATH (appending), or back to stderr when PATH is NULL. Returns 0 or -1
+ * (the log stays where it was). Used for SIGHUP log reopening: safe while other threads log
+ * (the descriptor keeps its number, dup3 swaps the file behind it); one caller at a time. */
 int p4_log_reopen(const char *path);
+/* Hands each event to SINK instead of writing it: LEVEL and the message text (what follows
+ * "msg=" in a line: no timestamp, no component, no newline), valid only during the call, and
+ * CTX. SINK NULL writes lines again. Not synchronised with logging threads: set it before they
+ * start (libp4term's p4term_set_log() documents this for host applications). */
+typedef void (*p4_log_sink_fn)(enum p4_log_level level, const char *msg, void *ctx);
+void p4_log_set_sink(p4_log_sink_fn sink, void *ctx);
+/* The descriptor the log writes to (stderr until the first reopen to a file). */
+int p4_log_fd(void);
 /* Writes one line. FMT is the message followed by optional " key=value" fields, e.g.
  * p4_log(P4_LOG_INFO, "sale accepted id=%s gw_seq=%lld", id, (long long)seq).
  * Thread-safe (one write(2) per line). */

@@ -18,6 +18,17 @@
 volatile sig_atomic_t p4gw_stop_flag;
 volatile sig_atomic_t p4gw_reopen_flag;
 
+int p4gw_signals_mask(int how)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    return pthread_sigmask(how, &set, NULL);
+}
+
 #define QUEUE_MAX_MSGS 50000
 #define QUEUE_MAX_BYTES (64u * 1024 * 1024)
 #define WAIT_MS 100               /* idle wake-up: signal flags and timers */
@@ -693,6 +704,10 @@ int p4gw_run(const struct p4gw_config *cfg)
     p4_info("gateway running tenant=%s store=%s gw_seq=%" PRId64 " change_head=%" PRId64
             " undelivered=%" PRId64, cfg->tenant, cfg->store, g->in.gw_head, g->in.change_head,
             g->ob.undelivered);
+    /* Every helper thread runs now (Paho's, checkpoint, TLS diagnosis, metrics), each with
+     * the signals blocked: they are handled on this thread only, the one that owns the flags
+     * and the log reopen. */
+    p4gw_signals_mask(SIG_UNBLOCK);
     while (!p4gw_stop_flag) {
         struct event *evs = NULL;
 

@@ -52,12 +52,17 @@ static void on_hup(int sig)
     p4gw_reopen_flag = 1;
 }
 
+/* Handlers only set flags; SA_RESTART keeps the owning thread's calls from failing with
+ * EINTR. Blocked here, before any thread exists, so that only the core thread takes them once
+ * p4gw_run unblocks them there: no helper thread is interrupted. */
 static void install_signals(void)
 {
     struct sigaction sa;
 
+    p4gw_signals_mask(SIG_BLOCK);
     memset(&sa, 0, sizeof(sa));
     sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
     sa.sa_handler = on_stop;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);

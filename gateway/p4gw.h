@@ -644,6 +644,10 @@ int status_encode(const char *state, int64_t outbox, int64_t delivered, char **o
 /* ======================================================================================== */
 extern volatile sig_atomic_t p4gw_stop_flag;
 extern volatile sig_atomic_t p4gw_reopen_flag;
+/* pthread_sigmask(HOW) of the signals that set those flags (SIGTERM, SIGINT, SIGHUP): main
+ * blocks them before any thread exists, so every helper thread inherits the block, and
+ * p4gw_run unblocks them on its own thread once every helper runs. Returns 0 or an errno. */
+int p4gw_signals_mask(int how);
 
 /* Runs the gateway until p4gw_stop_flag is set. Returns 0 on a clean stop, 1 on failure. */
 int p4gw_run(const struct p4gw_config *cfg);

@@ -11,6 +11,7 @@
 
 #include "p4common.h"
 #include "products.h"
+#include "cli.h"
 
 enum format { FMT_TABLE, FMT_CSV, FMT_JSON };
 
@@ -25,6 +26,14 @@ static const char usage[] =
     "  report trial-balance            per account: debit, credit, balance\n"
     "  alerts                          newest first\n"
     "  import products FILE            CSV: sku,name,tax_rate,unit_cost\n"
+    "  price set SKU PRICE [--store S] [--from TS] [--until TS]     prints the version\n"
+    "  price window SKU PRICE [--from TS] [--until TS] [--store S]  prints the version\n"
+    "  promo put ID --type percent_off|fixed_price|buy_n_pay_m --sku SKU\n"
+    "            [--percent P | --price P | --n N --m M] [--from TS] [--until TS]\n"
+    "  promo retire ID                 prints the version\n"
+    "  customer put ID --name NAME [--tier T]                       prints the version\n"
+    "  stock receive|transfer|adjust|count SKU QTY --store S [--at TS] [--id ID]\n"
+    "  loyalty adjust CUSTOMER POINTS [--reason TEXT] [--id ID]     prints the entry id\n"
     "  migrate                         apply pending schema migrations and exit\n";
 
 static const char sql_stores[] =
@@ -174,6 +183,28 @@ static int query_print(struct db *db, const char *sql, int n, const char *const 
     return rc;
 }
 
+static bool opt_known(const char *key)
+{
+    static const char *const known[] = {"format", "by", "from", "to", "until", "store",
+                                        "at", "id", "name", "tier", "reason", "type",
+                                        "sku", "percent", "price", "n", "m", NULL};
+
+    for (size_t i = 0; known[i]; i++) {
+        if (strcmp(known[i], key) == 0)
+            return true;
+    }
+    return false;
+}
+
+const char *cli_opt(const struct cli_opts *o, const char *key)
+{
+    for (int i = o->n - 1; i >= 0; i--) {
+        if (strcmp(o->keys[i], key) == 0)
+            return o->vals[i];
+    }
+    return NULL;
+}
+
 /* The option value after ARGV[*I] (advancing *I), or NULL with a usage message. */
 static const char *opt_value(int argc, char **argv, int *i)
 {
@@ -218,45 +249,42 @@ static int report_sales(struct db *db, const char *tenant, const char *by, const
 int cli_run(const struct p4hq_config *cfg, int argc, char **argv)
 {
     enum format fmt = FMT_TABLE;
-    const char *by = NULL, *from = NULL, *to = NULL;
-    char *words[4];
+    const char *by, *from, *to, *f;
+    struct cli_opts opts = {0};
+    char *words[6];
     int n_words = 0, rc;
     struct db db;
 
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--format") == 0) {
-            const char *f = opt_value(argc, argv, &i);
-            if (!f)
+        if (a[0] == '-' && a[1] == '-') {
+            const char *val = opt_value(argc, argv, &i);
+            if (!val)
                 return EXIT_USAGE;
-            if (strcmp(f, "table") == 0) {
-                fmt = FMT_TABLE;
-            } else if (strcmp(f, "csv") == 0) {
-                fmt = FMT_CSV;
-            } else if (strcmp(f, "json") == 0) {
-                fmt = FMT_JSON;
-            } else {
-                fprintf(stderr, "p4hq: --format: must be table, csv or json\n");
+            if (!opt_known(a + 2) || opts.n == CLI_MAX_OPTS) {
+                fprintf(stderr, "p4hq: unknown option %s\n%s", a, usage);
                 return EXIT_USAGE;
             }
-        } else if (strcmp(a, "--by") == 0) {
-            if (!(by = opt_value(argc, argv, &i)))
-                return EXIT_USAGE;
-        } else if (strcmp(a, "--from") == 0) {
-            if (!(from = opt_value(argc, argv, &i)))
-                return EXIT_USAGE;
-        } else if (strcmp(a, "--to") == 0) {
-            if (!(to = opt_value(argc, argv, &i)))
-                return EXIT_USAGE;
-        } else if (a[0] == '-' && a[1] == '-') {
-            fprintf(stderr, "p4hq: unknown option %s\n%s", a, usage);
-            return EXIT_USAGE;
-        } else if (n_words < 4) {
+            opts.keys[opts.n] = a + 2;
+            opts.vals[opts.n++] = val;
+        } else if (n_words < 6) {
             words[n_words++] = argv[i];
         } else {
             fprintf(stderr, "%s", usage);
             return EXIT_USAGE;
         }
+    }
+    by = cli_opt(&opts, "by");
+    from = cli_opt(&opts, "from");
+    to = cli_opt(&opts, "to");
+    f = cli_opt(&opts, "format");
+    if (f && strcmp(f, "csv") == 0) {
+        fmt = FMT_CSV;
+    } else if (f && strcmp(f, "json") == 0) {
+        fmt = FMT_JSON;
+    } else if (f && strcmp(f, "table") != 0) {
+        fprintf(stderr, "p4hq: --format: must be table, csv or json\n");
+        return EXIT_USAGE;
     }
     if (n_words == 0) {
         fprintf(stderr, "%s", usage);
@@ -305,8 +333,11 @@ int cli_run(const struct p4hq_config *cfg, int argc, char **argv)
                 printf("imported %zu products\n", n);
             }
         } else {
-            fprintf(stderr, "p4hq: unknown command\n%s", usage);
-            rc = EXIT_USAGE;
+            rc = cli_change(&db, cfg, words, n_words, &opts);
+            if (rc == CLI_NOT_A_CHANGE) {
+                fprintf(stderr, "p4hq: unknown command\n%s", usage);
+                rc = EXIT_USAGE;
+            }
         }
     }
     db_close(&db);

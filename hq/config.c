@@ -67,6 +67,7 @@ static const struct key_def keys[] = {
     {"ledger", "default_tax_rate", K_PERCENT, F(default_tax_bp), 0, 0, false},
     {"ingest", "batch_max_messages", K_INT, F(batch_max_messages), 1, 10000, false},
     {"ingest", "queue_max", K_INT, F(queue_max), 1, 1000000, false},
+    {"ingest", "queue_max_mb", K_INT, F(queue_max_mb), 1, 65536, false},
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -119,6 +120,7 @@ void config_defaults(struct p4hq_config *cfg)
     snprintf(cfg->accounts.cogs, sizeof cfg->accounts.cogs, "5000");
     cfg->batch_max_messages = 200;
     cfg->queue_max = 10000;
+    cfg->queue_max_mb = 64;
 }
 
 int config_parse_percent(const char *s, int *bp)

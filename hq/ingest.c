@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "authority.h"
 #include "p4common.h"
 #include "products.h"
 
@@ -42,6 +43,8 @@ struct ingest {
     struct p4t_sale *sale;
     struct touched *stores;
     size_t n_stores;
+    char **customers; /* customers whose points this transaction moved (malloc'd copies) */
+    size_t n_customers, cap_customers;
     /* counters since start (logged every STATS_EVERY_MS) */
     uint64_t n_groups, n_sales, n_dups, n_conflicts, n_invalid, n_dead, n_retries;
     int64_t last_stats_ms;
@@ -89,8 +92,16 @@ static const char sql_sale[] =
     "ly AS (INSERT INTO loyalty_ledger (tenant, customer, entry, points, reason, at, store,"
     "  gw_seq)"
     " SELECT s.tenant, $11, u.entry, u.points, 'sale', s.ts, s.store, s.gw_seq FROM s,"
-    " unnest($28::text[], $29::bigint[]) AS u(entry, points) ON CONFLICT DO NOTHING)"
+    " unnest($28::text[], $29::bigint[]) AS u(entry, points) ON CONFLICT DO NOTHING),"
+    "cs AS (INSERT INTO customer_stores AS c (tenant, customer, store, last_sale_at)"
+    " SELECT s.tenant, $11, s.store, s.ts FROM s WHERE $11 <> ''"
+    " ON CONFLICT (tenant, customer, store) DO UPDATE"
+    "  SET last_sale_at = greatest(c.last_sale_at, excluded.last_sale_at))"
     "SELECT count(*) FROM s";
+
+static const char sql_resync[] =
+    "INSERT INTO resync_requests (tenant, store, req_id, since_price, since_promo,"
+    " since_customer, since_loyalty) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 static const char sql_classify[] =
     "SELECT store, gw_seq FROM sales WHERE tenant = $1 AND"
@@ -137,6 +148,7 @@ static int prepare_all(struct ingest *in)
         {"lock_store", sql_lock_store}, {"sale", sql_sale},     {"classify", sql_classify},
         {"exception", sql_exception},   {"dead", sql_dead},     {"alert", sql_alert},
         {"status", sql_status},         {"watermark", sql_watermark},
+        {"resync", sql_resync},
     };
     int rc = P4HQ_OK;
 
@@ -176,6 +188,9 @@ void ingest_free(struct ingest *in)
     products_cleanup(&in->products);
     for (int i = 0; i < N_ARR; i++)
         arr_free(&in->a[i]);
+    for (size_t i = 0; i < in->n_customers; i++)
+        free(in->customers[i]);
+    free(in->customers);
     free(in->sale);
     free(in->stores);
     free(in);
@@ -332,6 +347,35 @@ static int bind_sale(struct ingest *in, const struct p4t_sale *sale, char flags[
     return rc;
 }
 
+/* Remembers a customer whose balance the transaction changed (once). */
+static int note_customer(struct ingest *in, const char *customer)
+{
+    for (size_t i = 0; i < in->n_customers; i++) {
+        if (strcmp(in->customers[i], customer) == 0)
+            return P4HQ_OK;
+    }
+    if (in->n_customers == in->cap_customers) {
+        size_t cap = in->cap_customers ? in->cap_customers * 2 : 64;
+        char **grown = realloc(in->customers, cap * sizeof *grown);
+        if (!grown)
+            return P4HQ_ENOMEM;
+        in->customers = grown;
+        in->cap_customers = cap;
+    }
+    in->customers[in->n_customers] = strdup(customer);
+    if (!in->customers[in->n_customers])
+        return P4HQ_ENOMEM;
+    in->n_customers++;
+    return P4HQ_OK;
+}
+
+static void forget_customers(struct ingest *in)
+{
+    for (size_t i = 0; i < in->n_customers; i++)
+        free(in->customers[i]);
+    in->n_customers = 0;
+}
+
 /* Posts one decoded record. A repeat of a held (store, gw_seq) is a no-op; the same sale id
  * under another key is held as a conflict and raised, never posted twice. */
 static int post_sale(struct ingest *in, const char *store, int64_t gw_seq,
@@ -400,6 +444,9 @@ static int post_sale(struct ingest *in, const char *store, int64_t gw_seq,
     PQclear(res);
     if (inserted) {
         in->n_sales++;
+        if (sale->customer[0] && sale->has_loyalty &&
+            (sale->loyalty_earn > 0 || sale->loyalty_redeem > 0))
+            return note_customer(in, sale->customer);
         return P4HQ_OK;
     }
     {
@@ -534,6 +581,136 @@ static int ingest_alert(struct ingest *in, const struct hq_msg *m, const char *s
     return rc;
 }
 
+/* up/resync: queued for the downlink publisher, which answers it from the database without
+ * holding up ingest. */
+static int ingest_resync(struct ingest *in, const struct hq_msg *m, const char *store)
+{
+    struct p4t_resync r;
+    char reason[P4T_REASON_MAX + 64], since[4][24];
+    const char *v[7];
+
+    if (p4t_resync_decode(m->payload, m->len, &r, reason, sizeof reason) != 0)
+        return dead_letter(in, m->topic, m->payload, m->len, reason);
+    if (strcmp(r.store, store) != 0) {
+        snprintf(reason, sizeof reason, "store: \"%s\" does not match the topic's store \"%s\"",
+                 r.store, store);
+        return dead_letter(in, m->topic, m->payload, m->len, reason);
+    }
+    snprintf(since[0], sizeof since[0], "%" PRId64, r.since_price);
+    snprintf(since[1], sizeof since[1], "%" PRId64, r.since_promo);
+    snprintf(since[2], sizeof since[2], "%" PRId64, r.since_customer);
+    snprintf(since[3], sizeof since[3], "%" PRId64, r.since_loyalty);
+    v[0] = in->cfg->tenant;
+    v[1] = store;
+    v[2] = r.req_id;
+    v[3] = since[0];
+    v[4] = since[1];
+    v[5] = since[2];
+    v[6] = since[3];
+    p4_info("resync requested store=%s req_id=%s", store, r.req_id);
+    if (db_run(&in->db, "resync", 7, v, NULL) != 0)
+        return P4HQ_EDB;
+    return db_exec(&in->db, "NOTIFY p4hq_downlink", "notify");
+}
+
+/* up/customer (revision 1.2): customers signed up at a register, in the down/customer item
+ * form (their ver is the store's own and is not kept). HQ keeps the first it commits for a card
+ * number, pushes it to every store, and raises a customer_conflict when another store sent
+ * different details. */
+static int ingest_customers(struct ingest *in, const struct hq_msg *m, const char *store)
+{
+    struct p4t_down d;
+    char reason[P4T_REASON_MAX];
+    int rc = P4HQ_OK;
+
+    if (p4t_down_decode(P4T_D_CUSTOMER, m->payload, m->len, &d, reason, sizeof reason) != 0)
+        return dead_letter(in, m->topic, m->payload, m->len, reason);
+    for (size_t i = 0; i < d.n_items && !rc; i++) {
+        char err[P4T_REASON_MAX] = "", message[P4T_REASON_MAX];
+        int64_t ver;
+        bool kept;
+
+        rc = authority_customer(&in->db, in->cfg->tenant, &d.customer[i], store, true, &ver,
+                                &kept, err, sizeof err);
+        if (rc == P4HQ_EINVAL) {
+            rc = dead_letter(in, m->topic, m->payload, m->len, err);
+            break;
+        }
+        if (!rc && kept) {
+            char key[P4T_CUSTOMER_MAX + P4T_ID_MAX + 32];
+            /* HQ's copy goes to that store again: its higher ver replaces the store's own. */
+            rc = authority_customer_resend(&in->db, in->cfg->tenant, d.customer[i].id, store);
+            snprintf(message, sizeof message,
+                     "customer %s signed up at %s with other details; HQ keeps ver %" PRId64,
+                     d.customer[i].id, store, ver);
+            snprintf(key, sizeof key, "%s/%s", d.customer[i].id, store);
+            if (!rc)
+                rc = raise_alert(in, store, "customer_conflict", key, "warning", NULL, message);
+        }
+    }
+    p4t_down_cleanup(&d);
+    return rc;
+}
+
+/* up/lookup (revision 1.2): cards scanned at STORE. The store joins each customer's stores (so
+ * later balances are pushed there too) and gets, on its own topics, HQ's customer record and
+ * current balance; a customer with ledger entries but no balance issued yet gets one. */
+static const char sql_lookup[] =
+    "WITH c AS (SELECT unnest($3::text[]) AS customer),"
+    "j AS (INSERT INTO customer_stores AS x (tenant, customer, store, last_sale_at)"
+    " SELECT $1, c.customer, $2, now() FROM c"
+    " ON CONFLICT (tenant, customer, store) DO NOTHING)"
+    "SELECT c.customer, cu.item, a.item,"
+    " (a.item IS NULL AND EXISTS (SELECT 1 FROM loyalty_ledger l WHERE l.tenant = $1"
+    "  AND l.customer = c.customer)) FROM c"
+    " LEFT JOIN customers cu ON cu.tenant = $1 AND cu.id = c.customer"
+    " LEFT JOIN loyalty_accounts a ON a.tenant = $1 AND a.customer = c.customer";
+
+static int ingest_lookup(struct ingest *in, const struct hq_msg *m, const char *store)
+{
+    struct p4t_lookup *l = malloc(sizeof *l);
+    char reason[P4T_REASON_MAX], *cust_items[P4T_LOOKUP_MAX], *bal_items[P4T_LOOKUP_MAX];
+    size_t n_cust = 0, n_bal = 0;
+    struct arr names = {0};
+    PGresult *res = NULL;
+    const char *v[3];
+    int rc;
+
+    if (!l)
+        return P4HQ_ENOMEM;
+    if (p4t_lookup_decode(m->payload, m->len, l, reason, sizeof reason) != 0) {
+        free(l);
+        return dead_letter(in, m->topic, m->payload, m->len, reason);
+    }
+    rc = P4HQ_OK;
+    for (size_t i = 0; i < l->n_customers && !rc; i++)
+        rc = arr_add_str(&names, l->customers[i]);
+    v[0] = in->cfg->tenant;
+    v[1] = store;
+    v[2] = arr_text(&names);
+    if (!rc)
+        rc = db_query(&in->db, sql_lookup, 3, v, &res);
+    for (int r = 0; !rc && r < PQntuples(res); r++) {
+        if (!PQgetisnull(res, r, 1))
+            cust_items[n_cust++] = PQgetvalue(res, r, 1);
+        if (!PQgetisnull(res, r, 2))
+            bal_items[n_bal++] = PQgetvalue(res, r, 2);
+        else if (strcmp(PQgetvalue(res, r, 3), "t") == 0)
+            rc = note_customer(in, PQgetvalue(res, r, 0)); /* issued by push_balances */
+    }
+    if (!rc && n_cust)
+        rc = authority_enqueue_items(&in->db, in->cfg->tenant, store, "customer", cust_items,
+                                     n_cust);
+    if (!rc && n_bal)
+        rc = authority_enqueue_items(&in->db, in->cfg->tenant, store, "loyalty", bal_items,
+                                     n_bal);
+    p4_debug("lookup store=%s req_id=%s customers=%zu", store, l->req_id, l->n_customers);
+    PQclear(res);
+    arr_free(&names);
+    free(l);
+    return rc;
+}
+
 /* Routes one message. Only database failures are returned: bad input is dead-lettered. */
 static int ingest_one(struct ingest *in, const struct hq_msg *m)
 {
@@ -550,14 +727,16 @@ static int ingest_one(struct ingest *in, const struct hq_msg *m)
         return ingest_status(in, m, store);
     if (strcmp(kind, "alert") == 0)
         return ingest_alert(in, m, store);
-    if (strcmp(kind, "resync") == 0) {
-        p4_debug("resync request store=%s (answered by the downlink publisher)", store);
-        return P4HQ_OK;
-    }
+    if (strcmp(kind, "resync") == 0)
+        return ingest_resync(in, m, store);
+    if (strcmp(kind, "customer") == 0)
+        return ingest_customers(in, m, store);
+    if (strcmp(kind, "lookup") == 0)
+        return ingest_lookup(in, m, store);
     return dead_letter(in, m->topic, m->payload, m->len, "topic: unknown uplink kind");
 }
 
-/* Locks (creating if new) the row of every store whose sales the group carries, in store
+/* Locks (creating if new) the row of every store whose sales or status the group carries, in store
  * order so that two processes never wait on each other in a cycle. Holding the lock to
  * COMMIT makes the watermark each process computes see the other's committed rows. */
 static int lock_stores(struct ingest *in, struct hq_msg *group)
@@ -567,8 +746,11 @@ static int lock_stores(struct ingest *in, struct hq_msg *group)
         char tenant[P4T_ID_MAX + 1], store[P4T_ID_MAX + 1], kind[P4T_KIND_MAX + 1];
         bool up;
 
+        /* Statuses update the same rows: locked in the same order, or two processes could
+         * each hold one store and wait for the other's. */
         if (p4t_topic_parse_cloud(m->topic, tenant, store, &up, kind) != 0 || !up ||
-            strcmp(kind, "sale") != 0 || strcmp(tenant, in->cfg->tenant) != 0 ||
+            (strcmp(kind, "sale") != 0 && strcmp(kind, "status") != 0) ||
+            strcmp(tenant, in->cfg->tenant) != 0 || strcmp(store, "_all") == 0 ||
             find_store(in, store))
             continue;
         if (in->n_stores == MAX_STORES_PER_GROUP)
@@ -628,6 +810,41 @@ static void publish_acks(struct ingest *in)
     }
 }
 
+/* The new balance of every customer the group's sales moved, to the stores where each shops,
+ * in this transaction; an overdraft is recorded (the ledger keeps the negative sum) and raised. */
+static int push_balances(struct ingest *in)
+{
+    int64_t overdrawn = 0;
+    int rc = authority_loyalty_push(&in->db, in->cfg->tenant, in->customers, in->n_customers,
+                                    &overdrawn);
+
+    if (!rc && overdrawn > 0) {
+        for (size_t i = 0; i < in->n_customers && !rc; i++) {
+            const char *v[2] = {in->cfg->tenant, in->customers[i]};
+            PGresult *res;
+            rc = db_query(&in->db,
+                          "SELECT a.balance, a.ver, coalesce((SELECT store FROM loyalty_ledger"
+                          " WHERE tenant = $1 AND customer = $2 AND points < 0"
+                          " ORDER BY id DESC LIMIT 1), '') FROM loyalty_accounts a"
+                          " WHERE a.tenant = $1 AND a.customer = $2 AND a.balance < 0",
+                          2, v, &res);
+            if (rc)
+                break;
+            if (PQntuples(res) == 1) {
+                char message[P4T_REASON_MAX], key[P4T_CUSTOMER_MAX + 32];
+                const char *store = PQgetvalue(res, 0, 2);
+                snprintf(message, sizeof message, "customer %s overdrew points: balance %s",
+                         in->customers[i], PQgetvalue(res, 0, 0));
+                snprintf(key, sizeof key, "%s/%s", in->customers[i], PQgetvalue(res, 0, 1));
+                rc = raise_alert(in, store[0] ? store : "_hq", "loyalty_overdraw", key,
+                                 "warning", NULL, message);
+            }
+            PQclear(res);
+        }
+    }
+    return rc;
+}
+
 /* One transaction for the whole GROUP. Returns 0 after COMMIT, or P4HQ_EDB (rolled back). */
 static int run_txn(struct ingest *in, struct hq_msg *group)
 {
@@ -637,8 +854,11 @@ static int run_txn(struct ingest *in, struct hq_msg *group)
         rc = products_refresh(&in->products, &in->db, in->cfg->tenant);
     if (!rc)
         rc = lock_stores(in, group);
+    forget_customers(in);
     for (struct hq_msg *m = group; m && !rc; m = m->next)
         rc = ingest_one(in, m);
+    if (!rc && in->n_customers)
+        rc = push_balances(in);
     if (!rc)
         rc = update_watermarks(in);
     if (!rc)
@@ -741,8 +961,12 @@ void ingest_run(struct ingest *in, volatile int *stop)
         struct hq_msg *group = link_pop(in->link, in->cfg->batch_max_messages, 200);
 
         if (group) {
+            int64_t t0 = p4_mono_ms();
+            uint64_t sales0 = in->n_sales;
             commit_group(in, group, stop);
             in->n_groups++;
+            p4_debug("group committed sales=%" PRIu64 " ms=%" PRId64, in->n_sales - sales0,
+                     p4_mono_ms() - t0);
             while (group) {
                 struct hq_msg *next = group->next;
                 hq_msg_free(group);

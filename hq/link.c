@@ -23,7 +23,7 @@
 #define HQ_TLS_CIPHERS \
     "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!DSS:@SECLEVEL=2"
 
-enum { SUB_SALE, SUB_ALERT, SUB_RESYNC, SUB_STATUS, N_SUBS };
+enum { SUB_SALE, SUB_ALERT, SUB_RESYNC, SUB_CUSTOMER, SUB_LOOKUP, SUB_STATUS, N_SUBS };
 
 struct link {
     MQTTAsync client;
@@ -34,6 +34,7 @@ struct link {
     pthread_cond_t cv;
     struct hq_msg *head, *tail; /* the queue, oldest first */
     int n_queued;
+    size_t queued_bytes;
     bool connected;
     bool woken;
     uint64_t refused; /* offers refused because the queue was full (Paho offers them again) */
@@ -124,8 +125,9 @@ static void on_lost(void *context, char *cause)
     p4_warn("cloud connection lost (reconnecting) cause=%s", cause ? cause : "-");
 }
 
-/* Paho's thread: copy and return at once. With the queue full, returning 0 makes Paho keep the
- * message and offer it again later, so uplink data waits instead of being dropped. */
+/* Paho's thread: copy and return at once. With the queue full ([ingest] queue_max messages or
+ * queue_max_mb bytes; one message always fits), returning 0 makes Paho keep the message and
+ * offer it again later, so uplink data waits in the broker instead of being dropped. */
 static int on_message(void *context, char *topic, int topic_len, MQTTAsync_message *m)
 {
     struct link *l = context;
@@ -135,7 +137,8 @@ static int on_message(void *context, char *topic, int topic_len, MQTTAsync_messa
     struct hq_msg *msg;
 
     pthread_mutex_lock(&l->mu);
-    if (l->n_queued >= l->cfg->queue_max) {
+    if (l->n_queued >= l->cfg->queue_max ||
+        (l->n_queued > 0 && l->queued_bytes + copy > (size_t)l->cfg->queue_max_mb << 20)) {
         l->refused++;
         pthread_mutex_unlock(&l->mu);
         return 0;
@@ -163,6 +166,7 @@ static int on_message(void *context, char *topic, int topic_len, MQTTAsync_messa
         l->head = msg;
     l->tail = msg;
     l->n_queued++;
+    l->queued_bytes += copy;
     pthread_cond_signal(&l->cv);
     pthread_mutex_unlock(&l->mu);
     MQTTAsync_freeMessage(&m);
@@ -186,7 +190,8 @@ static void on_connect_fail5(void *context, MQTTAsync_failureData5 *response)
 
 static int build_filters(struct link *l)
 {
-    static const char *const kinds[N_SUBS] = {"sale", "alert", "resync", "status"};
+    static const char *const kinds[N_SUBS] = {"sale", "alert", "resync", "customer", "lookup",
+                                              "status"};
     const struct p4hq_config *cfg = l->cfg;
 
     if (!p4t_id_valid(cfg->tenant))
@@ -333,8 +338,10 @@ struct hq_msg *link_pop(struct link *l, int max, int wait_ms)
         return NULL;
     }
     last = first;
+    l->queued_bytes -= first->len;
     while (n < max && last->next) {
         last = last->next;
+        l->queued_bytes -= last->len;
         n++;
     }
     l->head = last->next;
@@ -357,6 +364,23 @@ int link_publish(struct link *l, const char *topic, const char *payload, size_t 
         return P4HQ_EMQTT;
     }
     return P4HQ_OK;
+}
+
+int link_send(struct link *l, const char *topic, const char *payload, size_t len, int *token)
+{
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    int rc = MQTTAsync_send(l->client, topic, (int)len, payload, 1, 0, &ro);
+
+    *token = ro.token;
+    return rc == MQTTASYNC_SUCCESS ? P4HQ_OK : P4HQ_EMQTT;
+}
+
+int link_wait(struct link *l, int token, int timeout_ms)
+{
+    return MQTTAsync_waitForCompletion(l->client, token, (unsigned long)timeout_ms) ==
+                   MQTTASYNC_SUCCESS
+               ? P4HQ_OK
+               : P4HQ_EMQTT;
 }
 
 bool link_connected(struct link *l)

@@ -53,26 +53,36 @@ static void install_signals(sigset_t *handled)
     sigaddset(handled, SIGHUP);
 }
 
-struct ingest_thread {
+struct worker {
     struct ingest *in;
+    struct downlink *dl;
     volatile int stop;
 };
 
 static void *ingest_main(void *arg)
 {
-    struct ingest_thread *t = arg;
+    struct worker *t = arg;
 
     ingest_run(t->in, &t->stop);
     return NULL;
 }
 
+static void *downlink_main(void *arg)
+{
+    struct worker *t = arg;
+
+    downlink_run(t->dl, &t->stop);
+    return NULL;
+}
+
 static int run_daemon(const struct p4hq_config *cfg)
 {
-    struct ingest_thread t = {0};
+    struct worker t = {0};
     struct link *link = NULL;
     struct db db;
     sigset_t handled, old;
-    pthread_t th;
+    pthread_t th, th_dl;
+    bool dl_started = false;
     int rc;
 
     /* Schema first, so that several processes starting together agree on it before any of
@@ -96,10 +106,23 @@ static int run_daemon(const struct p4hq_config *cfg)
     rc = link_start(&link, cfg);
     if (!rc)
         rc = ingest_new(&t.in, cfg, link);
+    if (!rc)
+        rc = downlink_new(&t.dl, cfg, link);
     if (!rc && pthread_create(&th, NULL, ingest_main, &t) != 0)
         rc = P4HQ_ENOMEM;
+    if (!rc) {
+        if (pthread_create(&th_dl, NULL, downlink_main, &t) == 0) {
+            dl_started = true;
+        } else {
+            t.stop = 1;
+            link_wake(link);
+            pthread_join(th, NULL);
+            rc = P4HQ_ENOMEM;
+        }
+    }
     if (rc) {
         pthread_sigmask(SIG_SETMASK, &old, NULL);
+        downlink_free(t.dl);
         ingest_free(t.in);
         link_stop(link);
         return 1;
@@ -119,7 +142,10 @@ static int run_daemon(const struct p4hq_config *cfg)
     t.stop = 1;
     link_wake(link);
     pthread_join(th, NULL);
+    if (dl_started)
+        pthread_join(th_dl, NULL);
     link_stop(link);
+    downlink_free(t.dl);
     ingest_free(t.in);
     p4_info("stopped");
     return 0;

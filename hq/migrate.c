@@ -23,7 +23,7 @@ static int blob_version(const struct p4hq_blob *b)
 int migrate_apply(struct db *db, int *applied)
 {
     PGresult *res = NULL;
-    int current = 0, rc, n = 0;
+    int rc, n = 0;
 
     if (applied)
         *applied = 0;
@@ -35,18 +35,20 @@ int migrate_apply(struct db *db, int *applied)
                  "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
                  "schema_version");
     if (!rc)
-        rc = db_query(db, "SELECT coalesce(max(version), 0) FROM schema_version", 0, NULL,
-                      &res);
+        rc = db_query(db, "SELECT version FROM schema_version", 0, NULL, &res);
     if (rc)
         goto out;
-    current = atoi(PQgetvalue(res, 0, 0));
-    PQclear(res);
     for (size_t i = 0; i < hq_migrations_n; i++) {
         const struct p4hq_blob *m = &hq_migrations[i];
         char version[16];
         const char *params[2] = {version, m->name};
+        bool done = false;
 
-        if (blob_version(m) <= current)
+        /* Applied by membership, not by the highest number: a migration merged later with a
+         * lower number than one already applied still runs. */
+        for (int r = 0; r < PQntuples(res) && !done; r++)
+            done = atoi(PQgetvalue(res, r, 0)) == blob_version(m);
+        if (done)
             continue;
         snprintf(version, sizeof version, "%d", blob_version(m));
         rc = db_exec(db, "BEGIN", "migration begin");
@@ -65,9 +67,12 @@ int migrate_apply(struct db *db, int *applied)
         p4_info("migration applied name=%s", m->name);
         n++;
     }
+    PQclear(res);
+    res = NULL;
     if (applied)
         *applied = n;
 out:
+    PQclear(res);
     if (db_ok(db))
         db_exec(db, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", "migration unlock");
     return rc;

@@ -20,6 +20,7 @@ enum p4hq_rc {
     P4HQ_EDB = -3,    /* a database error; the connection may be gone (db_ok tells) */
     P4HQ_EMQTT = -4,
     P4HQ_EIO = -5,
+    P4HQ_EEXIST = -6, /* the object id was already recorded: nothing changed */
 };
 
 #define P4HQ_PATH_MAX 512
@@ -60,6 +61,7 @@ struct p4hq_config {
     int default_tax_bp;             /* basis points */
     int batch_max_messages;         /* MQTT messages per transaction */
     int queue_max;                  /* messages waiting for the ingest thread */
+    int queue_max_mb;               /* and their bytes, MiB */
 };
 
 /* Sets every default (no tenant, no URI). */
@@ -161,6 +163,11 @@ struct hq_msg *link_pop(struct link *l, int max, int wait_ms);
 /* Publishes (QoS 1) and does not wait. Returns 0 or P4HQ_EMQTT (not connected). */
 int link_publish(struct link *l, const char *topic, const char *payload, size_t len,
                  bool retained);
+/* Publishes (QoS 1, not retained) and hands back the token that link_wait waits on. Not for
+ * Paho's callback thread: link_wait blocks. */
+int link_send(struct link *l, const char *topic, const char *payload, size_t len, int *token);
+/* Waits up to TIMEOUT_MS for the broker's PUBACK of TOKEN. 0, or P4HQ_EMQTT (not acked). */
+int link_wait(struct link *l, int token, int timeout_ms);
 bool link_connected(struct link *l);
 uint64_t link_dropped(struct link *l);
 /* Wakes a link_pop waiter (shutdown). */
@@ -173,6 +180,13 @@ int ingest_new(struct ingest **out, const struct p4hq_config *cfg, struct link *
 void ingest_free(struct ingest *in);
 /* The ingest thread's loop: runs until *STOP is set. */
 void ingest_run(struct ingest *in, volatile int *stop);
+
+/* ---- downlink.c: the outbox publisher and resync answers ---- */
+struct downlink;
+int downlink_new(struct downlink **out, const struct p4hq_config *cfg, struct link *link);
+void downlink_free(struct downlink *d);
+/* The publisher thread's loop: runs until *STOP is set. */
+void downlink_run(struct downlink *d, volatile int *stop);
 
 /* ---- cli.c: operator commands ---- */
 /* Runs ARGV (after the options) against the database. Returns the process exit code. */

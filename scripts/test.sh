@@ -6,14 +6,16 @@
 # Then the suite again on an ASan+UBSan build (P4_TEST_SANITIZE=0 skips it; the fault-injection
 # scenarios run there only with P4_TEST_SANITIZE_FAULTS=1, to keep the whole run under 15
 # minutes on 2 cores), and each libFuzzer target for P4_FUZZ_SECONDS (default 20; 0 skips).
+# A test that skips (exit 77) or does not run fails the run (tests/harness/ctest_strict.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+ctest_strict=$root/tests/harness/ctest_strict.sh
 "$root/scripts/deps.sh"
 
 export BUILD_DIR=${BUILD_DIR:-$root/build}
 "$root/scripts/build.sh" -DP4_WERROR=ON -DP4_SANITIZE=OFF
-(cd "$BUILD_DIR" && ctest --output-on-failure -j2 -LE integration &&
-  ctest --output-on-failure -L integration)
+(cd "$BUILD_DIR" && "$ctest_strict" --output-on-failure -j2 -LE integration &&
+  "$ctest_strict" --output-on-failure -L integration)
 
 if [ "${P4_TEST_SANITIZE:-1}" = 1 ]; then
   echo "== the suite again under ASan+UBSan"
@@ -24,8 +26,8 @@ if [ "${P4_TEST_SANITIZE:-1}" = 1 ]; then
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   skip="packaging"
   if [ "${P4_TEST_SANITIZE_FAULTS:-0}" != 1 ]; then skip="packaging|faults"; fi
-  (cd "$asan" && ctest --output-on-failure -j2 -LE "integration|packaging" &&
-    ctest --output-on-failure -L integration -LE "$skip")
+  (cd "$asan" && "$ctest_strict" --output-on-failure -j2 -LE "integration|packaging" &&
+    "$ctest_strict" --output-on-failure -L integration -LE "$skip")
 fi
 
 fuzz_seconds=${P4_FUZZ_SECONDS:-20}

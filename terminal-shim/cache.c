@@ -333,7 +333,9 @@ int cache_apply(struct cache *c, const struct p4t_changes *ch, bool first_chunk,
     /* A snapshot chunk before the last is not worth an fsync: until the last chunk sets the
      * cursor the cache is unusable anyway (cursor 0), and the last chunk's commit (FULL) makes
      * the WAL frames before it durable too. 200,000 items come in 400 chunks. The journal's
-     * sales share this connection but not this moment (the caller holds the lock). */
+     * sales share this connection but not this moment (the caller holds the lock). If FULL
+     * cannot be set back afterwards this returns the error, and journal_begin() refuses to
+     * commit a sale until it can set FULL itself. */
     relaxed = ch->snapshot && ch->more;
     if (relaxed) {
         rc = step_done(c, c->st[ST_SYNC_NORMAL], "synchronous");

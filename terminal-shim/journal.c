@@ -79,6 +79,8 @@ enum {
     ST_REJECT,
     ST_PRUNE,
     ST_PENDING_REDEEM,
+    ST_SYNC_GET,
+    ST_SYNC_FULL,
     ST_COUNT
 };
 
@@ -108,6 +110,8 @@ static const char *const sql[ST_COUNT] = {
     [ST_PRUNE] = "DELETE FROM sales WHERE state = 1 AND done_ms < ?1",
     [ST_PENDING_REDEEM] = "SELECT coalesce(sum(redeem), 0) FROM sales WHERE state = 0 AND "
                           "customer = ?1",
+    [ST_SYNC_GET] = "PRAGMA synchronous",
+    [ST_SYNC_FULL] = "PRAGMA synchronous=FULL",
 };
 
 struct journal {
@@ -131,6 +135,39 @@ static int step_done(struct journal *j, sqlite3_stmt *st, const char *what)
     sqlite3_clear_bindings(st);
     if (rc != SQLITE_DONE)
         return db_fail(j, what);
+    return 0;
+}
+
+/* SQLite's values of PRAGMA synchronous. */
+#define SYNC_FULL 2
+
+/* Makes sure the connection is at synchronous=FULL (or stricter) before a transaction: the
+ * cache relaxes the shared connection for the chunks of a snapshot, and if setting it back
+ * failed, a commit now would not be fsync'd. Sets FULL again when it is not; when that fails
+ * too, returns P4TERM_EIO (logged) so that nothing is committed without the fsync. */
+static int sync_full_ensure(struct journal *j)
+{
+    sqlite3_stmt *st = j->st[ST_SYNC_GET];
+    int64_t level = -1;
+    int rc;
+
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        level = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return db_fail(j, "synchronous read");
+    if (level >= SYNC_FULL)
+        return 0;
+    if (sqlite3_step(j->st[ST_SYNC_FULL]) != SQLITE_DONE) {
+        p4_error("journal refuses to commit without fsync: synchronous=%lld could not be set "
+                 "back to FULL path=%s err=\"%s\"", (long long)level, j->path,
+                 sqlite3_errmsg(j->db));
+        sqlite3_reset(j->st[ST_SYNC_FULL]);
+        return P4TERM_EIO;
+    }
+    sqlite3_reset(j->st[ST_SYNC_FULL]);
+    p4_warn("journal synchronous set back to FULL path=%s was=%lld", j->path, (long long)level);
     return 0;
 }
 
@@ -218,6 +255,10 @@ int journal_open(const char *path, struct journal **out, bool *fresh)
             goto out;
         }
     }
+    /* The pragma above may leave the level unchanged without an error: check it took. */
+    rc = sync_full_ensure(j);
+    if (rc)
+        goto out;
     *out = j;
     j = NULL;
     rc = 0;
@@ -245,6 +286,10 @@ sqlite3 *journal_db(struct journal *j)
 
 int journal_begin(struct journal *j)
 {
+    int rc = sync_full_ensure(j);
+
+    if (rc)
+        return rc;
     return step_done(j, j->st[ST_BEGIN], "begin");
 }
 

@@ -32,7 +32,9 @@ struct link {
     void (*wake)(void *);
     void *wake_ctx;
 
-    pthread_mutex_t mu; /* guards everything below */
+    /* mu guards everything below. Paho's callbacks take it, so it is never held across a
+     * MQTTAsync_* call: Paho may be inside a callback, holding its own mutex, at that moment. */
+    pthread_mutex_t mu;
     pthread_cond_t cv;  /* disconnect completion at free */
     enum link_state state;
     uint64_t up_gen;
@@ -263,14 +265,17 @@ void link_free(struct link *l)
                 until.tv_sec++;
                 until.tv_nsec -= 1000000000L;
             }
-            pthread_mutex_lock(&l->mu);
+            /* Called without l->mu: Paho may run on_message or on_disconnected (which take
+             * it) on its own thread while this call waits for Paho's mutex. The flag is read
+             * under l->mu below, so a completion that comes before the wait is not missed. */
             if (MQTTAsync_disconnect(l->client, &d) == MQTTASYNC_SUCCESS) {
+                pthread_mutex_lock(&l->mu);
                 while (!l->disconnected) {
                     if (pthread_cond_timedwait(&l->cv, &l->mu, &until) != 0)
                         break;
                 }
+                pthread_mutex_unlock(&l->mu);
             }
-            pthread_mutex_unlock(&l->mu);
         }
         MQTTAsync_destroy(&l->client);
     }

@@ -26,9 +26,10 @@
  *   The event callback runs on the worker thread, one event at a time: it must return quickly
  *   and may call p4term_sale(), p4term_price(), p4term_stock() and p4term_pending().
  *
- * Errors
+ * Errors and logging
  *   Functions return 0 or a negative enum p4term_rc value and give results through
- *   out-pointers. Every failure is also logged once (p4common logging) with its cause.
+ *   out-pointers. Every failure is also logged once with its cause: as lines on stderr unless
+ *   the host application hands the log to its own callback (p4term_set_log).
  *
  * Ownership
  *   Strings passed in are copied; pointers inside an event are valid only during the callback.
@@ -44,7 +45,8 @@ enum p4term_rc {
     P4TERM_OK = 0,
     P4TERM_EINVAL = -1,   /* bad argument or a sale that breaks the contract (reason given) */
     P4TERM_ENOMEM = -2,
-    P4TERM_EIO = -3,      /* the journal could not be read or written (disk, corruption) */
+    P4TERM_EIO = -3,      /* the journal could not be read or written (disk, corruption), or
+                           * not with fsync (synchronous=FULL could not be set) */
     P4TERM_ENOTFOUND = -4, /* no such SKU in the cache / no such sale in the journal */
     P4TERM_ECONFIG = -5,  /* configuration file unreadable or invalid (reason given) */
     P4TERM_EMQTT = -6,    /* the MQTT client could not be created */
@@ -52,6 +54,27 @@ enum p4term_rc {
     P4TERM_ETIMEDOUT = -8, /* no answer from the gateway in time (holds) */
     P4TERM_EUNAVAIL = -9, /* needs the gateway link, and this handle has none (offline) */
 };
+
+/* Levels of the library's log events, lowest first. */
+enum p4term_log_level {
+    P4TERM_LOG_DEBUG = 0,
+    P4TERM_LOG_INFO,
+    P4TERM_LOG_WARN,
+    P4TERM_LOG_ERROR,
+};
+
+/* Receives one log event: its LEVEL and MSG, the message and its key=value fields on one line
+ * without timestamp or newline, e.g. "sale refused reason=\"...\"". MSG lives only during the
+ * call. It runs on the thread that logs (the caller's, a handle's worker, or the MQTT client's),
+ * possibly on several at once: it must be thread-safe, return quickly and not call libp4term. */
+typedef void (*p4term_log_cb)(enum p4term_log_level level, const char *msg, void *user);
+
+/* Sends the library's log to CB(level, msg, USER) instead of stderr; events below MIN_LEVEL are
+ * dropped before they are formatted. CB NULL goes back to lines on stderr. The setting is
+ * process-wide, like SQLite's SQLITE_CONFIG_LOG: call it before p4term_open() or
+ * p4term_config_load(), while no handle is open (it is not synchronised with the threads
+ * that log). Default: stderr, P4TERM_LOG_INFO. */
+void p4term_set_log(p4term_log_cb cb, void *user, enum p4term_log_level min_level);
 
 /* A sale line whose price_minor is P4TERM_PRICE_CACHED is priced by the library from the
  * register's cache: the price in effect at the sale's ts and its ver, then the active promos
@@ -147,7 +170,8 @@ void p4term_close(struct p4term *t);
 
 /* Records one sale. SALE's id, seq, store, reg and ts are filled in here (whatever the caller
  * put there is ignored); everything else must follow the contract (P4TERM_EINVAL with REASON
- * otherwise, nothing journaled). On return the sale is durable. ID_OUT receives its id and
+ * otherwise, nothing journaled). On return the sale is durable: when the journal cannot commit
+ * it with an fsync, nothing is journaled and P4TERM_EIO is returned. ID_OUT receives its id and
  * *SEQ_OUT its seq, or 0 when this is a new journal whose seq base is not yet known from the
  * gateway: the sale is then numbered, and sent, as soon as the gateway answers (a
  * P4TERM_EV_NUMBERED event says when). ID_OUT and SEQ_OUT may be NULL.

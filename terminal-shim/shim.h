@@ -28,12 +28,16 @@ struct journal_row {
 void journal_row_cleanup(struct journal_row *r);
 
 /* Opens or creates PATH (WAL, synchronous FULL, migrations). *FRESH is set when the file held
- * no journal before (FRESH may be NULL). Returns 0 or P4TERM_EIO (logged). */
+ * no journal before (FRESH may be NULL). Returns 0 or P4TERM_EIO (logged), also when FULL does
+ * not take. */
 int journal_open(const char *path, struct journal **out, bool *fresh);
 void journal_close(struct journal *j);
 /* The connection, for the cache (it lives as long as the journal). */
 sqlite3 *journal_db(struct journal *j);
 
+/* Starts a write transaction. The connection is put back to synchronous=FULL first if it is
+ * not (the cache relaxes it during a snapshot); when that fails nothing is begun and
+ * P4TERM_EIO is returned (logged): a sale is never committed without its fsync. */
 int journal_begin(struct journal *j);
 int journal_commit(struct journal *j);
 void journal_rollback(struct journal *j);
@@ -143,7 +147,9 @@ const char *cache_entity_name(enum p4t_entity e);
 
 /* ---- link.c: the Paho MQTTAsync client to the store broker ----
  * Paho runs callbacks on its own thread; they only copy messages into a bounded queue and call
- * WAKE. Everything else is called from the owner's (worker) thread. */
+ * WAKE. Everything else is called from the owner's (worker) thread. No Paho call is made while
+ * holding a lock that a callback takes (the link's queue lock, or whatever WAKE takes), so
+ * callers must not hold such a lock either when they call link_*. */
 struct link;
 
 struct link_opts {

@@ -7,46 +7,40 @@
 #include "p4t.h"
 #include "p4t_json.h"
 
+static const char *const severity_names[] = {"info", "warning", "critical"};
+#define N_SEVERITIES (sizeof severity_names / sizeof severity_names[0])
+
 static const char *const alert_keys[] = {"id",      "kind", "severity", "ts",      "store",
                                          "message", "sku",  "sales",    "details", NULL};
 
-static int decode_obj(struct jx *j, const cJSON *root, struct p4t_alert *out)
+static int read_alert(struct jx *j, const cJSON *root, void *arg)
 {
+    struct p4t_alert *out = arg;
     const cJSON *sales, *details, *it;
     char *text = NULL;
+    int severity = 0, rc;
     size_t i;
-    int rc;
 
     rc = jx_keys(j, root, alert_keys);
+    if (!rc)
+        rc = jx_str(j, root, "id", true, 1, JX_UUID, out->id, sizeof out->id);
+    if (!rc)
+        rc = jx_str(j, root, "kind", true, 1, JX_KIND, out->kind, sizeof out->kind);
+    if (!rc)
+        rc = jx_enum(j, root, "severity", severity_names, N_SEVERITIES,
+                     "must be info, warning or critical", &severity);
     if (rc)
         return rc;
-    rc = jx_str(j, root, "id", true, 1, JX_UUID, out->id, sizeof out->id);
-    if (rc)
-        return rc;
-    rc = jx_str(j, root, "kind", true, 1, JX_KIND, out->kind, sizeof out->kind);
-    if (rc)
-        return rc;
-    rc = jx_str(j, root, "severity", true, 1, JX_KIND, out->severity, sizeof out->severity);
-    if (rc == P4T_EINVAL && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "severity")))
-        return jx_fail(j, "severity", "must be info, warning or critical");
-    if (rc)
-        return rc;
-    if (strcmp(out->severity, "info") != 0 && strcmp(out->severity, "warning") != 0 &&
-        strcmp(out->severity, "critical") != 0)
-        return jx_fail(j, "severity", "must be info, warning or critical");
+    memcpy(out->severity, severity_names[severity], strlen(severity_names[severity]) + 1);
     rc = jx_str(j, root, "ts", true, 1, JX_TS, out->ts, sizeof out->ts);
-    if (rc)
-        return rc;
-    rc = jx_str(j, root, "store", true, 1, JX_STORE, out->store, sizeof out->store);
-    if (rc)
-        return rc;
-    rc = jx_str(j, root, "message", true, 1, JX_TEXT, out->message, sizeof out->message);
-    if (rc)
-        return rc;
-    rc = jx_str(j, root, "sku", false, 1, JX_PRINTABLE, out->sku, sizeof out->sku);
-    if (rc)
-        return rc;
-    rc = jx_member(j, root, "sales", false, cJSON_Array, &sales);
+    if (!rc)
+        rc = jx_str(j, root, "store", true, 1, JX_STORE, out->store, sizeof out->store);
+    if (!rc)
+        rc = jx_str(j, root, "message", true, 1, JX_TEXT, out->message, sizeof out->message);
+    if (!rc)
+        rc = jx_str(j, root, "sku", false, 1, JX_PRINTABLE, out->sku, sizeof out->sku);
+    if (!rc)
+        rc = jx_member(j, root, "sales", false, cJSON_Array, &sales);
     if (rc)
         return rc;
     i = 0;
@@ -78,44 +72,29 @@ static int decode_obj(struct jx *j, const cJSON *root, struct p4t_alert *out)
 int p4t_alert_decode(const char *buf, size_t len, struct p4t_alert *out, char *reason,
                      size_t reason_len)
 {
-    struct jx j = {.reason = reason, .reason_len = reason_len};
-    cJSON *root = NULL;
-    int rc;
+    return jx_decode(buf, len, P4T_MAX_PAYLOAD, read_alert, out, sizeof *out, reason,
+                     reason_len);
+}
 
-    if (reason && reason_len)
-        reason[0] = '\0';
-    memset(out, 0, sizeof *out);
-    rc = jx_parse(&j, buf, len, P4T_MAX_PAYLOAD, &root);
-    if (rc)
-        goto out;
-    rc = decode_obj(&j, root, out);
-out:
-    rc = jx_finish(&j, rc);
-    if (rc)
-        memset(out, 0, sizeof *out);
-    cJSON_Delete(root);
-    return rc;
+static int check_alert(const char *text, size_t len, void *scratch, const void *arg)
+{
+    (void)arg;
+    return p4t_alert_decode(text, len, scratch, NULL, 0);
 }
 
 /* Field order: id, kind, severity, ts, store, message, then sku, sales and details when set.
  * Validated by decoding the printed text. */
 int p4t_alert_encode(const struct p4t_alert *a, char **out)
 {
-    cJSON *root = NULL, *arr, *details;
-    char *text = NULL;
-    struct p4t_alert *check = NULL;
+    cJSON *root, *arr, *details;
     size_t i;
-    int rc = P4T_ENOMEM;
+    int rc;
 
     *out = NULL;
-    if (a->n_sales > P4T_ALERT_MAX_SALES) {
-        rc = P4T_EINVAL;
-        goto out;
-    }
+    if (a->n_sales > P4T_ALERT_MAX_SALES)
+        return P4T_EINVAL;
     root = cJSON_CreateObject();
-    if (!root)
-        goto out;
-    rc = jx_add_str(root, "id", a->id, sizeof a->id);
+    rc = root ? jx_add_str(root, "id", a->id, sizeof a->id) : P4T_ENOMEM;
     if (!rc)
         rc = jx_add_str(root, "kind", a->kind, sizeof a->kind);
     if (!rc)
@@ -140,39 +119,18 @@ int p4t_alert_encode(const struct p4t_alert *a, char **out)
         }
     }
     if (!rc && a->details[0]) {
-        if (jx_strnlen(a->details, sizeof a->details) == sizeof a->details) {
-            rc = P4T_EINVAL;
-            goto out;
-        }
-        details = cJSON_Parse(a->details);
+        /* The details are JSON text already; an unterminated or unparsable one is refused. */
+        details = NULL;
+        if (jx_strnlen(a->details, sizeof a->details) < sizeof a->details)
+            details = cJSON_Parse(a->details);
         if (!details) {
             rc = P4T_EINVAL;
-            goto out;
-        }
-        if (!cJSON_AddItemToObject(root, "details", details)) {
+        } else if (!cJSON_AddItemToObject(root, "details", details)) {
             cJSON_Delete(details);
             rc = P4T_ENOMEM;
         }
     }
-    if (!rc)
-        rc = jx_print(root, &text);
-    if (rc)
-        goto out;
-    check = malloc(sizeof *check);
-    if (!check) {
-        rc = P4T_ENOMEM;
-        goto out;
-    }
-    rc = p4t_alert_decode(text, strlen(text), check, NULL, 0);
-    if (rc)
-        goto out;
-    *out = text;
-    text = NULL;
-out:
-    free(check);
-    free(text);
-    cJSON_Delete(root);
-    return rc;
+    return jx_encode(root, rc, check_alert, sizeof(struct p4t_alert), NULL, out);
 }
 
 /* FNV-1a over S (and its NUL, so "ab"+"c" and "a"+"bc" differ), continuing from H. */

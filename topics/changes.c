@@ -123,8 +123,9 @@ static int decode_item(struct jx *j, const cJSON *it, size_t i, struct p4t_chang
     return jx_print_value((cJSON *)value, &item->value_json);
 }
 
-static int decode_obj(struct jx *j, const cJSON *root, struct p4t_changes *out)
+static int read_changes(struct jx *j, const cJSON *root, void *arg)
 {
+    struct p4t_changes *out = arg;
     const cJSON *items, *it;
     int64_t min_from;
     size_t i, n;
@@ -196,24 +197,26 @@ static int decode_obj(struct jx *j, const cJSON *root, struct p4t_changes *out)
 int p4t_changes_decode(const char *buf, size_t len, struct p4t_changes *out, char *reason,
                        size_t reason_len)
 {
-    struct jx j = {.reason = reason, .reason_len = reason_len};
-    cJSON *root = NULL;
     int rc;
 
-    if (reason && reason_len)
-        reason[0] = '\0';
+    /* Not jx_decode: a failure must free the items read_changes allocated before OUT is
+     * zeroed. */
     memset(out, 0, sizeof *out);
-    rc = jx_parse(&j, buf, len, P4T_MAX_CHANGES_PAYLOAD, &root);
-    if (rc)
-        goto out;
-    rc = decode_obj(&j, root, out);
-out:
-    rc = jx_finish(&j, rc);
+    rc = jx_decode_with(buf, len, P4T_MAX_CHANGES_PAYLOAD, read_changes, out, reason,
+                        reason_len);
     if (rc) {
         p4t_changes_cleanup(out);
         memset(out, 0, sizeof *out);
     }
-    cJSON_Delete(root);
+    return rc;
+}
+
+static int check_changes(const char *text, size_t len, void *scratch, const void *arg)
+{
+    int rc = p4t_changes_decode(text, len, scratch, NULL, 0);
+
+    (void)arg;
+    p4t_changes_cleanup(scratch);
     return rc;
 }
 
@@ -222,18 +225,16 @@ out:
  * items are in order and gap-free. */
 int p4t_changes_encode(const struct p4t_changes *c, char **out)
 {
-    cJSON *root = NULL, *arr, *obj, *value;
-    char *text = NULL;
-    struct p4t_changes check;
+    cJSON *root, *arr = NULL, *obj, *value;
     size_t i;
-    int rc = P4T_ENOMEM;
+    int rc;
 
     *out = NULL;
+    if (c->n_items > P4T_CHANGES_MAX_ITEMS)
+        return P4T_EINVAL;
     root = cJSON_CreateObject();
-    if (!root)
-        goto out;
-    rc = P4T_OK;
-    if (c->is_reply)
+    rc = root ? P4T_OK : P4T_ENOMEM;
+    if (!rc && c->is_reply)
         rc = jx_add_str(root, "req_id", c->req_id, sizeof c->req_id);
     if (!rc)
         rc = jx_add_int(root, "from", c->from);
@@ -248,112 +249,71 @@ int p4t_changes_encode(const struct p4t_changes *c, char **out)
         if (!rc)
             rc = jx_add_int(root, "last_sale_seq", c->last_sale_seq);
     }
-    if (rc)
-        goto out;
-    arr = cJSON_AddArrayToObject(root, "items");
-    if (!arr) {
-        rc = P4T_ENOMEM;
-        goto out;
+    if (!rc) {
+        arr = cJSON_AddArrayToObject(root, "items");
+        rc = arr ? P4T_OK : P4T_ENOMEM;
     }
-    if (c->n_items > P4T_CHANGES_MAX_ITEMS) {
-        rc = P4T_EINVAL;
-        goto out;
-    }
-    for (i = 0; i < c->n_items; i++) {
+    for (i = 0; !rc && i < c->n_items; i++) {
         const struct p4t_change *it = &c->items[i];
         const char *entity = p4t_entity_name(it->entity);
         if (!entity || !it->value_json) {
             rc = P4T_EINVAL;
-            goto out;
+            break;
         }
-        obj = cJSON_CreateObject();
-        if (!obj || !cJSON_AddItemToArray(arr, obj)) {
-            cJSON_Delete(obj);
-            rc = P4T_ENOMEM;
-            goto out;
-        }
-        rc = jx_add_int(obj, "seq", it->seq);
+        obj = jx_append_object(arr);
+        rc = obj ? jx_add_int(obj, "seq", it->seq) : P4T_ENOMEM;
         if (!rc)
             rc = jx_add_str(obj, "entity", entity, P4T_KIND_MAX + 1);
         if (!rc)
             rc = jx_add_str(obj, "key", it->key, sizeof it->key);
         if (rc)
-            goto out;
+            break;
         value = cJSON_Parse(it->value_json);
         if (!value) {
             rc = P4T_EINVAL;
-            goto out;
-        }
-        if (!cJSON_AddItemToObject(obj, "value", value)) {
+        } else if (!cJSON_AddItemToObject(obj, "value", value)) {
             cJSON_Delete(value);
             rc = P4T_ENOMEM;
-            goto out;
         }
     }
-    rc = jx_print(root, &text);
-    if (rc)
-        goto out;
-    rc = p4t_changes_decode(text, strlen(text), &check, NULL, 0);
-    if (rc)
-        goto out;
-    p4t_changes_cleanup(&check);
-    *out = text;
-    text = NULL;
-out:
-    free(text);
-    cJSON_Delete(root);
+    return jx_encode(root, rc, check_changes, sizeof(struct p4t_changes), NULL, out);
+}
+
+static int read_sync_req(struct jx *j, const cJSON *root, void *arg)
+{
+    struct p4t_sync_req *out = arg;
+    int rc;
+
+    rc = jx_keys(j, root, sync_keys);
+    if (!rc)
+        rc = jx_str(j, root, "req_id", true, 1, JX_PRINTABLE, out->req_id, sizeof out->req_id);
+    if (!rc)
+        rc = jx_int(j, root, "cursor", true, 0, JX_INT_MAX, 0, &out->cursor, NULL);
     return rc;
 }
 
 int p4t_sync_req_decode(const char *buf, size_t len, struct p4t_sync_req *out, char *reason,
                         size_t reason_len)
 {
-    struct jx j = {.reason = reason, .reason_len = reason_len};
-    cJSON *root = NULL;
-    int rc;
+    return jx_decode(buf, len, P4T_MAX_PAYLOAD, read_sync_req, out, sizeof *out, reason,
+                     reason_len);
+}
 
-    if (reason && reason_len)
-        reason[0] = '\0';
-    memset(out, 0, sizeof *out);
-    rc = jx_parse(&j, buf, len, P4T_MAX_PAYLOAD, &root);
-    if (!rc)
-        rc = jx_keys(&j, root, sync_keys);
-    if (!rc)
-        rc = jx_str(&j, root, "req_id", true, 1, JX_PRINTABLE, out->req_id, sizeof out->req_id);
-    if (!rc)
-        rc = jx_int(&j, root, "cursor", true, 0, JX_INT_MAX, 0, &out->cursor, NULL);
-    rc = jx_finish(&j, rc);
-    if (rc)
-        memset(out, 0, sizeof *out);
-    cJSON_Delete(root);
-    return rc;
+static int check_sync_req(const char *text, size_t len, void *scratch, const void *arg)
+{
+    (void)arg;
+    return p4t_sync_req_decode(text, len, scratch, NULL, 0);
 }
 
 /* Field order: req_id, cursor. */
 int p4t_sync_req_encode(const struct p4t_sync_req *r, char **out)
 {
-    cJSON *root = NULL;
-    char *text = NULL;
-    struct p4t_sync_req check;
-    int rc = P4T_ENOMEM;
+    cJSON *root = cJSON_CreateObject();
+    int rc = root ? P4T_OK : P4T_ENOMEM;
 
-    *out = NULL;
-    root = cJSON_CreateObject();
-    if (!root)
-        goto out;
-    rc = jx_add_str(root, "req_id", r->req_id, sizeof r->req_id);
+    if (!rc)
+        rc = jx_add_str(root, "req_id", r->req_id, sizeof r->req_id);
     if (!rc)
         rc = jx_add_int(root, "cursor", r->cursor);
-    if (!rc)
-        rc = jx_print(root, &text);
-    if (!rc)
-        rc = p4t_sync_req_decode(text, strlen(text), &check, NULL, 0);
-    if (rc)
-        goto out;
-    *out = text;
-    text = NULL;
-out:
-    free(text);
-    cJSON_Delete(root);
-    return rc;
+    return jx_encode(root, rc, check_sync_req, sizeof(struct p4t_sync_req), NULL, out);
 }

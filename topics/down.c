@@ -324,8 +324,9 @@ void p4t_down_cleanup(struct p4t_down *d)
     d->n_items = 0;
 }
 
-static int decode_obj(struct jx *j, const cJSON *root, struct p4t_down *out)
+static int read_down(struct jx *j, const cJSON *root, void *arg)
 {
+    struct p4t_down *out = arg;
     const cJSON *items, *it;
     size_t i, n;
     int rc;
@@ -362,73 +363,54 @@ int p4t_down_decode(enum p4t_down_kind kind, const char *buf, size_t len, struct
                     char *reason, size_t reason_len)
 {
     struct jx j = {.reason = reason, .reason_len = reason_len};
-    cJSON *root = NULL;
     int rc;
 
-    if (reason && reason_len)
-        reason[0] = '\0';
     memset(out, 0, sizeof *out);
-    if ((unsigned)kind >= N_KINDS) {
-        rc = jx_fail(&j, "kind", "unknown downlink kind");
-        goto out;
-    }
+    if ((unsigned)kind >= N_KINDS)
+        return jx_fail(&j, "kind", "unknown downlink kind");
+    /* Not jx_decode: read_down learns the kind from OUT, and a failure must free the items it
+     * allocated before OUT is zeroed. */
     out->kind = kind;
-    rc = jx_parse(&j, buf, len, P4T_MAX_DOWN_PAYLOAD, &root);
-    if (rc)
-        goto out;
-    rc = decode_obj(&j, root, out);
-out:
-    rc = jx_finish(&j, rc);
+    rc = jx_decode_with(buf, len, P4T_MAX_DOWN_PAYLOAD, read_down, out, reason, reason_len);
     if (rc) {
         p4t_down_cleanup(out);
         memset(out, 0, sizeof *out);
     }
-    cJSON_Delete(root);
+    return rc;
+}
+
+/* ARG is the message being encoded: its kind picks the item reader. */
+static int check_down(const char *text, size_t len, void *scratch, const void *arg)
+{
+    const struct p4t_down *d = arg;
+    int rc = p4t_down_decode(d->kind, text, len, scratch, NULL, 0);
+
+    p4t_down_cleanup(scratch);
     return rc;
 }
 
 /* Field order: items; each item in its table's order. Validated by decoding the text. */
 int p4t_down_encode(const struct p4t_down *d, char **out)
 {
-    struct p4t_down check;
-    cJSON *root = NULL, *arr, *obj;
-    char *text = NULL;
+    cJSON *root, *arr, *obj;
     size_t i;
-    int rc = P4T_EINVAL;
+    int rc;
 
     *out = NULL;
     if ((unsigned)d->kind >= N_KINDS || d->n_items > P4T_DOWN_MAX_ITEMS ||
         (d->n_items && !d->items))
-        goto out;
-    rc = P4T_ENOMEM;
+        return P4T_EINVAL;
     root = cJSON_CreateObject();
     arr = root ? cJSON_AddArrayToObject(root, "items") : NULL;
-    if (!arr)
-        goto out;
-    for (i = 0; i < d->n_items; i++) {
-        obj = cJSON_CreateObject();
-        if (!obj || !cJSON_AddItemToArray(arr, obj)) {
-            cJSON_Delete(obj);
+    rc = arr ? P4T_OK : P4T_ENOMEM;
+    for (i = 0; !rc && i < d->n_items; i++) {
+        obj = jx_append_object(arr);
+        if (!obj)
             rc = P4T_ENOMEM;
-            goto out;
-        }
-        rc = kinds[d->kind].build((const char *)d->items + i * kinds[d->kind].size, obj);
-        if (rc)
-            goto out;
+        else
+            rc = kinds[d->kind].build((const char *)d->items + i * kinds[d->kind].size, obj);
     }
-    rc = jx_print(root, &text);
-    if (rc)
-        goto out;
-    rc = p4t_down_decode(d->kind, text, strlen(text), &check, NULL, 0);
-    if (rc)
-        goto out;
-    p4t_down_cleanup(&check);
-    *out = text;
-    text = NULL;
-out:
-    free(text);
-    cJSON_Delete(root);
-    return rc;
+    return jx_encode(root, rc, check_down, sizeof(struct p4t_down), d, out);
 }
 
 /* ---- change-log values: customer, loyalty ---- */
@@ -441,35 +423,22 @@ static int read_customer_value(struct jx *j, const cJSON *obj, void *arg)
 int p4t_customer_value_decode(const char *buf, size_t len, struct p4t_customer *out,
                               char *reason, size_t reason_len)
 {
-    int rc = jx_decode_with(buf, len, P4T_MAX_PAYLOAD, read_customer_value, out, reason,
-                            reason_len);
+    return jx_decode(buf, len, P4T_MAX_PAYLOAD, read_customer_value, out, sizeof *out, reason,
+                     reason_len);
+}
 
-    if (rc)
-        memset(out, 0, sizeof *out);
-    return rc;
+static int check_customer_value(const char *text, size_t len, void *scratch, const void *arg)
+{
+    (void)arg;
+    return p4t_customer_value_decode(text, len, scratch, NULL, 0);
 }
 
 int p4t_customer_value_encode(const struct p4t_customer *c, char **out)
 {
-    struct p4t_customer check;
     cJSON *root = NULL;
-    char *text = NULL;
-    int rc;
+    int rc = customer_build(c, &root);
 
-    *out = NULL;
-    rc = customer_build(c, &root);
-    if (!rc)
-        rc = jx_print(root, &text);
-    if (!rc)
-        rc = p4t_customer_value_decode(text, strlen(text), &check, NULL, 0);
-    if (rc)
-        goto out;
-    *out = text;
-    text = NULL;
-out:
-    free(text);
-    cJSON_Delete(root);
-    return rc;
+    return jx_encode(root, rc, check_customer_value, sizeof(struct p4t_customer), NULL, out);
 }
 
 int loyalty_value_read(struct jx *j, const cJSON *obj, int64_t *balance)
@@ -490,12 +459,8 @@ static int read_loyalty_value(struct jx *j, const cJSON *obj, void *arg)
 int p4t_loyalty_value_decode(const char *buf, size_t len, int64_t *balance, char *reason,
                              size_t reason_len)
 {
-    int rc = jx_decode_with(buf, len, P4T_MAX_PAYLOAD, read_loyalty_value, balance, reason,
-                            reason_len);
-
-    if (rc)
-        *balance = 0;
-    return rc;
+    return jx_decode(buf, len, P4T_MAX_PAYLOAD, read_loyalty_value, balance, sizeof *balance,
+                     reason, reason_len);
 }
 
 int p4t_loyalty_value_encode(int64_t balance, char **out)

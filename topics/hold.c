@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Stock holds (register <-> gateway): the hold request, its release and the reply. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "p4t.h"
@@ -58,7 +57,6 @@ static int read_req(struct jx *j, const cJSON *root, void *arg)
     bool release = cJSON_GetObjectItemCaseSensitive(root, "release") != NULL;
     int rc;
 
-    memset(out, 0, sizeof *out);
     if (release && cJSON_GetObjectItemCaseSensitive(root, "lines"))
         return jx_fail(j, "lines", "not allowed with release");
     if (release && cJSON_GetObjectItemCaseSensitive(root, "ttl_ms"))
@@ -86,11 +84,7 @@ static int read_req(struct jx *j, const cJSON *root, void *arg)
 int p4t_hold_req_decode(const char *buf, size_t len, struct p4t_hold_req *out, char *reason,
                         size_t reason_len)
 {
-    int rc = jx_decode_with(buf, len, P4T_MAX_PAYLOAD, read_req, out, reason, reason_len);
-
-    if (rc)
-        memset(out, 0, sizeof *out);
-    return rc;
+    return jx_decode(buf, len, P4T_MAX_PAYLOAD, read_req, out, sizeof *out, reason, reason_len);
 }
 
 static int add_lines(cJSON *root, const char *key, const struct p4t_hold_line *lines, size_t n)
@@ -105,11 +99,9 @@ static int add_lines(cJSON *root, const char *key, const struct p4t_hold_line *l
     if (!arr)
         return P4T_ENOMEM;
     for (i = 0; !rc && i < n; i++) {
-        obj = cJSON_CreateObject();
-        if (!obj || !cJSON_AddItemToArray(arr, obj)) {
-            cJSON_Delete(obj);
+        obj = jx_append_object(arr);
+        if (!obj)
             return P4T_ENOMEM;
-        }
         rc = jx_add_str(obj, "sku", lines[i].sku, sizeof lines[i].sku);
         if (!rc)
             rc = jx_add_int(obj, "qty", lines[i].qty);
@@ -117,56 +109,20 @@ static int add_lines(cJSON *root, const char *key, const struct p4t_hold_line *l
     return rc;
 }
 
-/* Prints ROOT and checks the text with DECODE into a scratch struct of SIZE bytes (these
- * structs are about 15 KB: kept off the stack). */
-static int finish_encode(cJSON *root, size_t size,
-                         int (*decode)(const char *, size_t, void *, char *, size_t),
-                         char **out)
+static int check_req(const char *text, size_t len, void *scratch, const void *arg)
 {
-    char *text = NULL;
-    void *check = NULL;
-    int rc;
-
-    rc = jx_print(root, &text);
-    if (rc)
-        goto out;
-    check = malloc(size);
-    if (!check) {
-        rc = P4T_ENOMEM;
-        goto out;
-    }
-    rc = decode(text, strlen(text), check, NULL, 0);
-    if (rc)
-        goto out;
-    *out = text;
-    text = NULL;
-out:
-    free(check);
-    free(text);
-    return rc;
-}
-
-static int req_decode_any(const char *buf, size_t len, void *out, char *reason, size_t rlen)
-{
-    return p4t_hold_req_decode(buf, len, out, reason, rlen);
-}
-
-static int reply_decode_any(const char *buf, size_t len, void *out, char *reason, size_t rlen)
-{
-    return p4t_hold_reply_decode(buf, len, out, reason, rlen);
+    (void)arg;
+    return p4t_hold_req_decode(text, len, scratch, NULL, 0);
 }
 
 /* Field order: req_id, hold, then lines, ttl_ms (or release). */
 int p4t_hold_req_encode(const struct p4t_hold_req *r, char **out)
 {
-    cJSON *root;
-    int rc;
+    cJSON *root = cJSON_CreateObject();
+    int rc = root ? P4T_OK : P4T_ENOMEM;
 
-    *out = NULL;
-    root = cJSON_CreateObject();
-    if (!root)
-        return P4T_ENOMEM;
-    rc = jx_add_str(root, "req_id", r->req_id, sizeof r->req_id);
+    if (!rc)
+        rc = jx_add_str(root, "req_id", r->req_id, sizeof r->req_id);
     if (!rc)
         rc = jx_add_str(root, "hold", r->hold, sizeof r->hold);
     if (!rc && r->release && !cJSON_AddBoolToObject(root, "release", true))
@@ -176,10 +132,7 @@ int p4t_hold_req_encode(const struct p4t_hold_req *r, char **out)
         if (!rc)
             rc = jx_add_int(root, "ttl_ms", r->ttl_ms);
     }
-    if (!rc)
-        rc = finish_encode(root, sizeof(struct p4t_hold_req), req_decode_any, out);
-    cJSON_Delete(root);
-    return rc;
+    return jx_encode(root, rc, check_req, sizeof(struct p4t_hold_req), NULL, out);
 }
 
 static int read_reply(struct jx *j, const cJSON *root, void *arg)
@@ -187,7 +140,6 @@ static int read_reply(struct jx *j, const cJSON *root, void *arg)
     struct p4t_hold_reply *out = arg;
     int rc;
 
-    memset(out, 0, sizeof *out);
     rc = jx_keys(j, root, reply_keys);
     if (!rc)
         rc = jx_str(j, root, "req_id", true, 1, JX_PRINTABLE, out->req_id, sizeof out->req_id);
@@ -205,24 +157,24 @@ static int read_reply(struct jx *j, const cJSON *root, void *arg)
 int p4t_hold_reply_decode(const char *buf, size_t len, struct p4t_hold_reply *out,
                           char *reason, size_t reason_len)
 {
-    int rc = jx_decode_with(buf, len, P4T_MAX_PAYLOAD, read_reply, out, reason, reason_len);
+    return jx_decode(buf, len, P4T_MAX_PAYLOAD, read_reply, out, sizeof *out, reason,
+                     reason_len);
+}
 
-    if (rc)
-        memset(out, 0, sizeof *out);
-    return rc;
+static int check_reply(const char *text, size_t len, void *scratch, const void *arg)
+{
+    (void)arg;
+    return p4t_hold_reply_decode(text, len, scratch, NULL, 0);
 }
 
 /* Field order: req_id, hold, granted, expires, reason (when set). */
 int p4t_hold_reply_encode(const struct p4t_hold_reply *r, char **out)
 {
-    cJSON *root;
-    int rc;
+    cJSON *root = cJSON_CreateObject();
+    int rc = root ? P4T_OK : P4T_ENOMEM;
 
-    *out = NULL;
-    root = cJSON_CreateObject();
-    if (!root)
-        return P4T_ENOMEM;
-    rc = jx_add_str(root, "req_id", r->req_id, sizeof r->req_id);
+    if (!rc)
+        rc = jx_add_str(root, "req_id", r->req_id, sizeof r->req_id);
     if (!rc)
         rc = jx_add_str(root, "hold", r->hold, sizeof r->hold);
     if (!rc)
@@ -231,8 +183,5 @@ int p4t_hold_reply_encode(const struct p4t_hold_reply *r, char **out)
         rc = jx_add_ts(root, "expires", r->expires_ms);
     if (!rc && r->reason[0])
         rc = jx_add_str(root, "reason", r->reason, sizeof r->reason);
-    if (!rc)
-        rc = finish_encode(root, sizeof(struct p4t_hold_reply), reply_decode_any, out);
-    cJSON_Delete(root);
-    return rc;
+    return jx_encode(root, rc, check_reply, sizeof(struct p4t_hold_reply), NULL, out);
 }

@@ -1,8 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* HQ's committed watermark (down/ack, revision 1.2): every record 1..through is stored at HQ. */
-#include <stdlib.h>
-#include <string.h>
-
 #include "p4t.h"
 #include "p4t_json.h"
 
@@ -13,7 +10,6 @@ static int read_hq_ack(struct jx *j, const cJSON *root, void *arg)
     struct p4t_hq_ack *out = arg;
     int rc;
 
-    memset(out, 0, sizeof *out);
     rc = jx_keys(j, root, hq_ack_keys);
     if (!rc)
         rc = jx_str(j, root, "store", true, 1, JX_STORE, out->store, sizeof out->store);
@@ -27,40 +23,27 @@ static int read_hq_ack(struct jx *j, const cJSON *root, void *arg)
 int p4t_hq_ack_decode(const char *buf, size_t len, struct p4t_hq_ack *out, char *reason,
                       size_t reason_len)
 {
-    int rc = jx_decode_with(buf, len, P4T_MAX_PAYLOAD, read_hq_ack, out, reason, reason_len);
+    return jx_decode(buf, len, P4T_MAX_PAYLOAD, read_hq_ack, out, sizeof *out, reason,
+                     reason_len);
+}
 
-    if (rc)
-        memset(out, 0, sizeof *out);
-    return rc;
+static int check_hq_ack(const char *text, size_t len, void *scratch, const void *arg)
+{
+    (void)arg;
+    return p4t_hq_ack_decode(text, len, scratch, NULL, 0);
 }
 
 /* Field order: store, through, ts. Validated by decoding the printed text. */
 int p4t_hq_ack_encode(const struct p4t_hq_ack *a, char **out)
 {
-    struct p4t_hq_ack check;
-    cJSON *root = NULL;
-    char *text = NULL;
-    int rc = P4T_ENOMEM;
+    cJSON *root = cJSON_CreateObject();
+    int rc = root ? P4T_OK : P4T_ENOMEM;
 
-    *out = NULL;
-    root = cJSON_CreateObject();
-    if (!root)
-        goto out;
-    rc = jx_add_str(root, "store", a->store, sizeof a->store);
+    if (!rc)
+        rc = jx_add_str(root, "store", a->store, sizeof a->store);
     if (!rc)
         rc = jx_add_int(root, "through", a->through);
     if (!rc)
         rc = jx_add_str(root, "ts", a->ts, sizeof a->ts);
-    if (!rc)
-        rc = jx_print(root, &text);
-    if (!rc)
-        rc = p4t_hq_ack_decode(text, strlen(text), &check, NULL, 0);
-    if (rc)
-        goto out;
-    *out = text;
-    text = NULL;
-out:
-    free(text);
-    cJSON_Delete(root);
-    return rc;
+    return jx_encode(root, rc, check_hq_ack, sizeof(struct p4t_hq_ack), NULL, out);
 }

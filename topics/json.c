@@ -514,8 +514,7 @@ int jx_enum(struct jx *j, const cJSON *obj, const char *key, const char *const *
     return jx_fail(j, key, "%s", why);
 }
 
-int jx_decode_with(const char *buf, size_t len, size_t max_len,
-                   int (*read)(struct jx *j, const cJSON *obj, void *arg), void *arg,
+int jx_decode_with(const char *buf, size_t len, size_t max_len, jx_read_fn read, void *arg,
                    char *reason, size_t reason_len)
 {
     struct jx j = {.reason = reason, .reason_len = reason_len};
@@ -530,4 +529,56 @@ int jx_decode_with(const char *buf, size_t len, size_t max_len,
     rc = jx_finish(&j, rc);
     cJSON_Delete(root);
     return rc;
+}
+
+int jx_decode(const char *buf, size_t len, size_t max_len, jx_read_fn read, void *out,
+              size_t out_size, char *reason, size_t reason_len)
+{
+    int rc;
+
+    memset(out, 0, out_size);
+    rc = jx_decode_with(buf, len, max_len, read, out, reason, reason_len);
+    if (rc)
+        memset(out, 0, out_size);
+    return rc;
+}
+
+int jx_encode(cJSON *root, int rc, jx_check_fn check, size_t scratch_size, const void *arg,
+              char **out)
+{
+    char *text = NULL;
+    void *scratch = NULL;
+
+    *out = NULL;
+    if (rc)
+        goto out;
+    rc = jx_print(root, &text);
+    if (rc)
+        goto out;
+    scratch = calloc(1, scratch_size);
+    if (!scratch) {
+        rc = P4T_ENOMEM;
+        goto out;
+    }
+    rc = check(text, strlen(text), scratch, arg);
+    if (rc)
+        goto out;
+    *out = text;
+    text = NULL;
+out:
+    free(scratch);
+    free(text);
+    cJSON_Delete(root);
+    return rc;
+}
+
+cJSON *jx_append_object(cJSON *arr)
+{
+    cJSON *obj = cJSON_CreateObject();
+
+    if (obj && !cJSON_AddItemToArray(arr, obj)) {
+        cJSON_Delete(obj);
+        return NULL;
+    }
+    return obj;
 }

@@ -312,6 +312,21 @@ int p4t_hq_ack_encode(const struct p4t_hq_ack *a, char **out);
 int p4t_hq_ack_decode(const char *buf, size_t len, struct p4t_hq_ack *out, char *reason,
                       size_t reason_len);
 
+/* ---- customer lookup (1.2): register -> gateway on pos/v1/{store}/reg/{reg}/lookup, and
+ * gateway -> HQ on p4/v1/{tenant}/{store}/up/lookup ----
+ * {"req_id":ID,"customers":["C-1",...]}: "send me these customers' current state". HQ answers
+ * with down/customer and down/loyalty items on the asking store's topics; the gateway answers a
+ * register from its replica (and applies HQ's answer when it comes). */
+#define P4T_LOOKUP_MAX 100 /* customers in one lookup */
+struct p4t_lookup {
+    char req_id[P4T_ID_MAX + 1]; /* 1..32 printable ASCII */
+    size_t n_customers;          /* 1..P4T_LOOKUP_MAX, each once */
+    char customers[P4T_LOOKUP_MAX][P4T_CUSTOMER_MAX + 1];
+};
+int p4t_lookup_encode(const struct p4t_lookup *l, char **out);
+int p4t_lookup_decode(const char *buf, size_t len, struct p4t_lookup *out, char *reason,
+                      size_t reason_len);
+
 /* ---- staff alert ----
  * {"id":"<uuid>","kind":"oversell","severity":"warning","ts":"...","store":"s1",
  *  "message":"...", "sku":"...", "sales":["id",...], "details":{...}} */

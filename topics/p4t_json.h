@@ -124,10 +124,31 @@ int customer_build(const struct p4t_customer *c, cJSON **out);
  * text-level checks the batch's own parse already did. OUT and *GW_SEQ are overwritten. */
 int sale_record_read(struct jx *j, const cJSON *obj, struct p4t_sale *out, int64_t *gw_seq,
                      char (*flags)[P4T_KIND_MAX + 1], size_t *n_flags);
-/* Decodes BUF as one object of at most MAX_LEN bytes with READ; the shared shape of every
- * small value decoder. READ gets ARG. */
-int jx_decode_with(const char *buf, size_t len, size_t max_len,
-                   int (*read)(struct jx *j, const cJSON *obj, void *arg), void *arg,
+/* A decoder's field reader: checks OBJ, the top-level object, and fills ARG. */
+typedef int (*jx_read_fn)(struct jx *j, const cJSON *obj, void *arg);
+/* Decodes BUF as one object of at most MAX_LEN bytes with READ, the shared shape of every
+ * decoder: clears REASON, parses, reads, ends with jx_finish. READ gets ARG. A decoder whose
+ * READ allocates uses this and frees on failure itself; every other decoder uses jx_decode. */
+int jx_decode_with(const char *buf, size_t len, size_t max_len, jx_read_fn read, void *arg,
                    char *reason, size_t reason_len);
+/* jx_decode_with into OUT (OUT_SIZE bytes), which is zeroed before reading and again on any
+ * failure: a decoder's output is fully overwritten and never half a message. */
+int jx_decode(const char *buf, size_t len, size_t max_len, jx_read_fn read, void *out,
+              size_t out_size, char *reason, size_t reason_len);
+
+/* An encoder's self-check: decodes TEXT (LEN bytes, NUL-terminated) with the codec's own
+ * decoder into SCRATCH, a zeroed struct of the size the encoder named, and frees whatever that
+ * decode allocated. ARG is the encoder's: what the decoder needs besides the text, or NULL. */
+typedef int (*jx_check_fn)(const char *text, size_t len, void *scratch, const void *arg);
+/* Ends an encoder that built ROOT with status RC (ROOT may be NULL when RC is not 0): when RC
+ * is 0, prints ROOT and runs CHECK on the text, so that every message this library sends is
+ * one it accepts. Always frees ROOT. On success *OUT is the malloc'd text, the caller's to
+ * free; on failure *OUT is NULL and the first failing status is returned. The scratch struct
+ * is malloc'd: some are tens of KB, too much for a caller's stack. */
+int jx_encode(cJSON *root, int rc, jx_check_fn check, size_t scratch_size, const void *arg,
+              char **out);
+/* Appends a new empty object to array ARR and returns it (borrowed from ARR), or NULL when
+ * out of memory. */
+cJSON *jx_append_object(cJSON *arr);
 
 #endif

@@ -2,7 +2,6 @@
 /* Price state of one sku (base price plus time windows): resolution, updates and its codec. */
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "p4t.h"
@@ -112,9 +111,8 @@ int price_state_build(const struct p4t_price_state *s, cJSON **out)
             rc = P4T_ENOMEM;
         for (i = 0; !rc && i < s->n_windows; i++) {
             const struct p4t_price_window *w = &s->windows[i];
-            obj = cJSON_CreateObject();
-            if (!obj || !cJSON_AddItemToArray(arr, obj)) {
-                cJSON_Delete(obj);
+            obj = jx_append_object(arr);
+            if (!obj) {
                 rc = P4T_ENOMEM;
                 break;
             }
@@ -143,34 +141,22 @@ static int read_state(struct jx *j, const cJSON *obj, void *arg)
 int p4t_price_state_decode(const char *buf, size_t len, struct p4t_price_state *out,
                            char *reason, size_t reason_len)
 {
-    int rc = jx_decode_with(buf, len, P4T_MAX_PAYLOAD, read_state, out, reason, reason_len);
+    return jx_decode(buf, len, P4T_MAX_PAYLOAD, read_state, out, sizeof *out, reason,
+                     reason_len);
+}
 
-    if (rc)
-        memset(out, 0, sizeof *out);
-    return rc;
+static int check_state(const char *text, size_t len, void *scratch, const void *arg)
+{
+    (void)arg;
+    return p4t_price_state_decode(text, len, scratch, NULL, 0);
 }
 
 int p4t_price_state_encode(const struct p4t_price_state *s, char **out)
 {
-    struct p4t_price_state check;
     cJSON *root = NULL;
-    char *text = NULL;
-    int rc;
+    int rc = price_state_build(s, &root);
 
-    *out = NULL;
-    rc = price_state_build(s, &root);
-    if (!rc)
-        rc = jx_print(root, &text);
-    if (!rc)
-        rc = p4t_price_state_decode(text, strlen(text), &check, NULL, 0);
-    if (rc)
-        goto out;
-    *out = text;
-    text = NULL;
-out:
-    free(text);
-    cJSON_Delete(root);
-    return rc;
+    return jx_encode(root, rc, check_state, sizeof(struct p4t_price_state), NULL, out);
 }
 
 int p4t_price_effective(const struct p4t_price_state *s, int64_t at_ms, int64_t *price,

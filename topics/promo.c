@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Promotions: the promo object (downlink item and change-log value) and basket pricing. */
 #include <inttypes.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "p4t.h"
@@ -141,34 +140,22 @@ static int read_value(struct jx *j, const cJSON *obj, void *arg)
 int p4t_promo_value_decode(const char *buf, size_t len, struct p4t_promo *out, char *reason,
                            size_t reason_len)
 {
-    int rc = jx_decode_with(buf, len, P4T_MAX_PAYLOAD, read_value, out, reason, reason_len);
+    return jx_decode(buf, len, P4T_MAX_PAYLOAD, read_value, out, sizeof *out, reason,
+                     reason_len);
+}
 
-    if (rc)
-        memset(out, 0, sizeof *out);
-    return rc;
+static int check_value(const char *text, size_t len, void *scratch, const void *arg)
+{
+    (void)arg;
+    return p4t_promo_value_decode(text, len, scratch, NULL, 0);
 }
 
 int p4t_promo_value_encode(const struct p4t_promo *p, char **out)
 {
-    struct p4t_promo check;
     cJSON *root = NULL;
-    char *text = NULL;
-    int rc;
+    int rc = promo_build(p, &root);
 
-    *out = NULL;
-    rc = promo_build(p, &root);
-    if (!rc)
-        rc = jx_print(root, &text);
-    if (!rc)
-        rc = p4t_promo_value_decode(text, strlen(text), &check, NULL, 0);
-    if (rc)
-        goto out;
-    *out = text;
-    text = NULL;
-out:
-    free(text);
-    cJSON_Delete(root);
-    return rc;
+    return jx_encode(root, rc, check_value, sizeof(struct p4t_promo), NULL, out);
 }
 
 /* ---- basket pricing ---- */

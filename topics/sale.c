@@ -2,17 +2,17 @@
 /* The sale message (register -> gateway) and the uplink sale record (gateway -> cloud). */
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "p4t.h"
 #include "p4t_json.h"
 
 static const char *const kind_names[] = {"sale", "return", "void"};
+#define N_KINDS (sizeof kind_names / sizeof kind_names[0])
 
 const char *p4t_sale_kind_name(enum p4t_sale_kind kind)
 {
-    if ((unsigned)kind >= sizeof kind_names / sizeof kind_names[0])
+    if ((unsigned)kind >= N_KINDS)
         return NULL;
     return kind_names[kind];
 }
@@ -98,45 +98,30 @@ static int decode_obj(struct jx *j, const cJSON *root, bool record, struct p4t_s
                       int64_t *gw_seq, char (*flags)[P4T_KIND_MAX + 1], size_t *n_flags)
 {
     const cJSON *lines, *tenders, *loyalty, *flag_arr, *it;
-    char kind[8];
     int64_t sum, tender_sum = 0;
+    int kind = 0, rc;
     size_t i;
-    int rc;
 
     rc = jx_keys(j, root, record ? record_keys : sale_keys);
-    if (rc)
-        return rc;
-    rc = jx_str(j, root, "id", true, 1, JX_UUID, out->id, sizeof out->id);
-    if (rc)
-        return rc;
-    rc = jx_int(j, root, "seq", true, 1, JX_INT_MAX, 0, &out->seq, NULL);
-    if (rc)
-        return rc;
-    rc = jx_str(j, root, "store", true, 1, JX_STORE, out->store, sizeof out->store);
-    if (rc)
-        return rc;
-    rc = jx_str(j, root, "reg", true, 1, JX_ID, out->reg, sizeof out->reg);
-    if (rc)
-        return rc;
-    rc = jx_str(j, root, "ts", true, 1, JX_TS, out->ts, sizeof out->ts);
+    if (!rc)
+        rc = jx_str(j, root, "id", true, 1, JX_UUID, out->id, sizeof out->id);
+    if (!rc)
+        rc = jx_int(j, root, "seq", true, 1, JX_INT_MAX, 0, &out->seq, NULL);
+    if (!rc)
+        rc = jx_str(j, root, "store", true, 1, JX_STORE, out->store, sizeof out->store);
+    if (!rc)
+        rc = jx_str(j, root, "reg", true, 1, JX_ID, out->reg, sizeof out->reg);
+    if (!rc)
+        rc = jx_str(j, root, "ts", true, 1, JX_TS, out->ts, sizeof out->ts);
     if (rc)
         return rc;
     rc = p4t_ts_parse(out->ts, &out->ts_ms);
     if (rc)
         return jx_fail(j, "ts", "not a real date");
-    rc = jx_str(j, root, "kind", true, 1, JX_KIND, kind, sizeof kind);
-    if (rc == P4T_EINVAL && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "kind")))
-        return jx_fail(j, "kind", "must be sale, return or void");
+    rc = jx_enum(j, root, "kind", kind_names, N_KINDS, "must be sale, return or void", &kind);
     if (rc)
         return rc;
-    if (strcmp(kind, "sale") == 0)
-        out->kind = P4T_SALE;
-    else if (strcmp(kind, "return") == 0)
-        out->kind = P4T_RETURN;
-    else if (strcmp(kind, "void") == 0)
-        out->kind = P4T_VOID;
-    else
-        return jx_fail(j, "kind", "must be sale, return or void");
+    out->kind = (enum p4t_sale_kind)kind;
     rc = jx_str(j, root, "ref", false, 1, JX_UUID, out->ref, sizeof out->ref);
     if (rc)
         return rc;
@@ -253,6 +238,15 @@ static int decode_obj(struct jx *j, const cJSON *root, bool record, struct p4t_s
     return P4T_OK;
 }
 
+/* OUT is "fully overwritten": never hand back half a sale. */
+static void clear_outputs(struct p4t_sale *out, int64_t *gw_seq, size_t *n_flags)
+{
+    memset(out, 0, sizeof *out);
+    *gw_seq = 0;
+    if (n_flags)
+        *n_flags = 0;
+}
+
 static int decode_common(const char *buf, size_t len, size_t max_len, bool record,
                          struct p4t_sale *out, int64_t *gw_seq,
                          char (*flags)[P4T_KIND_MAX + 1], size_t *n_flags, char *reason,
@@ -265,25 +259,17 @@ static int decode_common(const char *buf, size_t len, size_t max_len, bool recor
 
     if (reason && reason_len)
         reason[0] = '\0';
-    memset(out, 0, sizeof *out);
-    if (n_flags)
-        *n_flags = 0;
     if (!gw_seq)
         gw_seq = &seq_unused;
-    *gw_seq = 0;
+    clear_outputs(out, gw_seq, n_flags);
     rc = jx_parse(&j, buf, len, max_len, &root);
     if (rc)
         goto out;
     rc = decode_obj(&j, root, record, out, gw_seq, flags, n_flags);
 out:
     rc = jx_finish(&j, rc);
-    if (rc) {
-        /* OUT is "fully overwritten": never hand back half a sale. */
-        memset(out, 0, sizeof *out);
-        *gw_seq = 0;
-        if (n_flags)
-            *n_flags = 0;
-    }
+    if (rc)
+        clear_outputs(out, gw_seq, n_flags);
     cJSON_Delete(root);
     return rc;
 }
@@ -291,10 +277,7 @@ out:
 int sale_record_read(struct jx *j, const cJSON *obj, struct p4t_sale *out, int64_t *gw_seq,
                      char (*flags)[P4T_KIND_MAX + 1], size_t *n_flags)
 {
-    memset(out, 0, sizeof *out);
-    *gw_seq = 0;
-    if (n_flags)
-        *n_flags = 0;
+    clear_outputs(out, gw_seq, n_flags);
     if (!cJSON_IsObject(obj))
         return jx_fail(j, NULL, "must be an object");
     return decode_obj(j, obj, true, out, gw_seq, flags, n_flags);
@@ -347,22 +330,14 @@ static int build_obj(const struct p4t_sale *s, cJSON **out)
         rc = jx_add_str(root, "kind", kind, 8);
     if (!rc && s->ref[0])
         rc = jx_add_str(root, "ref", s->ref, sizeof s->ref);
-    if (rc)
-        goto out;
-    arr = cJSON_AddArrayToObject(root, "lines");
-    if (!arr) {
-        rc = P4T_ENOMEM;
-        goto out;
+    if (!rc) {
+        arr = cJSON_AddArrayToObject(root, "lines");
+        rc = arr ? P4T_OK : P4T_ENOMEM;
     }
-    for (i = 0; i < s->n_lines && !rc; i++) {
+    for (i = 0; !rc && i < s->n_lines; i++) {
         const struct p4t_line *l = &s->lines[i];
-        obj = cJSON_CreateObject();
-        if (!obj || !cJSON_AddItemToArray(arr, obj)) {
-            cJSON_Delete(obj);
-            rc = P4T_ENOMEM;
-            goto out;
-        }
-        rc = jx_add_str(obj, "sku", l->sku, sizeof l->sku);
+        obj = jx_append_object(arr);
+        rc = obj ? jx_add_str(obj, "sku", l->sku, sizeof l->sku) : P4T_ENOMEM;
         if (!rc)
             rc = jx_add_int(obj, "qty", l->qty);
         if (!rc)
@@ -370,21 +345,14 @@ static int build_obj(const struct p4t_sale *s, cJSON **out)
         if (!rc)
             rc = jx_add_int(obj, "ver", l->ver);
     }
-    if (rc)
-        goto out;
-    arr = cJSON_AddArrayToObject(root, "tenders");
-    if (!arr) {
-        rc = P4T_ENOMEM;
-        goto out;
+    if (!rc) {
+        arr = cJSON_AddArrayToObject(root, "tenders");
+        rc = arr ? P4T_OK : P4T_ENOMEM;
     }
-    for (i = 0; i < s->n_tenders && !rc; i++) {
-        obj = cJSON_CreateObject();
-        if (!obj || !cJSON_AddItemToArray(arr, obj)) {
-            cJSON_Delete(obj);
-            rc = P4T_ENOMEM;
-            goto out;
-        }
-        rc = jx_add_str(obj, "type", s->tenders[i].type, sizeof s->tenders[i].type);
+    for (i = 0; !rc && i < s->n_tenders; i++) {
+        obj = jx_append_object(arr);
+        rc = obj ? jx_add_str(obj, "type", s->tenders[i].type, sizeof s->tenders[i].type)
+                 : P4T_ENOMEM;
         if (!rc)
             rc = jx_add_int(obj, "amount", s->tenders[i].amount_minor);
     }
@@ -409,92 +377,61 @@ out:
     return rc;
 }
 
+/* Where p4t_sale_encode's check writes its reason. */
+struct reason_buf {
+    char *buf;
+    size_t len;
+};
+
+static int check_sale(const char *text, size_t len, void *scratch, const void *arg)
+{
+    const struct reason_buf *why = arg;
+
+    return p4t_sale_decode(text, len, scratch, why->buf, why->len);
+}
+
 int p4t_sale_encode(const struct p4t_sale *sale, char **out, char *reason, size_t reason_len)
 {
+    struct reason_buf why = {reason, reason_len};
     cJSON *root = NULL;
-    char *text = NULL;
-    struct p4t_sale *check = NULL;
     int rc;
 
-    *out = NULL;
     if (reason && reason_len)
         reason[0] = '\0';
     rc = build_obj(sale, &root);
     if (rc == P4T_EINVAL && reason && reason_len)
         snprintf(reason, reason_len, "sale: unknown kind, too many lines or tenders, "
                                      "or an unterminated string field");
-    if (rc)
-        goto out;
-    rc = jx_print(root, &text);
-    if (rc)
-        goto out;
-    /* The struct is large (about 24 KB); keep it off the caller's stack. */
-    check = malloc(sizeof *check);
-    if (!check) {
-        rc = P4T_ENOMEM;
-        goto out;
-    }
-    rc = p4t_sale_decode(text, strlen(text), check, reason, reason_len);
-    if (rc)
-        goto out;
-    *out = text;
-    text = NULL;
-out:
-    free(check);
-    free(text);
-    cJSON_Delete(root);
-    return rc;
+    return jx_encode(root, rc, check_sale, sizeof(struct p4t_sale), &why, out);
+}
+
+static int check_record(const char *text, size_t len, void *scratch, const void *arg)
+{
+    (void)arg;
+    return p4t_sale_record_decode(text, len, scratch, NULL, NULL, NULL, NULL, 0);
 }
 
 int p4t_sale_record_encode(const struct p4t_sale *sale, int64_t gw_seq,
                            const char *const *flags, char **out)
 {
-    cJSON *root = NULL, *arr;
-    char *text = NULL;
-    struct p4t_sale *check = NULL;
+    cJSON *root = NULL, *arr = NULL;
     size_t i;
     int rc;
 
-    *out = NULL;
     rc = build_obj(sale, &root);
-    if (rc)
-        goto out;
-    rc = jx_add_int(root, "gw_seq", gw_seq);
-    if (rc)
-        goto out;
-    arr = cJSON_AddArrayToObject(root, "flags");
-    if (!arr) {
-        rc = P4T_ENOMEM;
-        goto out;
+    if (!rc)
+        rc = jx_add_int(root, "gw_seq", gw_seq);
+    if (!rc) {
+        arr = cJSON_AddArrayToObject(root, "flags");
+        rc = arr ? P4T_OK : P4T_ENOMEM;
     }
-    for (i = 0; flags && flags[i]; i++) {
-        if (i == P4T_MAX_FLAGS || jx_strnlen(flags[i], P4T_KIND_MAX + 1) > P4T_KIND_MAX) {
+    for (i = 0; !rc && flags && flags[i]; i++) {
+        if (i == P4T_MAX_FLAGS || jx_strnlen(flags[i], P4T_KIND_MAX + 1) > P4T_KIND_MAX)
             rc = P4T_EINVAL;
-            goto out;
-        }
-        if (!cJSON_AddItemToArray(arr, cJSON_CreateString(flags[i]))) {
+        else if (!cJSON_AddItemToArray(arr, cJSON_CreateString(flags[i])))
             rc = P4T_ENOMEM;
-            goto out;
-        }
     }
-    rc = jx_print(root, &text);
-    if (rc)
-        goto out;
-    check = malloc(sizeof *check);
-    if (!check) {
-        rc = P4T_ENOMEM;
-        goto out;
-    }
-    rc = p4t_sale_record_decode(text, strlen(text), check, NULL, NULL, NULL, NULL, 0);
-    if (rc)
-        goto out;
-    *out = text;
-    text = NULL;
-out:
-    free(check);
-    free(text);
-    cJSON_Delete(root);
-    return rc;
+    return jx_encode(root, rc, check_record, sizeof(struct p4t_sale), NULL, out);
 }
 
 int p4t_sale_peek(const char *buf, size_t len, char id[P4T_UUID_MAX + 1], int64_t *seq)

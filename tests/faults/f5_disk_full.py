@@ -1,18 +1,20 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Fault 5: the replica's disk fills up (and, where the kernel allows, turns read-only) while
-registers sell.
+"""Fault 5: the replica's disk fills up while registers sell, then the replica cannot be
+written at all for longer than p4gw waits for it.
 
-How: the replica lives on a small tmpfs mounted for this test (needs root; the test is skipped
+How: the replica lives on a small tmpfs mounted for this test (needs root, as in CI; skipped
 where mounting is not allowed). A filler file takes the free space; later the tmpfs is grown
-(remount,size=...) so space returns without touching any file. The read-only phase remounts
-the tmpfs read-only; Linux refuses that while p4gw holds the replica open for writing (EBUSY),
-in which case the phase is reported as not possible here.
+(remount,size=...) so space returns without touching any file. A read-only disk cannot be
+made here: Linux refuses remount,ro while p4gw holds the replica open for writing (EBUSY). The
+same failure of every commit is produced instead by an external writer (this test) that holds
+SQLite's write lock on the replica past p4gw's busy timeout, which needs no privilege.
 
 What must hold: p4gw stays alive, acks no sale it could not commit (every acked sale is in the
-replica with the acked gw_seq), raises an alert, and once space returns takes the registers'
-resends by itself (no restart), without a commit retry storm or a resend flood to HQ. Each
-shortfall fails the test (P4_FAULTS_STRICT=0 only reports them)."""
+replica with the acked gw_seq), raises an alert, and once space (or the lock) returns takes the
+registers' resends by itself (no restart), without a commit retry storm or a resend flood to
+HQ. Each shortfall fails the test (P4_FAULTS_STRICT=0 only reports them)."""
 
+import sqlite3
 import time
 
 import p4harness as h
@@ -20,6 +22,8 @@ from p4harness import check, log, wait_until
 import faultenv
 
 FULL_HOLD_S = 3.0    # how long the disk stays full while registers keep selling
+BUSY_TIMEOUT_S = 5.0  # p4gw's SQLite busy timeout (BUSY_TIMEOUT_MS in gateway/replica.c)
+LOCK_HOLD_S = 2 * BUSY_TIMEOUT_S  # every commit in this window times out on the lock
 
 
 def acked_not_stored(env):
@@ -28,6 +32,48 @@ def acked_not_stored(env):
     stored = dict(env.gw.query("SELECT id, gw_seq FROM sales"))
     return [r["id"] for r in env.truth.sales.values()
             if r["state"] == h.JOURNAL_ACKED and stored.get(r["id"]) != r["gw_seq"]]
+
+
+def lock_phase(env, gaps):
+    """Holds the replica's write lock for LOCK_HOLD_S while the registers sell: every group
+    commit p4gw tries fails with SQLITE_BUSY after its busy timeout. Checks p4gw stays alive,
+    acks nothing it could not store, and takes the backlog once the lock is released. Returns
+    how many sales were pending in the journals when the lock was released. No replica alert
+    while locked is added to GAPS."""
+    conn = sqlite3.connect(env.gw.replica, timeout=30, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")  # waits (30 s at most) between two group commits
+        t_locked = time.monotonic()
+        n_locked = env.replica_count()
+        log("replica write-locked by another process at %d sales" % n_locked)
+        env.wait_sales(60, what="sales while the replica is locked")
+        # The length of the failure is the scenario: it must outlast p4gw's busy timeout.
+        time.sleep(max(0.0, LOCK_HOLD_S - (time.monotonic() - t_locked)))
+        check(env.gw.running(), "p4gw died on a locked replica (exit %s)" % env.gw.proc.poll())
+        check(env.replica_count() == n_locked, "the replica grew while another process held "
+              "its write lock (%d -> %d)" % (n_locked, env.replica_count()))
+        bad = acked_not_stored(env)
+        check(not bad, "%d sales acked on a locked replica without being stored, e.g. %s"
+              % (len(bad), bad[:3]))
+        kinds = [a.get("kind") for a in env.alerts.since(t_locked) if isinstance(a, dict)]
+        if "replica_failed" not in kinds:
+            gaps.append("no replica_failed alert while the replica was locked for %.0fs "
+                        "(alerts seen: %r)" % (LOCK_HOLD_S, kinds))
+        pending = env.journal_counts()["pending"]
+        check(pending >= 60, "only %d sales pending after %.0fs of a locked replica"
+              % (pending, LOCK_HOLD_S))
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        conn.close()
+    t_back = time.monotonic()
+    wait_until(lambda: env.journal_counts()["pending"] < 20, 60,
+               "p4gw to take the registers' resends once the lock was released",
+               interval_s=0.1, detail=lambda: env.journal_counts())
+    check(env.gw.running(), "p4gw died after the replica's lock was released")
+    log("locked replica: p4gw alive, acked nothing it could not store, %d pending sales acked "
+        "%.1fs after the lock was released" % (pending, time.monotonic() - t_back))
+    return pending
 
 
 def main():
@@ -102,25 +148,12 @@ def main():
             env.receive(rng)
         del filler  # kept on the tmpfs: each round fills the space the resize gave
 
-    # Read-only replica: possible only if the kernel lets a tmpfs in use turn read-only.
-    ok, msg = fs.remount("ro")
-    ro_tested = 0
-    if ok:
-        ro_tested = 1
-        env.wait_sales(60, what="sales while the replica is read-only")
-        check(env.gw.running(), "p4gw died on a read-only replica")
-        bad = acked_not_stored(env)
-        check(not bad, "%d sales acked on a read-only replica, e.g. %s" % (len(bad), bad[:3]))
-        ok2, msg2 = fs.remount("rw")
-        check(ok2, "could not make the tmpfs writable again: %s" % msg2)
-        log("read-only replica: p4gw alive and acked nothing it could not store")
-    else:
-        log("read-only phase not possible here (remount,ro refused: %s); disk full only" % msg)
+    locked_pending = lock_phase(env, gaps)
     env.answer_resyncs()
     env.finish("f5_disk_full", full_rounds, gaps=gaps, extra_figures={
-        "method": "tmpfs+filler", "read_only_phase": ro_tested,
-        "pending_while_full": stalled_acks})
+        "method": "tmpfs+filler+write_lock", "lock_phase": 1,
+        "pending_while_full": stalled_acks, "pending_while_locked": locked_pending})
 
 
 if __name__ == "__main__":
-    h.run_test(main)
+    h.run_test(main, may_skip=("mount",))  # a tmpfs needs root; CI runs as root

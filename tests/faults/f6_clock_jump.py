@@ -22,10 +22,7 @@ JUMPS_MS = (3 * YEAR_MS, -8 * YEAR_MS, DAY_MS, -3600 * 1000, 5 * YEAR_MS, 0)
 
 
 def skew_lib():
-    path = os.path.join(h.BUILD_DIR, "tests", "faults", "libp4clockskew.so")
-    if not os.path.exists(path):
-        raise h.SkipTest("%s is not built" % path)
-    return path
+    return h.require_built("tests", "faults", "libp4clockskew.so")
 
 
 def main():

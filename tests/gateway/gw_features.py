@@ -106,6 +106,33 @@ def test_mqtt5_and_sync():
     env.cloud.stop()
 
 
+def signal_masks(pid):
+    """{tid: blocked signal mask} of every thread of PID (from /proc)."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+            for line in f:
+                if line.startswith("SigBlk:"):
+                    out[int(tid)] = int(line.split()[1], 16)
+    return out
+
+
+def check_signals_on_core_thread(pid):
+    """SIGTERM, SIGINT and SIGHUP reach the core (main) thread only: every helper thread
+    (Paho's, checkpoint, metrics, TLS diagnosis) blocks them, so no handler interrupts a helper
+    and the log reopen happens on the thread that owns it."""
+    bits = 0
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        bits |= 1 << (sig - 1)
+    masks = signal_masks(pid)
+    check(len(masks) >= 3, "p4gw runs %d threads, expected helpers too" % len(masks))
+    check(masks.get(pid, bits) & bits == 0, "the core thread blocks %#x" % masks.get(pid, -1))
+    unblocked = [tid for tid, m in masks.items() if tid != pid and m & bits != bits]
+    check(not unblocked, "helper threads %r of %d take SIGTERM/SIGINT/SIGHUP (masks %r)"
+          % (unblocked, len(masks), {t: "%#x" % m for t, m in masks.items()}))
+    log("signals: %d helper threads block them, the core thread takes them" % (len(masks) - 1))
+
+
 def test_outbox_cap_and_sighup():
     env = gwenv.StoreEnv(relay=True, extra={"replica": {"outbox_cap": "5"}})
     logfile = os.path.join(env.gw.dir, "own.log")
@@ -130,7 +157,8 @@ def test_outbox_cap_and_sighup():
     want = [r1.acks[i][0]["gw_seq"] for i in r1.order]
     wait_until(lambda: env.hq.has_gw_seqs(want), 30, "backlog after restore")
 
-    # SIGHUP: the log file is reopened (logrotate moved it away).
+    # SIGHUP: the log file is reopened (logrotate moved it away), on the core thread.
+    check_signals_on_core_thread(env.gw.proc.pid)
     check(os.path.exists(logfile), "[log] file not written")
     os.rename(logfile, logfile + ".1")
     env.gw.proc.send_signal(signal.SIGHUP)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit test of the replica, stock import, ingest and sync answering on a temporary SQLite
- * file: rows, stock, gap-free change log, outbox, dedupe, rejects, snapshot decisions. */
+/* Unit test of the replica, stock import, ingest and sync answering on temporary SQLite files
+ * (one new database per case): rows, stock, gap-free change log, outbox, dedupe, rejects,
+ * snapshot decisions. */
 #include "p4gw.h"
 
 #include <stdlib.h>
@@ -11,6 +12,9 @@
 #include "p4common.h"
 
 static char dir[] = "/tmp/p4gw-test-XXXXXX";
+/* The time every case runs at (2026-03-01T10:00:00.000Z, the ts of sale_json's sales): the
+ * modules take it as input, so no result depends on the wall clock or on how fast we run. */
+#define NOW_MS INT64_C(1772359200000)
 static struct p4gw_config cfg;
 
 static int64_t q_int(struct replica *r, const char *sql)
@@ -72,6 +76,98 @@ static void check_changes_gap_free(struct replica *r)
     CHECK_INT(hi - lo + 1, n);
 }
 
+/* Imports fixtures/stock_good.csv: A-1 10, B-2 5, C-3 0 with prices (6 changes). */
+static void given_stock(struct replica *r)
+{
+    char path[PATH_MAX], err[P4GW_ERR_MAX];
+
+    fixture(path, sizeof(path), "stock_good.csv");
+    CHECK_INT(stock_import_csv(r, path, err, sizeof(err)), 0);
+}
+
+/* One group from r1's topic: two sales, a resend of the first, a wrong register, garbage and
+ * an oversized message (gw_seq 1 and 2, an oversell of A-1, 3 rejects). */
+static void ingest_group1(struct ingest *in, int64_t now)
+{
+    char buf[1024], topic[P4T_TOPIC_MAX];
+
+    p4t_topic_local(topic, sizeof(topic), P4T_L_SALE, "s001", "r1");
+    CHECK_INT(replica_begin(in->r), 0);
+    CHECK_INT(ingest_begin(in), 0);
+    sale_json(buf, sizeof(buf), ID1, 1, "r1", "sale", "A-1", 3, 250);
+    CHECK_INT(ingest_sale(in, topic, buf, strlen(buf), strlen(buf), now), 0);
+    sale_json(buf, sizeof(buf), ID2, 2, "r1", "sale", "A-1", 9, 250);
+    CHECK_INT(ingest_sale(in, topic, buf, strlen(buf), strlen(buf), now), 0);
+    sale_json(buf, sizeof(buf), ID1, 1, "r1", "sale", "A-1", 3, 250);
+    CHECK_INT(ingest_sale(in, topic, buf, strlen(buf), strlen(buf), now), 0);
+    sale_json(buf, sizeof(buf), ID3, 3, "r2", "sale", "A-1", 1, 250);
+    CHECK_INT(ingest_sale(in, topic, buf, strlen(buf), strlen(buf), now), 0);
+    CHECK_INT(ingest_sale(in, topic, "{not json", 9, 9, now), 0);
+    CHECK_INT(ingest_sale(in, topic, "{}", 2, 100000, now), 0); /* over the size limit */
+    CHECK_INT(replica_commit(in->r), 0);
+}
+
+/* A later group: a resend of ID2, a void of B-2 and a return of A-1 (gw_seq 3 and 4). */
+static void ingest_group2(struct ingest *in, int64_t now)
+{
+    char buf[1024], topic[P4T_TOPIC_MAX];
+
+    p4t_topic_local(topic, sizeof(topic), P4T_L_SALE, "s001", "r1");
+    CHECK_INT(replica_begin(in->r), 0);
+    CHECK_INT(ingest_begin(in), 0);
+    sale_json(buf, sizeof(buf), ID2, 2, "r1", "sale", "A-1", 9, 250);
+    CHECK_INT(ingest_sale(in, topic, buf, strlen(buf), strlen(buf), now), 0);
+    sale_json(buf, sizeof(buf), "01900000-0000-7000-8000-000000000004", 3, "r1", "void", "B-2", 1,
+              1999);
+    CHECK_INT(ingest_sale(in, topic, buf, strlen(buf), strlen(buf), now), 0);
+    sale_json(buf, sizeof(buf), "01900000-0000-7000-8000-000000000005", 4, "r1", "return", "A-1",
+              -2, 250);
+    CHECK_INT(ingest_sale(in, topic, buf, strlen(buf), strlen(buf), now), 0);
+    CHECK_INT(replica_commit(in->r), 0);
+}
+
+/* The stock import and both groups of test_ingest: 4 sales (head 9 changes), an oversell
+ * alert queued behind gw_seq 2 (outbox oid 3), r1 at seq 4. */
+static void given_sales(struct replica *r)
+{
+    struct ingest in;
+
+    given_stock(r);
+    CHECK_INT(ingest_init(&in, r, &cfg), 0);
+    ingest_group1(&in, NOW_MS);
+    ingest_group2(&in, NOW_MS);
+    ingest_cleanup(&in);
+}
+
+/* N stock rows PREFIX-0.. PREFIX-(N-1) with on_hand = their number, in one transaction. */
+static void add_stock_rows(struct replica *r, const char *prefix, int n)
+{
+    int64_t head;
+
+    CHECK_INT(replica_begin(r), 0);
+    CHECK_INT(replica_int(r, RS_CHANGE_HEAD, 0, &head), 0);
+    for (int i = 0; i < n; i++) {
+        char sku[32];
+
+        snprintf(sku, sizeof(sku), "%s-%d", prefix, i);
+        CHECK_INT(stock_record_stock(r, &head, sku, i, NULL), 0);
+    }
+    CHECK_INT(replica_commit(r), 0);
+}
+
+/* More than 1,000 rows to snapshot (the import and 1,100 more) and Q-2 at -3. */
+static void given_big_state(struct replica *r)
+{
+    int64_t head;
+
+    given_stock(r);
+    add_stock_rows(r, "X", 1100);
+    CHECK_INT(replica_begin(r), 0);
+    CHECK_INT(replica_int(r, RS_CHANGE_HEAD, 0, &head), 0);
+    CHECK_INT(stock_record_stock(r, &head, "Q-2", -3, NULL), 0);
+    CHECK_INT(replica_commit(r), 0);
+}
+
 static void test_import(struct replica *r)
 {
     char path[PATH_MAX], err[P4GW_ERR_MAX];
@@ -100,30 +196,15 @@ static void test_import(struct replica *r)
 static void test_ingest(struct replica *r)
 {
     struct ingest in;
-    char buf[1024], topic[P4T_TOPIC_MAX];
-    int64_t now = p4_now_ms();
+    int64_t now = NOW_MS;
     struct p4t_ack ack;
     char reason[P4T_REASON_MAX];
 
     CHECK_INT(ingest_init(&in, r, &cfg), 0);
     CHECK_INT(in.gw_head, 0);
     CHECK_INT(in.change_head, 6);
-    p4t_topic_local(topic, sizeof(topic), P4T_L_SALE, "s001", "r1");
 
-    /* One group: two sales, a resend of the first, a wrong register, garbage. */
-    CHECK_INT(replica_begin(r), 0);
-    CHECK_INT(ingest_begin(&in), 0);
-    sale_json(buf, sizeof(buf), ID1, 1, "r1", "sale", "A-1", 3, 250);
-    CHECK_INT(ingest_sale(&in, topic, buf, strlen(buf), strlen(buf), now), 0);
-    sale_json(buf, sizeof(buf), ID2, 2, "r1", "sale", "A-1", 9, 250);
-    CHECK_INT(ingest_sale(&in, topic, buf, strlen(buf), strlen(buf), now), 0);
-    sale_json(buf, sizeof(buf), ID1, 1, "r1", "sale", "A-1", 3, 250);
-    CHECK_INT(ingest_sale(&in, topic, buf, strlen(buf), strlen(buf), now), 0);
-    sale_json(buf, sizeof(buf), ID3, 3, "r2", "sale", "A-1", 1, 250);
-    CHECK_INT(ingest_sale(&in, topic, buf, strlen(buf), strlen(buf), now), 0);
-    CHECK_INT(ingest_sale(&in, topic, "{not json", 9, 9, now), 0);
-    CHECK_INT(ingest_sale(&in, topic, "{}", 2, 100000, now), 0); /* over the size limit */
-    CHECK_INT(replica_commit(r), 0);
+    ingest_group1(&in, now);
 
     CHECK_INT(in.acks.n, 6);
     if (in.acks.n == 6) {
@@ -214,17 +295,7 @@ static void test_ingest(struct replica *r)
     /* A later group: the resend is a duplicate with the original gw_seq; a void moves no
      * stock; a return gives stock back. */
     out_list_clear(&in.acks);
-    CHECK_INT(replica_begin(r), 0);
-    CHECK_INT(ingest_begin(&in), 0);
-    sale_json(buf, sizeof(buf), ID2, 2, "r1", "sale", "A-1", 9, 250);
-    CHECK_INT(ingest_sale(&in, topic, buf, strlen(buf), strlen(buf), now), 0);
-    sale_json(buf, sizeof(buf), "01900000-0000-7000-8000-000000000004", 3, "r1", "void", "B-2", 1,
-              1999);
-    CHECK_INT(ingest_sale(&in, topic, buf, strlen(buf), strlen(buf), now), 0);
-    sale_json(buf, sizeof(buf), "01900000-0000-7000-8000-000000000005", 4, "r1", "return", "A-1",
-              -2, 250);
-    CHECK_INT(ingest_sale(&in, topic, buf, strlen(buf), strlen(buf), now), 0);
-    CHECK_INT(replica_commit(r), 0);
+    ingest_group2(&in, now);
     CHECK_INT(in.acks.n, 3);
     if (in.acks.n == 3) {
         CHECK_INT(p4t_ack_decode(in.acks.items[0].payload, in.acks.items[0].len, &ack, NULL, 0),
@@ -486,7 +557,7 @@ static void down(struct ingest *in, const char *kind, const char *json)
     p4t_topic_down(topic, sizeof(topic), "acme", "_all", kind);
     CHECK_INT(replica_begin(in->r), 0);
     CHECK_INT(ingest_begin(in), 0);
-    CHECK_INT(downlink_apply(in, topic, json, strlen(json), strlen(json), p4_now_ms()), 0);
+    CHECK_INT(downlink_apply(in, topic, json, strlen(json), strlen(json), NOW_MS), 0);
     CHECK_INT(replica_commit(in->r), 0);
 }
 
@@ -495,7 +566,7 @@ static void test_downlink(struct replica *r)
 {
     struct ingest in;
     char buf[1024], ts[P4T_TS_LEN], later[P4T_TS_LEN], earlier[P4T_TS_LEN];
-    int64_t now = p4_now_ms(), n;
+    int64_t now = NOW_MS, n;
 
     CHECK_INT(ingest_init(&in, r, &cfg), 0);
     p4t_ts_format(now, ts);
@@ -672,10 +743,64 @@ static void test_checkpointer(void)
     replica_close(&r);
 }
 
-int main(void)
+/* Reopening runs no migration twice and keeps the data. */
+static void test_reopen(struct replica *r)
+{
+    char path[PATH_MAX];
+    int64_t n = -1;
+
+    snprintf(path, sizeof(path), "%s", sqlite3_db_filename(r->db, "main"));
+    replica_close(r);
+    CHECK_INT(replica_open(r, path, false), 0);
+    CHECK_INT(replica_int(r, RS_SALES_HEAD, 0, &n), 0);
+    CHECK_INT(n, 4);
+    CHECK_INT(q_int(r, "SELECT on_hand FROM stock WHERE sku = 'A-1'"), 0);
+}
+
+/* Each case starts from its own new database in DIR, given the state GIVEN builds (none when
+ * NULL); STANDALONE cases open their own. `gw_replica_test NAME` runs one case alone, as CTest
+ * does for each, so no case can lean on what another left behind. */
+static const struct {
+    const char *name;
+    void (*given)(struct replica *r);
+    void (*run)(struct replica *r);
+    void (*standalone)(void);
+} cases[] = {
+    {"import", NULL, test_import, NULL},
+    {"ingest", given_stock, test_ingest, NULL},
+    {"sync", given_sales, test_sync, NULL},
+    {"outbox", given_sales, test_outbox, NULL},
+    {"chunks", given_stock, test_chunks, NULL},
+    {"written", NULL, test_written_messages, NULL},
+    {"snapshot", given_big_state, test_snapshot_stream, NULL},
+    {"downlink", NULL, test_downlink, NULL},
+    {"reopen", given_sales, test_reopen, NULL},
+    {"checkpointer", NULL, NULL, test_checkpointer},
+};
+
+static void run_case(size_t i)
 {
     struct replica r;
     char path[PATH_MAX];
+
+    if (cases[i].standalone) {
+        cases[i].standalone();
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/%s.db", dir, cases[i].name);
+    if (replica_open(&r, path, true) != 0) {
+        CHECK_INT(-1, 0);
+        return;
+    }
+    if (cases[i].given)
+        cases[i].given(&r);
+    cases[i].run(&r);
+    replica_close(&r);
+}
+
+int main(int argc, char **argv)
+{
+    size_t i, n_run = 0;
 
     p4_log_set_level(P4_LOG_ERROR);
     if (!mkdtemp(dir)) {
@@ -687,27 +812,16 @@ int main(void)
     cfg.max_inflight = 4;
     cfg.batch_max_items = 500;
     cfg.batch_max_bytes = 262144;
-    snprintf(path, sizeof(path), "%s/replica.db", dir);
-    CHECK_INT(replica_open(&r, path, true), 0);
-    test_import(&r);
-    test_ingest(&r);
-    test_sync(&r);
-    test_outbox(&r);
-    test_chunks(&r);
-    test_written_messages(&r);
-    test_snapshot_stream(&r);
-    test_downlink(&r);
-    replica_close(&r);
-    /* Reopening runs no migration twice and keeps the data. */
-    CHECK_INT(replica_open(&r, path, false), 0);
-    {
-        int64_t n = -1;
-
-        CHECK_INT(replica_int(&r, RS_SALES_HEAD, 0, &n), 0);
-        CHECK_INT(n, 6); /* 4 sales and the two loyalty sales of test_downlink */
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (argc > 1 && strcmp(argv[1], cases[i].name) != 0)
+            continue;
+        run_case(i);
+        n_run++;
     }
-    replica_close(&r);
-    test_checkpointer();
+    if (n_run == 0) {
+        fprintf(stderr, "no case named %s\n", argc > 1 ? argv[1] : "");
+        return 1;
+    }
     if (!check_failures) {
         char cmd[PATH_MAX + 16];
 

@@ -45,7 +45,42 @@ EXIT_SKIP = 77
 
 
 class SkipTest(Exception):
-    """Raised when a prerequisite (e.g. the p4gw binary) is missing; run_test exits 77."""
+    """Raised when the host cannot run a scenario (e.g. it may not mount a file system).
+
+    KIND names the reason for run_test's may_skip. A skip the test did not declare there fails
+    the test: a test that passes by skipping is a test that cannot fail. scripts/test.sh fails
+    the run on any skip at all, declared or not.
+    """
+
+    def __init__(self, reason, kind=None):
+        super().__init__(reason)
+        self.kind = kind
+
+
+class NotBuilt(Exception):
+    """A binary or tool the suite itself provides (scripts/deps.sh, the build) is missing.
+
+    Never a skip: the test fails, because in CI it means the build or the install is broken.
+    """
+
+
+def require_built(*parts):
+    """The path of BUILD_DIR/PARTS..., an executable or a built library; raises NotBuilt when
+    P4_BUILD_DIR is unset or the file is missing."""
+    if not BUILD_DIR:
+        raise NotBuilt("P4_BUILD_DIR is not set (run the test through ctest)")
+    path = os.path.join(BUILD_DIR, *parts)
+    if not os.path.exists(path):
+        raise NotBuilt("%s is not built" % path)
+    return path
+
+
+def require_tool(name):
+    """The path of NAME on PATH (a tool scripts/deps.sh installs); raises NotBuilt."""
+    path = shutil.which(name)
+    if not path:
+        raise NotBuilt("%s is not installed (scripts/deps.sh installs it)" % name)
+    return path
 
 
 def log(msg):
@@ -252,8 +287,9 @@ def dump_logs(max_lines=80):
     sys.stdout.flush()
 
 
-def run_test(main):
-    """Runs MAIN() as a whole test: exit 0 on success, 77 on SkipTest, 1 on failure.
+def run_test(main, may_skip=()):
+    """Runs MAIN() as a whole test: exit 0 on success, 1 on failure, 77 (skipped) only on a
+    SkipTest whose kind is in MAY_SKIP. NotBuilt and an undeclared SkipTest are failures.
 
     On failure prints the traceback and the tail of every registered log, and keeps the
     temporary directory. Every registered process is stopped in all cases.
@@ -266,8 +302,19 @@ def run_test(main):
             post_check()
         rc = 0
     except SkipTest as e:
-        log("SKIP: %s" % e)
-        rc = EXIT_SKIP
+        if e.kind is not None and e.kind in may_skip:
+            log("SKIP (%s): %s" % (e.kind, e))
+            rc = EXIT_SKIP
+        else:
+            _failed = True
+            log("FAIL: skipped for a reason the test did not declare (kind %r, declared %r): %s"
+                % (e.kind, tuple(may_skip), e))
+            dump_logs()
+            rc = 1
+    except NotBuilt as e:
+        _failed = True
+        log("FAIL: %s; a missing binary fails the test, it does not skip it" % e)
+        rc = 1
     except BaseException:
         _failed = True
         traceback.print_exc(file=sys.stdout)
@@ -964,12 +1011,7 @@ class CloudConsumer(MqttClient):
 # the gateway
 
 def p4gw_path():
-    if not BUILD_DIR:
-        raise SkipTest("P4_BUILD_DIR is not set")
-    path = os.path.join(BUILD_DIR, "gateway", "p4gw")
-    if not os.access(path, os.X_OK):
-        raise SkipTest("%s is not built" % path)
-    return path
+    return require_built("gateway", "p4gw")
 
 
 def write_ini(path, sections):
@@ -1125,12 +1167,7 @@ class Gateway:
 # libp4term registers (`p4term simulate`) and their journals
 
 def p4term_path():
-    if not BUILD_DIR:
-        raise SkipTest("P4_BUILD_DIR is not set")
-    path = os.path.join(BUILD_DIR, "terminal-shim", "p4term")
-    if not os.access(path, os.X_OK):
-        raise SkipTest("%s is not built" % path)
-    return path
+    return require_built("terminal-shim", "p4term")
 
 
 class Simulator:
@@ -1330,7 +1367,8 @@ class Tmpfs:
         res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dm,mode=0755" % size_mb,
                               "tmpfs", self.path], capture_output=True, text=True)
         if res.returncode != 0:
-            raise SkipTest("cannot mount a tmpfs on %s: %s" % (self.path, res.stderr.strip()))
+            raise SkipTest("cannot mount a tmpfs on %s: %s" % (self.path, res.stderr.strip()),
+                           kind="mount")
         self.size_mb = size_mb
         _register(self)
 

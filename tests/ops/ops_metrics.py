@@ -8,7 +8,6 @@ oversell alert is counted by kind; after the WAN returns the depth drains to 0 a
 link counts a reconnect. `p4gw status` prints the same figures; with the gateway stopped it
 reports "not running" and the replica's figures. A non-loopback listen address is refused."""
 
-import shutil
 import subprocess
 
 import p4harness as h
@@ -33,8 +32,7 @@ def scrape(port):
 
 def main():
     h.p4gw_path()
-    if not shutil.which("curl"):
-        raise h.SkipTest("curl is not installed")
+    h.require_tool("curl")
     store = h.Mosquitto("store")
     cloud = h.Mosquitto("cloud")
     relay = h.Relay(cloud.port)

@@ -19,12 +19,7 @@ FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 
 
 def p4term_path():
-    if not h.BUILD_DIR:
-        raise h.SkipTest("P4_BUILD_DIR is not set")
-    path = os.path.join(h.BUILD_DIR, "terminal-shim", "p4term")
-    if not os.access(path, os.X_OK):
-        raise h.SkipTest("%s is not built" % path)
-    return path
+    return h.p4term_path()
 
 
 def load_stock(path=os.path.join(FIXTURES, "stock.csv")):

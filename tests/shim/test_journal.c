@@ -3,6 +3,8 @@
 #include "shim.h"
 #include "p4check.h"
 
+#include <strings.h>
+
 #include <sqlite3.h>
 
 #include "p4common.h"
@@ -172,6 +174,80 @@ static void test_unnumbered_then_numbered(const char *dir)
     journal_close(j);
 }
 
+/* Denies setting synchronous back to FULL while *CTX is true: how a failed restore looks to
+ * the journal (SQLite refuses the pragma inside a transaction, on a full disk, ...). */
+static int deny_sync_full(void *ctx, int action, const char *a1, const char *a2, const char *a3,
+                          const char *a4)
+{
+    const bool *deny = ctx;
+
+    (void)a3;
+    (void)a4;
+    if (*deny && action == SQLITE_PRAGMA && a1 && strcasecmp(a1, "synchronous") == 0 && a2 &&
+        (strcasecmp(a2, "full") == 0 || strcmp(a2, "2") == 0))
+        return SQLITE_DENY;
+    return SQLITE_OK;
+}
+
+static long long synchronous_of(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    long long v = -1;
+
+    if (sqlite3_prepare_v2(db, "PRAGMA synchronous", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* A snapshot chunk relaxes the shared connection to synchronous=NORMAL; when setting it back
+ * to FULL fails, the journal must refuse to commit sales (which would not be fsync'd) rather
+ * than journal them silently, and must go back to FULL before the next one it accepts. */
+static void test_sales_never_commit_without_full_sync(const char *dir)
+{
+    char path[256];
+    struct journal *j = NULL;
+    struct cache *c = NULL;
+    struct p4t_change item = {.seq = 1, .entity = P4T_E_STOCK, .key = "milk"};
+    struct p4t_changes ch = {0};
+    enum cache_result res;
+    int64_t lo = 0, hi = 0;
+    bool deny = false;
+
+    snprintf(path, sizeof(path), "%s/r03.db", dir);
+    CHECK_INT(journal_open(path, &j, NULL), 0);
+    if (!j)
+        return;
+    CHECK_INT(synchronous_of(journal_db(j)), 2); /* FULL from the open */
+    CHECK_INT(cache_open(journal_db(j), &c), 0);
+    CHECK_INT(journal_set_next_seq(j, 1), 0);
+    sqlite3_set_authorizer(journal_db(j), deny_sync_full, &deny);
+
+    item.value_json = (char *)"{\"on_hand\":5}";
+    ch.from = 0;
+    ch.to = 10;
+    ch.n_items = 1;
+    ch.items = &item;
+    ch.is_reply = true;
+    ch.snapshot = true;
+    ch.more = true; /* a chunk before the last: applied with synchronous=NORMAL */
+    deny = true;
+    CHECK(cache_apply(c, &ch, true, &res, &lo, &hi) != 0);
+    CHECK_INT(synchronous_of(journal_db(j)), 1); /* left at NORMAL */
+    CHECK_INT(journal_append(j, ids[0], 1, "{\"p\":1}", 100, 1000), P4TERM_EIO);
+    CHECK_INT(count_other(path, "SELECT count(*) FROM sales"), 0);
+
+    /* Once FULL can be set again, the next sale sets it before its commit. */
+    deny = false;
+    CHECK_INT(journal_append(j, ids[0], 1, "{\"p\":1}", 100, 1000), 0);
+    CHECK_INT(synchronous_of(journal_db(j)), 2);
+    CHECK_INT(count_other(path, "SELECT count(*) FROM sales"), 1);
+    sqlite3_set_authorizer(journal_db(j), NULL, NULL);
+    cache_close(c);
+    journal_close(j);
+}
+
 int main(void)
 {
     char dir[64];
@@ -180,6 +256,7 @@ int main(void)
     tmpdir_make(dir, sizeof(dir));
     test_seq_continues_and_states(dir);
     test_unnumbered_then_numbered(dir);
+    test_sales_never_commit_without_full_sync(dir);
     tmpdir_remove(dir);
     CHECK_DONE();
 }

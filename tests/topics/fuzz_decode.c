@@ -2,7 +2,7 @@
 /* Fuzz entry for the v1 decoders (libFuzzer), plus a mutation smoke run over the fixtures. */
 #include "check.h"
 
-#define N_DECODERS 21
+#define N_DECODERS 22
 
 /* Decodes DATA with the decoder picked by SEL; when it is accepted, re-encodes it and checks
  * that the canonical text decodes again and re-encodes to itself. Any break of that promise,
@@ -23,6 +23,7 @@ static void one(unsigned sel, const char *data, size_t len)
     struct p4t_customer customer;
     struct p4t_resync resync;
     struct p4t_hq_ack hq_ack;
+    static struct p4t_lookup lookup;
     struct p4t_batch_reader batch;
     int64_t balance;
     char reason[P4T_REASON_MAX], *text = NULL, *again = NULL;
@@ -186,6 +187,13 @@ static void one(unsigned sel, const char *data, size_t len)
                 item = NULL;
             }
             p4t_batch_close(&batch);
+        }
+        break;
+    case 20:
+        if (p4t_lookup_decode(data, len, &lookup, reason, sizeof reason) == 0) {
+            rc = p4t_lookup_encode(&lookup, &text);
+            if (rc == 0 && p4t_lookup_decode(text, strlen(text), &lookup, NULL, 0) == 0)
+                rc2 = p4t_lookup_encode(&lookup, &again);
         }
         break;
     default:
