@@ -119,7 +119,7 @@ def command_line():
 def main():
     why = pgcluster.available()
     if why:
-        raise h.SkipTest(why)
+        raise pgcluster.Unavailable(why)
     basics()
     harness_cleanup_stops_it()
     guard_stops_it_when_owner_dies()

@@ -9,13 +9,21 @@ from p4harness import check, log, wait_until
 import hqchain
 
 
-def wait_outbox_acked(stores, timeout_s=30):
-    """Until every gateway's status says the broker acknowledged all its records (outbox 0)."""
+def watch_uplink(chain, stores):
+    """A plain subscriber per store on the cloud broker: once it has seen every gw_seq, the
+    broker has taken (PUBACKed) every record and queued it for HQ's session too."""
+    return {s.id: h.CloudConsumer(chain.cloud, hqchain.TENANT, s.id) for s in stores}
+
+
+def wait_broker_has_all(watchers, stores, timeout_s=30):
     for s in stores:
-        last = s.last_gw_seq()
-        s.status.wait_state(("online",), timeout_s,
-                            pred=lambda st: st.get("outbox") == 0)
-        log("%s: %d records PUBACKed by the cloud broker" % (s.id, last))
+        want = set(range(1, s.last_gw_seq() + 1))
+        w = watchers[s.id]
+        wait_until(lambda: w.has_gw_seqs(want), timeout_s,
+                   "the cloud broker to carry %s's %d records" % (s.id, len(want)),
+                   detail=lambda: "%d of %d" % (len(w.gw_seqs() & want), len(want)))
+        w.close()
+        log("%s: all %d records PUBACKed by the cloud broker" % (s.id, len(want)))
 
 
 def main():
@@ -30,11 +38,12 @@ def main():
 
     # A. HQ offline; the registers sell; the broker holds everything for HQ's session.
     check(hq.stop() == 0, "p4hq did not stop cleanly")
+    watchers = watch_uplink(chain, stores)
     load = hqchain.Load(stores, 50, 3).start()
     load.wait(60)
     made = {s.id: s.last_gw_seq() for s in stores}
     check(sum(made.values()) >= 200, "only %r sales made" % made)
-    wait_outbox_acked(stores)
+    wait_broker_has_all(watchers, stores)
     check(chain.hq_count() == 0, "HQ ingested while stopped")
     chain.cloud.kill()
     log("cloud broker SIGKILLed with %r sales queued for HQ" % made)
