@@ -492,12 +492,15 @@ void api_handle(const struct p4hq_config *cfg, struct MHD_Connection *conn, cons
     if (strcmp(method, "POST") == 0) {
         size_t n = strlen(path);
 
-        if (strncmp(path, "alerts/", 7) != 0 || n < 11 || strcmp(path + n - 4, "/ack") != 0) {
-            api_error(out, MHD_HTTP_NOT_FOUND, "path: no such resource");
-            return;
-        }
         if (role != ROLE_ADMIN) {
             api_error(out, MHD_HTTP_FORBIDDEN, "role: a viewer token cannot change anything");
+            return;
+        }
+        /* Changes to master data (api_write.c). */
+        if (api_write_handle(cfg, thread_db(cfg), path, body, body_len, out))
+            return;
+        if (strncmp(path, "alerts/", 7) != 0 || n < 11 || strcmp(path + n - 4, "/ack") != 0) {
+            api_error(out, MHD_HTTP_NOT_FOUND, "path: no such resource");
             return;
         }
         db = thread_db(cfg);

@@ -51,6 +51,13 @@ void api_handle(const struct p4hq_config *cfg, struct MHD_Connection *conn, cons
                 struct reply *out);
 /* OUT = {"error": "WHAT"} with STATUS. */
 void api_error(struct reply *out, unsigned int status, const char *what);
+/* api_write.c: POST /api/{prices,promos,customers,stock,loyalty} and
+ * /api/promos/{id}/retire (admin only; the caller checked the role). Returns false when PATH
+ * is not one of them; else fills OUT: 201 with {"ver":N} / {"id":..} / {"entry":..} after
+ * COMMIT, 400/409 {"error":"field: what"} with nothing written. DB is the thread's
+ * connection (NULL: 503). */
+bool api_write_handle(const struct p4hq_config *cfg, struct db *db, const char *path,
+                      const char *body, size_t body_len, struct reply *out);
 /* True when the database answers (GET /readyz). */
 bool api_db_up(const struct p4hq_config *cfg);
 /* True when every migration compiled into p4hq is applied (GET /readyz). */
