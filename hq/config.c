@@ -172,6 +172,62 @@ int config_parse_percent(const char *s, int *bp)
     return P4HQ_OK;
 }
 
+static bool uri_scheme_ok(const char *u)
+{
+    return strncmp(u, "tcp://", 6) == 0 || strncmp(u, "ssl://", 6) == 0 ||
+           strncmp(u, "mqtt://", 7) == 0 || strncmp(u, "mqtts://", 8) == 0 ||
+           strncmp(u, "ws://", 5) == 0 || strncmp(u, "wss://", 6) == 0;
+}
+
+/* [cloud] uri: one broker, or the nodes of a cluster separated by commas ("a, b"): p4hq
+ * connects to the first that answers and fails over to the next when it goes away. All must
+ * use TLS or none. */
+static int split_uris(struct load_ctx *c, const struct key_def *k, const char *value, int line)
+{
+    struct p4hq_config *cfg = c->cfg;
+    const char *p = value;
+    int tls = -1;
+
+    cfg->n_cloud_uris = 0;
+    while (*p) {
+        size_t n;
+        char *u;
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        n = strcspn(p, ", \t");
+        if (n == 0)
+            break;
+        if (cfg->n_cloud_uris == P4HQ_MAX_URIS || n >= P4HQ_TEXT_MAX) {
+            fail(c, line, "[%s] %s: at most %d URIs of %d characters", k->section, k->key,
+                 P4HQ_MAX_URIS, P4HQ_TEXT_MAX - 1);
+            return -1;
+        }
+        u = cfg->cloud_uris[cfg->n_cloud_uris++];
+        memcpy(u, p, n);
+        u[n] = '\0';
+        if (!uri_scheme_ok(u)) {
+            fail(c, line, "[%s] %s: \"%s\" must start with tcp://, ssl://, mqtt://, mqtts://, "
+                          "ws:// or wss://",
+                 k->section, k->key, u);
+            return -1;
+        }
+        if (tls >= 0 && tls != (strncmp(u, "ssl", 3) == 0 || strncmp(u, "mqtts", 5) == 0 ||
+                                strncmp(u, "wss", 3) == 0)) {
+            fail(c, line, "[%s] %s: either every URI uses TLS or none does", k->section,
+                 k->key);
+            return -1;
+        }
+        tls = strncmp(u, "ssl", 3) == 0 || strncmp(u, "mqtts", 5) == 0 ||
+              strncmp(u, "wss", 3) == 0;
+        p += n;
+    }
+    if (cfg->n_cloud_uris == 0) {
+        fail(c, line, "[%s] %s: empty", k->section, k->key);
+        return -1;
+    }
+    return 0;
+}
+
 static int set_key(struct load_ctx *c, const struct key_def *k, const char *value, int line)
 {
     char *field = (char *)c->cfg + k->off;
@@ -195,14 +251,8 @@ static int set_key(struct load_ctx *c, const struct key_def *k, const char *valu
         }
         break;
     case K_URI:
-        if (strncmp(value, "tcp://", 6) != 0 && strncmp(value, "ssl://", 6) != 0 &&
-            strncmp(value, "mqtt://", 7) != 0 && strncmp(value, "mqtts://", 8) != 0 &&
-            strncmp(value, "ws://", 5) != 0 && strncmp(value, "wss://", 6) != 0) {
-            fail(c, line, "[%s] %s: must start with tcp://, ssl://, mqtt://, mqtts://, ws:// "
-                          "or wss://",
-                 k->section, k->key);
+        if (split_uris(c, k, value, line) != 0)
             return 0;
-        }
         break;
     case K_FILE:
         if (n > 0 && access(value, R_OK) != 0) {

@@ -30,6 +30,7 @@ struct link {
     const struct p4hq_config *cfg;
     char filters[N_SUBS][P4T_TOPIC_MAX + 64];
     char password[256];
+    char *uris[P4HQ_MAX_URIS]; /* the connect options' serverURIs (borrowed from cfg) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct hq_msg *head, *tail; /* the queue, oldest first */
@@ -96,7 +97,8 @@ static void on_connected(void *context, char *cause)
     pthread_mutex_lock(&l->mu);
     l->connected = true;
     pthread_mutex_unlock(&l->mu);
-    p4_tcp_nodelay_uri(l->cfg->cloud_uri);
+    for (int i = 0; i < l->cfg->n_cloud_uris; i++)
+        p4_tcp_nodelay_uri(l->cfg->cloud_uris[i]);
     for (int i = 0; i < N_SUBS; i++) {
         topics[i] = l->filters[i];
         qos[i] = 1;
@@ -246,7 +248,7 @@ int link_start(struct link **out, const struct p4hq_config *cfg)
         goto fail;
     co.MQTTVersion = cfg->mqtt_version;
     co.sendWhileDisconnected = 0;
-    rc = MQTTAsync_createWithOptions(&l->client, cfg->cloud_uri, cfg->client_id,
+    rc = MQTTAsync_createWithOptions(&l->client, cfg->cloud_uris[0], cfg->client_id,
                                      MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
     if (rc != MQTTASYNC_SUCCESS) {
         p4_error("cloud client create failed code=%d", rc);
@@ -285,8 +287,16 @@ int link_start(struct link **out, const struct p4hq_config *cfg)
         }
         o->password = l->password;
     }
-    if (strncmp(cfg->cloud_uri, "ssl://", 6) == 0 || strncmp(cfg->cloud_uri, "mqtts://", 8) == 0 ||
-        strncmp(cfg->cloud_uri, "wss://", 6) == 0) {
+    if (cfg->n_cloud_uris > 1) {
+        /* Paho tries the nodes in order at every (re)connect: failover to the next node. */
+        for (int i = 0; i < cfg->n_cloud_uris; i++)
+            l->uris[i] = (char *)cfg->cloud_uris[i];
+        o->serverURIs = l->uris;
+        o->serverURIcount = cfg->n_cloud_uris;
+    }
+    if (strncmp(cfg->cloud_uris[0], "ssl://", 6) == 0 ||
+        strncmp(cfg->cloud_uris[0], "mqtts://", 8) == 0 ||
+        strncmp(cfg->cloud_uris[0], "wss://", 6) == 0) {
         ssl.trustStore = cfg->ca_file[0] ? cfg->ca_file : NULL;
         ssl.keyStore = cfg->cert_file[0] ? cfg->cert_file : NULL;
         ssl.privateKey = cfg->key_file[0] ? cfg->key_file : NULL;
@@ -299,13 +309,14 @@ int link_start(struct link **out, const struct p4hq_config *cfg)
     o->onSuccess = NULL;
     rc = MQTTAsync_connect(l->client, o);
     MQTTProperties_free(&props);
-    p4_uri_redact(cfg->cloud_uri, redacted, sizeof redacted);
+    p4_uri_redact(cfg->cloud_uris[0], redacted, sizeof redacted);
     if (rc != MQTTASYNC_SUCCESS) {
         p4_error("cloud connect not started uri=%s code=%d", redacted, rc);
         rc = P4HQ_EMQTT;
         goto fail;
     }
-    p4_info("cloud connecting uri=%s client_id=%s mqtt=%s", redacted, cfg->client_id,
+    p4_info("cloud connecting uri=%s nodes=%d client_id=%s mqtt=%s", redacted,
+            cfg->n_cloud_uris, cfg->client_id,
             cfg->mqtt_version == MQTTVERSION_5 ? "5" : "3.1.1");
     *out = l;
     return P4HQ_OK;

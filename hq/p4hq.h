@@ -41,7 +41,10 @@ struct p4hq_accounts {
 struct p4hq_config {
     char file[P4HQ_PATH_MAX];
     char tenant[P4T_ID_MAX + 1];
-    char cloud_uri[P4HQ_TEXT_MAX];
+    char cloud_uri[P4HQ_TEXT_MAX];  /* as written: one URI, or several separated by commas */
+#define P4HQ_MAX_URIS 8
+    char cloud_uris[P4HQ_MAX_URIS][P4HQ_TEXT_MAX]; /* each node, in order of preference */
+    int n_cloud_uris;
     char client_id[P4HQ_TEXT_MAX];
     int mqtt_version;               /* MQTTVERSION_3_1_1 or MQTTVERSION_5 */
     char share_group[P4T_ID_MAX + 1];

@@ -66,6 +66,22 @@ int main(void)
     CHECK_INT(load_text(BASE "[nosuch]\nx = 1\n", &cfg, err, sizeof err), P4HQ_EINVAL);
     CHECK_CONTAINS(err, "[nosuch]: unknown section");
 
+    /* A cluster: several nodes, failed over in order; TLS for all or none. */
+    CHECK_INT(load_text("[tenant]\nid = acme\n[cloud]\nuri = tcp://a:1883, tcp://b:1884\n"
+                        "[db]\nconninfo = x\n",
+                        &cfg, err, sizeof err),
+              0);
+    CHECK_INT(cfg.n_cloud_uris, 2);
+    CHECK_STR(cfg.cloud_uris[1], "tcp://b:1884");
+    CHECK_INT(load_text("[tenant]\nid = acme\n[cloud]\nuri = tcp://a:1883, ssl://b:8883\n",
+                        &cfg, err, sizeof err),
+              P4HQ_EINVAL);
+    CHECK_CONTAINS(err, "every URI uses TLS or none");
+    CHECK_INT(load_text("[tenant]\nid = acme\n[cloud]\nuri = tcp://a:1883, http://b\n", &cfg,
+                        err, sizeof err),
+              P4HQ_EINVAL);
+    CHECK_CONTAINS(err, "\"http://b\" must start with");
+
     CHECK_INT(config_parse_percent("20", &bp), 0);
     CHECK_INT(bp, 2000);
     CHECK_INT(config_parse_percent("0.05", &bp), 0);
