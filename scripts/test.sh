@@ -4,8 +4,9 @@
 # suite with CTest (unit tests in parallel, then the integration tests that start real
 # mosquitto brokers and the real binaries, one at a time so timings stay honest on 2 cores).
 # Then the suite again on an ASan+UBSan build (P4_TEST_SANITIZE=0 skips it; the fault-injection
-# scenarios run there only with P4_TEST_SANITIZE_FAULTS=1, to keep the whole run under 15
-# minutes on 2 cores), and each libFuzzer target for P4_FUZZ_SECONDS (default 20; 0 skips).
+# scenarios and the long crash-and-restart loops (label long) run there only with
+# P4_TEST_SANITIZE_FAULTS=1 / P4_TEST_SANITIZE_LONG=1, to keep the whole run under 25 minutes on
+# 2 cores), and each libFuzzer target for P4_FUZZ_SECONDS (default 20; 0 skips).
 # A test that skips (exit 77) or does not run fails the run (tests/harness/ctest_strict.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,7 +26,8 @@ if [ "${P4_TEST_SANITIZE:-1}" = 1 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   skip="packaging"
-  if [ "${P4_TEST_SANITIZE_FAULTS:-0}" != 1 ]; then skip="packaging|faults"; fi
+  if [ "${P4_TEST_SANITIZE_FAULTS:-0}" != 1 ]; then skip="$skip|faults"; fi
+  if [ "${P4_TEST_SANITIZE_LONG:-0}" != 1 ]; then skip="$skip|long"; fi
   (cd "$asan" && "$ctest_strict" --output-on-failure -j2 -LE "integration|packaging" &&
     "$ctest_strict" --output-on-failure -L integration -LE "$skip")
 fi
