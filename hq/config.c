@@ -54,6 +54,16 @@ static const struct key_def keys[] = {
     {"db", "conninfo", K_TEXT, F(conninfo), 0, 0, true},
     {"db", "password_file", K_FILE, F(db_password_file), 0, 0, false},
     {"http", "listen", K_TEXT, F(http_listen), 0, 0, false},
+    {"http", "cert_file", K_FILE, F(http_cert_file), 0, 0, false},
+    {"http", "key_file", K_FILE, F(http_key_file), 0, 0, false},
+    {"http", "viewer_token_hash", K_TEXT, F(viewer_token_hash), 0, 0, false},
+    {"http", "admin_token_hash", K_TEXT, F(admin_token_hash), 0, 0, false},
+    {"http", "session_key_file", K_FILE, F(session_key_file), 0, 0, false},
+    {"http", "session_hours", K_INT, F(session_hours), 1, 720, false},
+    {"http", "timezone", K_TEXT, F(http_timezone), 0, 0, false},
+    {"http", "threads", K_INT, F(http_threads), 1, 64, false},
+    {"http", "max_connections", K_INT, F(http_max_connections), 4, 10000, false},
+    {"http", "feed_retention_h", K_INT, F(feed_retention_h), 1, 8760, false},
     {"log", "level", K_LEVEL, F(log_level), 0, 0, false},
     {"log", "file", K_PATH, F(log_file), 0, 0, false},
     {"accounts", "cash", K_ID, F(accounts.cash), 0, 0, false},
@@ -110,6 +120,11 @@ void config_defaults(struct p4hq_config *cfg)
     cfg->reconnect_max_s = 30;
     cfg->log_level = P4_LOG_INFO;
     snprintf(cfg->http_listen, sizeof cfg->http_listen, "127.0.0.1:8470");
+    snprintf(cfg->http_timezone, sizeof cfg->http_timezone, "UTC");
+    cfg->session_hours = 12;
+    cfg->http_threads = 4;
+    cfg->http_max_connections = 256;
+    cfg->feed_retention_h = 48;
     snprintf(cfg->accounts.cash, sizeof cfg->accounts.cash, "1000");
     snprintf(cfg->accounts.card, sizeof cfg->accounts.card, "1010");
     snprintf(cfg->accounts.other, sizeof cfg->accounts.other, "1190");
@@ -317,6 +332,14 @@ int config_load(struct p4hq_config *cfg, const char *path, char *err, size_t err
     }
     if (!c.failed && (cfg->cert_file[0] != '\0') != (cfg->key_file[0] != '\0'))
         fail(&c, 0, "[cloud] cert_file and key_file: give both or neither");
+    if (!c.failed && (cfg->http_cert_file[0] != '\0') != (cfg->http_key_file[0] != '\0'))
+        fail(&c, 0, "[http] cert_file and key_file: give both or neither");
+    if (!c.failed && cfg->http_listen[0]) {
+        char why[P4HQ_TEXT_MAX + 64];
+
+        if (http_check_config(cfg, why, sizeof why) != 0)
+            fail(&c, 0, "%s", why);
+    }
     if (!c.failed && cfg->share_group[0] && cfg->mqtt_version != MQTTVERSION_5 &&
         cfg->mqtt_version != MQTTVERSION_3_1_1)
         fail(&c, 0, "[cloud] share_group: needs mqtt_version 5 or 3.1.1");

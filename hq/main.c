@@ -27,6 +27,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: p4hq --config FILE [--check-config]\n"
+               "       p4hq --hash-token < TOKEN_FILE   (a [http] *_token_hash line)\n"
                "       p4hq --config FILE COMMAND ... [--format table|csv|json]\n"
                "Runs HQ's ingest daemon, or one operator command (p4hq --config FILE help).\n"
                "Exit codes: 0 ok, 1 failure, 2 usage or configuration error.\n");
@@ -79,6 +80,7 @@ static int run_daemon(const struct p4hq_config *cfg)
 {
     struct worker t = {0};
     struct link *link = NULL;
+    struct http *http = NULL;
     struct db db;
     sigset_t handled, old;
     pthread_t th, th_dl;
@@ -108,6 +110,8 @@ static int run_daemon(const struct p4hq_config *cfg)
         rc = ingest_new(&t.in, cfg, link);
     if (!rc)
         rc = downlink_new(&t.dl, cfg, link);
+    if (!rc)
+        rc = http_start(&http, cfg); /* the dashboard and read API ([http] listen) */
     if (!rc && pthread_create(&th, NULL, ingest_main, &t) != 0)
         rc = P4HQ_ENOMEM;
     if (!rc) {
@@ -122,6 +126,7 @@ static int run_daemon(const struct p4hq_config *cfg)
     }
     if (rc) {
         pthread_sigmask(SIG_SETMASK, &old, NULL);
+        http_stop(http);
         downlink_free(t.dl);
         ingest_free(t.in);
         link_stop(link);
@@ -139,6 +144,7 @@ static int run_daemon(const struct p4hq_config *cfg)
         }
     }
     p4_info("stopping");
+    http_stop(http);
     t.stop = 1;
     link_wake(link);
     pthread_join(th, NULL);
@@ -167,6 +173,8 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
+        } else if (strcmp(argv[i], "--hash-token") == 0) {
+            return auth_hash_token_main();
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("p4hq %s\n", P4_VERSION);
             return 0;

@@ -54,7 +54,17 @@ struct p4hq_config {
     int reconnect_max_s;
     char conninfo[1024];
     char db_password_file[P4HQ_PATH_MAX];
-    char http_listen[P4HQ_TEXT_MAX];
+    char http_listen[P4HQ_TEXT_MAX];  /* empty: no HTTP */
+    char http_cert_file[P4HQ_PATH_MAX]; /* HTTPS when both are set */
+    char http_key_file[P4HQ_PATH_MAX];
+    char viewer_token_hash[P4HQ_TEXT_MAX]; /* pbkdf2-sha256$ITER$SALT$HASH (auth.c) */
+    char admin_token_hash[P4HQ_TEXT_MAX];
+    char session_key_file[P4HQ_PATH_MAX];  /* signs login cookies; empty: a random key */
+    int session_hours;
+    char http_timezone[64];         /* where "today" starts */
+    int http_threads;
+    int http_max_connections;
+    int feed_retention_h;           /* dash_feed rows kept */
     int log_level;
     char log_file[P4HQ_PATH_MAX];
     struct p4hq_accounts accounts;
@@ -187,6 +197,22 @@ int downlink_new(struct downlink **out, const struct p4hq_config *cfg, struct li
 void downlink_free(struct downlink *d);
 /* The publisher thread's loop: runs until *STOP is set. */
 void downlink_run(struct downlink *d, volatile int *stop);
+
+/* ---- http.c, api.c, stream.c, auth.c: the dashboard and read API ---- */
+struct http;
+/* Starts the HTTP(S) daemon on cfg->http_listen with its own threads and database
+ * connections, and the feed thread (LISTEN/NOTIFY -> Server-Sent Events). Returns 0 (also
+ * when [http] listen is empty: *OUT is then NULL) or P4HQ_EINVAL / P4HQ_EIO (logged). */
+int http_start(struct http **out, const struct p4hq_config *cfg);
+/* Validates the [http] keys that need more than their syntax (listen address, loopback
+ * without TLS, token hash format, timezone name). Returns 0 or P4HQ_EINVAL with WHY set
+ * ("[http] key: what is wrong"). */
+int http_check_config(const struct p4hq_config *cfg, char *why, size_t why_len);
+/* Ends every stream, stops the daemon and the feed thread; NULL is fine. */
+void http_stop(struct http *h);
+/* Prints the hash line of the token read from stdin (p4hq --hash-token). Returns an exit
+ * code. */
+int auth_hash_token_main(void);
 
 /* ---- cli.c: operator commands ---- */
 /* Runs ARGV (after the options) against the database. Returns the process exit code. */

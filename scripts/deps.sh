@@ -10,7 +10,11 @@ packages=(
   libpaho-mqtt-dev libsqlite3-dev libssl-dev libcjson-dev libinih-dev libmicrohttpd-dev
   mosquitto mosquitto-clients sqlite3 openssl curl
   python3 python3-paho-mqtt
-  postgresql libpq-dev
+  # HQ (p4hq): PostgreSQL 15 server and libpq; the tests' and demo's throwaway cluster
+  # (tests/harness/pgcluster.py) reads the database through psycopg2.
+  postgresql libpq-dev python3-psycopg2
+  # The dashboard's browser tests and screenshots: headless Chromium driven by Selenium.
+  chromium chromium-driver python3-selenium
 )
 
 missing=()

@@ -1,0 +1,582 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* p4hq's HTTP(S) daemon (libmicrohttpd, a small pool of its own threads): the dashboard page
+ * and its assets, login and logout, the token check in front of every data route, security
+ * headers, and the hand-off to the read API (api.c) and the event stream (stream.c). */
+#include "dash.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "p4common.h"
+
+#define BODY_MAX 4096             /* login forms and API writes; more is refused (413) */
+#define CONN_TIMEOUT_S 30         /* an idle connection is closed; streams ping every 15 s */
+#define CONN_MEMORY (64u << 10)   /* per connection: headers, upload, write buffer */
+#define PER_IP_MAX 64
+#define PEM_MAX (64u << 10)
+
+/* Scripts and styles only from our own files, no inline code of either kind, no framing. */
+static const char csp[] =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+struct http {
+    struct MHD_Daemon *daemon;
+    const struct p4hq_config *cfg;
+    struct auth *auth;
+    struct stream *stream;
+    bool tls;
+    char *cert, *key; /* PEM, kept for the daemon's life */
+};
+
+/* Per request: the body read so far. */
+struct req {
+    char body[BODY_MAX + 1];
+    size_t len;
+    bool too_big;
+};
+
+/* ---- configuration ---- */
+
+static int parse_listen(const char *listen, struct sockaddr_in *sa, char *why, size_t why_len)
+{
+    const char *colon = strrchr(listen, ':');
+    char host[64];
+    char *end;
+    long port;
+
+    if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof host) {
+        snprintf(why, why_len, "[http] listen: %s is not ADDRESS:PORT", listen);
+        return P4HQ_EINVAL;
+    }
+    snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
+    if (strcmp(host, "localhost") == 0)
+        snprintf(host, sizeof host, "127.0.0.1");
+    errno = 0;
+    port = strtol(colon + 1, &end, 10);
+    if (errno || *end || end == colon + 1 || port < 1 || port > 65535) {
+        snprintf(why, why_len, "[http] listen: port %s is not 1..65535", colon + 1);
+        return P4HQ_EINVAL;
+    }
+    memset(sa, 0, sizeof *sa);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &sa->sin_addr) != 1) {
+        snprintf(why, why_len, "[http] listen: %s is not an IPv4 address", host);
+        return P4HQ_EINVAL;
+    }
+    return P4HQ_OK;
+}
+
+int http_check_config(const struct p4hq_config *cfg, char *why, size_t why_len)
+{
+    struct sockaddr_in sa;
+    char reason[128];
+
+    if (parse_listen(cfg->http_listen, &sa, why, why_len))
+        return P4HQ_EINVAL;
+    /* Tokens and cookies must not cross a network in clear text. */
+    if (!cfg->http_cert_file[0] && (ntohl(sa.sin_addr.s_addr) >> 24) != 127) {
+        snprintf(why, why_len, "[http] listen: %s is not loopback: set cert_file and key_file "
+                               "(HTTPS) to listen beyond this machine", cfg->http_listen);
+        return P4HQ_EINVAL;
+    }
+    if (cfg->viewer_token_hash[0] && auth_hash_valid(cfg->viewer_token_hash, reason,
+                                                     sizeof reason)) {
+        snprintf(why, why_len, "[http] viewer_token_hash: %s", reason);
+        return P4HQ_EINVAL;
+    }
+    if (cfg->admin_token_hash[0] && auth_hash_valid(cfg->admin_token_hash, reason,
+                                                    sizeof reason)) {
+        snprintf(why, why_len, "[http] admin_token_hash: %s", reason);
+        return P4HQ_EINVAL;
+    }
+    for (const char *p = cfg->http_timezone; *p; p++) {
+        if (!(*p >= 'A' && *p <= 'Z') && !(*p >= 'a' && *p <= 'z') && !(*p >= '0' && *p <= '9') &&
+            !strchr("/_+-", *p)) {
+            snprintf(why, why_len, "[http] timezone: must be a zone name such as UTC or "
+                                   "Europe/Paris");
+            return P4HQ_EINVAL;
+        }
+    }
+    if (!cfg->http_timezone[0]) {
+        snprintf(why, why_len, "[http] timezone: must not be empty");
+        return P4HQ_EINVAL;
+    }
+    return P4HQ_OK;
+}
+
+/* ---- responses ---- */
+
+static void add_headers(struct http *h, struct MHD_Response *resp, const char *type)
+{
+    MHD_add_response_header(resp, "Content-Type", type);
+    MHD_add_response_header(resp, "Content-Security-Policy", csp);
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "Cross-Origin-Opener-Policy", "same-origin");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (h->tls)
+        MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
+}
+
+/* Queues BODY (LEN bytes; MUST_FREE: a malloc'd buffer MHD frees) with STATUS. */
+static enum MHD_Result send_body(struct http *h, struct MHD_Connection *conn, unsigned status,
+                                 const char *type, const char *body, size_t len, bool must_free,
+                                 const char *h1, const char *v1)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    resp = MHD_create_response_from_buffer(len, (void *)body, must_free ? MHD_RESPMEM_MUST_FREE
+                                                                       : MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        if (must_free)
+            free((void *)body);
+        return MHD_NO;
+    }
+    add_headers(h, resp, type);
+    if (h1)
+        MHD_add_response_header(resp, h1, v1);
+    ret = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result send_reply(struct http *h, struct MHD_Connection *conn,
+                                  struct reply *r, const char *h1, const char *v1)
+{
+    if (!r->body)
+        return MHD_NO;
+    return send_body(h, conn, r->status, "application/json", r->body, r->len, true, h1, v1);
+}
+
+static enum MHD_Result send_error(struct http *h, struct MHD_Connection *conn, unsigned status,
+                                  const char *what)
+{
+    struct reply r;
+
+    api_error(&r, status, what);
+    return send_reply(h, conn, &r, status == MHD_HTTP_UNAUTHORIZED ? "WWW-Authenticate" : NULL,
+                      "Bearer realm=\"p4hq\"");
+}
+
+static enum MHD_Result redirect(struct http *h, struct MHD_Connection *conn, const char *to,
+                                const char *cookie)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"",
+                                                                MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result ret;
+
+    if (!resp)
+        return MHD_NO;
+    add_headers(h, resp, "text/plain");
+    MHD_add_response_header(resp, "Location", to);
+    if (cookie)
+        MHD_add_response_header(resp, "Set-Cookie", cookie);
+    ret = MHD_queue_response(conn, MHD_HTTP_SEE_OTHER, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static const struct p4hq_blob *asset(const char *name)
+{
+    for (size_t i = 0; i < hq_web_n; i++) {
+        if (strcmp(hq_web[i].name, name) == 0)
+            return &hq_web[i];
+    }
+    return NULL;
+}
+
+static enum MHD_Result send_asset(struct http *h, struct MHD_Connection *conn, const char *name,
+                                  unsigned status)
+{
+    const struct p4hq_blob *b = asset(name);
+    const char *dot = strrchr(name, '.');
+    const char *type = "application/octet-stream";
+
+    if (!b)
+        return send_error(h, conn, MHD_HTTP_NOT_FOUND, "path: no such file");
+    if (dot && strcmp(dot, ".html") == 0)
+        type = "text/html; charset=utf-8";
+    else if (dot && strcmp(dot, ".js") == 0)
+        type = "text/javascript; charset=utf-8";
+    else if (dot && strcmp(dot, ".css") == 0)
+        type = "text/css; charset=utf-8";
+    else if (dot && strcmp(dot, ".svg") == 0)
+        type = "image/svg+xml";
+    return send_body(h, conn, status, type, b->data, b->len, false, NULL, NULL);
+}
+
+/* The login page again, saying why (the page has no script: the server writes the note). */
+static enum MHD_Result login_failed(struct http *h, struct MHD_Connection *conn)
+{
+    const struct p4hq_blob *b = asset("login.html");
+    static const char mark[] = "<!--note-->";
+    static const char note[] = "<p class=\"note\" role=\"alert\">That token is not valid.</p>";
+    const char *at = b ? strstr(b->data, mark) : NULL;
+    char *page;
+    size_t n;
+
+    if (!at)
+        return send_error(h, conn, MHD_HTTP_UNAUTHORIZED, "token: not valid");
+    n = b->len - strlen(mark) + strlen(note);
+    page = malloc(n + 1);
+    if (!page)
+        return MHD_NO;
+    snprintf(page, n + 1, "%.*s%s%s", (int)(at - b->data), b->data, note, at + strlen(mark));
+    return send_body(h, conn, MHD_HTTP_UNAUTHORIZED, "text/html; charset=utf-8", page, n, true,
+                     NULL, NULL);
+}
+
+/* ---- authentication ---- */
+
+static enum role request_role(struct http *h, struct MHD_Connection *conn)
+{
+    const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    const char *cookie;
+
+    if (authz) {
+        if (strncasecmp(authz, "Bearer ", 7) != 0)
+            return ROLE_NONE;
+        authz += 7;
+        while (*authz == ' ')
+            authz++;
+        return auth_token(h->auth, authz, strlen(authz));
+    }
+    cookie = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, AUTH_COOKIE);
+    return cookie ? auth_cookie_check(h->auth, cookie) : ROLE_NONE;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* The form field NAME of an x-www-form-urlencoded BODY, decoded into OUT. Returns its length
+ * or -1. */
+static int form_field(const char *body, const char *name, char *out, size_t out_len)
+{
+    size_t nlen = strlen(name), o = 0;
+    const char *p = body;
+
+    while (p && *p) {
+        if (strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+            for (p += nlen + 1; *p && *p != '&'; p++) {
+                int c = (unsigned char)*p;
+
+                if (c == '+') {
+                    c = ' ';
+                } else if (c == '%') {
+                    int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
+
+                    if (lo < 0)
+                        return -1;
+                    c = hi * 16 + lo;
+                    p += 2;
+                }
+                if (o + 1 >= out_len)
+                    return -1;
+                out[o++] = (char)c;
+            }
+            out[o] = '\0';
+            return (int)o;
+        }
+        p = strchr(p, '&');
+        if (p)
+            p++;
+    }
+    return -1;
+}
+
+static enum MHD_Result do_login(struct http *h, struct MHD_Connection *conn, struct req *rq)
+{
+    char token[AUTH_TOKEN_MAX + 1];
+    char value[AUTH_COOKIE_MAX], cookie[AUTH_COOKIE_MAX + 128];
+    enum role role = ROLE_NONE;
+    int n;
+
+    rq->body[rq->len] = '\0';
+    n = form_field(rq->body, "token", token, sizeof token);
+    if (n > 0)
+        role = auth_token(h->auth, token, (size_t)n);
+    p4_memzero(token, sizeof token);
+    p4_memzero(rq->body, sizeof rq->body);
+    if (role == ROLE_NONE) {
+        p4_info("http login refused");
+        return login_failed(h, conn);
+    }
+    auth_cookie_make(h->auth, role, value);
+    snprintf(cookie, sizeof cookie,
+             AUTH_COOKIE "=%s; Path=/; Max-Age=%d; HttpOnly; Secure; SameSite=Strict", value,
+             auth_session_s(h->auth));
+    p4_info("http login role=%s", role_name(role));
+    return redirect(h, conn, "/", cookie);
+}
+
+/* ---- routing ---- */
+
+static bool is_json(struct MHD_Connection *conn)
+{
+    const char *t = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+
+    return t && strncasecmp(t, "application/json", 16) == 0;
+}
+
+static int parse_event_id(const char *s, int64_t *out)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || !*s || *end || v < 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static enum MHD_Result serve_stream(struct http *h, struct MHD_Connection *conn)
+{
+    const char *last = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID");
+    const char *after = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "after");
+    int64_t from = -1;
+
+    /* The browser's own reconnection sends Last-Event-ID; a page starting a new stream says
+     * where its snapshot ends with ?after=. */
+    if (last && last[0]) {
+        if (parse_event_id(last, &from))
+            return send_error(h, conn, MHD_HTTP_BAD_REQUEST, "Last-Event-ID: not an event id");
+    } else if (after) {
+        if (parse_event_id(after, &from))
+            return send_error(h, conn, MHD_HTTP_BAD_REQUEST, "after: not an event id");
+    }
+    return stream_serve(h->stream, conn, from);
+}
+
+static enum MHD_Result route(struct http *h, struct MHD_Connection *conn, const char *url,
+                             const char *method, struct req *rq)
+{
+    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    bool post = strcmp(method, "POST") == 0;
+    enum role role;
+
+    if (rq->too_big)
+        return send_error(h, conn, MHD_HTTP_CONTENT_TOO_LARGE, "body: larger than 4096 bytes");
+    if (strcmp(url, "/healthz") == 0 && get) {
+        static const char up[] = "{\"status\":\"ok\",\"db\":true}";
+        static const char down[] = "{\"status\":\"degraded\",\"db\":false}";
+        bool ok = api_db_up(h->cfg);
+
+        return send_body(h, conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+                         "application/json", ok ? up : down, strlen(ok ? up : down), false,
+                         NULL, NULL);
+    }
+    if (get && (strcmp(url, "/app.css") == 0 || strcmp(url, "/app.js") == 0 ||
+                strcmp(url, "/icon.svg") == 0))
+        return send_asset(h, conn, url + 1, MHD_HTTP_OK);
+    if (strcmp(url, "/login") == 0) {
+        if (get)
+            return send_asset(h, conn, "login.html", MHD_HTTP_OK);
+        if (post)
+            return do_login(h, conn, rq);
+        return send_error(h, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method: GET or POST");
+    }
+    if (strcmp(url, "/logout") == 0 && post)
+        return redirect(h, conn, "/login",
+                        AUTH_COOKIE "=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict");
+    role = request_role(h, conn);
+    if (strcmp(url, "/") == 0 && get) {
+        if (role == ROLE_NONE)
+            return redirect(h, conn, "/login", NULL);
+        return send_asset(h, conn, "index.html", MHD_HTTP_OK);
+    }
+    if (strncmp(url, "/api/", 5) != 0)
+        return send_error(h, conn, MHD_HTTP_NOT_FOUND, "path: no such resource");
+    if (role == ROLE_NONE)
+        return send_error(h, conn, MHD_HTTP_UNAUTHORIZED,
+                          "authorization: a viewer or admin token is required (Authorization: "
+                          "Bearer TOKEN, or log in at /login)");
+    if (strcmp(url, "/api/stream") == 0 && get)
+        return serve_stream(h, conn);
+    /* A browser sends a JSON content type cross-site only after a preflight we never allow,
+     * so a forged form cannot write with someone's cookie. */
+    if (post && !is_json(conn))
+        return send_error(h, conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                          "Content-Type: must be application/json");
+    {
+        struct reply r;
+
+        api_handle(h->cfg, conn, method, url, rq->body, rq->len, role, &r);
+        return send_reply(h, conn, &r, NULL, NULL);
+    }
+}
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_len, void **con_cls)
+{
+    struct http *h = cls;
+    struct req *rq = *con_cls;
+
+    (void)version;
+    if (!rq) {
+        rq = calloc(1, sizeof *rq);
+        if (!rq)
+            return MHD_NO;
+        *con_cls = rq;
+        return MHD_YES; /* headers only so far */
+    }
+    if (*upload_len) {
+        if (rq->len + *upload_len > BODY_MAX)
+            rq->too_big = true;
+        else
+            memcpy(rq->body + rq->len, upload, *upload_len);
+        if (!rq->too_big)
+            rq->len += *upload_len;
+        *upload_len = 0;
+        return MHD_YES;
+    }
+    rq->body[rq->len] = '\0';
+    return route(h, conn, url, method, rq);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                      enum MHD_RequestTerminationCode code)
+{
+    struct req *rq = *con_cls;
+
+    (void)cls;
+    (void)conn;
+    (void)code;
+    if (rq) {
+        p4_memzero(rq, sizeof *rq); /* it may have carried a token */
+        free(rq);
+    }
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[256];
+
+    (void)cls;
+    vsnprintf(line, sizeof line, fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    p4_debug("http: %s", line);
+}
+
+static char *read_pem(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    size_t n;
+
+    if (!f)
+        return NULL;
+    buf = malloc(PEM_MAX + 1);
+    n = buf ? fread(buf, 1, PEM_MAX, f) : 0;
+    fclose(f);
+    if (!buf || n == 0 || n == PEM_MAX) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+int http_start(struct http **out, const struct p4hq_config *cfg)
+{
+    struct sockaddr_in sa;
+    struct http *h;
+    char why[P4HQ_TEXT_MAX + 64];
+    unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+                         MHD_USE_ERROR_LOG;
+    int rc;
+
+    *out = NULL;
+    if (!cfg->http_listen[0])
+        return P4HQ_OK;
+    if (http_check_config(cfg, why, sizeof why) || parse_listen(cfg->http_listen, &sa, why,
+                                                                sizeof why)) {
+        p4_error("http not started reason=\"%s\"", why);
+        return P4HQ_EINVAL;
+    }
+    h = calloc(1, sizeof *h);
+    if (!h)
+        return P4HQ_ENOMEM;
+    h->cfg = cfg;
+    rc = auth_new(&h->auth, cfg);
+    if (rc)
+        goto fail;
+    if (cfg->http_cert_file[0]) {
+        h->cert = read_pem(cfg->http_cert_file);
+        h->key = read_pem(cfg->http_key_file);
+        if (!h->cert || !h->key) {
+            p4_error("http not started reason=\"cannot read [http] cert_file or key_file\"");
+            rc = P4HQ_EINVAL;
+            goto fail;
+        }
+        h->tls = true;
+        flags |= MHD_USE_TLS;
+    }
+    rc = stream_start(&h->stream, cfg);
+    if (rc)
+        goto fail;
+    h->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, answer, h, MHD_OPTION_SOCK_ADDR, &sa,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->http_max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)PER_IP_MAX,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONN_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        h->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->cert,
+        MHD_OPTION_HTTPS_MEM_KEY, h->key,
+        MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
+        MHD_OPTION_END);
+    if (!h->daemon) {
+        p4_error("http not started listen=%s error=\"%s\"", cfg->http_listen,
+                 errno ? strerror(errno) : "libmicrohttpd refused");
+        rc = P4HQ_EIO;
+        goto fail;
+    }
+    p4_info("http listening listen=%s tls=%s", cfg->http_listen, h->tls ? "on" : "off");
+    *out = h;
+    return P4HQ_OK;
+fail:
+    http_stop(h);
+    return rc;
+}
+
+void http_stop(struct http *h)
+{
+    if (!h)
+        return;
+    /* No suspended connection may be left when the daemon stops. */
+    stream_close_clients(h->stream, 2000);
+    if (h->daemon)
+        MHD_stop_daemon(h->daemon);
+    stream_stop(h->stream);
+    auth_free(h->auth);
+    if (h->key)
+        p4_memzero(h->key, strlen(h->key));
+    free(h->key);
+    free(h->cert);
+    free(h);
+}
