@@ -107,9 +107,12 @@ def reg_ini(dir, store, reg, broker_uri):
 def term(ini, *args, timeout_s=30, expect_rc=0):
     """p4term --config INI ARGS; checks the exit code unless EXPECT_RC is None; returns
     (rc, stdout, stderr)."""
-    res = subprocess.run([h.p4term_path(), "--config", ini] + [str(a) for a in args],
+    t0 = time.monotonic()
+    res = subprocess.run([h.p4term_path(), "--log-level", "info", "--config", ini] +
+                         [str(a) for a in args],
                          capture_output=True, text=True, timeout=h.scaled(timeout_s))
-    log("p4term %s -> rc %d: %s%s" % (" ".join(str(a) for a in args), res.returncode,
+    log("p4term %s -> rc %d in %.0f ms: %s%s" % (" ".join(str(a) for a in args), res.returncode,
+                                                 (time.monotonic() - t0) * 1000,
                                       res.stdout.strip()[:300],
                                       (" | " + res.stderr.strip()[:300]) if res.stderr else ""))
     if expect_rc is not None:
