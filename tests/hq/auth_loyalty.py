@@ -65,8 +65,8 @@ def main():
     b.relay.restore()
 
     def at_hq():
-        return chain.pg.value("SELECT count(*) FROM sales WHERE tenant = %s AND sale_id IN (%s, %s)",
-                              hqchain.TENANT, sa["id"], sb["id"])
+        return chain.pg.value("SELECT count(*) FROM sales WHERE tenant = %s AND"
+                              " sale_id IN (%s, %s)", hqchain.TENANT, sa["id"], sb["id"])
     wait_until(lambda: at_hq() == 2, 30, "both redemptions at HQ")
     wait_until(lambda: hq_alerts(chain, "loyalty_overdraw"), 30,
                "HQ's loyalty_overdraw alert")

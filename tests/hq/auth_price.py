@@ -69,8 +69,8 @@ def main():
                "every HQ price in the empty gateway's replica by resync",
                detail=lambda: (want, replica_prices()))
     log("s003 (empty replica) holds HQ's %d prices after its resync" % len(want))
-    _rc, out, _e = term(reg_ini(h.subdir("regs-s003"), "s003", "r01", c_broker.uri), "price", "auth-outage",
-                        "--sync")
+    c_reg = reg_ini(h.subdir("regs-s003"), "s003", "r01", c_broker.uri)
+    _rc, out, _e = term(c_reg, "price", "auth-outage", "--sync")
     check(out.split()[:2] == ["4242", "ver=%d" % ver], "s003 register price: %r" % out)
     hq.check_alive()
 

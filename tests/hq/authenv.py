@@ -175,5 +175,5 @@ def price_set(hq, sku, price, *extra):
     return int(m.group(1))
 
 
-__all__ = ["Store", "reg_ini", "Watch", "term", "sale", "balance", "customer", "hq_alerts", "start_chain",
-           "price_set", "check", "log", "wait_until", "TENANT"]
+__all__ = ["Store", "reg_ini", "Watch", "term", "sale", "balance", "customer", "hq_alerts",
+           "start_chain", "price_set", "check", "log", "wait_until", "TENANT"]
