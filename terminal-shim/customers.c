@@ -266,8 +266,10 @@ int p4term_lookup(struct p4term *t, const char *customer, int64_t timeout_ms, in
         goto cached;
     term_deadline(&until, timeout_ms);
     pthread_mutex_lock(&t->mu);
-    /* A handle opened a moment ago learns the gateway's state from its retained status. */
+    /* A handle opened a moment ago learns the gateway's state from its retained status; a
+     * till whose link has been down for a while answers from its cache without waiting. */
     while ((!t->up || !t->gw_state[0]) &&
+           p4_mono_ms() - t->opened_ms < LOOKUP_START_GRACE_MS &&
            pthread_cond_timedwait(&t->lookup_cv, &t->mu, &until) != ETIMEDOUT)
         ;
     if (can_ask_locked(t)) {

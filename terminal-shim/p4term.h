@@ -222,8 +222,8 @@ int p4term_promo(struct p4term *t, const char *id, struct p4t_promo *out);
  * gateway, for CUSTOMER's current record and loyalty balance, waits up to TIMEOUT_MS for a
  * change of that customer (entity customer or loyalty) to reach the cache, then gives the
  * cached balance in *BALANCE. It never waits longer than TIMEOUT_MS (1000 is a good value at a
- * till): first for the link and the gateway's status when the handle has just been opened,
- * then for the answer. *ANSWERED (may be NULL) says whether an answer arrived; without one
+ * till): first, within 3 s of p4term_open(), for the link and the gateway's status, then
+ * for the answer. *ANSWERED (may be NULL) says whether an answer arrived; without one
  * the cache answers as p4term_loyalty_balance does: an offline handle, a link that is down, a
  * gateway whose WAN is down (it does not forward lookups), or HQ not answering in time. HQ
  * answers on the store's topics and keeps pushing this customer's new balances to the store

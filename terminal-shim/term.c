@@ -137,6 +137,7 @@ int p4term_open(const struct p4term_options *opt, p4term_event_cb cb, void *user
     t->user = user;
     t->offline = opt->offline;
     t->reconnect_backoff_ms = RECONNECT_MIN_MS;
+    t->opened_ms = p4_mono_ms();
     t->sync_timeout_ms = SYNC_TIMEOUT_MS;
     rc = build_topics(t);
     if (rc)

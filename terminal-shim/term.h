@@ -34,6 +34,9 @@
 #define LOOKUP_WAIT_MAX 16
 /* Sign-ups published per worker turn (the rest wait for the next resend). */
 #define SIGNUP_SEND_MAX 64
+/* For this long after p4term_open a lookup waits (within its timeout) for the link and the
+ * gateway's status; later a link that is down means "answer from the cache" at once. */
+#define LOOKUP_START_GRACE_MS 3000
 
 /* One customer lookup between p4term_lookup() (the caller's thread) and the worker, under mu:
  * done when a change of the customer's customer or loyalty entity was applied. */
@@ -111,6 +114,7 @@ struct p4term {
     struct lookup_wait lookups[LOOKUP_WAIT_MAX];
     uint32_t lookup_counter;
     bool signup_now;          /* a sign-up was journaled: send it at the worker's next turn */
+    int64_t opened_ms;        /* monotonic time of p4term_open (set once, read-only after) */
 
     bool offline;
     bool thread_started;
