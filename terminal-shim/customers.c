@@ -239,6 +239,7 @@ int p4term_lookup(struct p4term *t, const char *customer, int64_t timeout_ms, in
     struct timespec until;
     char *payload = NULL;
     bool done = false;
+    int64_t started_ms;
     int rc;
 
     if (answered)
@@ -264,6 +265,7 @@ int p4term_lookup(struct p4term *t, const char *customer, int64_t timeout_ms, in
     }
     if (!t->thread_started)
         goto cached;
+    started_ms = p4_mono_ms();
     term_deadline(&until, timeout_ms);
     pthread_mutex_lock(&t->mu);
     /* A handle opened a moment ago learns the gateway's state from its retained status; a
@@ -293,6 +295,9 @@ int p4term_lookup(struct p4term *t, const char *customer, int64_t timeout_ms, in
         memset(w, 0, sizeof(*w));
     }
     pthread_mutex_unlock(&t->mu);
+    if (w)
+        p4_info("lookup %s customer=%s wait_ms=%lld", done ? "answered" : "not answered in time",
+                customer, (long long)(p4_mono_ms() - started_ms));
     if (answered)
         *answered = done;
     if (!w)

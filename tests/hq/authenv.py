@@ -114,7 +114,7 @@ def term(ini, *args, timeout_s=30, expect_rc=0):
     log("p4term %s -> rc %d in %.0f ms: %s%s" % (" ".join(str(a) for a in args), res.returncode,
                                                  (time.monotonic() - t0) * 1000,
                                       res.stdout.strip()[:300],
-                                      (" | " + res.stderr.strip()[:300]) if res.stderr else ""))
+                                      (" | " + res.stderr.strip()[-400:]) if res.stderr else ""))
     if expect_rc is not None:
         check(res.returncode == expect_rc, "p4term %s exited %d (want %d): %s %s"
               % (" ".join(str(a) for a in args), res.returncode, expect_rc, res.stdout,
@@ -143,6 +143,32 @@ def balance(ini, customer, *extra):
     rc, out, _err = term(ini, "loyalty", customer, *extra, expect_rc=None)
     m = re.search(r"balance=(-?\d+)", out)
     return int(m.group(1)) if rc == 0 and m else None
+
+
+def balance_shown(ini, customer):
+    """Runs `p4term loyalty CUSTOMER` at INI's register and returns (balance or None, the
+    monotonic time its line was printed). The print is when the till shows the balance; the
+    process's exit (closing the MQTT client) may come up to a second later and is not part
+    of it."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen([h.p4term_path(), "--log-level", "info", "--config", ini,
+                             "loyalty", customer], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    got, shown = None, None
+    try:
+        for line in proc.stdout:
+            m = re.search(r"balance=(-?\d+)", line)
+            if m and got is None:
+                got, shown = int(m.group(1)), time.monotonic()
+        _out, err = proc.communicate(timeout=h.scaled(30))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    log("p4term loyalty %s -> rc %d, balance=%s shown in %.0f ms, exited in %.0f ms | %s"
+        % (customer, proc.returncode, got, ((shown or t0) - t0) * 1000,
+           (time.monotonic() - t0) * 1000, (err or "").strip()[-300:]))
+    return (got if proc.returncode == 0 else None), shown
 
 
 def customer(ini, cid):
@@ -175,5 +201,5 @@ def price_set(hq, sku, price, *extra):
     return int(m.group(1))
 
 
-__all__ = ["Store", "reg_ini", "Watch", "term", "sale", "balance", "customer", "hq_alerts",
-           "start_chain", "price_set", "check", "log", "wait_until", "TENANT"]
+__all__ = ["Store", "reg_ini", "Watch", "term", "sale", "balance", "balance_shown", "customer",
+           "hq_alerts", "start_chain", "price_set", "check", "log", "wait_until", "TENANT"]
