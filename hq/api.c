@@ -3,6 +3,8 @@
  * latest sales and one consistent snapshot of them all, as JSON built by PostgreSQL; and the
  * one write, an admin's acknowledgement of an alert. Each MHD thread has its own connection. */
 #include "dash.h"
+#include "embed.h"
+#include "metrics.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -210,6 +212,39 @@ bool api_db_up(const struct p4hq_config *cfg)
     struct db *db = thread_db(cfg);
 
     return db && db_exec(db, "SELECT 1", "health") == 0;
+}
+
+bool api_schema_current(const struct p4hq_config *cfg)
+{
+    struct db *db = thread_db(cfg);
+    PGresult *res;
+    bool current = true;
+
+    if (!db || db_query(db, "SELECT version FROM schema_version", 0, NULL, &res) != 0)
+        return false;
+    for (size_t i = 0; i < hq_migrations_n && current; i++) {
+        bool found = false;
+        for (int r = 0; r < PQntuples(res) && !found; r++)
+            found = atoi(PQgetvalue(res, r, 0)) == atoi(hq_migrations[i].name);
+        current = found;
+    }
+    PQclear(res);
+    return current;
+}
+
+void api_metrics(const struct p4hq_config *cfg, struct link *link, int sse_clients,
+                 struct reply *out)
+{
+    char *text = NULL;
+    size_t len = 0;
+
+    if (metrics_render(thread_db(cfg), cfg, link, sse_clients, &text, &len) != 0) {
+        api_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, "metrics: out of memory");
+        return;
+    }
+    out->status = MHD_HTTP_OK;
+    out->body = text;
+    out->len = len;
 }
 
 /* ---- replies ---- */

@@ -12,6 +12,7 @@
 #include "p4common.h"
 #include "products.h"
 #include "cli.h"
+#include "dbadmin.h"
 
 enum format { FMT_TABLE, FMT_CSV, FMT_JSON };
 
@@ -34,7 +35,9 @@ static const char usage[] =
     "  customer put ID --name NAME [--tier T]                       prints the version\n"
     "  stock receive|transfer|adjust|count SKU QTY --store S [--at TS] [--id ID]\n"
     "  loyalty adjust CUSTOMER POINTS [--reason TEXT] [--id ID]     prints the entry id\n"
-    "  migrate                         apply pending schema migrations and exit\n";
+    "  migrate                         apply pending schema migrations and exit\n"
+    "  db init [--admin CONNINFO]      create the roles and database, apply the migrations\n"
+    "  db status                       schema version: applied and pending migrations\n";
 
 static const char sql_stores[] =
     "WITH held AS ("
@@ -187,7 +190,8 @@ static bool opt_known(const char *key)
 {
     static const char *const known[] = {"format", "by", "from", "to", "until", "store",
                                         "at", "id", "name", "tier", "reason", "type",
-                                        "sku", "percent", "price", "n", "m", NULL};
+                                        "sku", "percent", "price", "n", "m", "admin",
+                                        NULL};
 
     for (size_t i = 0; known[i]; i++) {
         if (strcmp(known[i], key) == 0)
@@ -290,6 +294,13 @@ int cli_run(const struct p4hq_config *cfg, int argc, char **argv)
         fprintf(stderr, "%s", usage);
         return EXIT_USAGE;
     }
+    /* Set-up commands connect their own way: before a schema exists, or as another role. */
+    if (strcmp(words[0], "db") == 0 && n_words == 2 && strcmp(words[1], "init") == 0) {
+        const char *admin = cli_opt(&opts, "admin");
+        return dbadmin_init(cfg, admin ? admin : "");
+    }
+    if (strcmp(words[0], "db") == 0 && n_words == 2 && strcmp(words[1], "status") == 0)
+        return dbadmin_status(cfg, fmt == FMT_JSON);
     if (db_open(&db, cfg, "p4hq cli") != 0)
         return EXIT_FAIL;
     rc = migrate_apply(&db, NULL);

@@ -51,8 +51,13 @@ void api_handle(const struct p4hq_config *cfg, struct MHD_Connection *conn, cons
                 struct reply *out);
 /* OUT = {"error": "WHAT"} with STATUS. */
 void api_error(struct reply *out, unsigned int status, const char *what);
-/* True when the database answers (GET /healthz). */
+/* True when the database answers (GET /readyz). */
 bool api_db_up(const struct p4hq_config *cfg);
+/* True when every migration compiled into p4hq is applied (GET /readyz). */
+bool api_schema_current(const struct p4hq_config *cfg);
+/* GET /metrics: Prometheus text into OUT (text/plain). */
+void api_metrics(const struct p4hq_config *cfg, struct link *link, int sse_clients,
+                 struct reply *out);
 
 /* ---- stream.c: Server-Sent Events from dash_feed, LISTEN/NOTIFY ---- */
 struct stream;
@@ -65,6 +70,8 @@ enum MHD_Result stream_serve(struct stream *s, struct MHD_Connection *conn, int6
  * WAIT_MS for them to close. Call before MHD_stop_daemon. */
 void stream_close_clients(struct stream *s, int wait_ms);
 void stream_stop(struct stream *s);
+/* Pages streaming now (metrics). */
+int stream_clients(struct stream *s);
 
 /* ---- web assets (embedded by hq/CMakeLists.txt) ---- */
 #include "embed.h"

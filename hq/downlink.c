@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "authority.h"
+#include "metrics.h"
 #include "p4common.h"
 
 #define PUBLISH_BATCH 100      /* outbox rows per transaction */
@@ -219,6 +220,7 @@ static int publish_some(struct downlink *d)
     if (rc)
         goto fail;
     d->n_published += (uint64_t)sent;
+    atomic_fetch_add(&hq_metrics.downlink_published, (uint64_t)sent);
     return sent;
 fail:
     if (db_ok(&d->db))

@@ -30,6 +30,7 @@ static const char csp[] =
 struct http {
     struct MHD_Daemon *daemon;
     const struct p4hq_config *cfg;
+    struct link *link; /* the cloud link, for /readyz and /metrics (may be NULL) */
     struct auth *auth;
     struct stream *stream;
     bool tls;
@@ -377,14 +378,30 @@ static enum MHD_Result route(struct http *h, struct MHD_Connection *conn, const 
 
     if (rq->too_big)
         return send_error(h, conn, MHD_HTTP_CONTENT_TOO_LARGE, "body: larger than 4096 bytes");
+    /* For load balancers and orchestrators: the process answers (healthz), and it can do its
+     * work: database reachable with every migration applied, cloud broker connected. */
     if (strcmp(url, "/healthz") == 0 && get) {
-        static const char up[] = "{\"status\":\"ok\",\"db\":true}";
-        static const char down[] = "{\"status\":\"degraded\",\"db\":false}";
-        bool ok = api_db_up(h->cfg);
+        static const char up[] = "{\"status\":\"ok\"}";
 
-        return send_body(h, conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
-                         "application/json", ok ? up : down, strlen(ok ? up : down), false,
+        return send_body(h, conn, MHD_HTTP_OK, "application/json", up, strlen(up), false,
                          NULL, NULL);
+    }
+    if (strcmp(url, "/readyz") == 0 && get) {
+        bool db = api_db_up(h->cfg), schema = db && api_schema_current(h->cfg);
+        bool broker = !h->link || link_connected(h->link);
+        bool ok = db && schema && broker;
+        char body[128];
+        int n = snprintf(body, sizeof body,
+                         "{\"status\":\"%s\",\"db\":%s,\"schema\":%s,\"broker\":%s}",
+                         ok ? "ready" : "unready", db ? "true" : "false",
+                         schema ? "true" : "false", broker ? "true" : "false");
+
+        char *copy = strndup(body, (size_t)n); /* the answer may be sent after we return */
+
+        if (!copy)
+            return MHD_NO;
+        return send_body(h, conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+                         "application/json", copy, (size_t)n, true, NULL, NULL);
     }
     if (get && (strcmp(url, "/app.css") == 0 || strcmp(url, "/app.js") == 0 ||
                 strcmp(url, "/icon.svg") == 0))
@@ -404,6 +421,16 @@ static enum MHD_Result route(struct http *h, struct MHD_Connection *conn, const 
         if (role == ROLE_NONE)
             return redirect(h, conn, "/login", NULL);
         return send_asset(h, conn, "index.html", MHD_HTTP_OK);
+    }
+    if (strcmp(url, "/metrics") == 0 && get) {
+        struct reply r;
+
+        if (role == ROLE_NONE)
+            return send_error(h, conn, MHD_HTTP_UNAUTHORIZED,
+                              "authorization: a viewer or admin token is required");
+        api_metrics(h->cfg, h->link, stream_clients(h->stream), &r);
+        return send_body(h, conn, r.status, "text/plain; version=0.0.4", r.body, r.len, true,
+                         NULL, NULL);
     }
     if (strncmp(url, "/api/", 5) != 0)
         return send_error(h, conn, MHD_HTTP_NOT_FOUND, "path: no such resource");
@@ -499,7 +526,7 @@ static char *read_pem(const char *path)
     return buf;
 }
 
-int http_start(struct http **out, const struct p4hq_config *cfg)
+int http_start(struct http **out, const struct p4hq_config *cfg, struct link *link)
 {
     struct sockaddr_in sa;
     struct http *h;
@@ -520,6 +547,7 @@ int http_start(struct http **out, const struct p4hq_config *cfg)
     if (!h)
         return P4HQ_ENOMEM;
     h->cfg = cfg;
+    h->link = link;
     rc = auth_new(&h->auth, cfg);
     if (rc)
         goto fail;

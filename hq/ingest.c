@@ -12,6 +12,7 @@
 
 #include "authority.h"
 #include "p4common.h"
+#include "metrics.h"
 #include "products.h"
 
 #define MAX_STORES_PER_GROUP 1024 /* stores locked by one transaction; a bigger group splits */
@@ -45,8 +46,12 @@ struct ingest {
     size_t n_stores;
     char **customers; /* customers whose points this transaction moved (malloc'd copies) */
     size_t n_customers, cap_customers;
-    /* counters since start (logged every STATS_EVERY_MS) */
-    uint64_t n_groups, n_sales, n_dups, n_conflicts, n_invalid, n_dead, n_retries;
+    /* What the open transaction did, added to the totals and the metrics only after its
+     * COMMIT, so a retried group is not counted twice. */
+    struct counts {
+        uint64_t batches, sales, dups, conflicts, invalid, dead;
+    } txn, total;
+    uint64_t n_groups, n_retries; /* since start (logged every STATS_EVERY_MS) */
     int64_t last_stats_ms;
 };
 
@@ -206,7 +211,7 @@ static int dead_letter(struct ingest *in, const char *topic, const char *payload
     int formats[4] = {0, 0, 1, 0};
 
     p4_warn("dead letter topic=%s bytes=%zu reason=\"%s\"", topic, len, reason);
-    in->n_dead++;
+    in->txn.dead++;
     return db_run_fmt(&in->db, "dead", 4, v, lengths, formats, NULL);
 }
 
@@ -443,7 +448,7 @@ static int post_sale(struct ingest *in, const char *store, int64_t gw_seq,
     inserted = atoi(PQgetvalue(res, 0, 0));
     PQclear(res);
     if (inserted) {
-        in->n_sales++;
+        in->txn.sales++;
         if (sale->customer[0] && sale->has_loyalty &&
             (sale->loyalty_earn > 0 || sale->loyalty_redeem > 0))
             return note_customer(in, sale->customer);
@@ -461,14 +466,14 @@ static int post_sale(struct ingest *in, const char *store, int64_t gw_seq,
               strcmp(PQgetvalue(res, 0, 1), seq) == 0;
         if (dup) {
             PQclear(res);
-            in->n_dups++;
+            in->txn.dups++;
             return P4HQ_OK;
         }
         snprintf(reason, sizeof reason, "id: sale %s is already posted as store %s gw_seq %s",
                  sale->id, PQntuples(res) ? PQgetvalue(res, 0, 0) : "?",
                  PQntuples(res) ? PQgetvalue(res, 0, 1) : "?");
         PQclear(res);
-        in->n_conflicts++;
+        in->txn.conflicts++;
         return record_exception(in, store, gw_seq, "conflict", sale->id, reason, record);
     }
 }
@@ -495,6 +500,7 @@ static int ingest_sales(struct ingest *in, const struct hq_msg *m, const char *s
         p4t_batch_close(&r);
         return dead_letter(in, m->topic, m->payload, m->len, why);
     }
+    in->txn.batches++;
     for (;;) {
         int64_t gw_seq;
         size_t n_flags = 0;
@@ -509,7 +515,7 @@ static int ingest_sales(struct ingest *in, const struct hq_msg *m, const char *s
         if (rc == P4T_OK) {
             rc = post_sale(in, store, gw_seq, flags, n_flags, item);
         } else if (gw_seq > 0) {
-            in->n_invalid++;
+            in->txn.invalid++;
             rc = record_exception(in, store, gw_seq, "invalid", NULL, reason, item);
         } else {
             rc = dead_letter(in, m->topic, item ? item : "", item ? strlen(item) : 0, reason);
@@ -848,7 +854,10 @@ static int push_balances(struct ingest *in)
 /* One transaction for the whole GROUP. Returns 0 after COMMIT, or P4HQ_EDB (rolled back). */
 static int run_txn(struct ingest *in, struct hq_msg *group)
 {
-    int rc = db_exec(&in->db, "BEGIN", "begin");
+    int rc;
+
+    memset(&in->txn, 0, sizeof in->txn);
+    rc = db_exec(&in->db, "BEGIN", "begin");
 
     if (!rc)
         rc = products_refresh(&in->products, &in->db, in->cfg->tenant);
@@ -868,6 +877,18 @@ static int run_txn(struct ingest *in, struct hq_msg *group)
             db_exec(&in->db, "ROLLBACK", "rollback");
         return P4HQ_EDB;
     }
+    in->total.batches += in->txn.batches;
+    in->total.sales += in->txn.sales;
+    in->total.dups += in->txn.dups;
+    in->total.conflicts += in->txn.conflicts;
+    in->total.invalid += in->txn.invalid;
+    in->total.dead += in->txn.dead;
+    atomic_fetch_add(&hq_metrics.batches, in->txn.batches);
+    atomic_fetch_add(&hq_metrics.sales, in->txn.sales);
+    atomic_fetch_add(&hq_metrics.duplicates, in->txn.dups);
+    atomic_fetch_add(&hq_metrics.conflicts, in->txn.conflicts);
+    atomic_fetch_add(&hq_metrics.invalid, in->txn.invalid);
+    atomic_fetch_add(&hq_metrics.dead_letters, in->txn.dead);
     publish_acks(in);
     return P4HQ_OK;
 }
@@ -880,6 +901,7 @@ static int connect_db(struct ingest *in, volatile int *stop)
     while (!*stop) {
         if (db_open(&in->db, in->cfg, "p4hq ingest") == 0) {
             if (prepare_all(in) == 0) {
+                atomic_store(&hq_metrics.db_up, 1);
                 p4_info("database connected");
                 return P4HQ_OK;
             }
@@ -902,6 +924,7 @@ static void commit_group(struct ingest *in, struct hq_msg *group, volatile int *
 {
     while (!*stop) {
         if (!db_ok(&in->db)) {
+            atomic_store(&hq_metrics.db_up, 0);
             db_close(&in->db);
             if (connect_db(in, stop) != 0)
                 return;
@@ -909,6 +932,7 @@ static void commit_group(struct ingest *in, struct hq_msg *group, volatile int *
         if (run_txn(in, group) == 0)
             return;
         in->n_retries++;
+        atomic_fetch_add(&hq_metrics.retries, 1);
         if (!db_ok(&in->db))
             continue;
         if (group->next) {
@@ -927,8 +951,11 @@ static void commit_group(struct ingest *in, struct hq_msg *group, volatile int *
             snprintf(reason, sizeof reason, "database: %.*s", n, PQerrorMessage(in->db.conn));
             if (db_exec(&in->db, "BEGIN", "begin") == 0 &&
                 dead_letter(in, group->topic, group->payload, group->len, reason) == 0 &&
-                db_exec(&in->db, "COMMIT", "commit") == 0)
+                db_exec(&in->db, "COMMIT", "commit") == 0) {
+                in->total.dead++;
+                atomic_fetch_add(&hq_metrics.dead_letters, 1);
                 return;
+            }
             if (db_ok(&in->db)) {
                 db_exec(&in->db, "ROLLBACK", "rollback");
                 p4_error("cannot store a dead letter either; dropping topic=%s", group->topic);
@@ -948,7 +975,8 @@ static void log_stats(struct ingest *in, bool force)
     p4_info("ingest groups=%" PRIu64 " sales=%" PRIu64 " duplicates=%" PRIu64
             " conflicts=%" PRIu64 " invalid=%" PRIu64 " dead_letters=%" PRIu64
             " retries=%" PRIu64 " refused_offers=%" PRIu64,
-            in->n_groups, in->n_sales, in->n_dups, in->n_conflicts, in->n_invalid, in->n_dead,
+            in->n_groups, in->total.sales, in->total.dups, in->total.conflicts,
+            in->total.invalid, in->total.dead,
             in->n_retries, link_dropped(in->link));
 }
 
@@ -962,10 +990,13 @@ void ingest_run(struct ingest *in, volatile int *stop)
 
         if (group) {
             int64_t t0 = p4_mono_ms();
-            uint64_t sales0 = in->n_sales;
+            uint64_t sales0 = in->total.sales;
+            atomic_store(&hq_metrics.group_oldest_ms, group->received_ms);
             commit_group(in, group, stop);
+            atomic_store(&hq_metrics.group_oldest_ms, 0);
             in->n_groups++;
-            p4_debug("group committed sales=%" PRIu64 " ms=%" PRId64, in->n_sales - sales0,
+            metrics_commit_observe(p4_mono_ms() - t0);
+            p4_debug("group committed sales=%" PRIu64 " ms=%" PRId64, in->total.sales - sales0,
                      p4_mono_ms() - t0);
             while (group) {
                 struct hq_msg *next = group->next;

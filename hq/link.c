@@ -159,6 +159,7 @@ static int on_message(void *context, char *topic, int topic_len, MQTTAsync_messa
     msg->payload[copy] = '\0';
     msg->len = copy;
     msg->orig_len = len;
+    msg->received_ms = p4_mono_ms();
     pthread_mutex_lock(&l->mu);
     if (l->tail)
         l->tail->next = msg;
@@ -391,6 +392,16 @@ bool link_connected(struct link *l)
     up = l->connected;
     pthread_mutex_unlock(&l->mu);
     return up;
+}
+
+int64_t link_oldest_ms(struct link *l)
+{
+    int64_t t;
+
+    pthread_mutex_lock(&l->mu);
+    t = l->head ? l->head->received_ms : 0;
+    pthread_mutex_unlock(&l->mu);
+    return t;
 }
 
 uint64_t link_dropped(struct link *l)

@@ -111,7 +111,7 @@ static int run_daemon(const struct p4hq_config *cfg)
     if (!rc)
         rc = downlink_new(&t.dl, cfg, link);
     if (!rc)
-        rc = http_start(&http, cfg); /* the dashboard and read API ([http] listen) */
+        rc = http_start(&http, cfg, link); /* the dashboard and read API ([http] listen) */
     if (!rc && pthread_create(&th, NULL, ingest_main, &t) != 0)
         rc = P4HQ_ENOMEM;
     if (!rc) {

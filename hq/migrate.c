@@ -30,10 +30,15 @@ int migrate_apply(struct db *db, int *applied)
     rc = db_exec(db, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", "migration lock");
     if (rc)
         return rc;
-    rc = db_exec(db,
-                 "CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, "
-                 "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
-                 "schema_version");
+    /* Only a schema's first migration needs DDL here: p4hq's own role may have none. */
+    rc = db_query(db, "SELECT to_regclass('schema_version') IS NOT NULL", 0, NULL, &res);
+    if (!rc && strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+        rc = db_exec(db,
+                     "CREATE TABLE schema_version (version integer PRIMARY KEY, "
+                     "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+                     "schema_version");
+    PQclear(res);
+    res = NULL;
     if (!rc)
         rc = db_query(db, "SELECT version FROM schema_version", 0, NULL, &res);
     if (rc)

@@ -156,6 +156,7 @@ int ledger_post(const struct p4t_sale *sale, const struct product_terms *terms,
 /* ---- link.c: the cloud broker connection; Paho callbacks only queue ---- */
 struct hq_msg {
     struct hq_msg *next;
+    int64_t received_ms; /* monotonic, when Paho handed it over */
     char *topic;
     char *payload;
     size_t len;
@@ -179,6 +180,8 @@ int link_send(struct link *l, const char *topic, const char *payload, size_t len
 /* Waits up to TIMEOUT_MS for the broker's PUBACK of TOKEN. 0, or P4HQ_EMQTT (not acked). */
 int link_wait(struct link *l, int token, int timeout_ms);
 bool link_connected(struct link *l);
+/* Monotonic receive time of the oldest queued message, 0 when the queue is empty. */
+int64_t link_oldest_ms(struct link *l);
 uint64_t link_dropped(struct link *l);
 /* Wakes a link_pop waiter (shutdown). */
 void link_wake(struct link *l);
@@ -203,7 +206,7 @@ struct http;
 /* Starts the HTTP(S) daemon on cfg->http_listen with its own threads and database
  * connections, and the feed thread (LISTEN/NOTIFY -> Server-Sent Events). Returns 0 (also
  * when [http] listen is empty: *OUT is then NULL) or P4HQ_EINVAL / P4HQ_EIO (logged). */
-int http_start(struct http **out, const struct p4hq_config *cfg);
+int http_start(struct http **out, const struct p4hq_config *cfg, struct link *link);
 /* Validates the [http] keys that need more than their syntax (listen address, loopback
  * without TLS, token hash format, timezone name). Returns 0 or P4HQ_EINVAL with WHY set
  * ("[http] key: what is wrong"). */

@@ -533,6 +533,18 @@ int stream_start(struct stream **out, const struct p4hq_config *cfg)
     return P4HQ_OK;
 }
 
+int stream_clients(struct stream *s)
+{
+    int n;
+
+    if (!s)
+        return 0;
+    pthread_mutex_lock(&s->mu);
+    n = s->n_clients;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
 void stream_stop(struct stream *s)
 {
     if (!s)

@@ -79,6 +79,10 @@ cloud_port=$(free_port)
 start_broker cloud "$cloud_port"
 echo "demo: cloud broker on 127.0.0.1:$cloud_port"
 
+# The dashboard's login: a random viewer token, stored at HQ only as its hash.
+token=$(openssl rand -hex 16)
+token_hash=$(printf '%s\n' "$token" | "$p4hq" --hash-token 2>/dev/null)
+http_port=$(free_port)
 cat > "$run/p4hq.ini" <<INI
 [tenant]
 id = $tenant
@@ -89,7 +93,8 @@ mqtt_version = 5
 [db]
 conninfo = $conninfo
 [http]
-listen = 127.0.0.1:$(free_port)
+listen = 127.0.0.1:$http_port
+viewer_token_hash = $token_hash
 [log]
 level = info
 [ledger]
@@ -102,6 +107,7 @@ for _ in $(seq 1 200); do
   sleep 0.05
 done
 grep -q "cloud link up" "$run/p4hq.log" || { echo "demo: p4hq did not start" >&2; exit 1; }
+echo "demo: live dashboard at http://127.0.0.1:$http_port/ (login token: $token)"
 
 # The product master: tax rate (percent, prices are tax-inclusive) and unit cost for COGS.
 cat > "$run/products.csv" <<CSV
@@ -125,14 +131,14 @@ pids+=($!)
 # Starting stock and prices: sku,on_hand,price_minor,price_ver
 cat > "$run/stock.csv" <<CSV
 sku,on_hand,price_minor,price_ver
-coffee-250g,40,899,1
-milk-1l,60,129,1
-bread-rye,25,349,1
-apples-1kg,50,299,1
-eggs-10,30,319,1
-butter-250g,35,259,1
-cheese-200g,20,449,1
-pasta-500g,45,179,1
+coffee-250g,40,899,0
+milk-1l,60,129,0
+bread-rye,25,349,0
+apples-1kg,50,299,0
+eggs-10,30,319,0
+butter-250g,35,259,0
+cheese-200g,20,449,0
+pasta-500g,45,179,0
 CSV
 declare -A store_port
 for store in "${stores[@]}"; do
@@ -185,7 +191,8 @@ wait "$sim2" || { echo "demo: s002's registers did not get every ack" >&2; exit 
 sed 's/^/s002 /' "$run/registers-s002.log" | grep '^s002 simulate:' || true
 
 if [ -x "$root/scripts/demo_hq.sh" ]; then
-  "$root/scripts/demo_hq.sh" "$run" "$cloud_port" "$tenant" s001
+  P4HQ="$p4hq" "$root/scripts/demo_hq.sh" "$run" "${store_port[s001]}" \
+    "${store_port[s002]}"
 fi
 
 # --- HQ holds every sale: wait for its watermark to reach each store's last gw_seq ---
