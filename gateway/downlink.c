@@ -73,10 +73,13 @@ static int apply_price(struct ingest *in, const struct p4t_price_item *it, int64
     return rc;
 }
 
-/* Version-ordered last writer wins for promos and customers (VER_ST, SET_ST by kind). */
+/* Version-ordered last writer wins for promos and customers (VER_ST, SET_ST by kind). With
+ * TOUCH (an item on the store's own topic: HQ answering a lookup, contract 6.9) the version
+ * held already is published to the registers again, so a register waiting for the answer
+ * learns that its cache is current instead of waiting out its timeout. */
 static int apply_versioned(struct ingest *in, enum p4t_entity entity, enum replica_stmt ver_st,
                            enum replica_stmt set_st, const char *id, int64_t ver,
-                           const char *value)
+                           const char *value, bool touch)
 {
     struct replica *r = in->r;
     int64_t have = 0, seq;
@@ -86,7 +89,7 @@ static int apply_versioned(struct ingest *in, enum p4t_entity entity, enum repli
     rc = replica_int(r, ver_st, 0, &have);
     if (rc)
         return rc;
-    if (ver <= have)
+    if (ver < have || (ver == have && !touch))
         return P4GW_OK;
     rc = stock_record_change(r, &in->change_head, entity, id, value, &in->changes, &seq);
     if (rc)
@@ -98,7 +101,33 @@ static int apply_versioned(struct ingest *in, enum p4t_entity entity, enum repli
     return replica_exec(r, set_st);
 }
 
-static int apply_loyalty(struct ingest *in, const struct p4t_loyalty_item *it, int64_t now_ms)
+/* Publishes CUSTOMER's current balance to the registers again (see apply_versioned's TOUCH). */
+static int republish_loyalty(struct ingest *in, const char *customer)
+{
+    struct replica *r = in->r;
+    int64_t balance, seq;
+    char value[64];
+    int rc;
+
+    replica_bind_text(r, RS_LOY_GET, 1, customer);
+    rc = replica_row(r, RS_LOY_GET);
+    if (rc <= 0)
+        return rc;
+    balance = sqlite3_column_int64(r->st[RS_LOY_GET], 3);
+    replica_reset(r, RS_LOY_GET);
+    snprintf(value, sizeof(value), "{\"balance\":%" PRId64 "}", balance);
+    rc = stock_record_change(r, &in->change_head, P4T_E_LOYALTY, customer, value, &in->changes,
+                             &seq);
+    if (rc)
+        return rc;
+    replica_bind_text(r, RS_LOY_SET, 1, customer);
+    replica_bind_int(r, RS_LOY_SET, 2, balance);
+    replica_bind_int(r, RS_LOY_SET, 3, seq);
+    return replica_exec(r, RS_LOY_SET);
+}
+
+static int apply_loyalty(struct ingest *in, const struct p4t_loyalty_item *it, int64_t now_ms,
+                         bool touch)
 {
     struct replica *r = in->r;
     int64_t balance, base_ver = 0;
@@ -117,6 +146,8 @@ static int apply_loyalty(struct ingest *in, const struct p4t_loyalty_item *it, i
         base_ver = sqlite3_column_int64(r->st[RS_LOY_GET], 1);
         replica_reset(r, RS_LOY_GET);
     }
+    if (it->ver == base_ver && touch)
+        return republish_loyalty(in, it->customer);
     if (it->ver <= base_ver)
         return P4GW_OK; /* an older or repeated balance never replaces a newer one */
     replica_bind_text(r, RS_LOY_BASE, 1, it->customer);
@@ -154,8 +185,9 @@ static int apply_stock(struct ingest *in, const struct p4t_stock_item *it)
     return stock_record_stock(r, &in->change_head, it->sku, after, &in->changes);
 }
 
-/* Applies every item of D in order. P4GW_EINVAL (REASON set) when one cannot be applied. */
-static int apply_items(struct ingest *in, const struct p4t_down *d, int64_t now_ms,
+/* Applies every item of D in order. P4GW_EINVAL (REASON set) when one cannot be applied.
+ * OWN: D came on the store's own topic (see apply_versioned's TOUCH). */
+static int apply_items(struct ingest *in, const struct p4t_down *d, int64_t now_ms, bool own,
                        char *reason, size_t reason_len)
 {
     int rc = P4GW_OK;
@@ -178,7 +210,7 @@ static int apply_items(struct ingest *in, const struct p4t_down *d, int64_t now_
             if (p4t_promo_value_encode(&d->promo[i], &value) != 0)
                 return P4GW_EIO;
             rc = apply_versioned(in, P4T_E_PROMO, RS_PROMO_VER, RS_PROMO_SET, d->promo[i].id,
-                                 d->promo[i].ver, value);
+                                 d->promo[i].ver, value, false);
             free(value);
             value = NULL;
             if (rc == 0)
@@ -188,14 +220,14 @@ static int apply_items(struct ingest *in, const struct p4t_down *d, int64_t now_
             if (p4t_customer_value_encode(&d->customer[i], &value) != 0)
                 return P4GW_EIO;
             rc = apply_versioned(in, P4T_E_CUSTOMER, RS_CUST_VER, RS_CUST_SET,
-                                 d->customer[i].id, d->customer[i].ver, value);
+                                 d->customer[i].id, d->customer[i].ver, value, own);
             free(value);
             value = NULL;
             if (rc == 0)
                 rc = watermark(in->r, d->kind, d->customer[i].ver);
             break;
         case P4T_D_LOYALTY:
-            rc = apply_loyalty(in, &d->loyalty[i], now_ms);
+            rc = apply_loyalty(in, &d->loyalty[i], now_ms, own);
             if (rc == 0 && d->loyalty[i].is_balance)
                 rc = watermark(in->r, d->kind, d->loyalty[i].ver);
             break;
@@ -276,7 +308,8 @@ int downlink_apply(struct ingest *in, const char *topic, const char *payload, si
     rc = replica_exec(in->r, RS_SAVEPOINT);
     if (rc)
         goto out;
-    rc = apply_items(in, &d, now_ms, reason, sizeof(reason));
+    rc = apply_items(in, &d, now_ms, strcmp(store, in->cfg->store) == 0, reason,
+                     sizeof(reason));
     if (rc) {
         replica_exec(in->r, RS_ROLLBACK_TO);
         replica_exec(in->r, RS_RELEASE);

@@ -59,6 +59,7 @@ struct gw {
     bool queue_ok, ingest_ok, outbox_ok;
     bool local_up, cloud_up;
     char sale_filter[P4T_TOPIC_MAX], sync_filter[P4T_TOPIC_MAX], hold_filter[P4T_TOPIC_MAX];
+    char lookup_filter[P4T_TOPIC_MAX], customer_filter[P4T_TOPIC_MAX]; /* 1.2, customers.c */
     char down_filter[P4T_TOPIC_MAX], down_all_filter[P4T_TOPIC_MAX];
     char resync_topic[P4T_TOPIC_MAX];
     char hq_ack_topic[P4T_TOPIC_MAX]; /* down/ack: HQ's committed watermark (contract 6.7) */
@@ -266,6 +267,8 @@ static void on_local_up(struct gw *g)
     link_subscribe(&g->local, g->sale_filter);
     link_subscribe(&g->local, g->sync_filter);
     link_subscribe(&g->local, g->hold_filter);
+    link_subscribe(&g->local, g->lookup_filter);
+    link_subscribe(&g->local, g->customer_filter);
     publish_status(g, current_state(g), true);
 }
 
@@ -460,6 +463,12 @@ static void process(struct gw *g, struct event *evs)
             if (kind == P4T_L_HOLD)
                 rc = holds_request(&g->in, ev->topic, ev->payload, ev->len, ev->orig_len,
                                    now_ms);
+            else if (kind == P4T_L_LOOKUP)
+                rc = customers_lookup(&g->in, g->cloud_up ? &g->cloud : NULL, ev->topic,
+                                      ev->payload, ev->len, ev->orig_len, now_ms);
+            else if (kind == P4T_L_CUSTOMER)
+                rc = customers_signup(&g->in, ev->topic, ev->payload, ev->len, ev->orig_len,
+                                      now_ms);
             else
                 rc = ingest_sale(&g->in, ev->topic, ev->payload, ev->len, ev->orig_len, now_ms);
             break;
@@ -678,6 +687,8 @@ static int make_topics(struct gw *g)
     rc |= p4t_topic_local_filter(g->sale_filter, P4T_TOPIC_MAX, P4T_L_SALE, c->store);
     rc |= p4t_topic_local_filter(g->sync_filter, P4T_TOPIC_MAX, P4T_L_SYNC, c->store);
     rc |= p4t_topic_local_filter(g->hold_filter, P4T_TOPIC_MAX, P4T_L_HOLD, c->store);
+    rc |= p4t_topic_local_filter(g->lookup_filter, P4T_TOPIC_MAX, P4T_L_LOOKUP, c->store);
+    rc |= p4t_topic_local_filter(g->customer_filter, P4T_TOPIC_MAX, P4T_L_CUSTOMER, c->store);
     rc |= p4t_topic_down(g->down_filter, P4T_TOPIC_MAX, c->tenant, c->store, "+");
     rc |= p4t_topic_down(g->down_all_filter, P4T_TOPIC_MAX, c->tenant, "_all", "+");
     rc |= p4t_topic_up(g->resync_topic, P4T_TOPIC_MAX, c->tenant, c->store, "resync");

@@ -425,6 +425,7 @@ struct outbox {
     const struct p4gw_config *cfg;
     char topic[P4T_TOPIC_MAX];       /* up/sale: batches of sale records */
     char alert_topic[P4T_TOPIC_MAX]; /* up/alert: one alert per message */
+    char customer_topic[P4T_TOPIC_MAX]; /* up/customer (1.2): one sign-up message each */
     bool connected;
     bool wait_hq;             /* delivered_on = hq: a sale record waits for HQ's watermark */
     int64_t sent_upto;        /* highest oid handed to the link on this connection */
@@ -595,6 +596,23 @@ int downlink_price_edges(struct ingest *in, int64_t now_ms);
  * alert like other bad downlink. Returns 0 or P4GW_EIO (roll the group back). */
 int downlink_hq_ack(struct ingest *in, const char *topic, const char *payload, size_t len,
                     size_t orig_len, int64_t now_ms, bool store_reject, int64_t *through);
+
+/* ======================================================================================== */
+/* customers.c: customer lookups and sign-ups from registers (contract 1.2)                 */
+/* ======================================================================================== */
+/* A register's lookup (pos/v1/S/reg/R/lookup): validated and published to HQ on up/lookup
+ * through CLOUD, or dropped when CLOUD is NULL (the WAN is down: the register keeps its cached
+ * view). Not through the outbox: a late answer is worth nothing at the till. A bad one goes to
+ * rejects. Inside the open transaction; returns 0 or P4GW_EIO/ENOMEM. */
+int customers_lookup(struct ingest *in, struct link *cloud, const char *topic,
+                     const char *payload, size_t len, size_t orig_len, int64_t now_ms);
+/* A register's sign-up (pos/v1/S/reg/R/customer, a down/customer message): each card the
+ * replica does not hold is stored as the store's own version (ver 0: any HQ item replaces it)
+ * with a change row; the message goes to the outbox for up/customer and back to the register
+ * as its ack (reg/R/customer/ack) after the commit. A bad one goes to rejects, unacknowledged.
+ * Inside the open transaction; returns 0 or P4GW_EIO/ENOMEM. */
+int customers_signup(struct ingest *in, const char *topic, const char *payload, size_t len,
+                     size_t orig_len, int64_t now_ms);
 
 /* ======================================================================================== */
 /* holds.c: stock holds (policy negative_stock = hold)                                     */
