@@ -527,6 +527,10 @@ int cloud_link_start(struct link *l, const struct p4gw_config *cfg, struct queue
     l->cfg = cfg;
     l->cloud = true;
     l->mqtt_version = cfg->mqtt_version;
+    /* The cloud broker knows the gateway by its client certificate (mutual TLS) or, without
+     * one, by its client id: name both in a refusal. */
+    snprintf(l->account, sizeof(l->account), "client_id=%s%s%.120s", cfg->cloud_client_id,
+             cfg->cert_file[0] ? " cert_file=" : " (no client certificate)", cfg->cert_file);
     snprintf(l->will_topic, sizeof(l->will_topic), "%s", will_topic);
     l->will_payload = strdup(will_payload);
     if (!l->will_payload)

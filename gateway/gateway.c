@@ -262,10 +262,9 @@ static void on_local_up(struct gw *g)
      * for the broker's delayed ACK. Each connect makes a new socket, so set it every time. */
     p4_tcp_nodelay_all();
     p4_info("store broker connected");
-    /* A clean session forgets subscriptions: subscribe on every connect. */
-    link_subscribe(&g->local, g->sale_filter);
-    link_subscribe(&g->local, g->sync_filter);
-    link_subscribe(&g->local, g->hold_filter);
+    /* A clean session forgets subscriptions: subscribe on every connect. The SUBACKs come
+     * back as events (link_on_suback): a refused one is logged and asked again. */
+    link_subscribe_all(&g->local);
     publish_status(g, current_state(g), true);
 }
 
@@ -280,8 +279,7 @@ static void on_cloud_up(struct gw *g)
     p4_info("cloud connected after_down_ms=%" PRId64, down_ms);
     /* Subscribing again is harmless with a persistent session and covers a broker that lost
      * it; what it queued for us while we were away arrives either way. */
-    link_subscribe(&g->cloud, g->down_filter);
-    link_subscribe(&g->cloud, g->down_all_filter);
+    link_subscribe_all(&g->cloud);
     if (down_ms > g->cfg->resync_after_s * 1000) {
         p4_info("cloud outage longer than resync_after_s=%" PRId64 ": resync",
                 g->cfg->resync_after_s);
@@ -488,6 +486,12 @@ static void process(struct gw *g, struct event *evs)
         case EV_CLOUD_NACK:
             outbox_on_nack(&g->ob, ev->batch_id);
             break;
+        case EV_LOCAL_SUBACK:
+            link_on_suback(&g->local, ev->batch_id, ev->code, p4_mono_ms());
+            break;
+        case EV_CLOUD_SUBACK:
+            link_on_suback(&g->cloud, ev->batch_id, ev->code, p4_mono_ms());
+            break;
         case EV_CLOUD_SESSION:
             if (ev->batch_id == 0) {
                 p4_info("cloud session not present: resync");
@@ -666,6 +670,20 @@ static void metrics_refresh(struct gw *g)
     c->change_head = g->in.change_head;
     c->cloud_up = g->cloud_up;
     c->local_up = g->local_up;
+    c->n_subs = 0;
+    for (int k = 0; k < 2; k++) {
+        const struct link *l = k ? &g->cloud : &g->local;
+
+        for (int i = 0; i < l->n_subs && c->n_subs < P4GW_SUBS_MAX; i++) {
+            struct p4gw_sub_view *v = &c->subs[c->n_subs++];
+
+            v->cloud = l->cloud;
+            v->refused = l->subs[i].state == SUB_REFUSED;
+            snprintf(v->filter, sizeof(v->filter), "%s", l->subs[i].filter);
+        }
+    }
+    c->sub_refusals_local = g->local.sub_refusals;
+    c->sub_refusals_cloud = g->cloud.sub_refusals;
     p4gw_metrics_age(g->metrics, c, g->in.gw_head, g->ob.delivered, p4_mono_ms());
     p4gw_metrics_update(g->metrics, c);
 }
@@ -760,6 +778,13 @@ int p4gw_run(const struct p4gw_config *cfg)
         goto out;
     if (cloud_link_start(&g->cloud, cfg, &g->q, g->cloud_status_topic, will) != 0)
         goto out;
+    /* Only this thread reads the subscriptions: their connect events are still queued. */
+    if (link_sub_add(&g->local, g->sale_filter) != 0 ||
+        link_sub_add(&g->local, g->sync_filter) != 0 ||
+        link_sub_add(&g->local, g->hold_filter) != 0 ||
+        link_sub_add(&g->cloud, g->down_filter) != 0 ||
+        link_sub_add(&g->cloud, g->down_all_filter) != 0)
+        goto out;
     p4_info("gateway running tenant=%s store=%s gw_seq=%" PRId64 " change_head=%" PRId64
             " undelivered=%" PRId64, cfg->tenant, cfg->store, g->in.gw_head, g->in.change_head,
             g->ob.undelivered);
@@ -800,7 +825,10 @@ int p4gw_run(const struct p4gw_config *cfg)
         publish_status(g, current_state(g), false);
         if (g->cloud_up && g->resync_due)
             send_resync(g);
+        if (g->local_up)
+            link_sub_tick(&g->local, p4_mono_ms());
         if (g->cloud_up) {
+            link_sub_tick(&g->cloud, p4_mono_ms());
             outbox_tick(&g->ob, p4_mono_ms());
             outbox_fill(&g->ob, &g->cloud);
         }

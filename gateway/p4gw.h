@@ -312,6 +312,8 @@ enum ev_type {
     EV_CLOUD_NACK,  /* batch_id failed */
     EV_CLOUD_MSG,   /* topic + payload from the cloud broker (downlink) */
     EV_CLOUD_SESSION, /* CONNACK: batch_id = 1 when the broker had our session */
+    EV_LOCAL_SUBACK,  /* batch_id = the subscription's token, code = its result */
+    EV_CLOUD_SUBACK,
 };
 
 struct event {
@@ -321,6 +323,8 @@ struct event {
     size_t len;       /* bytes in payload */
     size_t orig_len;  /* bytes the broker delivered (len < orig_len when truncated) */
     uint64_t batch_id; /* EV_CLOUD_ACK/NACK: the message token */
+    int code;          /* EV_*_SUBACK: granted QoS or reason code (>= 0x80: refused), or a
+                        * negative MQTTASYNC_* code when no SUBACK came (connection lost) */
     struct event *next;
 };
 
@@ -353,6 +357,27 @@ struct event *event_new(enum ev_type type);
 /* ======================================================================================== */
 /* local_link.c / cloud_link.c: Paho MQTTAsync clients                                      */
 /* ======================================================================================== */
+#define LINK_SUBS_MAX 4             /* filters one link subscribes */
+#define LINK_SUB_RETRY_MIN_MS 1000  /* a refused subscription is asked again after this, */
+#define LINK_SUB_RETRY_MAX_MS 60000 /* doubling up to this while the broker refuses it */
+#define LINK_ACCOUNT_MAX 320
+
+enum link_sub_state {
+    SUB_WAITING, /* asked on this connection (or not yet): no SUBACK yet */
+    SUB_GRANTED,
+    SUB_REFUSED, /* the broker answered 0x80 (3.1.1) or a reason code >= 0x80 (5) */
+};
+
+/* One subscription of a link, kept by the core thread. */
+struct link_sub {
+    char filter[P4T_TOPIC_MAX];
+    enum link_sub_state state;
+    int code;            /* the broker's last answer (granted QoS or refusal code) */
+    uint64_t token;      /* of the SUBSCRIBE in flight; a SUBACK of another is stale */
+    int64_t retry_ms;    /* monotonic time to ask again (0: nothing due) */
+    int refusals;        /* refusals in a row (the backoff doubles with each) */
+};
+
 struct link {
     void *client; /* MQTTAsync */
     struct queue *q;
@@ -363,6 +388,10 @@ struct link {
     char *will_payload;
     char password[256];
     uint64_t refused; /* publishes MQTTAsync_sendMessage refused (core thread only) */
+    char account[LINK_ACCOUNT_MAX]; /* who the broker sees us as, for log lines */
+    struct link_sub subs[LINK_SUBS_MAX];
+    int n_subs;
+    uint64_t sub_refusals; /* SUBACKs that refused a subscription, since start */
 };
 
 /* Creates the client and starts connecting (automatic reconnect); events go to Q. WILL_* is
@@ -371,8 +400,21 @@ int local_link_start(struct link *l, const struct p4gw_config *cfg, struct queue
                      const char *will_topic, const char *will_payload);
 int cloud_link_start(struct link *l, const struct p4gw_config *cfg, struct queue *q,
                      const char *will_topic, const char *will_payload);
-/* Subscribes FILTER at QoS 1 (non-blocking). */
-int link_subscribe(struct link *l, const char *filter);
+/* Adds FILTER to the subscriptions L makes on every connect (at start, after *_link_start;
+ * at most LINK_SUBS_MAX). Returns 0 or P4GW_EFULL. */
+int link_sub_add(struct link *l, const char *filter);
+/* The link (re)connected: asks for every subscription at QoS 1 (non-blocking). Each answer
+ * comes back as an EV_*_SUBACK event for link_on_suback. */
+void link_subscribe_all(struct link *l);
+/* Core thread: the SUBACK (or failure) of the SUBSCRIBE with TOKEN, CODE as in struct
+ * event. A refusal is logged once per episode (the topic, the account, what to check) and
+ * asked again after LINK_SUB_RETRY_MIN_MS, doubling up to LINK_SUB_RETRY_MAX_MS. A stale
+ * token (an earlier connection's) is ignored. */
+void link_on_suback(struct link *l, uint64_t token, int code, int64_t now_ms);
+/* Core thread: asks again for the refused subscriptions whose retry time has come. */
+void link_sub_tick(struct link *l, int64_t now_ms);
+/* Subscriptions the broker refuses now. */
+int link_subs_refused(const struct link *l);
 /* Publishes without blocking (Paho copies the payload). With TOKEN non-NULL the message's
  * token is stored there and its completion arrives as EV_CLOUD_ACK/NACK carrying that token.
  * Returns 0 or P4GW_EMQTT (not connected, window full; nothing queued). */
