@@ -542,8 +542,6 @@ static void process(struct gw *g, struct event *evs)
          * where it was instead of resending what the cloud already has. */
         ingest_abort(&g->in);
         outbox_txn_done(&g->ob, false);
-        g->ob.undelivered = 0;
-        replica_int(r, RS_OUTBOX_COUNT, 0, &g->ob.undelivered);
         replica_failed(g);
     } else if (txn) {
         outbox_txn_done(&g->ob, true);
@@ -612,7 +610,6 @@ static void prune(struct gw *g)
     if (n < 0 || replica_commit(r) != 0) {
         replica_rollback(r);
         outbox_txn_done(&g->ob, false);
-        replica_int(r, RS_OUTBOX_COUNT, g->ob.undelivered, &g->ob.undelivered);
     } else {
         outbox_txn_done(&g->ob, true);
         if (n > 0)
@@ -637,11 +634,12 @@ static void timers(struct gw *g)
     }
     if (now - g->last_stats_ms >= STATS_EVERY_MS) {
         p4_info("stats accepted=%" PRId64 " duplicates=%" PRId64 " rejected=%" PRId64
-                " dropped=%" PRIu64 " groups=%" PRId64 " outbox=%" PRId64 " delivered=%" PRId64
-                " broker_acked=%" PRId64 " hq_through=%" PRId64 " hq_resends=%" PRId64
-                " sent=%" PRId64 " acked=%" PRId64 " commit_ms_avg=%.1f local_refused=%" PRIu64
-                " local_retried=%" PRIu64 " local_waiting=%zu", g->in.n_ok, g->in.n_dup,
-                g->in.n_rej, queue_dropped(&g->q), g->groups, g->ob.undelivered,
+                " dropped=%" PRIu64 " downlink_deferred=%" PRIu64 " groups=%" PRId64
+                " outbox=%" PRId64 " delivered=%" PRId64 " broker_acked=%" PRId64
+                " hq_through=%" PRId64 " hq_resends=%" PRId64 " sent=%" PRId64 " acked=%" PRId64
+                " commit_ms_avg=%.1f local_refused=%" PRIu64 " local_retried=%" PRIu64
+                " local_waiting=%zu", g->in.n_ok, g->in.n_dup, g->in.n_rej,
+                queue_dropped(&g->q), queue_deferred(&g->q), g->groups, g->ob.undelivered,
                 g->ob.delivered, g->ob.acked_gw_seq, g->ob.hq_through, g->ob.hq_resends,
                 g->ob.records_sent, g->ob.records_acked,
                 g->groups ? (double)g->commit_ms_total / (double)g->groups : 0.0,

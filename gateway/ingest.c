@@ -70,9 +70,12 @@ int ingest_begin(struct ingest *in)
     change_list_truncate(&in->changes, 0);
     out_list_clear(&in->alerts);
     in->n_new = 0;
+    in->txn_ok = in->txn_dup = in->txn_rej = in->txn_alerts = 0;
     rc = replica_int(in->r, RS_SALES_HEAD, 0, &in->gw_head);
     if (rc == 0)
         rc = replica_int(in->r, RS_CHANGE_HEAD, 0, &in->change_head);
+    in->gw_head_begin = in->gw_head;
+    in->change_head_begin = in->change_head;
     return rc;
 }
 
@@ -82,6 +85,9 @@ void ingest_abort(struct ingest *in)
     out_list_clear(&in->alerts);
     change_list_truncate(&in->changes, 0);
     in->n_new = 0;
+    in->txn_ok = in->txn_dup = in->txn_rej = in->txn_alerts = 0;
+    in->gw_head = in->gw_head_begin;
+    in->change_head = in->change_head_begin;
 }
 
 void ingest_done(struct ingest *in)
@@ -90,6 +96,13 @@ void ingest_done(struct ingest *in)
     out_list_clear(&in->alerts);
     change_list_truncate(&in->changes, 0);
     in->n_new = 0;
+    in->n_ok += in->txn_ok;
+    in->n_dup += in->txn_dup;
+    in->n_rej += in->txn_rej;
+    in->n_alerts += in->txn_alerts;
+    in->txn_ok = in->txn_dup = in->txn_rej = in->txn_alerts = 0;
+    in->gw_head_begin = in->gw_head;
+    in->change_head_begin = in->change_head;
 }
 
 /* Stores an encoded alert TEXT (owned from here on) in the outbox and keeps it for local
@@ -109,7 +122,7 @@ static int store_alert(struct ingest *in, char *text)
         return rc;
     }
     in->n_new++;
-    in->n_alerts++;
+    in->txn_alerts++;
     if (in->alerts.n >= P4GW_GROUP_ALERTS_MAX) {
         free(text);
         return P4GW_OK;
@@ -197,7 +210,7 @@ static int reject_sale(struct ingest *in, const char *topic, const char *reg,
     rc = ingest_reject(in, topic, payload, len, reason, now_ms);
     if (rc)
         return rc;
-    in->n_rej++;
+    in->txn_rej++;
     return queue_ack(in, reg, id, seq, P4T_ACK_REJECTED, 0, reason);
 }
 
@@ -618,14 +631,14 @@ int ingest_sale(struct ingest *in, const char *topic, const char *payload, size_
     if (rc == 1) {
         gw_seq = sqlite3_column_int64(in->r->st[RS_SALE_BY_ID], 0);
         replica_reset(in->r, RS_SALE_BY_ID);
-        in->n_dup++;
+        in->txn_dup++;
         p4_debug("sale duplicate id=%s gw_seq=%" PRId64, s->id, gw_seq);
         return queue_ack(in, reg, s->id, s->seq, P4T_ACK_DUPLICATE, gw_seq, NULL);
     }
     rc = apply_sale(in, s, payload, len, now_ms, &gw_seq);
     if (rc)
         return rc;
-    in->n_ok++;
+    in->txn_ok++;
     p4_debug("sale accepted id=%s reg=%s seq=%" PRId64 " gw_seq=%" PRId64, s->id, s->reg, s->seq,
              gw_seq);
     return queue_ack(in, reg, s->id, s->seq, P4T_ACK_OK, gw_seq, NULL);

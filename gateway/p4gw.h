@@ -334,7 +334,8 @@ struct queue {
     struct event *head, *tail;
     size_t n_msgs, max_msgs;    /* EV_LOCAL_MSG count and its cap */
     size_t n_bytes, max_bytes;  /* payload bytes and their cap */
-    uint64_t dropped;           /* messages refused because the queue was full */
+    uint64_t dropped;           /* store messages refused because the queue was full */
+    uint64_t deferred;          /* cloud messages refused (Paho offers them again later) */
 };
 
 /* MAX_MSGS and MAX_BYTES bound the store-broker messages held. Control events (connection
@@ -351,6 +352,9 @@ void queue_pop(struct queue *q, size_t max_msgs, int timeout_ms, struct event **
 /* True when nothing waits (a snapshot: a push may follow at once). */
 bool queue_empty(struct queue *q);
 uint64_t queue_dropped(struct queue *q);
+/* Cloud messages refused at the caps: not lost, Paho offers each again (so one message can
+ * be counted more than once). */
+uint64_t queue_deferred(struct queue *q);
 void event_free(struct event *ev);
 struct event *event_new(enum ev_type type);
 
@@ -473,7 +477,9 @@ struct outbox {
     struct inflight *win;     /* outstanding batches, oldest first, cap = max_inflight * 4 */
     size_t win_cap, win_n;
     size_t n_current;         /* outstanding batches of the current connection */
-    int64_t undelivered;      /* outbox rows not yet delivered */
+    int64_t undelivered;      /* outbox rows not yet delivered (as committed) */
+    int64_t unmarking;        /* rows the open transaction marks delivered: taken from
+                               * undelivered by outbox_txn_done only once it committed */
     int64_t delivered;        /* every sale gw_seq <= this was delivered */
     int64_t acked_gw_seq;     /* highest sale gw_seq the cloud broker acknowledged (PUBACK) */
     int64_t hq_through;       /* highest HQ watermark received (down/ack) */
@@ -574,9 +580,14 @@ struct ingest {
     struct out_list deferred;   /* alerts of the sale being applied, stored after its row */
     bool defer_alerts;
     int64_t n_new;              /* outbox rows added in the open transaction */
-    int64_t n_alerts;           /* alerts raised since start */
+    int64_t n_alerts;           /* alerts committed since start */
     bool wan_up;                /* the cloud link is up (set by the core loop) */
+    /* Sales committed since start: accepted, answered as duplicates, rejected. What the open
+     * transaction did is counted in txn_* and added by ingest_done, after its COMMIT: a group
+     * that fails (disk full) and is resent again and again counts once, when it commits. */
     int64_t n_ok, n_dup, n_rej;
+    int64_t txn_ok, txn_dup, txn_rej, txn_alerts;
+    int64_t gw_head_begin, change_head_begin; /* the heads at BEGIN, restored by abort */
     struct p4t_sale sale;       /* scratch: large, kept off the stack */
     struct p4t_alert alert;     /* scratch */
     struct p4t_hold_req hold_req;     /* scratch */
@@ -600,9 +611,10 @@ int ingest_sale(struct ingest *in, const char *topic, const char *payload, size_
 /* Stores a rejected message for inspection (inside the open transaction). */
 int ingest_reject(struct ingest *in, const char *topic, const char *payload, size_t len,
                   const char *reason, int64_t now_ms);
-/* After ROLLBACK: forgets acks and changes of the failed transaction. */
+/* After ROLLBACK: forgets acks, changes and counts of the failed transaction and puts the
+ * heads back to their committed values. */
 void ingest_abort(struct ingest *in);
-/* After COMMIT: forgets the group's lists once they were published. */
+/* After COMMIT: counts the group's sales and forgets its lists once they were published. */
 void ingest_done(struct ingest *in);
 
 /* ======================================================================================== */

@@ -67,7 +67,12 @@ int queue_push(struct queue *q, struct event *ev)
     ev->next = NULL;
     pthread_mutex_lock(&q->mu);
     if (msg && (q->n_msgs >= q->max_msgs || q->n_bytes + ev->len > q->max_bytes)) {
-        q->dropped++;
+        /* A store message is gone (its register resends it); a cloud one is only put off:
+         * link_on_message returns 0 and Paho offers it again, so it is no drop. */
+        if (ev->type == EV_LOCAL_MSG)
+            q->dropped++;
+        else
+            q->deferred++;
         rc = P4GW_EFULL;
         goto out;
     }
@@ -142,6 +147,16 @@ uint64_t queue_dropped(struct queue *q)
 
     pthread_mutex_lock(&q->mu);
     n = q->dropped;
+    pthread_mutex_unlock(&q->mu);
+    return n;
+}
+
+uint64_t queue_deferred(struct queue *q)
+{
+    uint64_t n;
+
+    pthread_mutex_lock(&q->mu);
+    n = q->deferred;
     pthread_mutex_unlock(&q->mu);
     return n;
 }
