@@ -453,7 +453,7 @@ static void *diag_main(void *arg)
         pthread_mutex_lock(&diag.mu);
         if (!diag.stopping) {
             /* Re-checks once a second; a kick or a stop wakes it at once. */
-            clock_gettime(CLOCK_REALTIME, &until);
+            clock_gettime(CLOCK_MONOTONIC, &until); /* diag.wake waits on it (diag_start) */
             until.tv_sec += 1;
             pthread_cond_timedwait(&diag.wake, &diag.mu, &until);
         }
@@ -483,10 +483,18 @@ static void diag_start(const struct p4gw_config *cfg, MQTTAsync client)
     diag.last_run_ms = p4_mono_ms() - DIAG_INTERVAL_MS; /* the first failure is looked at */
     diag.last_report[0] = '\0';
     if (!diag.started) {
-        if (pthread_create(&diag.thread, NULL, diag_main, (void *)cfg) == 0)
+        /* Before the first connect, so no kick can signal it meanwhile: timed waits on the
+         * monotonic clock, which a wall clock set back or forward does not move. */
+        pthread_cond_destroy(&diag.wake);
+        if (p4gw_cond_init_mono(&diag.wake) != 0) {
+            pthread_cond_init(&diag.wake, NULL); /* for kicks; no thread waits on it */
+            p4_warn("cloud TLS diagnosis thread not started (%s): TLS failures are not "
+                    "explained", strerror(errno));
+        } else if (pthread_create(&diag.thread, NULL, diag_main, (void *)cfg) == 0) {
             diag.started = true;
-        else
+        } else {
             p4_warn("cloud TLS diagnosis thread not started: TLS failures are not explained");
+        }
     }
     pthread_mutex_unlock(&diag.mu);
 }

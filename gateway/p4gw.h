@@ -338,6 +338,10 @@ struct queue {
     uint64_t deferred;          /* cloud messages refused (Paho offers them again later) */
 };
 
+/* Initialises CV for timed waits on CLOCK_MONOTONIC (deadlines from clock_gettime of that
+ * clock): a wall clock set back or forward must neither spin nor stall a waiting thread.
+ * Returns 0 or P4GW_ENOMEM (errno set). */
+int p4gw_cond_init_mono(pthread_cond_t *cv);
 /* MAX_MSGS and MAX_BYTES bound the store-broker messages held. Control events (connection
  * state, PUBACKs) are never refused: their number is bounded by the links themselves. */
 int queue_init(struct queue *q, size_t max_msgs, size_t max_bytes);
