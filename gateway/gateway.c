@@ -70,6 +70,8 @@ struct gw {
     char changes_topic[P4T_TOPIC_MAX];
     struct out_list out;      /* change messages and sync replies of this iteration */
     char last_state[16];
+    bool cloud_status_due;      /* the cloud copy of the status is still to be published */
+    int64_t cloud_status_refused; /* refusals in a row of that publish (logged on the first) */
     int64_t last_status_ms, last_status_outbox, last_status_delivered, last_status_hq;
     int64_t last_prune_ms, last_stats_ms;
     int64_t groups, commit_ms_total;
@@ -79,6 +81,11 @@ struct gw {
     int64_t replica_retry_ms;   /* no transaction before this (monotonic ms) */
     bool replica_alerted;       /* the replica_failed alert went out for this episode */
 };
+
+static const char *current_state(const struct gw *g)
+{
+    return g->cloud_up ? "online" : "wan_down";
+}
 
 /* hq_through for the status: absent (-1) when sale records do not wait for HQ. */
 static int64_t status_hq(const struct gw *g)
@@ -105,6 +112,33 @@ static void publish_local(struct gw *g, const char *topic, char *payload, size_t
     pending_push(&g->pend, topic, payload, len, retained);
 }
 
+/* Publishes the current status on up/status (retained) when one is due and the cloud link is
+ * up. Paho may refuse it (its command queue full, the connection going): it stays due and is
+ * tried again every iteration with the counters of that moment; the first refusal of a run
+ * is logged, and the publish that finally goes. A reconnect publishes the status anyway. */
+static void publish_cloud_status(struct gw *g)
+{
+    char *text = NULL;
+    int rc;
+
+    if (!g->cloud_status_due || !g->cloud_up)
+        return;
+    if (status_encode(current_state(g), g->ob.undelivered, g->ob.delivered, status_hq(g),
+                      &text) != 0)
+        return;
+    rc = link_publish(&g->cloud, g->cloud_status_topic, text, strlen(text), 1, true, NULL);
+    free(text);
+    if (rc != 0) {
+        if (g->cloud_status_refused++ == 0)
+            p4_warn("cloud status publish refused by the MQTT client: retrying");
+        return;
+    }
+    if (g->cloud_status_refused)
+        p4_info("cloud status published after refusals=%" PRId64, g->cloud_status_refused);
+    g->cloud_status_refused = 0;
+    g->cloud_status_due = false;
+}
+
 static void publish_status(struct gw *g, const char *state, bool force)
 {
     int64_t now = p4_mono_ms();
@@ -119,8 +153,8 @@ static void publish_status(struct gw *g, const char *state, bool force)
         return;
     if (status_encode(state, g->ob.undelivered, g->ob.delivered, status_hq(g), &text) != 0)
         return;
-    if (g->cloud_up)
-        link_publish(&g->cloud, g->cloud_status_topic, text, strlen(text), 1, true, NULL);
+    g->cloud_status_due = true;
+    publish_cloud_status(g);
     if (strcmp(state, g->last_state) != 0)
         p4_info("status state=%s outbox=%" PRId64 " delivered=%" PRId64, state,
                 g->ob.undelivered, g->ob.delivered);
@@ -132,10 +166,6 @@ static void publish_status(struct gw *g, const char *state, bool force)
     g->last_status_hq = status_hq(g);
 }
 
-static const char *current_state(struct gw *g)
-{
-    return g->cloud_up ? "online" : "wan_down";
-}
 
 /* Publishes the alerts the last commit stored (the outbox carries them to HQ). */
 static void publish_alerts(struct gw *g)
@@ -821,6 +851,7 @@ int p4gw_run(const struct p4gw_config *cfg)
         /* Status before new batches: the retained depth never lags the cloud's view. */
         check_outbox_cap(g);
         publish_status(g, current_state(g), false);
+        publish_cloud_status(g); /* when a refused one is still due */
         if (g->cloud_up && g->resync_due)
             send_resync(g);
         if (g->local_up)
