@@ -330,11 +330,13 @@ int downlink_hq_ack(struct ingest *in, const char *topic, const char *payload, s
 int downlink_price_edges(struct ingest *in, int64_t now_ms)
 {
     struct replica *r = in->r;
-    char skus[64][P4T_SKU_MAX + 1];
+    char skus[P4GW_PRICE_EDGES_BATCH][P4T_SKU_MAX + 1];
     size_t n = 0;
     int rc;
 
+    /* The query's LIMIT is the array's size: one number, here. */
     replica_bind_int(r, RS_PRICE_EDGES, 1, now_ms);
+    replica_bind_int(r, RS_PRICE_EDGES, 2, P4GW_PRICE_EDGES_BATCH);
     for (;;) {
         const char *sku;
 
@@ -344,12 +346,8 @@ int downlink_price_edges(struct ingest *in, int64_t now_ms)
         if (rc == 0)
             break;
         sku = (const char *)sqlite3_column_text(r->st[RS_PRICE_EDGES], 0);
-        if (sku)
+        if (sku && n < P4GW_PRICE_EDGES_BATCH)
             snprintf(skus[n++], sizeof(skus[0]), "%s", sku);
-        if (n == 64) {
-            replica_reset(r, RS_PRICE_EDGES);
-            break; /* the rest on the next pass */
-        }
     }
     for (size_t i = 0; i < n; i++) {
         struct p4t_price_state st;

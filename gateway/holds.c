@@ -230,10 +230,13 @@ int holds_consume(struct ingest *in, const char *reg, const char *hold)
 int holds_expire(struct ingest *in, int64_t now_ms)
 {
     struct replica *r = in->r;
-    char regs[100][P4T_ID_MAX + 1], holds[100][P4T_OBJ_ID_MAX + 1];
+    char regs[P4GW_HOLDS_EXPIRE_BATCH][P4T_ID_MAX + 1];
+    char holds[P4GW_HOLDS_EXPIRE_BATCH][P4T_OBJ_ID_MAX + 1];
     int n = 0, rc;
 
+    /* The query's LIMIT is the arrays' size: one number, here. */
     replica_bind_int(r, RS_HOLD_EXPIRED, 1, now_ms);
+    replica_bind_int(r, RS_HOLD_EXPIRED, 2, P4GW_HOLDS_EXPIRE_BATCH);
     for (;;) {
         const char *reg, *hold;
 
@@ -244,7 +247,7 @@ int holds_expire(struct ingest *in, int64_t now_ms)
             break;
         reg = (const char *)sqlite3_column_text(r->st[RS_HOLD_EXPIRED], 0);
         hold = (const char *)sqlite3_column_text(r->st[RS_HOLD_EXPIRED], 1);
-        if (reg && hold && n < 100) {
+        if (reg && hold && n < P4GW_HOLDS_EXPIRE_BATCH) {
             snprintf(regs[n], sizeof(regs[0]), "%s", reg);
             snprintf(holds[n], sizeof(holds[0]), "%s", hold);
             n++;

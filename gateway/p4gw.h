@@ -125,8 +125,8 @@ enum replica_stmt {
     RS_HOLD_LINE_INS,   /* (reg, hold, sku, qty) */
     RS_HOLD_DEL,        /* (reg, hold) */
     RS_HOLD_LINES_DEL,  /* (reg, hold) */
-    RS_HOLD_EXPIRED,    /* (now_ms) -> reg, hold */
-    RS_PRICE_EDGES,     /* (now_ms) -> sku whose effective price changes by now */
+    RS_HOLD_EXPIRED,    /* (now_ms, limit) -> reg, hold */
+    RS_PRICE_EDGES,     /* (now_ms, limit) -> sku whose effective price changes by now */
     RS_SAVEPOINT,       /* one downlink message: all of it or nothing */
     RS_RELEASE,
     RS_ROLLBACK_TO,
@@ -644,8 +644,9 @@ int downlink_apply(struct ingest *in, const char *topic, const char *payload, si
                    size_t orig_len, int64_t now_ms);
 /* Highest versions held per kind, for a resync request. */
 int downlink_since(struct replica *r, struct p4t_resync *out);
+#define P4GW_PRICE_EDGES_BATCH 64 /* prices republished per pass; the rest the next second */
 /* Republishes (v1 registers) the prices whose price in effect changed by NOW_MS because a
- * window started or ended. Inside the open transaction. */
+ * window started or ended, at most P4GW_PRICE_EDGES_BATCH. Inside the open transaction. */
 int downlink_price_edges(struct ingest *in, int64_t now_ms);
 /* Decodes HQ's watermark (p4/v1/T/S/down/ack, contract 6.7) from one cloud message: *THROUGH
  * gets it, or -1 when the message is refused. A refused message is logged with the field at
@@ -663,7 +664,8 @@ int holds_request(struct ingest *in, const char *topic, const char *payload, siz
                   size_t orig_len, int64_t now_ms);
 /* A sale carrying HOLD consumed it: the hold ends. */
 int holds_consume(struct ingest *in, const char *reg, const char *hold);
-/* Ends holds whose time is up; returns how many. */
+#define P4GW_HOLDS_EXPIRE_BATCH 100 /* holds ended per pass; the rest the next second */
+/* Ends holds whose time is up, at most P4GW_HOLDS_EXPIRE_BATCH; returns how many. */
 int holds_expire(struct ingest *in, int64_t now_ms);
 
 /* ======================================================================================== */

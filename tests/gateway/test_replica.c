@@ -764,6 +764,36 @@ static void test_reopen(struct replica *r)
     CHECK_INT(q_int(r, "SELECT on_hand FROM stock WHERE sku = 'A-1'"), 0);
 }
 
+/* Timer passes are bounded by one number each, in C: 150 expired holds end 100 then 50; 70
+ * price windows ending are republished 64 then 6 (the queries' LIMIT is that same number). */
+static void test_timer_batches(struct replica *r)
+{
+    struct ingest in;
+    int64_t left = -1;
+
+    CHECK_INT(ingest_init(&in, r, &cfg), 0);
+    CHECK_INT(sqlite3_exec(r->db,
+                           "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                           "WHERE i < 150) INSERT INTO holds(reg, hold, req_id, expires_ms) "
+                           "SELECT 'r1', 'h' || i, 'q' || i, 1000 FROM n;"
+                           "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                           "WHERE i < 70) INSERT INTO prices(sku, price, ver, next_edge_ms) "
+                           "SELECT 'P-' || i, 100, 1, 1000 FROM n;",
+                           NULL, NULL, NULL), SQLITE_OK);
+    CHECK_INT(replica_begin(r), 0);
+    CHECK_INT(ingest_begin(&in), 0);
+    CHECK_INT(holds_expire(&in, NOW_MS), P4GW_HOLDS_EXPIRE_BATCH);
+    CHECK_INT(holds_expire(&in, NOW_MS), 150 - P4GW_HOLDS_EXPIRE_BATCH);
+    CHECK_INT(holds_expire(&in, NOW_MS), 0);
+    CHECK_INT(downlink_price_edges(&in, NOW_MS), 0);
+    CHECK_INT(replica_commit(r), 0);
+    ingest_done(&in);
+    /* A price with no state left stops being watched: the first pass took exactly a batch. */
+    left = q_int(r, "SELECT count(*) FROM prices WHERE next_edge_ms IS NOT NULL");
+    CHECK_INT(left, 70 - P4GW_PRICE_EDGES_BATCH);
+    ingest_cleanup(&in);
+}
+
 /* Each case starts from its own new database in DIR, given the state GIVEN builds (none when
  * NULL); STANDALONE cases open their own. `gw_replica_test NAME` runs one case alone, as CTest
  * does for each, so no case can lean on what another left behind. */
@@ -783,6 +813,7 @@ static const struct {
     {"downlink", NULL, test_downlink, NULL},
     {"reopen", given_sales, test_reopen, NULL},
     {"checkpointer", NULL, NULL, test_checkpointer},
+    {"timers", NULL, test_timer_batches, NULL},
 };
 
 static void run_case(size_t i)
