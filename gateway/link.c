@@ -318,7 +318,7 @@ bool link_connected(struct link *l)
 void link_stop(struct link *l, int timeout_ms)
 {
     if (l->cloud)
-        cloud_link_diag_stop();
+        tls_diag_stop();
     if (l->client) {
         MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
         int64_t deadline = p4_mono_ms() + timeout_ms + 1000;
