@@ -50,7 +50,7 @@ struct gw {
     const struct p4gw_config *cfg;
     struct replica r;
     struct queue q;
-    struct ingest in;
+    struct group grp;
     struct outbox ob;
     struct link local, cloud;
     struct pending pend;      /* local publishes Paho refused, retried in order */
@@ -170,31 +170,31 @@ static void publish_status(struct gw *g, const char *state, bool force)
 /* Publishes the alerts the last commit stored (the outbox carries them to HQ). */
 static void publish_alerts(struct gw *g)
 {
-    for (size_t i = 0; i < g->in.alerts.n; i++) {
-        struct out_msg *m = &g->in.alerts.items[i];
+    for (size_t i = 0; i < g->grp.alerts.n; i++) {
+        struct out_msg *m = &g->grp.alerts.items[i];
 
         p4gw_counters_alert(&g->cnt, m->payload);
         publish_local(g, g->alert_topic, m->payload, m->len, false);
         m->payload = NULL;
     }
-    out_list_clear(&g->in.alerts);
+    out_list_clear(&g->grp.alerts);
 }
 
 /* Publishes the group's acks, hold replies, alerts and change messages: called only after the
  * commit that holds their data. */
 static void publish_group(struct gw *g)
 {
-    for (size_t i = 0; i < g->in.acks.n; i++) {
-        struct out_msg *m = &g->in.acks.items[i];
+    for (size_t i = 0; i < g->grp.acks.n; i++) {
+        struct out_msg *m = &g->grp.acks.items[i];
 
         publish_local(g, m->topic, m->payload, m->len, false);
         m->payload = NULL;
     }
-    out_list_clear(&g->in.acks);
+    out_list_clear(&g->grp.acks);
     publish_alerts(g);
-    if (g->in.changes.n)
-        sync_changes_msgs(&g->in.changes, g->changes_topic, &g->out);
-    ingest_done(&g->in);
+    if (g->grp.changes.n)
+        sync_changes_msgs(&g->grp.changes, g->changes_topic, &g->out);
+    group_done(&g->grp);
     for (size_t i = 0; i < g->out.n; i++) {
         struct out_msg *m = &g->out.items[i];
 
@@ -211,23 +211,23 @@ static void small_txn(struct gw *g, int (*fn)(struct gw *g, void *arg), void *ar
     int rc = replica_begin(&g->r);
 
     if (rc == 0)
-        rc = ingest_begin(&g->in);
+        rc = group_begin(&g->grp);
     if (rc == 0)
         rc = fn(g, arg) < 0 ? P4GW_EIO : P4GW_OK;
     if (rc == 0)
         rc = replica_commit(&g->r);
     if (rc) {
         replica_rollback(&g->r);
-        ingest_abort(&g->in);
+        group_abort(&g->grp);
         return;
     }
-    g->ob.undelivered += g->in.n_new;
+    g->ob.undelivered += g->grp.n_new;
     publish_group(g);
 }
 
 static int cap_alert(struct gw *g, void *arg)
 {
-    struct p4t_alert *a = &g->in.alert;
+    struct p4t_alert *a = &g->grp.alert;
     char key[32];
 
     (void)arg;
@@ -238,8 +238,8 @@ static int cap_alert(struct gw *g, void *arg)
              ")", g->ob.undelivered, g->cfg->outbox_cap);
     snprintf(a->details, sizeof(a->details), "{\"outbox\":%" PRId64 ",\"cap\":%" PRId64 "}",
              g->ob.undelivered, g->cfg->outbox_cap);
-    snprintf(key, sizeof(key), "%" PRId64, g->in.gw_head);
-    return ingest_alert(&g->in, a, key);
+    snprintf(key, sizeof(key), "%" PRId64, g->grp.gw_head);
+    return group_alert(&g->grp, a, key);
 }
 
 /* The outbox never drops: crossing the cap raises one alert, and sales keep being accepted. */
@@ -332,7 +332,7 @@ static void handle_sync(struct gw *g, const struct event *ev, int64_t now_ms)
         if (ev->orig_len > P4T_MAX_PAYLOAD)
             snprintf(reason, sizeof(reason), "payload too large: %zu bytes", ev->orig_len);
         p4_warn("sync request rejected reg=%s reason=\"%s\"", reg, reason);
-        ingest_reject(&g->in, ev->topic, ev->payload, ev->len, reason, now_ms);
+        group_reject(&g->grp, ev->topic, ev->payload, ev->len, reason, now_ms);
         return;
     }
     if (sync_request(&g->sync, reg, &req, &g->out) != 0)
@@ -430,7 +430,7 @@ static int handle_hq_ack(struct gw *g, const struct event *ev, bool failed, int6
         p4_debug("HQ watermark ignored (delivered_on = puback) topic=%s", ev->topic);
         return P4GW_OK;
     }
-    rc = downlink_hq_ack(&g->in, ev->topic, ev->payload, ev->len, ev->orig_len, now_ms, !failed,
+    rc = downlink_hq_ack(&g->grp, ev->topic, ev->payload, ev->len, ev->orig_len, now_ms, !failed,
                          &through);
     if (rc || through < 0)
         return rc;
@@ -451,7 +451,7 @@ static void process(struct gw *g, struct event *evs)
     bool txn = false, failed = false, had_syncs = false, durable = false;
     struct event *ev;
 
-    g->in.wan_up = g->cloud_up;
+    g->grp.wan_up = g->cloud_up;
     /* A group of nothing but delivered marks (PUBACKs, HQ's watermark) commits without an
      * fsync (see replica_durable): at a few hundred sales a second every sale's batch is
      * acknowledged on its own, and those commits would otherwise take the disk from the sales
@@ -468,7 +468,7 @@ static void process(struct gw *g, struct event *evs)
         needs_txn = ev->type == EV_CLOUD_ACK || ev->type == EV_CLOUD_MSG ||
                     (ev->type == EV_LOCAL_MSG && kind != P4T_L_SYNC);
         if (needs_txn && !txn && !failed) {
-            if (replica_begin(r) != 0 || ingest_begin(&g->in) != 0) {
+            if (replica_begin(r) != 0 || group_begin(&g->grp) != 0) {
                 replica_rollback(r);
                 failed = true;
             } else {
@@ -486,10 +486,10 @@ static void process(struct gw *g, struct event *evs)
             if (failed)
                 break;
             if (kind == P4T_L_HOLD)
-                rc = holds_request(&g->in, ev->topic, ev->payload, ev->len, ev->orig_len,
+                rc = holds_request(&g->grp, ev->topic, ev->payload, ev->len, ev->orig_len,
                                    now_ms);
             else
-                rc = ingest_sale(&g->in, ev->topic, ev->payload, ev->len, ev->orig_len, now_ms);
+                rc = ingest_sale(&g->grp, ev->topic, ev->payload, ev->len, ev->orig_len, now_ms);
             break;
         case EV_CLOUD_MSG:
             if (is_hq_ack(g, ev)) {
@@ -502,7 +502,7 @@ static void process(struct gw *g, struct event *evs)
                 g->resync_due = true;
                 break;
             }
-            rc = downlink_apply(&g->in, ev->topic, ev->payload, ev->len, ev->orig_len, now_ms);
+            rc = downlink_apply(&g->grp, ev->topic, ev->payload, ev->len, ev->orig_len, now_ms);
             if (rc)
                 g->resync_due = true;
             break;
@@ -541,11 +541,11 @@ static void process(struct gw *g, struct event *evs)
             break;
         case EV_CLOUD_UP:
             on_cloud_up(g);
-            g->in.wan_up = true;
+            g->grp.wan_up = true;
             break;
         case EV_CLOUD_DOWN:
             g->cloud_up = false;
-            g->in.wan_up = false;
+            g->grp.wan_up = false;
             g->cloud_down_ms = p4_mono_ms();
             outbox_link_down(&g->ob);
             p4_warn("cloud connection lost (reconnecting) undelivered=%" PRId64,
@@ -570,13 +570,13 @@ static void process(struct gw *g, struct event *evs)
         /* Nothing of this group is acknowledged (registers resend); the delivered marks it
          * carried are made by the next transaction that commits, so the cloud sender goes on
          * where it was instead of resending what the cloud already has. */
-        ingest_abort(&g->in);
+        group_abort(&g->grp);
         outbox_txn_done(&g->ob, false);
         replica_failed(g);
     } else if (txn) {
         outbox_txn_done(&g->ob, true);
         replica_recovered(g);
-        g->ob.undelivered += g->in.n_new;
+        g->ob.undelivered += g->grp.n_new;
         g->groups++;
         g->commit_ms_total += p4_mono_ms() - t0;
         p4gw_counters_commit(&g->cnt, p4gw_mono_us() - t0_us);
@@ -601,13 +601,13 @@ static void process(struct gw *g, struct event *evs)
 static int expire_holds(struct gw *g, void *arg)
 {
     int64_t now_ms = p4_now_ms();
-    int rc = holds_expire(&g->in, now_ms);
+    int rc = holds_expire(&g->grp, now_ms);
 
     (void)arg;
     if (rc < 0)
         return rc;
     if (!g->cfg->registers_v11)
-        return downlink_price_edges(&g->in, now_ms);
+        return downlink_price_edges(&g->grp, now_ms);
     return P4GW_OK;
 }
 
@@ -668,7 +668,7 @@ static void timers(struct gw *g)
                 " outbox=%" PRId64 " delivered=%" PRId64 " broker_acked=%" PRId64
                 " hq_through=%" PRId64 " hq_resends=%" PRId64 " sent=%" PRId64 " acked=%" PRId64
                 " commit_ms_avg=%.1f local_refused=%" PRIu64 " local_retried=%" PRIu64
-                " local_waiting=%zu", g->in.n_ok, g->in.n_dup, g->in.n_rej,
+                " local_waiting=%zu", g->grp.n_ok, g->grp.n_dup, g->grp.n_rej,
                 queue_dropped(&g->q), queue_deferred(&g->q), g->groups, g->ob.undelivered,
                 g->ob.delivered, g->ob.acked_gw_seq, g->ob.hq_through, g->ob.hq_resends,
                 g->ob.records_sent, g->ob.records_acked,
@@ -684,18 +684,18 @@ static void metrics_refresh(struct gw *g)
 {
     struct p4gw_counters *c = &g->cnt;
 
-    c->sales_ingested = g->in.n_ok;
-    c->duplicates = g->in.n_dup;
-    c->rejects = g->in.n_rej;
+    c->sales_ingested = g->grp.n_ok;
+    c->duplicates = g->grp.n_dup;
+    c->rejects = g->grp.n_rej;
     c->dropped = queue_dropped(&g->q);
     c->outbox_depth = g->ob.undelivered;
-    c->gw_seq_head = g->in.gw_head;
+    c->gw_seq_head = g->grp.gw_head;
     c->delivered = g->ob.delivered;
     c->broker_acked = g->ob.acked_gw_seq;
     c->hq_through = g->ob.hq_through;
     c->hq_wait = g->ob.wait_hq;
     c->hq_resends = g->ob.hq_resends;
-    c->change_head = g->in.change_head;
+    c->change_head = g->grp.change_head;
     c->cloud_up = g->cloud_up;
     c->local_up = g->local_up;
     c->n_subs = 0;
@@ -712,7 +712,7 @@ static void metrics_refresh(struct gw *g)
     }
     c->sub_refusals_local = g->local.sub_refusals;
     c->sub_refusals_cloud = g->cloud.sub_refusals;
-    p4gw_metrics_age(g->metrics, c, g->in.gw_head, g->ob.delivered, p4_mono_ms());
+    p4gw_metrics_age(g->metrics, c, g->grp.gw_head, g->ob.delivered, p4_mono_ms());
     p4gw_metrics_update(g->metrics, c);
 }
 
@@ -778,7 +778,7 @@ int p4gw_run(const struct p4gw_config *cfg)
         goto out;
     pending_init(&g->pend, PENDING_MAX_MSGS, PENDING_MAX_BYTES);
     g->queue_ok = true;
-    if (ingest_init(&g->in, &g->r, cfg) != 0)
+    if (group_init(&g->grp, &g->r, cfg) != 0)
         goto out;
     g->ingest_ok = true;
     sync_init(&g->sync, &g->r, cfg->store);
@@ -814,7 +814,7 @@ int p4gw_run(const struct p4gw_config *cfg)
         link_sub_add(&g->cloud, g->down_all_filter) != 0)
         goto out;
     p4_info("gateway running tenant=%s store=%s gw_seq=%" PRId64 " change_head=%" PRId64
-            " undelivered=%" PRId64, cfg->tenant, cfg->store, g->in.gw_head, g->in.change_head,
+            " undelivered=%" PRId64, cfg->tenant, cfg->store, g->grp.gw_head, g->grp.change_head,
             g->ob.undelivered);
     /* Every helper thread runs now (Paho's, checkpoint, TLS diagnosis, metrics), each with
      * the signals blocked: they are handled on this thread only, the one that owns the flags
@@ -881,7 +881,7 @@ out:
         outbox_cleanup(&g->ob);
     sync_cleanup(&g->sync);
     if (g->ingest_ok)
-        ingest_cleanup(&g->in);
+        group_cleanup(&g->grp);
     if (g->queue_ok)
         queue_cleanup(&g->q);
     replica_checkpointer_stop(&g->r);

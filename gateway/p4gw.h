@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Internal interfaces of the store gateway p4gw: one section per module (config.c, replica.c,
- * stock.c, queue.c, pending.c, ingest.c, loyalty.c, downlink.c, holds.c, outbox.c, sync.c,
- * status.c, the two links and the core loop). */
+ * stock.c, queue.c, pending.c, group.c, ingest.c, loyalty.c, downlink.c, holds.c, outbox.c,
+ * sync.c, status.c, the two links and the core loop). */
 #ifndef P4GW_H
 #define P4GW_H
 
@@ -553,7 +553,7 @@ int outbox_fill(struct outbox *o, struct link *cloud);
 int outbox_prune(struct outbox *o, int limit);
 
 /* ======================================================================================== */
-/* ingest.c: sales from the store broker into the replica                                   */
+/* group.c: the open group transaction's context, shared by ingest, holds, loyalty, downlink */
 /* ======================================================================================== */
 /* A message to publish after the commit. */
 struct out_msg {
@@ -573,7 +573,8 @@ void out_list_clear(struct out_list *l);
 #define P4GW_GROUP_ALERTS_MAX 64 /* alerts kept for local publishing per group; more are
                                    * still stored in the outbox (HQ gets them), only logged */
 
-struct ingest {
+/* The open group transaction: one per core thread, begun and ended with it. */
+struct group {
     struct replica *r;
     const struct p4gw_config *cfg;
     int64_t gw_head;      /* newest gw_seq committed or in the open transaction */
@@ -587,7 +588,7 @@ struct ingest {
     int64_t n_alerts;           /* alerts committed since start */
     bool wan_up;                /* the cloud link is up (set by the core loop) */
     /* Sales committed since start: accepted, answered as duplicates, rejected. What the open
-     * transaction did is counted in txn_* and added by ingest_done, after its COMMIT: a group
+     * transaction did is counted in txn_* and added by group_done, after its COMMIT: a group
      * that fails (disk full) and is resent again and again counts once, when it commits. */
     int64_t n_ok, n_dup, n_rej;
     int64_t txn_ok, txn_dup, txn_rej, txn_alerts;
@@ -601,35 +602,42 @@ struct ingest {
 /* Stores alert A (kind, severity, message, sku, sales, details filled by the caller) with the
  * id derived from KEY: an outbox row (kind alert, for HQ) and a copy to publish locally after
  * the commit. Inside the open transaction. Returns 0 or P4GW_EIO/ENOMEM. */
-int ingest_alert(struct ingest *in, struct p4t_alert *a, const char *key);
+int group_alert(struct group *grp, struct p4t_alert *a, const char *key);
 
-int ingest_init(struct ingest *in, struct replica *r, const struct p4gw_config *cfg);
-void ingest_cleanup(struct ingest *in);
+int group_init(struct group *grp, struct replica *r, const struct p4gw_config *cfg);
+void group_cleanup(struct group *grp);
 /* Re-reads the heads (called at every BEGIN so an import running beside us stays safe). */
-int ingest_begin(struct ingest *in);
-/* Applies one message from the sale topic inside the open transaction, queuing its ack.
- * Returns 0 (accepted, duplicate or rejected: all answered) or P4GW_EIO (the transaction
- * must be rolled back; nothing is acknowledged). */
-int ingest_sale(struct ingest *in, const char *topic, const char *payload, size_t len,
-                size_t orig_len, int64_t now_ms);
+int group_begin(struct group *grp);
 /* Stores a rejected message for inspection (inside the open transaction). */
-int ingest_reject(struct ingest *in, const char *topic, const char *payload, size_t len,
+int group_reject(struct group *grp, const char *topic, const char *payload, size_t len,
                   const char *reason, int64_t now_ms);
 /* After ROLLBACK: forgets acks, changes and counts of the failed transaction and puts the
  * heads back to their committed values. */
-void ingest_abort(struct ingest *in);
+void group_abort(struct group *grp);
 /* After COMMIT: counts the group's sales and forgets its lists once they were published. */
-void ingest_done(struct ingest *in);
+void group_done(struct group *grp);
+/* Stores an encoded alert TEXT (owned from here on) in the outbox and keeps it for local
+ * publishing after the commit. Returns 0 or P4GW_EIO/ENOMEM. */
+int group_store_alert(struct group *grp, char *text);
+
+/* ======================================================================================== */
+/* ingest.c: sales from the store broker into the replica                                   */
+/* ======================================================================================== */
+/* Applies one message from the sale topic inside the open transaction, queuing its ack.
+ * Returns 0 (accepted, duplicate or rejected: all answered) or P4GW_EIO (the transaction
+ * must be rolled back; nothing is acknowledged). */
+int ingest_sale(struct group *grp, const char *topic, const char *payload, size_t len,
+                size_t orig_len, int64_t now_ms);
 
 /* ======================================================================================== */
 /* loyalty.c: the points ledger and balance of each customer                                */
 /* ======================================================================================== */
 /* Recomputes CUSTOMER's balance (baseline + ledger entries after its as_of) and, when it
  * changed or is new, stores it with a `loyalty` change row. *BALANCE gets it. */
-int loyalty_refresh(struct ingest *in, const char *customer, int64_t *balance);
+int loyalty_refresh(struct group *grp, const char *customer, int64_t *balance);
 /* Adds a ledger entry (ENTRY NULL for a sale's own points, else HQ's idempotency key: an entry
  * already held is a no-op and *ADDED is false) and refreshes the balance. */
-int loyalty_add(struct ingest *in, const char *customer, const char *entry, int64_t points,
+int loyalty_add(struct group *grp, const char *customer, const char *entry, int64_t points,
                 int64_t at_ms, const char *source, const char *ref, const char *reason,
                 bool *added, int64_t *balance);
 
@@ -640,33 +648,33 @@ int loyalty_add(struct ingest *in, const char *customer, const char *entry, int6
  * transaction: all items or none (a savepoint), idempotent and version-ordered. An invalid
  * message is stored in rejects and raises a bad_downlink alert; a topic that is not ours or of
  * an unknown kind is ignored. Returns 0 or P4GW_EIO (roll the group back). */
-int downlink_apply(struct ingest *in, const char *topic, const char *payload, size_t len,
+int downlink_apply(struct group *grp, const char *topic, const char *payload, size_t len,
                    size_t orig_len, int64_t now_ms);
 /* Highest versions held per kind, for a resync request. */
 int downlink_since(struct replica *r, struct p4t_resync *out);
 #define P4GW_PRICE_EDGES_BATCH 64 /* prices republished per pass; the rest the next second */
 /* Republishes (v1 registers) the prices whose price in effect changed by NOW_MS because a
  * window started or ended, at most P4GW_PRICE_EDGES_BATCH. Inside the open transaction. */
-int downlink_price_edges(struct ingest *in, int64_t now_ms);
+int downlink_price_edges(struct group *grp, int64_t now_ms);
 /* Decodes HQ's watermark (p4/v1/T/S/down/ack, contract 6.7) from one cloud message: *THROUGH
  * gets it, or -1 when the message is refused. A refused message is logged with the field at
  * fault and, when STORE_REJECT (a transaction is open), kept in rejects with a bad_downlink
  * alert like other bad downlink. Returns 0 or P4GW_EIO (roll the group back). */
-int downlink_hq_ack(struct ingest *in, const char *topic, const char *payload, size_t len,
+int downlink_hq_ack(struct group *grp, const char *topic, const char *payload, size_t len,
                     size_t orig_len, int64_t now_ms, bool store_reject, int64_t *through);
 
 /* ======================================================================================== */
 /* holds.c: stock holds (policy negative_stock = hold)                                     */
 /* ======================================================================================== */
-/* Answers one hold request or release from pos/v1/S/reg/R/hold: the reply goes to in->acks
+/* Answers one hold request or release from pos/v1/S/reg/R/hold: the reply goes to grp->acks
  * (published after the commit, like acks). Returns 0 or P4GW_EIO. */
-int holds_request(struct ingest *in, const char *topic, const char *payload, size_t len,
+int holds_request(struct group *grp, const char *topic, const char *payload, size_t len,
                   size_t orig_len, int64_t now_ms);
 /* A sale carrying HOLD consumed it: the hold ends. */
-int holds_consume(struct ingest *in, const char *reg, const char *hold);
+int holds_consume(struct group *grp, const char *reg, const char *hold);
 #define P4GW_HOLDS_EXPIRE_BATCH 100 /* holds ended per pass; the rest the next second */
 /* Ends holds whose time is up, at most P4GW_HOLDS_EXPIRE_BATCH; returns how many. */
-int holds_expire(struct ingest *in, int64_t now_ms);
+int holds_expire(struct group *grp, int64_t now_ms);
 
 /* ======================================================================================== */
 /* sync.c: sync requests and change messages                                                */
@@ -743,7 +751,7 @@ int sync_changes_msgs(const struct change_list *changes, const char *topic,
  * the optional hq_through out (delivered_on = puback). *OUT malloc'd. */
 int status_encode(const char *state, int64_t outbox, int64_t delivered, int64_t hq_through,
                   char **out);
-/* Alerts are built where their condition is found and stored by ingest_alert (ingest.c). */
+/* Alerts are built where their condition is found and stored by group_alert (group.c). */
 
 /* ======================================================================================== */
 /* gateway.c: the core loop                                                                 */
