@@ -30,7 +30,7 @@ static int check_message(const char *topic, size_t orig_len, char reg[P4T_ID_MAX
     return P4GW_OK;
 }
 
-int customers_lookup(struct ingest *in, struct link *cloud, const char *topic,
+int customers_lookup(struct group *grp, struct link *cloud, const char *topic,
                      const char *payload, size_t len, size_t orig_len, int64_t now_ms)
 {
     struct p4t_lookup *l = malloc(sizeof(*l));
@@ -47,7 +47,7 @@ int customers_lookup(struct ingest *in, struct link *cloud, const char *topic,
         /* Bad input is kept for inspection; a lookup has no answer to withhold. */
         p4_warn("lookup rejected topic=%s reason=\"%s\"", topic, reason);
         free(l);
-        return ingest_reject(in, topic, payload, len, reason, now_ms);
+        return group_reject(grp, topic, payload, len, reason, now_ms);
     }
     if (!cloud) {
         /* Not queued: an answer minutes later is worth nothing at the till, which keeps
@@ -56,7 +56,7 @@ int customers_lookup(struct ingest *in, struct link *cloud, const char *topic,
         free(l);
         return P4GW_OK;
     }
-    rc = p4t_topic_up(up, sizeof(up), in->cfg->tenant, in->cfg->store, "lookup");
+    rc = p4t_topic_up(up, sizeof(up), grp->cfg->tenant, grp->cfg->store, "lookup");
     if (rc == 0)
         rc = p4t_lookup_encode(l, &text);
     if (rc == 0 && link_publish(cloud, up, text, strlen(text), 1, false, NULL) != 0)
@@ -72,9 +72,9 @@ int customers_lookup(struct ingest *in, struct link *cloud, const char *topic,
 
 /* Stores item C as the store's own version (customers.ver 0, below any HQ version, so HQ's
  * item replaces it whatever its ver) unless the replica holds the card already. */
-static int store_local(struct ingest *in, const struct p4t_customer *c, bool *stored)
+static int store_local(struct group *grp, const struct p4t_customer *c, bool *stored)
 {
-    struct replica *r = in->r;
+    struct replica *r = grp->r;
     char *value = NULL;
     int64_t seq;
     int rc;
@@ -92,7 +92,7 @@ static int store_local(struct ingest *in, const struct p4t_customer *c, bool *st
      * apply change rows in order, so it only names the version they show. */
     if (p4t_customer_value_encode(c, &value) != 0)
         return P4GW_EIO;
-    rc = stock_record_change(r, &in->change_head, P4T_E_CUSTOMER, c->id, value, &in->changes,
+    rc = stock_record_change(r, &grp->change_head, P4T_E_CUSTOMER, c->id, value, &grp->changes,
                              &seq);
     if (rc == 0) {
         replica_bind_text(r, RS_CUST_SET, 1, c->id);
@@ -106,10 +106,10 @@ static int store_local(struct ingest *in, const struct p4t_customer *c, bool *st
     return rc;
 }
 
-int customers_signup(struct ingest *in, const char *topic, const char *payload, size_t len,
+int customers_signup(struct group *grp, const char *topic, const char *payload, size_t len,
                      size_t orig_len, int64_t now_ms)
 {
-    struct replica *r = in->r;
+    struct replica *r = grp->r;
     char reason[P4T_REASON_MAX] = "", reg[P4T_ID_MAX + 1] = "", ack[P4T_TOPIC_MAX];
     struct p4t_down d = {0};
     char *text = NULL, *copy = NULL;
@@ -121,12 +121,12 @@ int customers_signup(struct ingest *in, const char *topic, const char *payload, 
     if (rc) {
         /* Never acknowledged: the register keeps it journaled and staff can see why. */
         p4_warn("customer sign-up rejected topic=%s reason=\"%s\"", topic, reason);
-        return ingest_reject(in, topic, payload, len, reason, now_ms);
+        return group_reject(grp, topic, payload, len, reason, now_ms);
     }
     for (size_t i = 0; i < d.n_items && rc == 0; i++) {
         bool stored;
 
-        rc = store_local(in, &d.customer[i], &stored);
+        rc = store_local(grp, &d.customer[i], &stored);
         if (rc == 0)
             p4_info("customer signed up reg=%s id=%s stored=%d", reg, d.customer[i].id,
                     (int)stored);
@@ -142,14 +142,14 @@ int customers_signup(struct ingest *in, const char *topic, const char *payload, 
         rc = replica_exec(r, RS_OUTBOX_INS);
     }
     if (rc == 0) {
-        in->n_new++;
-        rc = p4t_topic_local(ack, sizeof(ack), P4T_L_CUSTOMER_ACK, in->cfg->store, reg);
+        grp->n_new++;
+        rc = p4t_topic_local(ack, sizeof(ack), P4T_L_CUSTOMER_ACK, grp->cfg->store, reg);
         rc = rc == 0 ? P4GW_OK : P4GW_EINVAL;
     }
     if (rc == 0) {
         copy = text;
         text = NULL;
-        rc = out_list_push(&in->acks, ack, copy); /* takes COPY */
+        rc = out_list_push(&grp->acks, ack, copy); /* takes COPY */
     }
     free(text);
     p4t_down_cleanup(&d);

@@ -142,11 +142,12 @@ int outbox_mark_delivered(struct outbox *o)
 {
     int rc;
 
+    o->unmarking = 0;
     for (size_t i = 0; i < o->n_unmarked; i++) {
         rc = mark(o, o->unmarked[i].first_oid, o->unmarked[i].last_oid);
         if (rc)
             return rc;
-        o->undelivered -= sqlite3_changes(o->r->db);
+        o->unmarking += sqlite3_changes(o->r->db);
     }
     if (!o->wait_hq || o->hq_through <= o->hq_marked)
         return P4GW_OK;
@@ -154,7 +155,7 @@ int outbox_mark_delivered(struct outbox *o)
     rc = replica_exec(o->r, RS_OUTBOX_MARK_HQ);
     if (rc)
         return rc;
-    o->undelivered -= sqlite3_changes(o->r->db);
+    o->unmarking += sqlite3_changes(o->r->db);
     replica_bind_text(o->r, RS_META_MAX, 1, "hq_through");
     replica_bind_int(o->r, RS_META_MAX, 2, o->hq_through);
     rc = replica_exec(o->r, RS_META_MAX);
@@ -167,6 +168,8 @@ int outbox_mark_delivered(struct outbox *o)
 void outbox_txn_done(struct outbox *o, bool committed)
 {
     if (committed) {
+        o->undelivered -= o->unmarking;
+        o->unmarking = 0;
         o->n_unmarked = 0;
         o->unmarked_lost = false;
         if (o->wait_hq && o->hq_marking > o->hq_marked) {
@@ -175,6 +178,7 @@ void outbox_txn_done(struct outbox *o, bool committed)
         }
         return;
     }
+    o->unmarking = 0;             /* the depth is what the last commit left */
     o->hq_marking = o->hq_marked; /* marked again by the next transaction */
     if (o->unmarked_lost) {
         p4_warn("delivered marks lost with failed commits: resending from the oldest "

@@ -27,26 +27,26 @@ static int64_t sql_int(struct replica *r, const char *sql)
     return v;
 }
 
-typedef int (*step_fn)(struct ingest *in, const char *topic, const char *payload);
+typedef int (*step_fn)(struct group *in, const char *topic, const char *payload);
 
-static int signup(struct ingest *in, const char *topic, const char *payload)
+static int signup(struct group *in, const char *topic, const char *payload)
 {
     return customers_signup(in, topic, payload, strlen(payload), strlen(payload), p4_now_ms());
 }
 
-static int down(struct ingest *in, const char *topic, const char *payload)
+static int down(struct group *in, const char *topic, const char *payload)
 {
     return downlink_apply(in, topic, payload, strlen(payload), strlen(payload), p4_now_ms());
 }
 
 /* Runs one message in its own transaction; returns how many change rows it made. */
-static size_t one(struct replica *r, struct ingest *in, step_fn fn, const char *topic,
+static size_t one(struct replica *r, struct group *in, step_fn fn, const char *topic,
                   const char *payload)
 {
     size_t n;
 
     CHECK_INT(replica_begin(r), 0);
-    CHECK_INT(ingest_begin(in), 0);
+    CHECK_INT(group_begin(in), 0);
     CHECK_INT(fn(in, topic, payload), 0);
     CHECK_INT(replica_commit(r), 0);
     n = in->changes.n;
@@ -59,7 +59,7 @@ int main(void)
     static const char lookup[] = "{\"req_id\":\"l1\",\"customers\":[\"C-9\"]}";
     struct p4gw_config cfg;
     struct replica r = {0};
-    struct ingest in;
+    struct group in;
     char path[PATH_MAX];
 
     p4_log_set_level(P4_LOG_ERROR);
@@ -70,7 +70,7 @@ int main(void)
     snprintf(cfg.tenant, sizeof(cfg.tenant), "acme");
     snprintf(cfg.store, sizeof(cfg.store), "s001");
     CHECK_INT(replica_open(&r, path, false), 0);
-    CHECK_INT(ingest_init(&in, &r, &cfg), 0);
+    CHECK_INT(group_init(&in, &r, &cfg), 0);
 
     /* A sign-up: the store's own version, a change row, an outbox row and the ack. */
     CHECK_INT(one(&r, &in, signup, reg_topic,
@@ -79,7 +79,7 @@ int main(void)
     CHECK_INT(in.acks.n, 1);
     CHECK_STR(in.acks.items[0].topic, "pos/v1/s001/reg/r01/customer/ack");
     CHECK(strstr(in.acks.items[0].payload, "\"id\":\"C-9\"") != NULL);
-    ingest_done(&in);
+    group_done(&in);
     CHECK_INT(sql_int(&r, "SELECT ver FROM customers WHERE id = 'C-9'"), 0);
     CHECK_INT(sql_int(&r, "SELECT count(*) FROM outbox WHERE kind = 'customer'"), 1);
     CHECK_INT(sql_int(&r, "SELECT count(*) FROM meta WHERE key = 'hw_customer'"), 0);
@@ -89,45 +89,45 @@ int main(void)
                   "{\"items\":[{\"id\":\"C-9\",\"ver\":5,\"name\":\"Ann\",\"tier\":\"gold\"}]}"),
               0);
     CHECK_INT(in.acks.n, 1);
-    ingest_done(&in);
+    group_done(&in);
 
     /* HQ's version replaces it whatever its ver. */
     CHECK_INT(one(&r, &in, down, "p4/v1/acme/_all/down/customer",
                   "{\"items\":[{\"id\":\"C-9\",\"ver\":1,\"name\":\"Anna\",\"tier\":\"gold\"}]}"),
               1);
-    ingest_done(&in);
+    group_done(&in);
     CHECK_INT(sql_int(&r, "SELECT ver FROM customers WHERE id = 'C-9'"), 1);
     /* The same item again on _all changes nothing; on the store's own topic (HQ answering a
      * lookup) it is published to the registers again. */
     CHECK_INT(one(&r, &in, down, "p4/v1/acme/_all/down/customer",
                   "{\"items\":[{\"id\":\"C-9\",\"ver\":1,\"name\":\"Anna\",\"tier\":\"gold\"}]}"),
               0);
-    ingest_done(&in);
+    group_done(&in);
     CHECK_INT(one(&r, &in, down, "p4/v1/acme/s001/down/customer",
                   "{\"items\":[{\"id\":\"C-9\",\"ver\":1,\"name\":\"Anna\",\"tier\":\"gold\"}]}"),
               1);
-    ingest_done(&in);
+    group_done(&in);
     /* A balance held already, on the store's own topic: published again. */
     CHECK_INT(one(&r, &in, down, "p4/v1/acme/s001/down/loyalty",
                   "{\"items\":[{\"customer\":\"C-9\",\"balance\":40,\"ver\":3,"
                   "\"as_of\":\"2026-11-27T10:00:00.000Z\"}]}"),
               1);
-    ingest_done(&in);
+    group_done(&in);
     CHECK_INT(one(&r, &in, down, "p4/v1/acme/s001/down/loyalty",
                   "{\"items\":[{\"customer\":\"C-9\",\"balance\":40,\"ver\":3,"
                   "\"as_of\":\"2026-11-27T10:00:00.000Z\"}]}"),
               1);
-    ingest_done(&in);
+    group_done(&in);
     CHECK_INT(one(&r, &in, down, "p4/v1/acme/_all/down/loyalty",
                   "{\"items\":[{\"customer\":\"C-9\",\"balance\":40,\"ver\":3,"
                   "\"as_of\":\"2026-11-27T10:00:00.000Z\"}]}"),
               0);
-    ingest_done(&in);
+    group_done(&in);
 
     /* A message that breaks the contract: kept in rejects, never acknowledged. */
     CHECK_INT(one(&r, &in, signup, reg_topic, "{\"items\":[{\"id\":\"C-10\",\"ver\":5}]}"), 0);
     CHECK_INT(in.acks.n, 0);
-    ingest_done(&in);
+    group_done(&in);
     CHECK_INT(sql_int(&r, "SELECT count(*) FROM rejects"), 1);
     CHECK_INT(sql_int(&r, "SELECT count(*) FROM customers WHERE id = 'C-10'"), 0);
 
@@ -142,7 +142,7 @@ int main(void)
     CHECK_INT(replica_commit(&r), 0);
     CHECK_INT(sql_int(&r, "SELECT count(*) FROM rejects"), 2);
 
-    ingest_cleanup(&in);
+    group_cleanup(&in);
     replica_close(&r);
     {
         char cmd[PATH_MAX + 16];
