@@ -134,6 +134,53 @@ static void handle_alert(struct p4term *t, const struct link_msg *m)
     term_emit(t, &ev);
 }
 
+/* Two copies until HQ (contract 1.2, 5.4): drops the held sales HQ's watermark covers, and
+ * when the status names a replica epoch other than the one our held sales were acked by (a
+ * replaced or restored gateway, which may not hold them), makes them pending again so they
+ * are sent to it. A database failure leaves the journal as it was: the next status retries. */
+static void hold_update(struct p4term *t, const struct p4t_status *s)
+{
+    int64_t epoch = 0, seen = 0, pruned = 0, repended = 0;
+    int rc;
+
+    pthread_mutex_lock(&t->db_mu);
+    rc = journal_begin(t->j);
+    if (!rc)
+        rc = journal_meta_get(t->j, "gw_epoch", &epoch);
+    if (!rc)
+        rc = journal_meta_get(t->j, "hq_seen", &seen);
+    if (!rc && s->has_hq_through) {
+        rc = journal_prune_held(t->j, s->hq_through, &pruned);
+        if (!rc && !seen)
+            rc = journal_meta_set(t->j, "hq_seen", 1);
+    }
+    if (!rc && s->epoch > 0 && s->epoch != epoch) {
+        if (epoch != 0)
+            rc = journal_repend_held(t->j, &repended);
+        if (!rc)
+            rc = journal_meta_set(t->j, "gw_epoch", s->epoch);
+    }
+    if (!rc)
+        rc = journal_commit(t->j);
+    if (rc)
+        journal_rollback(t->j);
+    pthread_mutex_unlock(&t->db_mu);
+    if (rc)
+        return;
+    if (pruned)
+        p4_debug("journal pruned sales_at_hq=%lld hq_through=%lld", (long long)pruned,
+                 (long long)s->hq_through);
+    if (s->epoch > 0 && s->epoch != epoch && epoch != 0) {
+        p4_info("gateway replica changed epoch=%lld was=%lld: resending held sales=%lld",
+                (long long)s->epoch, (long long)epoch, (long long)repended);
+        /* The window only loads rows after the newest it loaded: start over. */
+        window_clear(t);
+        t->last_loaded_lid = 0;
+        window_refill(t);
+        window_reset_dues(t);
+    }
+}
+
 static void handle_status(struct p4term *t, const struct link_msg *m)
 {
     struct p4t_status s;
@@ -146,6 +193,8 @@ static void handle_status(struct p4term *t, const struct link_msg *m)
         handlers_keep_reject(t, m, reason);
         return;
     }
+    if (s.epoch > 0 || s.has_hq_through)
+        hold_update(t, &s);
     came_up = strcmp(s.state, "offline") != 0 &&
               (strcmp(t->gw_state, "offline") == 0 || (t->gw_state[0] == '\0' && !m->retained));
     pthread_mutex_lock(&t->mu);

@@ -65,6 +65,12 @@ static const char *const migrations[] = {
     "  payload TEXT NOT NULL, state INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL,"
     "  done_ms INTEGER);"
     "CREATE INDEX signups_pending ON signups(state, lid);",
+    /* 4: contract 1.2, two copies until HQ. An acked sale stays (state 1, "held") until the
+     * gateway's status says HQ's watermark covers its gw_seq; this index makes that prune a
+     * range delete. gw_epoch is the epoch of the gateway's replica the held sales were acked
+     * by (0 = none seen yet); hq_seen that a gateway ever reported hq_through. */
+    "CREATE INDEX sales_held ON sales(state, gw_seq);"
+    "INSERT INTO meta(k, v) VALUES('gw_epoch', 0), ('hq_seen', 0);",
 };
 
 enum {
@@ -84,6 +90,9 @@ enum {
     ST_LIST_PENDING,
     ST_REJECT,
     ST_PRUNE,
+    ST_PRUNE_HELD,
+    ST_REPEND_HELD,
+    ST_COUNT_HELD,
     ST_PENDING_REDEEM,
     ST_SYNC_GET,
     ST_SYNC_FULL,
@@ -117,6 +126,12 @@ static const char *const sql[ST_COUNT] = {
                         "FROM sales WHERE state = 0 ORDER BY lid LIMIT ?1",
     [ST_REJECT] = "INSERT INTO rejects(topic, payload, reason, ts_ms) VALUES(?1, ?2, ?3, ?4)",
     [ST_PRUNE] = "DELETE FROM sales WHERE state = 1 AND done_ms < ?1",
+    [ST_PRUNE_HELD] = "DELETE FROM sales WHERE state = 1 AND gw_seq <= ?1",
+    /* A replaced gateway does not hold what its predecessor acked: pending again, sent again
+     * byte for byte (same id, same seq), acked under the new gateway's numbering. */
+    [ST_REPEND_HELD] = "UPDATE sales SET state = 0, gw_seq = NULL, duplicate = 0, done_ms = NULL "
+                       "WHERE state = 1",
+    [ST_COUNT_HELD] = "SELECT count(*) FROM sales WHERE state = 1",
     [ST_PENDING_REDEEM] = "SELECT coalesce(sum(redeem), 0) FROM sales WHERE state = 0 AND "
                           "customer = ?1",
     [ST_SYNC_GET] = "PRAGMA synchronous",
@@ -597,6 +612,39 @@ int journal_prune(struct journal *j, int64_t before_ms, int64_t *n_out)
     if (rc == 0 && n_out)
         *n_out = sqlite3_changes(j->db);
     return rc;
+}
+
+int journal_prune_held(struct journal *j, int64_t hq_through, int64_t *n_out)
+{
+    sqlite3_stmt *st = j->st[ST_PRUNE_HELD];
+    int rc;
+
+    sqlite3_bind_int64(st, 1, hq_through);
+    rc = step_done(j, st, "prune held");
+    if (rc == 0 && n_out)
+        *n_out = sqlite3_changes(j->db);
+    return rc;
+}
+
+int journal_repend_held(struct journal *j, int64_t *n_out)
+{
+    int rc = step_done(j, j->st[ST_REPEND_HELD], "repend held");
+
+    if (rc == 0 && n_out)
+        *n_out = sqlite3_changes(j->db);
+    return rc;
+}
+
+int journal_count_held(struct journal *j, int64_t *n)
+{
+    sqlite3_stmt *st = j->st[ST_COUNT_HELD];
+    int rc = sqlite3_step(st);
+
+    *n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return db_fail(j, "count held");
+    return 0;
 }
 
 int journal_pending_redeem(struct journal *j, const char *customer, int64_t *points)

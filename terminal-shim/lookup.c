@@ -19,6 +19,7 @@ enum lookup_kind {
     LOOKUP_CURSOR,      /* -> *I64 cursor */
     LOOKUP_PENDING,     /* -> OUT (struct p4term_sale_info[MAX]), *N_OUT, *I64 total (or NULL) */
     LOOKUP_SALE,        /* KEY -> OUT (struct p4term_sale_info) */
+    LOOKUP_HELD,        /* -> *I64 acked by the gateway, not yet committed at HQ */
 };
 
 struct lookup {
@@ -72,6 +73,9 @@ static int lookup(struct p4term *t, const struct lookup *q)
         break;
     case LOOKUP_SALE:
         rc = journal_info(t->j, q->key, q->out);
+        break;
+    case LOOKUP_HELD:
+        rc = journal_count_held(t->j, q->i64);
         break;
     }
     pthread_mutex_unlock(&t->db_mu);
@@ -139,6 +143,11 @@ int p4term_pending(struct p4term *t, struct p4term_sale_info *items, size_t max,
 {
     return lookup(t, &(struct lookup){.kind = LOOKUP_PENDING, .out = items, .max = max,
                                       .n_out = n_out, .i64 = total});
+}
+
+int p4term_held(struct p4term *t, int64_t *n)
+{
+    return lookup(t, &(struct lookup){.kind = LOOKUP_HELD, .i64 = n});
 }
 
 int p4term_sale_info(struct p4term *t, const char *id, struct p4term_sale_info *out)

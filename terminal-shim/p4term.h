@@ -306,6 +306,11 @@ struct p4term_sale_info {
 int p4term_pending(struct p4term *t, struct p4term_sale_info *items, size_t max, size_t *n_out,
                    int64_t *total);
 
+/* How many sales the gateway has acked that HQ has not committed yet (contract 1.2): the
+ * register keeps them in its journal, its second copy, until the gateway's status reports HQ's
+ * watermark over their gw_seq, and sends them again to a replaced gateway. */
+int p4term_held(struct p4term *t, int64_t *n);
+
 /* Looks one sale up by id. P4TERM_ENOTFOUND if the journal does not hold it. */
 int p4term_sale_info(struct p4term *t, const char *id, struct p4term_sale_info *out);
 

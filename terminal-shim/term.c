@@ -160,11 +160,13 @@ int p4term_open(const struct p4term_options *opt, p4term_event_cb cb, void *user
         t->gw_holds = holds != 0;
     }
     {
-        /* Acked sales are the gateway's from then on; keep a month for the till's own
-         * look-ups, so the journal does not grow without bound. */
-        int64_t pruned = 0;
+        /* With a gateway that reports HQ's watermark, acked sales are pruned as HQ commits
+         * them (hold_update, handlers.c). A gateway that does not (delivered_on = puback)
+         * owns them once acked: keep a month for the till's own look-ups. */
+        int64_t pruned = 0, hq_seen = 0;
 
-        if (journal_prune(t->j, p4_now_ms() - JOURNAL_KEEP_ACKED_MS, &pruned) == 0 && pruned)
+        if (journal_meta_get(t->j, "hq_seen", &hq_seen) == 0 && !hq_seen &&
+            journal_prune(t->j, p4_now_ms() - JOURNAL_KEEP_ACKED_MS, &pruned) == 0 && pruned)
             p4_info("journal pruned acked_sales=%lld", (long long)pruned);
     }
     if (fresh)

@@ -290,13 +290,15 @@ int p4t_sync_req_decode(const char *buf, size_t len, struct p4t_sync_req *out, c
                         size_t reason_len);
 
 /* ---- gateway status (retained) ----
- * {"state":"online"|"wan_down"|"offline","outbox":N,"delivered":N,"hq_through"?:N,"ts":"..."} */
+ * {"state":"online"|"wan_down"|"offline","outbox":N,"delivered":N,"hq_through"?:N,
+ *  "epoch"?:N,"ts":"..."} */
 struct p4t_status {
     char state[16];
     int64_t outbox;    /* undelivered uplink records */
     int64_t delivered; /* newest gw_seq counted delivered (1.2: committed at HQ) */
     bool has_hq_through; /* (1.2) optional field present */
     int64_t hq_through;  /* (1.2) HQ's committed watermark as last received (down/ack) */
+    int64_t epoch;       /* (1.2) optional, 0 = absent: identifies the gateway's replica */
     char ts[P4T_TS_LEN];
 };
 int p4t_status_encode(const struct p4t_status *s, char **out);
@@ -309,6 +311,9 @@ int p4t_status_decode(const char *buf, size_t len, struct p4t_status *out, char 
 struct p4t_hq_ack {
     char store[P4T_ID_MAX + 1];
     int64_t through; /* >= 0 */
+    bool has_max_gw_seq; /* (1.2) optional: the highest gw_seq HQ holds for the store */
+    int64_t max_gw_seq;  /* >= through when present */
+    char req_id[P4T_ID_MAX + 1]; /* (1.2) optional: the resync this ack answers ("" = none) */
     char ts[P4T_TS_LEN];
 };
 int p4t_hq_ack_encode(const struct p4t_hq_ack *a, char **out);

@@ -8,8 +8,8 @@
 static const char *const state_names[] = {"online", "wan_down", "offline"};
 #define N_STATES (sizeof state_names / sizeof state_names[0])
 
-static const char *const status_keys[] = {"state", "outbox", "delivered", "hq_through", "ts",
-                                           NULL};
+static const char *const status_keys[] = {"state", "outbox", "delivered", "hq_through", "epoch",
+                                           "ts", NULL};
 
 static int read_status(struct jx *j, const cJSON *root, void *arg)
 {
@@ -30,6 +30,9 @@ static int read_status(struct jx *j, const cJSON *root, void *arg)
     if (!rc)
         rc = jx_int(j, root, "hq_through", false, 0, JX_INT_MAX, 0, &out->hq_through,
                     &out->has_hq_through);
+    /* Revision 1.2: the replica's epoch; a new one means a replaced or restored gateway. */
+    if (!rc)
+        rc = jx_int(j, root, "epoch", false, 1, JX_INT_MAX, 0, &out->epoch, NULL);
     if (!rc)
         rc = jx_str(j, root, "ts", true, 1, JX_TS, out->ts, sizeof out->ts);
     return rc;
@@ -48,7 +51,8 @@ static int check_status(const char *text, size_t len, void *scratch, const void 
     return p4t_status_decode(text, len, scratch, NULL, 0);
 }
 
-/* Field order: state, outbox, delivered, hq_through (when set), ts. Validated by decoding the
+/* Field order: state, outbox, delivered, hq_through and epoch (when set), ts.
+ * Validated by decoding the
  * printed text. */
 int p4t_status_encode(const struct p4t_status *s, char **out)
 {
@@ -63,6 +67,8 @@ int p4t_status_encode(const struct p4t_status *s, char **out)
         rc = jx_add_int(root, "delivered", s->delivered);
     if (!rc && s->has_hq_through)
         rc = jx_add_int(root, "hq_through", s->hq_through);
+    if (!rc && s->epoch > 0)
+        rc = jx_add_int(root, "epoch", s->epoch);
     if (!rc)
         rc = jx_add_str(root, "ts", s->ts, sizeof s->ts);
     return jx_encode(root, rc, check_status, sizeof(struct p4t_status), NULL, out);

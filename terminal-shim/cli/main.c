@@ -717,6 +717,9 @@ static int cmd_pending(struct p4term *t)
                (long long)items[i].total_minor, ts);
     }
     printf("pending=%lld\n", (long long)total);
+    /* Acked by the gateway, not yet committed at HQ: still journaled here (contract 1.2). */
+    if (p4term_held(t, &total) == 0)
+        printf("held=%lld\n", (long long)total);
     free(items);
     return 0;
 }

@@ -56,6 +56,14 @@ int main(void)
     ASSERT_TRUE(s.has_hq_through);
     ASSERT_INT_EQ(s.hq_through, 4);
     free(text);
+    /* ... and so is the replica's epoch, a register's sign of a replaced gateway. */
+    s.epoch = 1764000000123;
+    ASSERT_INT_EQ(p4t_status_encode(&s, &text), 0);
+    ASSERT_CONTAINS(text, "\"hq_through\":4,\"epoch\":1764000000123,\"ts\"");
+    memset(&s, 0, sizeof s);
+    ASSERT_INT_EQ(p4t_status_decode(text, strlen(text), &s, reason, sizeof reason), 0);
+    ASSERT_INT_EQ(s.epoch, 1764000000123);
+    free(text);
     {
         static const char neg[] = "{\"state\":\"online\",\"outbox\":0,\"delivered\":0,"
                                   "\"hq_through\":-1,\"ts\":\"2026-11-27T12:00:00.000Z\"}";
@@ -85,6 +93,28 @@ int main(void)
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
             ASSERT_INT_EQ(p4t_hq_ack_decode(bad[i], strlen(bad[i]), &back, reason, sizeof reason),
                           P4T_EINVAL);
+        /* The optional fields a replaced gateway continues numbering from (1.2). */
+        a.has_max_gw_seq = true;
+        a.max_gw_seq = 1300;
+        snprintf(a.req_id, sizeof a.req_id, "gw-s001-7");
+        ASSERT_INT_EQ(p4t_hq_ack_encode(&a, &text), 0);
+        ASSERT_STR_EQ(text, "{\"store\":\"s001\",\"through\":1234,\"max_gw_seq\":1300,"
+                            "\"req_id\":\"gw-s001-7\",\"ts\":\"2026-11-27T12:00:00.000Z\"}");
+        ASSERT_INT_EQ(p4t_hq_ack_decode(text, strlen(text), &back, reason, sizeof reason), 0);
+        ASSERT_TRUE(back.has_max_gw_seq);
+        ASSERT_INT_EQ(back.max_gw_seq, 1300);
+        ASSERT_STR_EQ(back.req_id, "gw-s001-7");
+        free(text);
+        a.max_gw_seq = 1000; /* below through */
+        ASSERT_INT_EQ(p4t_hq_ack_encode(&a, &text), P4T_EINVAL);
+        {
+            static const char low[] = "{\"store\":\"s001\",\"through\":5,\"max_gw_seq\":4,"
+                                      "\"ts\":\"2026-11-27T12:00:00.000Z\"}";
+            ASSERT_INT_EQ(p4t_hq_ack_decode(low, strlen(low), &back, reason, sizeof reason),
+                          P4T_EINVAL);
+            ASSERT_CONTAINS(reason, "max_gw_seq");
+        }
+        a.has_max_gw_seq = false;
         a.through = -3;
         ASSERT_INT_EQ(p4t_hq_ack_encode(&a, &text), P4T_EINVAL);
     }
