@@ -329,7 +329,8 @@ out:
 }
 
 int downlink_hq_ack(struct group *grp, const char *topic, const char *payload, size_t len,
-                    size_t orig_len, int64_t now_ms, bool store_reject, int64_t *through)
+                    size_t orig_len, int64_t now_ms, bool store_reject, int64_t *through,
+                    struct p4t_hq_ack *ack)
 {
     char reason[P4T_REASON_MAX] = "";
     struct p4t_hq_ack a;
@@ -346,7 +347,8 @@ int downlink_hq_ack(struct group *grp, const char *topic, const char *payload, s
                  grp->cfg->store);
     } else {
         *through = a.through;
-        if (a.through > grp->gw_head)
+        *ack = a;
+        if (a.through > grp->gw_head && !grp->gw_seq_unknown)
             p4_error("HQ watermark beyond this gateway's newest sale through=%" PRId64
                      " gw_seq=%" PRId64 ": was the replica restored without --next-gw-seq?",
                      a.through, grp->gw_head);

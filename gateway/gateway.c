@@ -64,6 +64,14 @@ struct gw {
     char resync_topic[P4T_TOPIC_MAX];
     char hq_ack_topic[P4T_TOPIC_MAX]; /* down/ack: HQ's committed watermark (contract 6.7) */
     bool resync_due;          /* HQ may hold downlink data we missed: ask for it when online */
+    /* A replaced gateway (contract 6.7, 1.2): the replica's epoch, whether the replica is new
+     * and asks HQ for its stock figures, the last resync's req_id (HQ's ack naming it carries
+     * max_gw_seq), and sales left unanswered while the numbering was unknown. */
+    int64_t epoch;
+    bool rebuild_stock;
+    char resync_req_id[P4T_ID_MAX + 1];
+    int64_t numbering_from_ms, n_unnumbered;
+    bool numbering_learnt;    /* in the open group: undone if it fails */
     int64_t cloud_down_ms;    /* monotonic time the cloud link went down (0 while up) */
     int64_t last_holds_ms;
     char status_topic[P4T_TOPIC_MAX], cloud_status_topic[P4T_TOPIC_MAX];
@@ -92,6 +100,13 @@ static const char *current_state(const struct gw *g)
 static int64_t status_hq(const struct gw *g)
 {
     return g->ob.wait_hq ? g->ob.hq_through : -1;
+}
+
+/* The replica's epoch for the status, once the gateway numbers sales: registers that see a new
+ * one send it again what they hold that HQ has not committed (contract 5.4, 1.2). */
+static int64_t status_epoch(const struct gw *g)
+{
+    return g->grp.gw_seq_unknown ? 0 : g->epoch;
 }
 
 /* Publishes PAYLOAD (malloc'd, owned from here on) on the store broker, QoS 1. What Paho
@@ -125,7 +140,7 @@ static void publish_cloud_status(struct gw *g)
     if (!g->cloud_status_due || !g->cloud_up)
         return;
     if (status_encode(current_state(g), g->ob.undelivered, g->ob.delivered, status_hq(g),
-                      &text) != 0)
+                      status_epoch(g), &text) != 0)
         return;
     rc = link_publish(&g->cloud, g->cloud_status_topic, text, strlen(text), 1, true, NULL);
     free(text);
@@ -152,7 +167,8 @@ static void publish_status(struct gw *g, const char *state, bool force)
          (g->ob.undelivered == g->last_status_outbox &&
           g->ob.delivered == g->last_status_delivered && status_hq(g) == g->last_status_hq)))
         return;
-    if (status_encode(state, g->ob.undelivered, g->ob.delivered, status_hq(g), &text) != 0)
+    if (status_encode(state, g->ob.undelivered, g->ob.delivered, status_hq(g), status_epoch(g),
+                      &text) != 0)
         return;
     g->cloud_status_due = true;
     publish_cloud_status(g);
@@ -262,6 +278,42 @@ static int meta_set(struct replica *r, const char *key, int64_t value)
     return replica_exec(r, RS_META_SET);
 }
 
+/* The replica's epoch (made once, new after a restore) and whether it knows where gw_seq goes
+ * on. A replica made before this knew it; a new, empty one waiting for HQ's acks (a replaced
+ * gateway) does not, and asks HQ for its stock figures too (contract 6.6 rebuild). */
+static int numbering_init(struct gw *g, int64_t n_changes)
+{
+    int64_t known = 0;
+    int rc;
+
+    replica_bind_text(&g->r, RS_META_GET, 1, "epoch");
+    rc = replica_int(&g->r, RS_META_GET, 0, &g->epoch);
+    if (!rc && g->epoch <= 0) {
+        g->epoch = p4_now_ms();
+        rc = meta_set(&g->r, "epoch", g->epoch);
+    }
+    if (!rc) {
+        replica_bind_text(&g->r, RS_META_GET, 1, "gw_seq_known");
+        rc = replica_int(&g->r, RS_META_GET, 0, &known);
+    }
+    if (!rc && known == 0) {
+        /* 1 known, 2 not yet (a new replica, or a restore given no --next-gw-seq). */
+        known = g->ob.wait_hq && g->grp.gw_head == 0 && n_changes == 0 ? 2 : 1;
+        rc = meta_set(&g->r, "gw_seq_known", known);
+    }
+    if (rc)
+        return rc;
+    g->grp.gw_seq_unknown = known == 2;
+    g->rebuild_stock = n_changes == 0;
+    g->numbering_from_ms = p4_mono_ms();
+    if (g->grp.gw_seq_unknown) {
+        g->resync_due = true;
+        p4_info("new replica epoch=%" PRId64 ": sales wait until HQ says where gw_seq goes on"
+                " (the registers keep them)", g->epoch);
+    }
+    return P4GW_OK;
+}
+
 /* Asks HQ for downlink data we may have missed (contract 6.6); retried until published. */
 static void send_resync(struct gw *g)
 {
@@ -271,6 +323,7 @@ static void send_resync(struct gw *g)
     memset(&rq, 0, sizeof(rq));
     snprintf(rq.store, sizeof(rq.store), "%s", g->cfg->store);
     snprintf(rq.req_id, sizeof(rq.req_id), "gw-%" PRId64, p4_now_ms());
+    rq.rebuild = g->rebuild_stock;
     if (downlink_since(&g->r, &rq) != 0 || p4t_resync_encode(&rq, &text) != 0) {
         p4_error("resync request not built");
         g->resync_due = false;
@@ -278,9 +331,11 @@ static void send_resync(struct gw *g)
     }
     if (link_publish(&g->cloud, g->resync_topic, text, strlen(text), 1, false, NULL) == 0) {
         g->resync_due = false;
+        snprintf(g->resync_req_id, sizeof(g->resync_req_id), "%s", rq.req_id);
         p4_info("resync requested req_id=%s since price=%" PRId64 " promo=%" PRId64
-                " customer=%" PRId64 " loyalty=%" PRId64, rq.req_id, rq.since_price,
-                rq.since_promo, rq.since_customer, rq.since_loyalty);
+                " customer=%" PRId64 " loyalty=%" PRId64 " rebuild=%d", rq.req_id,
+                rq.since_price, rq.since_promo, rq.since_customer, rq.since_loyalty,
+                rq.rebuild);
     }
     free(text);
 }
@@ -418,12 +473,48 @@ static bool is_hq_ack(const struct gw *g, const struct event *ev)
     return ev->type == EV_CLOUD_MSG && strcmp(ev->topic, g->hq_ack_topic) == 0;
 }
 
+/* A replaced gateway learns where to continue gw_seq: above every number HQ holds for the
+ * store, from the ack that follows its resync (HQ took every batch queued before the request
+ * first). A "gap" sale row holds the numbers skipped, as a restore's does. Inside the open
+ * transaction; process() undoes the flag if the group fails. */
+static int numbering_learn(struct gw *g, const struct p4t_hq_ack *ack)
+{
+    struct group *grp = &g->grp;
+    int64_t max = ack->has_max_gw_seq ? ack->max_gw_seq : ack->through;
+    int rc = P4GW_OK;
+
+    if (max > grp->gw_head) {
+        char id[P4_UUID_LEN + 8], uuid[P4_UUID_LEN], ts[P4_TS_LEN], gap[96];
+
+        if (p4_uuid7(uuid) != 0)
+            return P4GW_EIO;
+        snprintf(id, sizeof(id), "gap-%s", uuid);
+        p4_format_ts(p4_now_ms(), ts);
+        snprintf(gap, sizeof(gap), "{\"gap_from\":%" PRId64 ",\"gap_to\":%" PRId64
+                 ",\"reason\":\"replaced\"}", grp->gw_head + 1, max);
+        rc = replica_gap(&g->r, max, id, ts, gap);
+        if (rc)
+            return rc;
+        grp->gw_head = max;
+    }
+    rc = meta_set(&g->r, "gw_seq_known", 1);
+    if (rc)
+        return rc;
+    grp->gw_seq_unknown = false;
+    g->numbering_learnt = true;
+    p4_info("gw_seq continues above HQ's max_gw_seq=%" PRId64 " through=%" PRId64
+            " req_id=%s next_gw_seq=%" PRId64, max, ack->through, ack->req_id,
+            grp->gw_head + 1);
+    return P4GW_OK;
+}
+
 /* HQ's watermark (down/ack, on our persistent session's down/+ subscription). It is decoded
  * and kept even when the group's transaction failed (it is retained by the broker but would
  * only come back at the next connect): the records it covers are marked by the next
  * transaction that commits. A bad one is rejected like other bad downlink. */
 static int handle_hq_ack(struct gw *g, const struct event *ev, bool failed, int64_t now_ms)
 {
+    struct p4t_hq_ack ack;
     int64_t through;
     int rc;
 
@@ -432,9 +523,18 @@ static int handle_hq_ack(struct gw *g, const struct event *ev, bool failed, int6
         return P4GW_OK;
     }
     rc = downlink_hq_ack(&g->grp, ev->topic, ev->payload, ev->len, ev->orig_len, now_ms, !failed,
-                         &through);
+                         &through, &ack);
     if (rc || through < 0)
         return rc;
+    if (g->resync_req_id[0] && strcmp(ack.req_id, g->resync_req_id) == 0) {
+        /* HQ committed our resync: its answer is on the way. */
+        g->rebuild_stock = false;
+        if (g->grp.gw_seq_unknown && !failed) {
+            rc = numbering_learn(g, &ack);
+            if (rc)
+                return rc;
+        }
+    }
     if (outbox_on_hq_ack(&g->ob, through, p4_mono_ms()))
         p4_debug("HQ watermark through=%" PRId64 " broker_acked=%" PRId64, through,
                  g->ob.acked_gw_seq);
@@ -495,6 +595,8 @@ static void process(struct gw *g, struct event *evs)
             else if (kind == P4T_L_CUSTOMER)
                 rc = customers_signup(&g->grp, ev->topic, ev->payload, ev->len, ev->orig_len,
                                       now_ms);
+            else if (g->grp.gw_seq_unknown)
+                g->n_unnumbered++; /* no ack: the register keeps it pending and resends */
             else
                 rc = ingest_sale(&g->grp, ev->topic, ev->payload, ev->len, ev->orig_len, now_ms);
             break;
@@ -573,6 +675,17 @@ static void process(struct gw *g, struct event *evs)
     /* Every other transaction is durable. */
     if (!durable && replica_durable(r, true) != 0)
         failed = true;
+    if (g->numbering_learnt) {
+        g->numbering_learnt = false;
+        if (failed) {
+            g->grp.gw_seq_unknown = true; /* ask again: the next ack names the new request */
+            g->resync_due = true;
+        } else {
+            p4_info("gateway numbering sales after %" PRId64 " ms unanswered_sales=%" PRId64,
+                    p4_mono_ms() - g->numbering_from_ms, g->n_unnumbered);
+            publish_status(g, current_state(g), true);
+        }
+    }
     if (failed) {
         /* Nothing of this group is acknowledged (registers resend); the delivered marks it
          * carried are made by the next transaction that commits, so the cloud sender goes on
@@ -750,8 +863,8 @@ static void shutdown_links(struct gw *g)
     char *text = NULL;
 
     /* A clean stop does not fire the will: say "offline" ourselves. */
-    if (status_encode("offline", g->ob.undelivered, g->ob.delivered, status_hq(g), &text) ==
-        0) {
+    if (status_encode("offline", g->ob.undelivered, g->ob.delivered, status_hq(g),
+                      status_epoch(g), &text) == 0) {
         if (g->local_up)
             link_publish(&g->local, g->status_topic, text, strlen(text), 1, true, NULL);
         if (g->cloud_up)
@@ -808,8 +921,11 @@ int p4gw_run(const struct p4gw_config *cfg)
             meta_set(&g->r, "clean_stop", 0) != 0)
             goto out;
         g->resync_due = !clean || n_changes == 0;
+        if (numbering_init(g, n_changes) != 0)
+            goto out;
     }
-    if (status_encode("offline", g->ob.undelivered, g->ob.delivered, status_hq(g), &will) != 0)
+    if (status_encode("offline", g->ob.undelivered, g->ob.delivered, status_hq(g),
+                      status_epoch(g), &will) != 0)
         goto out;
     if (local_link_start(&g->local, cfg, &g->q, g->status_topic, will) != 0)
         goto out;

@@ -204,6 +204,10 @@ int replica_row(struct replica *r, enum replica_stmt id);
 void replica_reset(struct replica *r, enum replica_stmt id);
 /* Runs a statement returning one integer (NULL -> DFLT). */
 int replica_int(struct replica *r, enum replica_stmt id, int64_t dflt, int64_t *out);
+/* Inserts a "gap" sale row at GW_SEQ (numbers no sale was given: a restore, a replaced
+ * gateway continuing above HQ's), so the sales head moves past them. */
+int replica_gap(struct replica *r, int64_t gw_seq, const char *id, const char *ts,
+                const char *payload);
 /* Binds helpers (text is copied by SQLite; NULL binds SQL NULL). */
 void replica_bind_text(struct replica *r, enum replica_stmt id, int col, const char *s);
 void replica_bind_blob(struct replica *r, enum replica_stmt id, int col, const void *p, size_t n);
@@ -588,6 +592,9 @@ struct group {
     int64_t n_new;              /* outbox rows added in the open transaction */
     int64_t n_alerts;           /* alerts committed since start */
     bool wan_up;                /* the cloud link is up (set by the core loop) */
+    /* A new replica (a replaced gateway) that has not yet learnt from HQ where to continue
+     * gw_seq: it takes no sale until it knows (contract 6.7 max_gw_seq). */
+    bool gw_seq_unknown;
     /* Sales committed since start: accepted, answered as duplicates, rejected. What the open
      * transaction did is counted in txn_* and added by group_done, after its COMMIT: a group
      * that fails (disk full) and is resent again and again counts once, when it commits. */
@@ -662,7 +669,8 @@ int downlink_price_edges(struct group *grp, int64_t now_ms);
  * fault and, when STORE_REJECT (a transaction is open), kept in rejects with a bad_downlink
  * alert like other bad downlink. Returns 0 or P4GW_EIO (roll the group back). */
 int downlink_hq_ack(struct group *grp, const char *topic, const char *payload, size_t len,
-                    size_t orig_len, int64_t now_ms, bool store_reject, int64_t *through);
+                    size_t orig_len, int64_t now_ms, bool store_reject, int64_t *through,
+                    struct p4t_hq_ack *ack);
 
 /* ======================================================================================== */
 /* customers.c: customer lookups and sign-ups from registers (contract 1.2)                 */
@@ -768,7 +776,7 @@ int sync_changes_msgs(const struct change_list *changes, const char *topic,
 /* Encodes a status payload for STATE ("online", "wan_down", "offline"). HQ_THROUGH < 0 leaves
  * the optional hq_through out (delivered_on = puback). *OUT malloc'd. */
 int status_encode(const char *state, int64_t outbox, int64_t delivered, int64_t hq_through,
-                  char **out);
+                  int64_t epoch, char **out);
 /* Alerts are built where their condition is found and stored by group_alert (group.c). */
 
 /* ======================================================================================== */

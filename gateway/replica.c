@@ -358,6 +358,21 @@ int replica_int(struct replica *r, enum replica_stmt id, int64_t dflt, int64_t *
     return P4GW_OK;
 }
 
+int replica_gap(struct replica *r, int64_t gw_seq, const char *id, const char *ts,
+                const char *payload)
+{
+    replica_bind_int(r, RS_SALE_INS, 1, gw_seq);
+    replica_bind_text(r, RS_SALE_INS, 2, id);
+    replica_bind_text(r, RS_SALE_INS, 3, NULL);
+    replica_bind_text(r, RS_SALE_INS, 4, NULL);
+    replica_bind_text(r, RS_SALE_INS, 5, "gap");
+    replica_bind_text(r, RS_SALE_INS, 6, ts);
+    replica_bind_int(r, RS_SALE_INS, 7, 0);
+    replica_bind_text(r, RS_SALE_INS, 8, NULL);
+    replica_bind_text(r, RS_SALE_INS, 9, payload);
+    return replica_exec(r, RS_SALE_INS);
+}
+
 int replica_durable(struct replica *r, bool durable)
 {
     bool want = r->full_sync && durable;

@@ -8,9 +8,9 @@
 #include "p4common.h"
 
 int status_encode(const char *state, int64_t outbox, int64_t delivered, int64_t hq_through,
-                  char **out)
+                  int64_t epoch, char **out)
 {
-    struct p4t_status s = {.outbox = outbox, .delivered = delivered};
+    struct p4t_status s = {.outbox = outbox, .delivered = delivered, .epoch = epoch};
 
     if (hq_through >= 0) {
         s.has_hq_through = true;

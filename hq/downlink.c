@@ -78,7 +78,28 @@ static const struct {
               " AND k.store = m.store AND k.sku = m.sku WHERE m.tenant = $1 AND m.store = $2"
               " AND m.item IS NOT NULL AND $3::bigint >= 0 AND m.occurred_at >= k.count_at"
               " ORDER BY m.occurred_at, m.id"},
+    /* An empty replica (rebuild): HQ's figure per sku as a count at the time of the newest
+     * movement it includes, so sales the registers resend that HQ lacks (later) still move
+     * the replica's stock, and those HQ holds (not later) do not. A count cannot be
+     * negative: an oversold sku gets a count of 0 and an adjust 1 ms after it. */
+    {"stock", "WITH k AS (SELECT k.sku, k.on_hand, greatest(k.count_at, coalesce((SELECT"
+              "  max(m.occurred_at) FROM stock_movements m WHERE m.tenant = k.tenant"
+              "  AND m.store = k.store AND m.sku = k.sku AND m.occurred_at > k.count_at),"
+              "  k.count_at)) AS at FROM stock k WHERE k.tenant = $1 AND k.store = $2"
+              "  AND $3::bigint >= 0),"
+              " f AS (SELECT sku, on_hand, at, substr(md5(sku || '/' || at::text || '/'"
+              "  || on_hand::text), 1, 24) AS h FROM k)"
+              "SELECT item FROM (SELECT json_build_object('id', 'rb-' || h, 'sku', sku,"
+              "  'type', 'count', 'on_hand', greatest(on_hand, 0), 'occurred_at',"
+              "  to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))::text"
+              "  AS item, at, sku, 0 AS part FROM f"
+              " UNION ALL SELECT json_build_object('id', 'rbn-' || h, 'sku', sku, 'type',"
+              "  'adjust', 'delta', on_hand, 'occurred_at', to_char((at + interval '1 ms')"
+              "  AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))::text, at, sku, 1"
+              "  FROM f WHERE on_hand < 0) x ORDER BY at, sku, part"},
 };
+#define RESYNC_KINDS 5       /* the first five answer a resync; the last replaces "stock" */
+#define RESYNC_STOCK_REBUILD 5
 
 /* Answers the oldest pending resync request: its messages go to the outbox in the same
  * transaction that marks it answered. Returns 1 if one was answered, 0 if none, or < 0. */
@@ -87,6 +108,7 @@ static int answer_resync(struct downlink *d)
     const char *v[1] = {d->cfg->tenant};
     char store[P4T_ID_MAX + 1], req_id[P4T_ID_MAX + 1], id[24];
     int64_t since[5];
+    bool rebuild;
     PGresult *res;
     int rc;
 
@@ -94,7 +116,7 @@ static int answer_resync(struct downlink *d)
     if (!rc)
         rc = db_query(&d->db,
                       "SELECT id, store, req_id, since_price, since_promo, since_customer,"
-                      " since_loyalty FROM resync_requests WHERE tenant = $1"
+                      " since_loyalty, rebuild FROM resync_requests WHERE tenant = $1"
                       " AND answered_at IS NULL ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
                       1, v, &res);
     if (rc)
@@ -110,15 +132,17 @@ static int answer_resync(struct downlink *d)
     for (int k = 0; k < 4; k++)
         since[k] = strtoll(PQgetvalue(res, 0, 3 + k), NULL, 10);
     since[4] = 0; /* stock has no ver: the latest count and every movement after it */
+    rebuild = strcmp(PQgetvalue(res, 0, 7), "t") == 0;
     PQclear(res);
-    for (size_t q = 0; q < sizeof resync_queries / sizeof resync_queries[0] && !rc; q++) {
+    for (size_t q = 0; q < RESYNC_KINDS && !rc; q++) {
         char since_text[24];
         const char *p[3] = {d->cfg->tenant, store, since_text};
+        size_t qq = q == 4 && rebuild ? RESYNC_STOCK_REBUILD : q;
         char **items;
         int n;
 
         snprintf(since_text, sizeof since_text, "%" PRId64, since[q]);
-        rc = db_query(&d->db, resync_queries[q].sql, 3, p, &res);
+        rc = db_query(&d->db, resync_queries[qq].sql, 3, p, &res);
         if (rc)
             break;
         n = PQntuples(res);
@@ -145,7 +169,7 @@ static int answer_resync(struct downlink *d)
     if (rc)
         goto fail;
     d->n_resyncs++;
-    p4_info("resync answered store=%s req_id=%s", store, req_id);
+    p4_info("resync answered store=%s req_id=%s rebuild=%d", store, req_id, rebuild);
     return 1;
 fail:
     if (db_ok(&d->db))

@@ -33,6 +33,8 @@ struct touched {
     char store[P4T_ID_MAX + 1];
     int64_t through_before;
     int64_t through;
+    int64_t max_gw_seq;          /* the highest gw_seq held: where a new gateway continues */
+    char req_id[P4T_ID_MAX + 1]; /* a resync of the group, echoed in the ack ("" = none) */
 };
 
 struct ingest {
@@ -49,7 +51,7 @@ struct ingest {
     /* What the open transaction did, added to the totals and the metrics only after its
      * COMMIT, so a retried group is not counted twice. */
     struct counts {
-        uint64_t batches, sales, dups, conflicts, invalid, dead;
+        uint64_t batches, sales, dups, conflicts, invalid, dead, resent;
     } txn, total;
     uint64_t n_groups, n_retries; /* since start (logged every STATS_EVERY_MS) */
     int64_t last_stats_ms;
@@ -68,9 +70,9 @@ static const char sql_lock_store[] =
 static const char sql_sale[] =
     "WITH s AS ("
     " INSERT INTO sales (tenant, store, gw_seq, sale_id, reg, seq, ts, kind, ref, total_minor,"
-    "  customer, loyalty_earn, loyalty_redeem, hold, flags, units)"
+    "  customer, loyalty_earn, loyalty_redeem, hold, flags, units, digest)"
     " VALUES ($1, $2, $3, $4::uuid, $5, $6, $7::timestamptz, $8, NULLIF($9, '')::uuid, $10,"
-    "  NULLIF($11, ''), $12, $13, NULLIF($14, ''), $15::text[], $16)"
+    "  NULLIF($11, ''), $12, $13, NULLIF($14, ''), $15::text[], $16, md5($30))"
     " ON CONFLICT DO NOTHING RETURNING tenant, store, gw_seq, sale_id, ts),"
     "l AS (INSERT INTO sale_lines (tenant, store, gw_seq, line_no, sku, qty, price_minor, ver)"
     " SELECT s.tenant, s.store, s.gw_seq, u.n, u.sku, u.qty, u.price, u.ver FROM s,"
@@ -106,10 +108,12 @@ static const char sql_sale[] =
 
 static const char sql_resync[] =
     "INSERT INTO resync_requests (tenant, store, req_id, since_price, since_promo,"
-    " since_customer, since_loyalty) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    " since_customer, since_loyalty, rebuild) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
+/* Which held sale a record that inserted nothing collides with, and whether its content is the
+ * same (the digest of its canonical encoding, $5). */
 static const char sql_classify[] =
-    "SELECT store, gw_seq FROM sales WHERE tenant = $1 AND"
+    "SELECT store, gw_seq, coalesce(digest = md5($5), false) FROM sales WHERE tenant = $1 AND"
     " ((store = $2 AND gw_seq = $3) OR sale_id = $4::uuid) ORDER BY (store = $2) DESC LIMIT 1";
 
 static const char sql_exception[] =
@@ -143,7 +147,7 @@ static const char sql_watermark[] =
     "UPDATE stores SET"
     " hq_through = coalesce((SELECT max(gw_seq) FROM run WHERE g = $3::bigint), $3::bigint),"
     " max_gw_seq = greatest(max_gw_seq, coalesce((SELECT max(gw_seq) FROM held), 0))"
-    " WHERE tenant = $1 AND store = $2 RETURNING hq_through";
+    " WHERE tenant = $1 AND store = $2 RETURNING hq_through, max_gw_seq";
 
 static int prepare_all(struct ingest *in)
 {
@@ -258,8 +262,8 @@ static int record_exception(struct ingest *in, const char *store, int64_t gw_seq
         return rc;
     inserted = PQntuples(res);
     PQclear(res);
-    if (!inserted)
-        return P4HQ_OK; /* held already: the same record sent again */
+    if (!inserted || strcmp(kind, "resent") == 0)
+        return P4HQ_OK; /* held already: the same record sent again; or nothing to raise */
     snprintf(key, sizeof key, "%" PRId64, gw_seq);
     return raise_alert(in, store, strcmp(kind, "conflict") == 0 ? "sale_conflict" : "bad_record",
                        key, "warning", sale_id, reason);
@@ -391,7 +395,8 @@ static int post_sale(struct ingest *in, const char *store, int64_t gw_seq,
     struct posting post[LEDGER_MAX_POSTINGS];
     size_t n_post;
     char seq[24], rseq[24], total[24], earn[24], redeem[24], units[24];
-    const char *v[29];
+    char *canon = NULL;
+    const char *v[30];
     PGresult *res;
     int64_t n_units = 0;
     int rc, inserted;
@@ -407,6 +412,10 @@ static int post_sale(struct ingest *in, const char *store, int64_t gw_seq,
     rc = bind_sale(in, sale, flags, n_flags, post, n_post);
     if (rc)
         return rc;
+    /* The sale as its register sent it, for the content check of a resent sale. */
+    if (p4t_sale_encode(sale, &canon, NULL, 0) != 0)
+        return record_exception(in, store, gw_seq, "invalid", sale->id,
+                                "sale: does not re-encode", record);
     snprintf(seq, sizeof seq, "%" PRId64, gw_seq);
     snprintf(rseq, sizeof rseq, "%" PRId64, sale->seq);
     snprintf(total, sizeof total, "%" PRId64, sale->total_minor);
@@ -442,12 +451,16 @@ static int post_sale(struct ingest *in, const char *store, int64_t gw_seq,
     v[26] = arr_text(&in->a[A_CREDIT]);
     v[27] = arr_text(&in->a[A_LENTRY]);
     v[28] = arr_text(&in->a[A_LPOINTS]);
-    rc = db_run(&in->db, "sale", 29, v, &res);
-    if (rc)
+    v[29] = canon;
+    rc = db_run(&in->db, "sale", 30, v, &res);
+    if (rc) {
+        free(canon);
         return rc;
+    }
     inserted = atoi(PQgetvalue(res, 0, 0));
     PQclear(res);
     if (inserted) {
+        free(canon);
         in->txn.sales++;
         if (sale->customer[0] && sale->has_loyalty &&
             (sale->loyalty_earn > 0 || sale->loyalty_redeem > 0))
@@ -455,11 +468,12 @@ static int post_sale(struct ingest *in, const char *store, int64_t gw_seq,
         return P4HQ_OK;
     }
     {
-        const char *cv[4] = {in->cfg->tenant, store, seq, sale->id};
+        const char *cv[5] = {in->cfg->tenant, store, seq, sale->id, canon};
         char reason[P4T_REASON_MAX];
-        bool dup;
+        bool dup, same;
 
-        rc = db_run(&in->db, "classify", 4, cv, &res);
+        rc = db_run(&in->db, "classify", 5, cv, &res);
+        free(canon);
         if (rc)
             return rc;
         dup = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), store) == 0 &&
@@ -468,6 +482,17 @@ static int post_sale(struct ingest *in, const char *store, int64_t gw_seq,
             PQclear(res);
             in->txn.dups++;
             return P4HQ_OK;
+        }
+        /* A replaced gateway numbered again a sale its registers resent (contract 6.5):
+         * the same sale of the same store under another gw_seq. Held, posted once. */
+        same = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), store) == 0 &&
+               strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+        if (same) {
+            snprintf(reason, sizeof reason, "id: sale %s is posted as gw_seq %s, resent",
+                     sale->id, PQgetvalue(res, 0, 1));
+            PQclear(res);
+            in->txn.resent++;
+            return record_exception(in, store, gw_seq, "resent", sale->id, reason, NULL);
         }
         snprintf(reason, sizeof reason, "id: sale %s is already posted as store %s gw_seq %s",
                  sale->id, PQntuples(res) ? PQgetvalue(res, 0, 0) : "?",
@@ -593,7 +618,7 @@ static int ingest_resync(struct ingest *in, const struct hq_msg *m, const char *
 {
     struct p4t_resync r;
     char reason[P4T_REASON_MAX + 64], since[4][24];
-    const char *v[7];
+    const char *v[8];
 
     if (p4t_resync_decode(m->payload, m->len, &r, reason, sizeof reason) != 0)
         return dead_letter(in, m->topic, m->payload, m->len, reason);
@@ -613,8 +638,17 @@ static int ingest_resync(struct ingest *in, const struct hq_msg *m, const char *
     v[4] = since[1];
     v[5] = since[2];
     v[6] = since[3];
-    p4_info("resync requested store=%s req_id=%s", store, r.req_id);
-    if (db_run(&in->db, "resync", 7, v, NULL) != 0)
+    v[7] = r.rebuild ? "true" : "false";
+    p4_info("resync requested store=%s req_id=%s rebuild=%d", store, r.req_id, r.rebuild);
+    {
+        /* The ack after this COMMIT names the request: a replaced gateway continues its
+         * numbering above that ack's max_gw_seq, which covers every batch HQ took before. */
+        struct touched *t = find_store(in, store);
+
+        if (t)
+            snprintf(t->req_id, sizeof t->req_id, "%s", r.req_id);
+    }
+    if (db_run(&in->db, "resync", 8, v, NULL) != 0)
         return P4HQ_EDB;
     return db_exec(&in->db, "NOTIFY p4hq_downlink", "notify");
 }
@@ -755,12 +789,14 @@ static int lock_stores(struct ingest *in, struct hq_msg *group)
         /* Statuses update the same rows: locked in the same order, or two processes could
          * each hold one store and wait for the other's. */
         if (p4t_topic_parse_cloud(m->topic, tenant, store, &up, kind) != 0 || !up ||
-            (strcmp(kind, "sale") != 0 && strcmp(kind, "status") != 0) ||
+            (strcmp(kind, "sale") != 0 && strcmp(kind, "status") != 0 &&
+             strcmp(kind, "resync") != 0) ||
             strcmp(tenant, in->cfg->tenant) != 0 || strcmp(store, "_all") == 0 ||
             find_store(in, store))
             continue;
         if (in->n_stores == MAX_STORES_PER_GROUP)
             return P4HQ_EINVAL; /* the caller splits the group */
+        in->stores[in->n_stores].req_id[0] = '\0';
         snprintf(in->stores[in->n_stores++].store, sizeof in->stores[0].store, "%s", store);
     }
     qsort(in->stores, in->n_stores, sizeof *in->stores, cmp_touched);
@@ -790,6 +826,7 @@ static int update_watermarks(struct ingest *in)
         if (rc)
             return rc;
         t->through = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        t->max_gw_seq = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
         PQclear(res);
     }
     return P4HQ_OK;
@@ -800,11 +837,15 @@ static int update_watermarks(struct ingest *in)
 static void publish_acks(struct ingest *in)
 {
     for (size_t i = 0; i < in->n_stores; i++) {
-        struct p4t_hq_ack ack = {.through = in->stores[i].through};
+        struct p4t_hq_ack ack = {.through = in->stores[i].through, .has_max_gw_seq = true,
+                                 .max_gw_seq = in->stores[i].max_gw_seq};
         char topic[P4T_TOPIC_MAX];
         char *text = NULL;
 
         snprintf(ack.store, sizeof ack.store, "%s", in->stores[i].store);
+        snprintf(ack.req_id, sizeof ack.req_id, "%s", in->stores[i].req_id);
+        if (ack.max_gw_seq < ack.through) /* a store row older than max_gw_seq's upkeep */
+            ack.max_gw_seq = ack.through;
         p4_format_ts(p4_now_ms(), ack.ts);
         if (p4t_topic_down(topic, sizeof topic, in->cfg->tenant, ack.store, "ack") != 0 ||
             p4t_hq_ack_encode(&ack, &text) != 0) {
@@ -883,6 +924,7 @@ static int run_txn(struct ingest *in, struct hq_msg *group)
     in->total.conflicts += in->txn.conflicts;
     in->total.invalid += in->txn.invalid;
     in->total.dead += in->txn.dead;
+    in->total.resent += in->txn.resent;
     atomic_fetch_add(&hq_metrics.batches, in->txn.batches);
     atomic_fetch_add(&hq_metrics.sales, in->txn.sales);
     atomic_fetch_add(&hq_metrics.duplicates, in->txn.dups);
@@ -974,9 +1016,9 @@ static void log_stats(struct ingest *in, bool force)
     in->last_stats_ms = now;
     p4_info("ingest groups=%" PRIu64 " sales=%" PRIu64 " duplicates=%" PRIu64
             " conflicts=%" PRIu64 " invalid=%" PRIu64 " dead_letters=%" PRIu64
-            " retries=%" PRIu64 " refused_offers=%" PRIu64,
+            " resent=%" PRIu64 " retries=%" PRIu64 " refused_offers=%" PRIu64,
             in->n_groups, in->total.sales, in->total.dups, in->total.conflicts,
-            in->total.invalid, in->total.dead,
+            in->total.invalid, in->total.dead, in->total.resent,
             in->n_retries, link_dropped(in->link));
 }
 

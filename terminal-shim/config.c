@@ -97,6 +97,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
             return set_ms(x, section, name, value, &c->ack_timeout_ms);
         if (strcmp(name, "resend_max_ms") == 0)
             return set_ms(x, section, name, value, &c->resend_max_ms);
+        if (strcmp(name, "keep_acked_ms") == 0)
+            return set_ms(x, section, name, value, &c->keep_acked_ms);
     } else if (strcmp(section, "policy") == 0) {
         if (strcmp(name, "offline_loyalty_redeem") == 0) {
             if (strcmp(value, "deny") == 0 || strcmp(value, "allow") == 0) {
@@ -173,6 +175,7 @@ int p4term_options_from_config(const struct p4term_config *cfg, struct p4term_op
     opt->ack_timeout_ms = cfg->ack_timeout_ms;
     opt->resend_max_ms = cfg->resend_max_ms;
     opt->offline_redeem_allow = cfg->offline_redeem_allow;
+    opt->keep_acked_ms = cfg->keep_acked_ms;
     if (cfg->password_file[0]) {
         rc = p4_read_secret(cfg->password_file, password, password_len);
         if (rc) {

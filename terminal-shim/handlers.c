@@ -150,7 +150,7 @@ static void hold_update(struct p4term *t, const struct p4t_status *s)
     if (!rc)
         rc = journal_meta_get(t->j, "hq_seen", &seen);
     if (!rc && s->has_hq_through) {
-        rc = journal_prune_held(t->j, s->hq_through, &pruned);
+        rc = journal_prune_held(t->j, s->hq_through, p4_now_ms() - t->keep_acked_ms, &pruned);
         if (!rc && !seen)
             rc = journal_meta_set(t->j, "hq_seen", 1);
     }

@@ -69,8 +69,22 @@ static const char *const migrations[] = {
      * gateway's status says HQ's watermark covers its gw_seq; this index makes that prune a
      * range delete. gw_epoch is the epoch of the gateway's replica the held sales were acked
      * by (0 = none seen yet); hq_seen that a gateway ever reported hq_through. */
-    "CREATE INDEX sales_held ON sales(state, gw_seq);"
-    "INSERT INTO meta(k, v) VALUES('gw_epoch', 0), ('hq_seen', 0);",
+    "INSERT INTO meta(k, v) VALUES('gw_epoch', 0), ('hq_seen', 0);"
+    /* lid is the send order and the window loads rows after the newest it loaded: pruning
+     * every row (HQ caught up) must not let SQLite hand out a lid again, so AUTOINCREMENT. */
+    "CREATE TABLE sales2("
+    "  lid INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, seq INTEGER UNIQUE,"
+    "  state INTEGER NOT NULL DEFAULT 0, payload TEXT NOT NULL, total INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL, done_ms INTEGER, gw_seq INTEGER,"
+    "  duplicate INTEGER NOT NULL DEFAULT 0, reason TEXT, customer TEXT,"
+    "  redeem INTEGER NOT NULL DEFAULT 0);"
+    "INSERT INTO sales2(lid, id, seq, state, payload, total, created_ms, done_ms, gw_seq,"
+    "  duplicate, reason, customer, redeem) SELECT lid, id, seq, state, payload, total,"
+    "  created_ms, done_ms, gw_seq, duplicate, reason, customer, redeem FROM sales;"
+    "DROP TABLE sales;"
+    "ALTER TABLE sales2 RENAME TO sales;"
+    "CREATE INDEX sales_pending ON sales(state, lid);"
+    "CREATE INDEX sales_held ON sales(state, gw_seq);",
 };
 
 enum {
@@ -126,7 +140,7 @@ static const char *const sql[ST_COUNT] = {
                         "FROM sales WHERE state = 0 ORDER BY lid LIMIT ?1",
     [ST_REJECT] = "INSERT INTO rejects(topic, payload, reason, ts_ms) VALUES(?1, ?2, ?3, ?4)",
     [ST_PRUNE] = "DELETE FROM sales WHERE state = 1 AND done_ms < ?1",
-    [ST_PRUNE_HELD] = "DELETE FROM sales WHERE state = 1 AND gw_seq <= ?1",
+    [ST_PRUNE_HELD] = "DELETE FROM sales WHERE state = 1 AND gw_seq <= ?1 AND done_ms <= ?2",
     /* A replaced gateway does not hold what its predecessor acked: pending again, sent again
      * byte for byte (same id, same seq), acked under the new gateway's numbering. */
     [ST_REPEND_HELD] = "UPDATE sales SET state = 0, gw_seq = NULL, duplicate = 0, done_ms = NULL "
@@ -614,12 +628,14 @@ int journal_prune(struct journal *j, int64_t before_ms, int64_t *n_out)
     return rc;
 }
 
-int journal_prune_held(struct journal *j, int64_t hq_through, int64_t *n_out)
+int journal_prune_held(struct journal *j, int64_t hq_through, int64_t acked_before_ms,
+                       int64_t *n_out)
 {
     sqlite3_stmt *st = j->st[ST_PRUNE_HELD];
     int rc;
 
     sqlite3_bind_int64(st, 1, hq_through);
+    sqlite3_bind_int64(st, 2, acked_before_ms);
     rc = step_done(j, st, "prune held");
     if (rc == 0 && n_out)
         *n_out = sqlite3_changes(j->db);

@@ -97,6 +97,9 @@ struct p4term_options {
     /* Loyalty redemptions while the gateway is unreachable (link down or its status not
      * online/wan_down): refused (false, the default) or allowed (true). */
     bool offline_redeem_allow;
+    /* How long an acked sale stays in the journal once HQ has committed it (contract 1.2):
+     * 0, the default, prunes it at once; more keeps it for the till's own look-ups. */
+    int64_t keep_acked_ms;
 };
 
 /* Sets defaults: ack_timeout_ms 2000, resend_max_ms 30000, everything else empty. */
@@ -114,6 +117,7 @@ struct p4term_config {
     int64_t ack_timeout_ms;
     int64_t resend_max_ms;
     bool offline_redeem_allow; /* [policy] offline_loyalty_redeem = deny (default) | allow */
+    int64_t keep_acked_ms;     /* [sync] keep_acked_ms, default 0 */
 };
 
 /* Loads and validates PATH into CFG. On P4TERM_ECONFIG writes one line "FILE:LINE: [section]

@@ -83,8 +83,10 @@ int journal_info(struct journal *j, const char *id, struct p4term_sale_info *out
 /* Deletes acked sales acknowledged before BEFORE_MS (pending and rejected ones are kept; the
  * seq counter lives in meta, so pruning never reuses a seq). *N_OUT (may be NULL): rows. */
 int journal_prune(struct journal *j, int64_t before_ms, int64_t *n_out);
-/* Deletes the acked ("held") sales whose gw_seq HQ_THROUGH covers: HQ has committed them. */
-int journal_prune_held(struct journal *j, int64_t hq_through, int64_t *n_out);
+/* Deletes the acked ("held") sales whose gw_seq HQ_THROUGH covers (HQ has committed them) and
+ * that were acked at or before ACKED_BEFORE_MS. */
+int journal_prune_held(struct journal *j, int64_t hq_through, int64_t acked_before_ms,
+                       int64_t *n_out);
 /* Makes every held sale pending again (a replaced gateway); *N_OUT how many. */
 int journal_repend_held(struct journal *j, int64_t *n_out);
 /* How many sales the gateway acked that HQ has not committed yet. */

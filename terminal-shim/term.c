@@ -132,6 +132,7 @@ int p4term_open(const struct p4term_options *opt, p4term_event_cb cb, void *user
     snprintf(t->reg, sizeof(t->reg), "%s", opt->reg);
     t->ack_timeout_ms = opt->ack_timeout_ms;
     t->resend_max_ms = opt->resend_max_ms;
+    t->keep_acked_ms = opt->keep_acked_ms > 0 ? opt->keep_acked_ms : 0;
     t->offline_redeem_allow = opt->offline_redeem_allow;
     t->cb = cb;
     t->user = user;

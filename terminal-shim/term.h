@@ -84,6 +84,7 @@ struct p4term {
     int64_t ack_timeout_ms;
     bool offline_redeem_allow;
     int64_t resend_max_ms;
+    int64_t keep_acked_ms; /* acked sales HQ holds stay this long (p4term_options) */
     p4term_event_cb cb;
     void *user;
 

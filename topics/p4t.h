@@ -586,6 +586,7 @@ struct p4t_resync {
     char store[P4T_ID_MAX + 1];
     char req_id[P4T_ID_MAX + 1]; /* 1..32 printable ASCII */
     int64_t since_price, since_promo, since_customer, since_loyalty; /* >= 0 */
+    bool rebuild; /* (1.2) optional: an empty replica asks for HQ's stock on hand per sku */
 };
 int p4t_resync_encode(const struct p4t_resync *r, char **out);
 int p4t_resync_decode(const char *buf, size_t len, struct p4t_resync *out, char *reason,

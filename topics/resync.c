@@ -3,7 +3,7 @@
 #include "p4t.h"
 #include "p4t_json.h"
 
-static const char *const resync_keys[] = {"store", "req_id", "since", NULL};
+static const char *const resync_keys[] = {"store", "req_id", "since", "rebuild", NULL};
 static const char *const since_keys[] = {"price", "promo", "customer", "loyalty", NULL};
 
 static int read_resync(struct jx *j, const cJSON *root, void *arg)
@@ -17,6 +17,9 @@ static int read_resync(struct jx *j, const cJSON *root, void *arg)
         rc = jx_str(j, root, "store", true, 1, JX_STORE, out->store, sizeof out->store);
     if (!rc)
         rc = jx_str(j, root, "req_id", true, 1, JX_PRINTABLE, out->req_id, sizeof out->req_id);
+    /* Revision 1.2: a new replica asks for HQ's stock figures rather than its movements. */
+    if (!rc && cJSON_GetObjectItemCaseSensitive(root, "rebuild"))
+        rc = jx_bool(j, root, "rebuild", &out->rebuild);
     if (!rc)
         rc = jx_member(j, root, "since", true, cJSON_Object, &since);
     if (rc)
@@ -50,7 +53,7 @@ static int check_resync(const char *text, size_t len, void *scratch, const void 
     return p4t_resync_decode(text, len, scratch, NULL, 0);
 }
 
-/* Field order: store, req_id, since {price, promo, customer, loyalty}. */
+/* Field order: store, req_id, rebuild (when true), since {price, promo, customer, loyalty}. */
 int p4t_resync_encode(const struct p4t_resync *r, char **out)
 {
     cJSON *root = cJSON_CreateObject(), *since = NULL;
@@ -60,6 +63,8 @@ int p4t_resync_encode(const struct p4t_resync *r, char **out)
         rc = jx_add_str(root, "store", r->store, sizeof r->store);
     if (!rc)
         rc = jx_add_str(root, "req_id", r->req_id, sizeof r->req_id);
+    if (!rc && r->rebuild)
+        rc = cJSON_AddTrueToObject(root, "rebuild") ? P4T_OK : P4T_ENOMEM;
     if (!rc) {
         since = cJSON_AddObjectToObject(root, "since");
         rc = since ? jx_add_int(since, "price", r->since_price) : P4T_ENOMEM;

@@ -19,7 +19,8 @@
 static const char sim_help[] =
     "usage: p4term simulate --broker URI --store S --registers N --rate R --duration S\n"
     "                       --dir DIR [--count N] [--grace S] [--ack-timeout-ms MS]\n"
-    "                       [--resend-max-ms MS] [--prefix P] [--log-level LEVEL]\n"
+    "                       [--resend-max-ms MS] [--keep-acked-ms MS] [--prefix P]\n"
+    "                       [--log-level LEVEL]\n"
     "\n"
     "Runs N registers in this process, each a real libp4term handle with its own journal\n"
     "(DIR/<P><NN>.db, P defaults to r) and its own connection to the store broker. Together\n"
@@ -56,7 +57,7 @@ struct sim_reg {
 
 struct sim {
     const char *broker, *store, *dir, *prefix;
-    int64_t n_regs, duration_s, grace_s, ack_timeout_ms, resend_max_ms, count;
+    int64_t n_regs, duration_s, grace_s, ack_timeout_ms, resend_max_ms, count, keep_acked_ms;
     int64_t rate_per_s; /* sales per second over all registers */
     struct sim_reg *regs;
 
@@ -250,6 +251,8 @@ static int parse_args(struct sim *sim, int argc, char **argv, bool *help)
             bad = cli_parse_int(v, 1, 3600000, &sim->ack_timeout_ms);
         else if (strcmp(a, "--resend-max-ms") == 0)
             bad = cli_parse_int(v, 1, 3600000, &sim->resend_max_ms);
+        else if (strcmp(a, "--keep-acked-ms") == 0)
+            bad = cli_parse_int(v, 0, INT64_C(31536000000), &sim->keep_acked_ms);
         else if (strcmp(a, "--log-level") == 0)
             bad = p4_log_parse_level(v, &level);
         else {
@@ -322,6 +325,7 @@ int simulate_main(int argc, char **argv)
         o.broker_uri = sim.broker;
         o.ack_timeout_ms = sim.ack_timeout_ms;
         o.resend_max_ms = sim.resend_max_ms;
+        o.keep_acked_ms = sim.keep_acked_ms;
         if (p4term_open(&o, on_event, &sim, &r->t) != 0) {
             fprintf(stderr, "p4term simulate: cannot open register %s\n", r->id);
             goto out;

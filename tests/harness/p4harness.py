@@ -1266,7 +1266,7 @@ class Simulator:
 
     def __init__(self, broker_uri, store, dir, registers=2, rate=50, duration_s=3600,
                  grace_s=20, prefix="r", ack_timeout_ms=1000, resend_max_ms=4000, env=None,
-                 name="sim"):
+                 name="sim", keep_acked_ms=3600000):
         self.bin = p4term_path()
         self.name = name
         self.dir = dir
@@ -1278,7 +1278,10 @@ class Simulator:
                      "--duration", str(int(duration_s)), "--grace", str(int(grace_s)),
                      "--dir", dir, "--prefix", prefix,
                      "--ack-timeout-ms", str(ack_timeout_ms),
-                     "--resend-max-ms", str(resend_max_ms), "--log-level", "info"]
+                     "--resend-max-ms", str(resend_max_ms),
+                     # Tests read the journals as the registers' truth: keep acked sales an
+                     # hour after HQ holds them unless a test checks the pruning (0).
+                     "--keep-acked-ms", str(keep_acked_ms), "--log-level", "info"]
         self.env = dict(os.environ)
         self.env.update(env or {})
         self.log_path = os.path.join(dir, "%s.log" % name)
