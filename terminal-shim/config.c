@@ -30,21 +30,27 @@ static int set_str(struct load_ctx *x, const char *section, const char *name, co
     return 1;
 }
 
-static int set_ms(struct load_ctx *x, const char *section, const char *name, const char *value,
-                  int64_t *dst)
+static int set_ms_in(struct load_ctx *x, const char *section, const char *name,
+                     const char *value, long long min, long long max, int64_t *dst)
 {
     char *end = NULL;
     long long v;
 
     errno = 0;
     v = strtoll(value, &end, 10);
-    if (errno || !end || end == value || *end != '\0' || v < 1 || v > 86400000) {
-        snprintf(x->error, sizeof(x->error), "[%s] %s: must be an integer 1..86400000 (ms)",
-                 section, name);
+    if (errno || !end || end == value || *end != '\0' || v < min || v > max) {
+        snprintf(x->error, sizeof(x->error), "[%s] %s: must be an integer %lld..%lld (ms)",
+                 section, name, min, max);
         return 0;
     }
     *dst = v;
     return 1;
+}
+
+static int set_ms(struct load_ctx *x, const char *section, const char *name, const char *value,
+                  int64_t *dst)
+{
+    return set_ms_in(x, section, name, value, 1, 86400000, dst);
 }
 
 /* inih handler: returns 0 on the first problem, which makes ini_parse report its line. */
@@ -98,7 +104,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
         if (strcmp(name, "resend_max_ms") == 0)
             return set_ms(x, section, name, value, &c->resend_max_ms);
         if (strcmp(name, "keep_acked_ms") == 0)
-            return set_ms(x, section, name, value, &c->keep_acked_ms);
+            return set_ms_in(x, section, name, value, 0, 31536000000LL, &c->keep_acked_ms);
     } else if (strcmp(section, "policy") == 0) {
         if (strcmp(name, "offline_loyalty_redeem") == 0) {
             if (strcmp(value, "deny") == 0 || strcmp(value, "allow") == 0) {

@@ -35,6 +35,7 @@ static const char usage_text[] =
     "  hold      reserve stock at the gateway before a sale (or --release a hold)\n"
     "  sync      bring the cache up to date with the gateway, print the change cursor\n"
     "  flush     send pending sales and wait until the gateway acknowledged them all\n"
+    "            (--hq: and until HQ committed them all, so the journal holds none)\n"
     "  watch     print changes, alerts, acks and link state, one line each, until SIGINT\n"
     "  simulate  run many registers in one process (see simulate --help)\n"
     "\n"
@@ -841,21 +842,27 @@ static int cmd_sync(struct p4term *t, int64_t wait_ms)
     return synced ? 0 : 1;
 }
 
-static int cmd_flush(struct p4term *t, int64_t wait_ms)
+/* With HQ, also waits until HQ has committed every acked sale (none held: contract 1.2). */
+static int cmd_flush(struct p4term *t, int64_t wait_ms, bool hq)
 {
-    int64_t deadline = p4_mono_ms() + wait_ms, total = 0;
+    int64_t deadline = p4_mono_ms() + wait_ms, total = 0, held = 0;
     size_t n = 0;
     struct p4term_sale_info one;
 
     for (;;) {
-        if (p4term_pending(t, &one, 1, &n, &total) != 0)
+        if (p4term_pending(t, &one, 1, &n, &total) != 0 || (hq && p4term_held(t, &held) != 0))
             return 1;
-        if (total == 0 || p4_mono_ms() >= deadline || cli_stop)
+        if ((total == 0 && held == 0) || p4_mono_ms() >= deadline || cli_stop)
             break;
-        wait_event(deadline);
+        if (hq)
+            cli_sleep_ms(50); /* a prune raises no event */
+        else
+            wait_event(deadline);
     }
     printf("pending=%lld\n", (long long)total);
-    return total == 0 ? 0 : 1;
+    if (hq)
+        printf("held=%lld\n", (long long)held);
+    return total == 0 && held == 0 ? 0 : 1;
 }
 
 static int cmd_watch(void)
@@ -886,6 +893,7 @@ int main(int argc, char **argv)
     enum p4_log_level level = P4_LOG_WARN;
     int64_t wait_ms = DEFAULT_WAIT_MS;
     bool do_sync = false, online, cached_only = false, wait_given = false, signup = false;
+    bool flush_hq = false;
     int i, rc = EXIT_USAGE, cmd_at = 0;
 
     umask(077); /* journals, caches and register password files are the register's alone */
@@ -960,7 +968,8 @@ int main(int argc, char **argv)
         }
         argc = keep;
         signup = strcmp(cmd, "customer") == 0 && argc >= 2 && strcmp(argv[0], "add") == 0;
-        if (!signup && is_lookup(cmd) != (argc == 1)) {
+        flush_hq = strcmp(cmd, "flush") == 0 && argc == 1 && strcmp(argv[0], "--hq") == 0;
+        if (!signup && !flush_hq && is_lookup(cmd) != (argc == 1)) {
             fprintf(stderr, "p4term %s: wrong arguments (see --help)\n", cmd);
             return EXIT_USAGE;
         }
@@ -1020,7 +1029,7 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "sync") == 0)
         rc = cmd_sync(t, wait_ms);
     else if (strcmp(cmd, "flush") == 0)
-        rc = cmd_flush(t, wait_ms);
+        rc = cmd_flush(t, wait_ms, flush_hq);
     else
         rc = cmd_watch();
     p4term_close(t);

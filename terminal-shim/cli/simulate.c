@@ -20,7 +20,7 @@ static const char sim_help[] =
     "usage: p4term simulate --broker URI --store S --registers N --rate R --duration S\n"
     "                       --dir DIR [--count N] [--grace S] [--ack-timeout-ms MS]\n"
     "                       [--resend-max-ms MS] [--keep-acked-ms MS] [--prefix P]\n"
-    "                       [--log-level LEVEL]\n"
+    "                       [--wait-hq] [--log-level LEVEL]\n"
     "\n"
     "Runs N registers in this process, each a real libp4term handle with its own journal\n"
     "(DIR/<P><NN>.db, P defaults to r) and its own connection to the store broker. Together\n"
@@ -30,6 +30,8 @@ static const char sim_help[] =
     "seconds (default 20) for every sale to be acknowledged and prints a summary. Journals in\n"
     "DIR are reused: a restarted simulation resends what an earlier one left pending and\n"
     "continues each register's seq.\n"
+    "With --wait-hq the grace also waits until HQ has committed every acked sale (the\n"
+    "registers' journals hold none: contract 1.2), and the exit code requires it.\n"
     "Exit 0 only when every sale was acknowledged (none pending, none rejected).\n";
 
 /* Used when a register's cache has no prices yet (gateway unreachable at start). */
@@ -58,6 +60,7 @@ struct sim_reg {
 struct sim {
     const char *broker, *store, *dir, *prefix;
     int64_t n_regs, duration_s, grace_s, ack_timeout_ms, resend_max_ms, count, keep_acked_ms;
+    bool wait_hq; /* --wait-hq: the grace also waits for HQ to commit every acked sale */
     int64_t rate_per_s; /* sales per second over all registers */
     struct sim_reg *regs;
 
@@ -212,6 +215,20 @@ static int64_t pending_total(struct sim *sim)
     return sum;
 }
 
+/* Acked sales HQ has not committed yet, over every register (contract 1.2). */
+static int64_t held_total(struct sim *sim)
+{
+    int64_t sum = 0;
+
+    for (int64_t i = 0; i < sim->n_regs; i++) {
+        int64_t n = 0;
+
+        if (sim->regs[i].t && p4term_held(sim->regs[i].t, &n) == 0)
+            sum += n;
+    }
+    return sum;
+}
+
 static int parse_args(struct sim *sim, int argc, char **argv, bool *help)
 {
     enum p4_log_level level = P4_LOG_WARN;
@@ -223,6 +240,10 @@ static int parse_args(struct sim *sim, int argc, char **argv, bool *help)
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             *help = true;
             return 0;
+        }
+        if (strcmp(a, "--wait-hq") == 0) {
+            sim->wait_hq = true;
+            continue;
         }
         if (!v) {
             fprintf(stderr, "p4term simulate: %s needs a value (or unknown option)\n", a);
@@ -279,7 +300,7 @@ int simulate_main(int argc, char **argv)
 {
     struct sim sim;
     bool help = false;
-    int64_t made = 0, refused = 0, pending = 0, deadline, t0, elapsed_ms;
+    int64_t made = 0, refused = 0, pending = 0, held = 0, deadline, t0, elapsed_ms;
     int rc = 1;
 
     memset(&sim, 0, sizeof(sim));
@@ -362,11 +383,12 @@ int simulate_main(int argc, char **argv)
         int64_t rejected;
 
         pending = pending_total(&sim);
+        held = sim.wait_hq ? held_total(&sim) : 0;
         pthread_mutex_lock(&sim.mu);
         rejected = sim.rejected;
         pthread_mutex_unlock(&sim.mu);
         (void)rejected;
-        if (pending == 0 || p4_mono_ms() >= deadline || cli_stop)
+        if ((pending == 0 && held == 0) || p4_mono_ms() >= deadline || cli_stop)
             break;
         cli_sleep_ms(50);
     }
@@ -391,7 +413,10 @@ out:
                (long long)pending);
         printf("simulate: ack_latency_ms p50=%lld p99=%lld max=%lld samples=%zu\n",
                (long long)p50, (long long)p99, (long long)max, sim.n_lat);
-        rc = pending == 0 && sim.rejected == 0 && refused == 0 ? 0 : 1;
+        if (sim.wait_hq)
+            printf("simulate: still_held=%lld (acked, not yet committed at HQ)\n",
+                   (long long)held);
+        rc = pending == 0 && held == 0 && sim.rejected == 0 && refused == 0 ? 0 : 1;
         if (rc)
             printf("simulate: NOT every sale was acknowledged\n");
     }
