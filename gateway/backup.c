@@ -402,8 +402,8 @@ static bool old_heads(const char *path, int64_t *gw_head, int64_t *change_head)
  * past every number the lost replica may have given: HQ keys records by (store, gw_seq) and
  * would take a reused number for a repeat) and the change log jump ahead (one change row
  * re-stating the newest stock or price value). */
-static int advance_heads(sqlite3 *db, int64_t head, int64_t next, int64_t change_to, char *err,
-                         size_t err_len)
+static int advance_heads(sqlite3 *db, int64_t head, int64_t next, int64_t change_to,
+                         bool ask_hq, char *err, size_t err_len)
 {
     char id[P4_UUID_LEN + 8], uuid[P4_UUID_LEN], ts[P4_TS_LEN];
     char *sql = NULL;
@@ -443,6 +443,16 @@ static int advance_heads(sqlite3 *db, int64_t head, int64_t next, int64_t change
         rc = exec(db, "DROP TABLE IF EXISTS backup_info;"
                   "INSERT INTO meta(key, value) VALUES('clean_stop', 0) ON CONFLICT(key)"
                   " DO UPDATE SET value = 0;", err, err_len);
+    /* A new epoch at start: registers resend to it what HQ has not committed, including
+     * what the lost machine acked after the backup. gw_seq_known 2: learn from HQ where gw_seq
+     * goes on (its down/ack max_gw_seq) before numbering a sale. */
+    if (rc == 0)
+        rc = exec(db, ask_hq ? "DELETE FROM meta WHERE key = 'epoch';"
+                               "INSERT INTO meta(key, value) VALUES('gw_seq_known', 2)"
+                               " ON CONFLICT(key) DO UPDATE SET value = 2;"
+                             : "DELETE FROM meta WHERE key = 'epoch';"
+                               "INSERT INTO meta(key, value) VALUES('gw_seq_known', 1)"
+                               " ON CONFLICT(key) DO UPDATE SET value = 1;", err, err_len);
 out:
     sqlite3_free(sql);
     sqlite3_exec(db, rc ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
@@ -493,7 +503,7 @@ int p4gw_restore(const struct p4gw_config *cfg, const char *in_path,
     sqlite3 *src = NULL, *dst = NULL;
     int64_t head = 0, change_head = 0, old_gw = 0, old_chg = 0, next, change_to;
     int64_t n_sales = 0, undelivered = 0;
-    bool have_old, tmp_made = false;
+    bool have_old, tmp_made = false, ask_hq = false;
     int lock_fd = -1, n_pages = 0, rc;
 
     aside[0] = '\0';
@@ -529,13 +539,11 @@ int p4gw_restore(const struct p4gw_config *cfg, const char *in_path,
     if (next == 0 && have_old)
         next = (old_gw > head ? old_gw : head) + 1;
     if (next == 0) {
-        set_err(err, err_len, "the backup holds sales up to gw_seq=%" PRId64 " and the replica "
-                "it replaces is gone, so the numbers given since are unknown: give "
-                "--next-gw-seq N with N above the highest gw_seq HQ holds for store %s (its "
-                "status 'delivered'), or %" PRId64 " if the backup is the latest state",
-                head, cfg->store, head + 1);
-        rc = P4GW_EINVAL;
-        goto out;
+        /* The replica it replaces is gone: the numbers given since are unknown here, but HQ
+         * knows them. The gateway asks it at start (contract 6.7 max_gw_seq) and numbers no
+         * sale before it knows; --next-gw-seq is for a chain whose HQ publishes no acks. */
+        ask_hq = true;
+        next = head + 1;
     }
     if (next <= head) {
         set_err(err, err_len, "--next-gw-seq %" PRId64 " would reuse numbers: the backup holds "
@@ -550,7 +558,7 @@ int p4gw_restore(const struct p4gw_config *cfg, const char *in_path,
     tmp_made = true;
     rc = copy_pages(src, dst, &n_pages, err, err_len);
     if (rc == 0)
-        rc = advance_heads(dst, head, next, change_to, err, err_len);
+        rc = advance_heads(dst, head, next, change_to, ask_hq, err, err_len);
     if (rc == 0)
         rc = check_integrity(dst, "restored copy", err, err_len);
     if (rc == 0)
@@ -583,9 +591,14 @@ int p4gw_restore(const struct p4gw_config *cfg, const char *in_path,
             " next_gw_seq=%" PRId64 " change_head=%" PRId64 " undelivered=%" PRId64
             " replaced=\"%s\"", path, in_path, n_sales, head, next, change_to, undelivered,
             aside[0] ? aside : "none");
-    fprintf(out, "restore ok path=%s sales=%" PRId64 " backup_gw_seq=%" PRId64
-            " next_gw_seq=%" PRId64 " undelivered=%" PRId64 " replaced=%s\n", path, n_sales,
-            head, next, undelivered, aside[0] ? aside : "none");
+    if (ask_hq)
+        fprintf(out, "restore ok path=%s sales=%" PRId64 " backup_gw_seq=%" PRId64
+                " next_gw_seq=from-hq undelivered=%" PRId64 " replaced=%s\n", path, n_sales,
+                head, undelivered, aside[0] ? aside : "none");
+    else
+        fprintf(out, "restore ok path=%s sales=%" PRId64 " backup_gw_seq=%" PRId64
+                " next_gw_seq=%" PRId64 " undelivered=%" PRId64 " replaced=%s\n", path,
+                n_sales, head, next, undelivered, aside[0] ? aside : "none");
 out:
     if (dst)
         sqlite3_close(dst);

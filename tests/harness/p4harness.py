@@ -987,15 +987,26 @@ class CloudConsumer(MqttClient):
         have = self.gw_seqs()
         return all(s in have for s in want)
 
-    def conflicts(self):
-        """Pairs that break "same gw_seq => same id" or "same id => same gw_seq"."""
-        by_seq, by_id, bad = {}, {}, []
+    def conflicts(self, resent_from=None):
+        """Pairs that break "same gw_seq => same id" or "same id => same gw_seq". With
+        RESENT_FROM, a replaced or restored gateway numbering from there may carry again, with
+        the same content, a sale an earlier one numbered (contract 6.5: HQ holds it as resent)."""
+        by_seq, by_id, content, bad = {}, {}, {}, []
         for r in self.snapshot():
             s, i = r["gw_seq"], r.get("id")
+            sale = {k: v for k, v in r.items()
+                    if k not in ("gw_seq", "flags") and not k.startswith("_")}
             if by_seq.setdefault(s, i) != i:
                 bad.append("gw_seq %d carried ids %s and %s" % (s, by_seq[s], i))
             if by_id.setdefault(i, s) != s:
-                bad.append("id %s carried gw_seq %d and %d" % (i, by_id[i], s))
+                resent = (resent_from is not None and max(s, by_id[i]) >= resent_from and
+                          content.get(i) == sale)
+                if not resent:
+                    diff = sorted(k for k in set(sale) | set(content.get(i, {}))
+                                  if sale.get(k) != content.get(i, {}).get(k))
+                    bad.append("id %s carried gw_seq %d and %d (differing: %s)"
+                               % (i, by_id[i], s, ", ".join(diff) or "none"))
+            content.setdefault(i, sale)
         return bad
 
     def first_arrival_order(self):
@@ -1010,9 +1021,9 @@ class CloudConsumer(MqttClient):
     def duplicates(self):
         return len(self.snapshot()) - len(self.gw_seqs())
 
-    def check_consistent(self):
+    def check_consistent(self, resent_from=None):
         check(not self.errors, "cloud consumer got bad messages: %r" % (self.errors[:3],))
-        bad = self.conflicts()
+        bad = self.conflicts(resent_from)
         check(not bad, "cloud records inconsistent: %s" % "; ".join(bad[:5]))
         order = self.first_arrival_order()
         out_of_order = [(a, b) for a, b in zip(order, order[1:]) if b < a]
