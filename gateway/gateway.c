@@ -324,6 +324,8 @@ static void send_resync(struct gw *g)
     snprintf(rq.store, sizeof(rq.store), "%s", g->cfg->store);
     snprintf(rq.req_id, sizeof(rq.req_id), "gw-%" PRId64, p4_now_ms());
     rq.rebuild = g->rebuild_stock;
+    rq.has_head = g->grp.gw_seq_unknown;
+    rq.head = g->grp.gw_head;
     if (downlink_since(&g->r, &rq) != 0 || p4t_resync_encode(&rq, &text) != 0) {
         p4_error("resync request not built");
         g->resync_due = false;

@@ -112,6 +112,17 @@ static const char sql_resync[] =
 
 /* Which held sale a record that inserted nothing collides with, and whether its content is the
  * same (the digest of its canonical encoding, $5). */
+/* A replaced gateway (contract 6.6 head, 1.2) will never send the numbers above its head
+ * that HQ lacks up to the store's highest: held as skipped, so the watermark passes them. Runs
+ * under the store's row lock (lock_stores), after every batch queued before the request. */
+static const char sql_skip[] =
+    "INSERT INTO record_exceptions (tenant, store, gw_seq, kind, reason)"
+    " SELECT $1, $2, g, 'skipped', 'gw_seq never used: the gateway was replaced at head ' || $3"
+    " FROM generate_series($3::bigint + 1, (SELECT greatest(max_gw_seq, hq_through) FROM stores"
+    "  WHERE tenant = $1 AND store = $2)) g"
+    " WHERE NOT EXISTS (SELECT 1 FROM sales s WHERE s.tenant = $1 AND s.store = $2"
+    "  AND s.gw_seq = g) ON CONFLICT DO NOTHING";
+
 static const char sql_classify[] =
     "SELECT store, gw_seq, coalesce(digest = md5($5), false) FROM sales WHERE tenant = $1 AND"
     " ((store = $2 AND gw_seq = $3) OR sale_id = $4::uuid) ORDER BY (store = $2) DESC LIMIT 1";
@@ -157,7 +168,7 @@ static int prepare_all(struct ingest *in)
         {"lock_store", sql_lock_store}, {"sale", sql_sale},     {"classify", sql_classify},
         {"exception", sql_exception},   {"dead", sql_dead},     {"alert", sql_alert},
         {"status", sql_status},         {"watermark", sql_watermark},
-        {"resync", sql_resync},
+        {"resync", sql_resync},         {"skip", sql_skip},
     };
     int rc = P4HQ_OK;
 
@@ -650,6 +661,19 @@ static int ingest_resync(struct ingest *in, const struct hq_msg *m, const char *
     }
     if (db_run(&in->db, "resync", 8, v, NULL) != 0)
         return P4HQ_EDB;
+    if (r.has_head) {
+        char head[24];
+        const char *sv[3] = {in->cfg->tenant, store, head};
+        PGresult *res;
+
+        snprintf(head, sizeof head, "%" PRId64, r.head);
+        if (db_run(&in->db, "skip", 3, sv, &res) != 0)
+            return P4HQ_EDB;
+        if (atoi(PQcmdTuples(res)) > 0)
+            p4_warn("store %s replaced its gateway at head %" PRId64 ": %s gw_seq(s) it will"
+                    " never send held as skipped", store, r.head, PQcmdTuples(res));
+        PQclear(res);
+    }
     return db_exec(&in->db, "NOTIFY p4hq_downlink", "notify");
 }
 

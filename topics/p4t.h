@@ -587,6 +587,10 @@ struct p4t_resync {
     char req_id[P4T_ID_MAX + 1]; /* 1..32 printable ASCII */
     int64_t since_price, since_promo, since_customer, since_loyalty; /* >= 0 */
     bool rebuild; /* (1.2) optional: an empty replica asks for HQ's stock on hand per sku */
+    bool has_head; /* (1.2) optional: sent by a gateway that does not know where gw_seq goes
+                    * on; HEAD is its newest gw_seq, and HQ holds the numbers above it that it
+                    * lacks as skipped (they will never come) */
+    int64_t head;
 };
 int p4t_resync_encode(const struct p4t_resync *r, char **out);
 int p4t_resync_decode(const char *buf, size_t len, struct p4t_resync *out, char *reason,

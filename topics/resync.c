@@ -3,7 +3,7 @@
 #include "p4t.h"
 #include "p4t_json.h"
 
-static const char *const resync_keys[] = {"store", "req_id", "since", "rebuild", NULL};
+static const char *const resync_keys[] = {"store", "req_id", "since", "rebuild", "head", NULL};
 static const char *const since_keys[] = {"price", "promo", "customer", "loyalty", NULL};
 
 static int read_resync(struct jx *j, const cJSON *root, void *arg)
@@ -20,6 +20,9 @@ static int read_resync(struct jx *j, const cJSON *root, void *arg)
     /* Revision 1.2: a new replica asks for HQ's stock figures rather than its movements. */
     if (!rc && cJSON_GetObjectItemCaseSensitive(root, "rebuild"))
         rc = jx_bool(j, root, "rebuild", &out->rebuild);
+    /* Revision 1.2: a gateway that does not know where gw_seq goes on names its own head. */
+    if (!rc)
+        rc = jx_int(j, root, "head", false, 0, JX_INT_MAX, 0, &out->head, &out->has_head);
     if (!rc)
         rc = jx_member(j, root, "since", true, cJSON_Object, &since);
     if (rc)
@@ -53,7 +56,8 @@ static int check_resync(const char *text, size_t len, void *scratch, const void 
     return p4t_resync_decode(text, len, scratch, NULL, 0);
 }
 
-/* Field order: store, req_id, rebuild (when true), since {price, promo, customer, loyalty}. */
+/* Field order: store, req_id, rebuild (when true), head (when set), since {price, promo,
+ * customer, loyalty}. */
 int p4t_resync_encode(const struct p4t_resync *r, char **out)
 {
     cJSON *root = cJSON_CreateObject(), *since = NULL;
@@ -65,6 +69,8 @@ int p4t_resync_encode(const struct p4t_resync *r, char **out)
         rc = jx_add_str(root, "req_id", r->req_id, sizeof r->req_id);
     if (!rc && r->rebuild)
         rc = cJSON_AddTrueToObject(root, "rebuild") ? P4T_OK : P4T_ENOMEM;
+    if (!rc && r->has_head)
+        rc = jx_add_int(root, "head", r->head);
     if (!rc) {
         since = cJSON_AddObjectToObject(root, "since");
         rc = since ? jx_add_int(since, "price", r->since_price) : P4T_ENOMEM;

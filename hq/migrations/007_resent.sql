@@ -6,8 +6,10 @@
 -- and flags, which depend on the gateway that numbered it).
 
 ALTER TABLE record_exceptions DROP CONSTRAINT record_exceptions_kind_check;
+-- A number a replaced gateway will never send (its predecessor's record that never reached HQ,
+-- its sale resent and numbered anew) is held as 'skipped' once the new gateway says so.
 ALTER TABLE record_exceptions ADD CONSTRAINT record_exceptions_kind_check
-    CHECK (kind IN ('invalid', 'conflict', 'resent'));
+    CHECK (kind IN ('invalid', 'conflict', 'resent', 'skipped'));
 ALTER TABLE sales ADD COLUMN digest text;   -- md5 of the canonical sale; NULL before 007
 
 -- A resync from an empty replica (contract 6.6, 1.2 "rebuild") is answered with HQ's stock on
