@@ -155,7 +155,9 @@ static void hold_update(struct p4term *t, const struct p4t_status *s)
             rc = journal_meta_set(t->j, "hq_seen", 1);
     }
     if (!rc && s->epoch > 0 && s->epoch != epoch) {
-        if (epoch != 0)
+        /* Only a gateway that waits for HQ makes the register keep sales after the ack; one
+         * that does not (no hq_through) owns them once acked, and they are not sent again. */
+        if (epoch != 0 && s->has_hq_through)
             rc = journal_repend_held(t->j, &repended);
         if (!rc)
             rc = journal_meta_set(t->j, "gw_epoch", s->epoch);
@@ -170,7 +172,8 @@ static void hold_update(struct p4term *t, const struct p4t_status *s)
     if (pruned)
         p4_debug("journal pruned sales_at_hq=%lld hq_through=%lld", (long long)pruned,
                  (long long)s->hq_through);
-    if (s->epoch > 0 && s->epoch != epoch && epoch != 0) {
+    if (repended > 0 || (s->epoch > 0 && s->epoch != epoch && epoch != 0 &&
+                         s->has_hq_through)) {
         p4_info("gateway replica changed epoch=%lld was=%lld: resending held sales=%lld",
                 (long long)s->epoch, (long long)epoch, (long long)repended);
         /* The window only loads rows after the newest it loaded: start over. */
