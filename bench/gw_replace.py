@@ -26,16 +26,16 @@ def seed_hq(chain, store, n_skus):
     """N_SKUS prices and stock counts straight into HQ's tables (the CLI would take minutes)."""
     chain.pg.sql(
         "INSERT INTO prices (tenant, ver, sku, store, price_minor, item)"
-        " SELECT %s, 1000 + g, 'sku-' || lpad(g::text, 6, '0'), NULL, 100 + g % 900,"
-        "  json_build_object('sku', 'sku-' || lpad(g::text, 6, '0'), 'price', 100 + g % 900,"
+        " SELECT %s, 1000 + g, 'sku-' || lpad(g::text, 6, '0'), NULL, 100 + g %% 900,"
+        "  json_build_object('sku', 'sku-' || lpad(g::text, 6, '0'), 'price', 100 + g %% 900,"
         "  'ver', 1000 + g)::text FROM generate_series(1, %s) g", TENANT, n_skus)
     chain.pg.sql("INSERT INTO versions (tenant, kind, last) VALUES (%s, 'price', %s)"
                  " ON CONFLICT (tenant, kind) DO UPDATE SET last = excluded.last",
                  TENANT, 1000 + n_skus)
     chain.pg.sql(
         "INSERT INTO stock (tenant, store, sku, on_hand, count_at, count_on_hand)"
-        " SELECT %s, %s, 'sku-' || lpad(g::text, 6, '0'), 50 + g % 7, now() - interval '1 h',"
-        "  50 + g % 7 FROM generate_series(1, %s) g", TENANT, store, n_skus)
+        " SELECT %s, %s, 'sku-' || lpad(g::text, 6, '0'), 50 + g %% 7, now() - interval '1 h',"
+        "  50 + g %% 7 FROM generate_series(1, %s) g", TENANT, store, n_skus)
 
 
 def main():
@@ -82,24 +82,40 @@ def main():
     sim.start()
     sim.wait(120)
     j = sim.journals()[0]
-    held_bytes = os.path.getsize(j) + (os.path.getsize(j + "-wal") if os.path.exists(j + "-wal")
-                                       else 0)
+    import shutil
     import sqlite3
+
+    def vacuumed_size(drop_sales):
+        copy = j + ".measure"
+        src = sqlite3.connect(j)
+        dst = sqlite3.connect(copy)
+        src.backup(dst)
+        src.close()
+        if drop_sales:
+            dst.execute("DELETE FROM sales")
+            dst.commit()
+        dst.execute("VACUUM")
+        dst.close()
+        size = os.path.getsize(copy)
+        os.unlink(copy)
+        return size
     conn = sqlite3.connect(j)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    pages = conn.execute("PRAGMA page_count").fetchone()[0] * \
-        conn.execute("PRAGMA page_size").fetchone()[0]
-    payload = conn.execute("SELECT sum(length(payload)) FROM sales").fetchone()[0]
+    n_held, payload = conn.execute("SELECT count(*), sum(length(payload)) FROM sales WHERE"
+                                   " state = 1").fetchone()
     conn.close()
-    print("journal with 1,000 sales held: %d bytes of database pages (%d of them sale "
-          "payloads; %d with the WAL before its checkpoint); empty journal of r01 %d bytes"
-          % (pages, payload, held_bytes, size0))
+    with_sales, without = vacuumed_size(False), vacuumed_size(True)
+    print("journal growth: %d sales held take %d bytes (%.0f per sale, %d of it the payload "
+          "as published), i.e. %.2f MB per 1,000 sales held (r01's whole journal with its "
+          "cache: %d bytes)" % (n_held, with_sales - without, (with_sales - without) / n_held,
+                               payload // n_held, (with_sales - without) * 1000.0 / n_held /
+                               1e6, size0))
+    shutil.rmtree(j + ".measure", ignore_errors=True)
     store.relay.restore()
     t1 = time.monotonic()
     argv = list(sim.argv)
     argv[argv.index("--duration") + 1] = "0"
-    argv.remove("--count")
-    argv.remove("1000")
+    i = argv.index("--count")
+    del argv[i:i + 2]
     sim.start(argv + ["--wait-hq"])
     rc = sim.wait(120)
     print("WAN back: the 1,000 held sales committed at HQ and pruned after %.2f s (rc %d)"

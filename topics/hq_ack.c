@@ -43,7 +43,8 @@ static int check_hq_ack(const char *text, size_t len, void *scratch, const void 
     return p4t_hq_ack_decode(text, len, scratch, NULL, 0);
 }
 
-/* Field order: store, through, max_gw_seq and req_id (when set), ts. Validated by decoding the printed text. */
+/* Field order: store, through, max_gw_seq and req_id (when set), ts. Validated by decoding
+ * the printed text. */
 int p4t_hq_ack_encode(const struct p4t_hq_ack *a, char **out)
 {
     cJSON *root = cJSON_CreateObject();

@@ -242,6 +242,7 @@ def status_json(store):
     return st if isinstance(st, dict) else json.loads(st or "{}")
 
 
-__all__ = ["setup", "replica_sales", "replica_snapshot", "compare_replicas", "lose_gateway", "simulator",
+__all__ = ["setup", "replica_sales", "replica_snapshot", "compare_replicas", "lose_gateway",
+           "simulator",
            "until_hq_argv", "journal_rows", "loyalty_sales", "hq_sales", "check_hq",
            "status_json", "term", "check", "log", "wait_until", "TENANT", "CUSTOMER"]
