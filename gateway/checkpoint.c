@@ -91,7 +91,10 @@ static void *checkpoint_main(void *arg)
         struct timespec until;
 
         if (!c->due) {
-            clock_gettime(CLOCK_REALTIME, &until);
+            /* The condvar waits on CLOCK_MONOTONIC (set at start): a wall clock set back
+             * would put this deadline in the past and spin the thread; set forward, it
+             * would never wake for an idle pass. */
+            clock_gettime(CLOCK_MONOTONIC, &until);
             until.tv_sec += CKPT_IDLE_MS / 1000;
             if (pthread_cond_timedwait(&c->wake, &c->mu, &until) == ETIMEDOUT &&
                 c->wal_pages > c->copied)
@@ -184,7 +187,11 @@ int replica_checkpointer_start(struct replica *r, const char *path, bool full_sy
         goto out;
     }
     pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->wake, NULL);
+    if (p4gw_cond_init_mono(&c->wake) != 0) {
+        p4_error("replica checkpoint condvar not made: %s", strerror(errno));
+        pthread_mutex_destroy(&c->mu);
+        goto out;
+    }
     if (pthread_create(&c->thread, NULL, checkpoint_main, c) != 0) {
         p4_error("replica checkpoint thread not started: %s", strerror(errno));
         pthread_cond_destroy(&c->wake);

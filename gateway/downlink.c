@@ -43,12 +43,12 @@ int downlink_since(struct replica *r, struct p4t_resync *out)
 }
 
 /* Returns P4GW_EINVAL with REASON when the item cannot be applied (too many windows). */
-static int apply_price(struct ingest *in, const struct p4t_price_item *it, int64_t now_ms,
+static int apply_price(struct group *grp, const struct p4t_price_item *it, int64_t now_ms,
                        char *reason, size_t reason_len)
 {
     struct p4t_price_state st;
     bool exists, changed, published;
-    int rc = stock_price_load(in->r, it->sku, &st, &exists, NULL);
+    int rc = stock_price_load(grp->r, it->sku, &st, &exists, NULL);
 
     if (rc)
         return rc;
@@ -64,8 +64,8 @@ static int apply_price(struct ingest *in, const struct p4t_price_item *it, int64
     }
     if (!changed)
         return P4GW_OK; /* same ver again, or older than what we hold */
-    rc = stock_price_store(in->r, &in->change_head, it->sku, &st, in->cfg->registers_v11,
-                           now_ms, &in->changes, &published);
+    rc = stock_price_store(grp->r, &grp->change_head, it->sku, &st, grp->cfg->registers_v11,
+                           now_ms, &grp->changes, &published);
     if (rc == 0)
         p4_info("price applied sku=%s ver=%" PRId64 " price=%" PRId64 " window=%d published=%d",
                 it->sku, it->ver, it->price_minor, (int)(it->has_from || it->has_until),
@@ -73,12 +73,15 @@ static int apply_price(struct ingest *in, const struct p4t_price_item *it, int64
     return rc;
 }
 
-/* Version-ordered last writer wins for promos and customers (VER_ST, SET_ST by kind). */
-static int apply_versioned(struct ingest *in, enum p4t_entity entity, enum replica_stmt ver_st,
+/* Version-ordered last writer wins for promos and customers (VER_ST, SET_ST by kind). With
+ * TOUCH (an item on the store's own topic: HQ answering a lookup, contract 6.9) the version
+ * held already is published to the registers again, so a register waiting for the answer
+ * learns that its cache is current instead of waiting out its timeout. */
+static int apply_versioned(struct group *grp, enum p4t_entity entity, enum replica_stmt ver_st,
                            enum replica_stmt set_st, const char *id, int64_t ver,
-                           const char *value)
+                           const char *value, bool touch)
 {
-    struct replica *r = in->r;
+    struct replica *r = grp->r;
     int64_t have = 0, seq;
     int rc;
 
@@ -86,9 +89,9 @@ static int apply_versioned(struct ingest *in, enum p4t_entity entity, enum repli
     rc = replica_int(r, ver_st, 0, &have);
     if (rc)
         return rc;
-    if (ver <= have)
+    if (ver < have || (ver == have && !touch))
         return P4GW_OK;
-    rc = stock_record_change(r, &in->change_head, entity, id, value, &in->changes, &seq);
+    rc = stock_record_change(r, &grp->change_head, entity, id, value, &grp->changes, &seq);
     if (rc)
         return rc;
     replica_bind_text(r, set_st, 1, id);
@@ -98,15 +101,41 @@ static int apply_versioned(struct ingest *in, enum p4t_entity entity, enum repli
     return replica_exec(r, set_st);
 }
 
-static int apply_loyalty(struct ingest *in, const struct p4t_loyalty_item *it, int64_t now_ms)
+/* Publishes CUSTOMER's current balance to the registers again (see apply_versioned's TOUCH). */
+static int republish_loyalty(struct group *grp, const char *customer)
 {
-    struct replica *r = in->r;
+    struct replica *r = grp->r;
+    int64_t balance, seq;
+    char value[64];
+    int rc;
+
+    replica_bind_text(r, RS_LOY_GET, 1, customer);
+    rc = replica_row(r, RS_LOY_GET);
+    if (rc <= 0)
+        return rc;
+    balance = sqlite3_column_int64(r->st[RS_LOY_GET], 3);
+    replica_reset(r, RS_LOY_GET);
+    snprintf(value, sizeof(value), "{\"balance\":%" PRId64 "}", balance);
+    rc = stock_record_change(r, &grp->change_head, P4T_E_LOYALTY, customer, value, &grp->changes,
+                             &seq);
+    if (rc)
+        return rc;
+    replica_bind_text(r, RS_LOY_SET, 1, customer);
+    replica_bind_int(r, RS_LOY_SET, 2, balance);
+    replica_bind_int(r, RS_LOY_SET, 3, seq);
+    return replica_exec(r, RS_LOY_SET);
+}
+
+static int apply_loyalty(struct group *grp, const struct p4t_loyalty_item *it, int64_t now_ms,
+                         bool touch)
+{
+    struct replica *r = grp->r;
     int64_t balance, base_ver = 0;
     bool added;
     int rc;
 
     if (!it->is_balance)
-        return loyalty_add(in, it->customer, it->entry, it->points,
+        return loyalty_add(grp, it->customer, it->entry, it->points,
                            it->has_at ? it->at_ms : now_ms, "hq", NULL, it->reason, &added,
                            &balance);
     replica_bind_text(r, RS_LOY_GET, 1, it->customer);
@@ -117,6 +146,8 @@ static int apply_loyalty(struct ingest *in, const struct p4t_loyalty_item *it, i
         base_ver = sqlite3_column_int64(r->st[RS_LOY_GET], 1);
         replica_reset(r, RS_LOY_GET);
     }
+    if (it->ver == base_ver && touch)
+        return republish_loyalty(grp, it->customer);
     if (it->ver <= base_ver)
         return P4GW_OK; /* an older or repeated balance never replaces a newer one */
     replica_bind_text(r, RS_LOY_BASE, 1, it->customer);
@@ -126,12 +157,12 @@ static int apply_loyalty(struct ingest *in, const struct p4t_loyalty_item *it, i
     rc = replica_exec(r, RS_LOY_BASE);
     if (rc)
         return rc;
-    return loyalty_refresh(in, it->customer, &balance);
+    return loyalty_refresh(grp, it->customer, &balance);
 }
 
-static int apply_stock(struct ingest *in, const struct p4t_stock_item *it)
+static int apply_stock(struct group *grp, const struct p4t_stock_item *it)
 {
-    struct replica *r = in->r;
+    struct replica *r = grp->r;
     int64_t has = 0, before, after;
     int rc;
 
@@ -151,11 +182,12 @@ static int apply_stock(struct ingest *in, const struct p4t_stock_item *it)
             it->sku, p4t_stock_type_name(it->type), before, after);
     if (after == before)
         return P4GW_OK;
-    return stock_record_stock(r, &in->change_head, it->sku, after, &in->changes);
+    return stock_record_stock(r, &grp->change_head, it->sku, after, &grp->changes);
 }
 
-/* Applies every item of D in order. P4GW_EINVAL (REASON set) when one cannot be applied. */
-static int apply_items(struct ingest *in, const struct p4t_down *d, int64_t now_ms,
+/* Applies every item of D in order. P4GW_EINVAL (REASON set) when one cannot be applied.
+ * OWN: D came on the store's own topic (see apply_versioned's TOUCH). */
+static int apply_items(struct group *grp, const struct p4t_down *d, int64_t now_ms, bool own,
                        char *reason, size_t reason_len)
 {
     int rc = P4GW_OK;
@@ -164,9 +196,9 @@ static int apply_items(struct ingest *in, const struct p4t_down *d, int64_t now_
     for (size_t i = 0; i < d->n_items && rc == 0; i++) {
         switch (d->kind) {
         case P4T_D_PRICE:
-            rc = apply_price(in, &d->price[i], now_ms, reason, reason_len);
+            rc = apply_price(grp, &d->price[i], now_ms, reason, reason_len);
             if (rc == 0)
-                rc = watermark(in->r, d->kind, d->price[i].ver);
+                rc = watermark(grp->r, d->kind, d->price[i].ver);
             if (rc == P4GW_EINVAL) {
                 char inner[P4T_REASON_MAX];
 
@@ -177,30 +209,30 @@ static int apply_items(struct ingest *in, const struct p4t_down *d, int64_t now_
         case P4T_D_PROMO:
             if (p4t_promo_value_encode(&d->promo[i], &value) != 0)
                 return P4GW_EIO;
-            rc = apply_versioned(in, P4T_E_PROMO, RS_PROMO_VER, RS_PROMO_SET, d->promo[i].id,
-                                 d->promo[i].ver, value);
+            rc = apply_versioned(grp, P4T_E_PROMO, RS_PROMO_VER, RS_PROMO_SET, d->promo[i].id,
+                                 d->promo[i].ver, value, false);
             free(value);
             value = NULL;
             if (rc == 0)
-                rc = watermark(in->r, d->kind, d->promo[i].ver);
+                rc = watermark(grp->r, d->kind, d->promo[i].ver);
             break;
         case P4T_D_CUSTOMER:
             if (p4t_customer_value_encode(&d->customer[i], &value) != 0)
                 return P4GW_EIO;
-            rc = apply_versioned(in, P4T_E_CUSTOMER, RS_CUST_VER, RS_CUST_SET,
-                                 d->customer[i].id, d->customer[i].ver, value);
+            rc = apply_versioned(grp, P4T_E_CUSTOMER, RS_CUST_VER, RS_CUST_SET,
+                                 d->customer[i].id, d->customer[i].ver, value, own);
             free(value);
             value = NULL;
             if (rc == 0)
-                rc = watermark(in->r, d->kind, d->customer[i].ver);
+                rc = watermark(grp->r, d->kind, d->customer[i].ver);
             break;
         case P4T_D_LOYALTY:
-            rc = apply_loyalty(in, &d->loyalty[i], now_ms);
+            rc = apply_loyalty(grp, &d->loyalty[i], now_ms, own);
             if (rc == 0 && d->loyalty[i].is_balance)
-                rc = watermark(in->r, d->kind, d->loyalty[i].ver);
+                rc = watermark(grp->r, d->kind, d->loyalty[i].ver);
             break;
         case P4T_D_STOCK:
-            rc = apply_stock(in, &d->stock[i]);
+            rc = apply_stock(grp, &d->stock[i]);
             break;
         }
     }
@@ -208,17 +240,17 @@ static int apply_items(struct ingest *in, const struct p4t_down *d, int64_t now_
 }
 
 /* Keeps a refused message for inspection and tells staff and HQ. */
-static int reject(struct ingest *in, const char *topic, const char *kind, const char *payload,
+static int reject(struct group *grp, const char *topic, const char *kind, const char *payload,
                   size_t len, const char *reason, int64_t now_ms)
 {
-    struct p4t_alert *a = &in->alert;
+    struct p4t_alert *a = &grp->alert;
     char key[P4T_KIND_MAX + P4T_REASON_MAX + 2];
     char esc[P4T_REASON_MAX * 2];
     size_t n = 0;
     int rc;
 
     p4_warn("downlink rejected topic=%s reason=\"%s\"", topic, reason);
-    rc = ingest_reject(in, topic, payload, len, reason, now_ms);
+    rc = group_reject(grp, topic, payload, len, reason, now_ms);
     if (rc)
         return rc;
     /* The reason is printable ASCII; only quotes and backslashes need escaping in JSON. */
@@ -235,24 +267,24 @@ static int reject(struct ingest *in, const char *topic, const char *kind, const 
     snprintf(a->details, sizeof(a->details), "{\"kind\":\"%s\",\"reason\":\"%.400s\"}", kind,
              esc);
     snprintf(key, sizeof(key), "%s/%s", kind, reason);
-    return ingest_alert(in, a, key);
+    return group_alert(grp, a, key);
 }
 
-int downlink_apply(struct ingest *in, const char *topic, const char *payload, size_t len,
+int downlink_apply(struct group *grp, const char *topic, const char *payload, size_t len,
                    size_t orig_len, int64_t now_ms)
 {
     char tenant[P4T_ID_MAX + 1], store[P4T_ID_MAX + 1], kind_name[P4T_KIND_MAX + 1];
     char reason[P4T_REASON_MAX] = "";
     struct p4t_down d = {0};
     enum p4t_down_kind kind;
-    size_t n_changes = in->changes.n;
-    int64_t head = in->change_head;
+    size_t n_changes = grp->changes.n;
+    int64_t head = grp->change_head;
     bool dir_up;
     int rc;
 
     if (p4t_topic_parse_cloud(topic, tenant, store, &dir_up, kind_name) != 0 || dir_up ||
-        strcmp(tenant, in->cfg->tenant) != 0 ||
-        (strcmp(store, in->cfg->store) != 0 && strcmp(store, "_all") != 0)) {
+        strcmp(tenant, grp->cfg->tenant) != 0 ||
+        (strcmp(store, grp->cfg->store) != 0 && strcmp(store, "_all") != 0)) {
         p4_warn("cloud message on unexpected topic ignored topic=%s", topic);
         return P4GW_OK;
     }
@@ -264,38 +296,39 @@ int downlink_apply(struct ingest *in, const char *topic, const char *payload, si
     if (orig_len > P4T_MAX_DOWN_PAYLOAD) {
         snprintf(reason, sizeof(reason), "payload: %zu bytes, over the limit of %d", orig_len,
                  P4T_MAX_DOWN_PAYLOAD);
-        return reject(in, topic, kind_name, payload, len, reason, now_ms);
+        return reject(grp, topic, kind_name, payload, len, reason, now_ms);
     }
     rc = p4t_down_decode(kind, payload, len, &d, reason, sizeof(reason));
     if (rc) {
         if (!reason[0])
             snprintf(reason, sizeof(reason), "payload: not decodable (code %d)", rc);
-        return reject(in, topic, kind_name, payload, len, reason, now_ms);
+        return reject(grp, topic, kind_name, payload, len, reason, now_ms);
     }
     /* All items or none: a later item that cannot be applied undoes the earlier ones. */
-    rc = replica_exec(in->r, RS_SAVEPOINT);
+    rc = replica_exec(grp->r, RS_SAVEPOINT);
     if (rc)
         goto out;
-    rc = apply_items(in, &d, now_ms, reason, sizeof(reason));
+    rc = apply_items(grp, &d, now_ms, strcmp(store, grp->cfg->store) == 0, reason,
+                     sizeof(reason));
     if (rc) {
-        replica_exec(in->r, RS_ROLLBACK_TO);
-        replica_exec(in->r, RS_RELEASE);
-        change_list_truncate(&in->changes, n_changes);
-        in->change_head = head;
+        replica_exec(grp->r, RS_ROLLBACK_TO);
+        replica_exec(grp->r, RS_RELEASE);
+        change_list_truncate(&grp->changes, n_changes);
+        grp->change_head = head;
         if (rc == P4GW_EINVAL)
-            rc = reject(in, topic, kind_name, payload, len, reason, now_ms);
+            rc = reject(grp, topic, kind_name, payload, len, reason, now_ms);
         goto out;
     }
-    rc = replica_exec(in->r, RS_RELEASE);
+    rc = replica_exec(grp->r, RS_RELEASE);
     if (rc == 0)
         p4_info("downlink applied topic=%s items=%zu changes=%zu", topic, d.n_items,
-                in->changes.n - n_changes);
+                grp->changes.n - n_changes);
 out:
     p4t_down_cleanup(&d);
     return rc;
 }
 
-int downlink_hq_ack(struct ingest *in, const char *topic, const char *payload, size_t len,
+int downlink_hq_ack(struct group *grp, const char *topic, const char *payload, size_t len,
                     size_t orig_len, int64_t now_ms, bool store_reject, int64_t *through)
 {
     char reason[P4T_REASON_MAX] = "";
@@ -308,15 +341,15 @@ int downlink_hq_ack(struct ingest *in, const char *topic, const char *payload, s
     } else if (p4t_hq_ack_decode(payload, len, &a, reason, sizeof(reason)) != 0) {
         if (!reason[0])
             snprintf(reason, sizeof(reason), "payload: not decodable");
-    } else if (strcmp(a.store, in->cfg->store) != 0) {
+    } else if (strcmp(a.store, grp->cfg->store) != 0) {
         snprintf(reason, sizeof(reason), "store: \"%s\" is not this store (%s)", a.store,
-                 in->cfg->store);
+                 grp->cfg->store);
     } else {
         *through = a.through;
-        if (a.through > in->gw_head)
+        if (a.through > grp->gw_head)
             p4_error("HQ watermark beyond this gateway's newest sale through=%" PRId64
                      " gw_seq=%" PRId64 ": was the replica restored without --next-gw-seq?",
-                     a.through, in->gw_head);
+                     a.through, grp->gw_head);
         return P4GW_OK;
     }
     if (!store_reject) {
@@ -324,17 +357,19 @@ int downlink_hq_ack(struct ingest *in, const char *topic, const char *payload, s
         p4_warn("downlink rejected topic=%s reason=\"%s\"", topic, reason);
         return P4GW_OK;
     }
-    return reject(in, topic, "ack", payload, len, reason, now_ms);
+    return reject(grp, topic, "ack", payload, len, reason, now_ms);
 }
 
-int downlink_price_edges(struct ingest *in, int64_t now_ms)
+int downlink_price_edges(struct group *grp, int64_t now_ms)
 {
-    struct replica *r = in->r;
-    char skus[64][P4T_SKU_MAX + 1];
+    struct replica *r = grp->r;
+    char skus[P4GW_PRICE_EDGES_BATCH][P4T_SKU_MAX + 1];
     size_t n = 0;
     int rc;
 
+    /* The query's LIMIT is the array's size: one number, here. */
     replica_bind_int(r, RS_PRICE_EDGES, 1, now_ms);
+    replica_bind_int(r, RS_PRICE_EDGES, 2, P4GW_PRICE_EDGES_BATCH);
     for (;;) {
         const char *sku;
 
@@ -344,12 +379,8 @@ int downlink_price_edges(struct ingest *in, int64_t now_ms)
         if (rc == 0)
             break;
         sku = (const char *)sqlite3_column_text(r->st[RS_PRICE_EDGES], 0);
-        if (sku)
+        if (sku && n < P4GW_PRICE_EDGES_BATCH)
             snprintf(skus[n++], sizeof(skus[0]), "%s", sku);
-        if (n == 64) {
-            replica_reset(r, RS_PRICE_EDGES);
-            break; /* the rest on the next pass */
-        }
     }
     for (size_t i = 0; i < n; i++) {
         struct p4t_price_state st;
@@ -373,8 +404,8 @@ int downlink_price_edges(struct ingest *in, int64_t now_ms)
                 return rc;
             continue;
         }
-        rc = stock_price_store(r, &in->change_head, skus[i], &st, in->cfg->registers_v11,
-                               now_ms, &in->changes, &changed);
+        rc = stock_price_store(r, &grp->change_head, skus[i], &st, grp->cfg->registers_v11,
+                               now_ms, &grp->changes, &changed);
         if (rc)
             return rc;
     }

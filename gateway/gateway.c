@@ -50,7 +50,7 @@ struct gw {
     const struct p4gw_config *cfg;
     struct replica r;
     struct queue q;
-    struct ingest in;
+    struct group grp;
     struct outbox ob;
     struct link local, cloud;
     struct pending pend;      /* local publishes Paho refused, retried in order */
@@ -59,6 +59,7 @@ struct gw {
     bool queue_ok, ingest_ok, outbox_ok;
     bool local_up, cloud_up;
     char sale_filter[P4T_TOPIC_MAX], sync_filter[P4T_TOPIC_MAX], hold_filter[P4T_TOPIC_MAX];
+    char lookup_filter[P4T_TOPIC_MAX], customer_filter[P4T_TOPIC_MAX]; /* 1.2, customers.c */
     char down_filter[P4T_TOPIC_MAX], down_all_filter[P4T_TOPIC_MAX];
     char resync_topic[P4T_TOPIC_MAX];
     char hq_ack_topic[P4T_TOPIC_MAX]; /* down/ack: HQ's committed watermark (contract 6.7) */
@@ -70,6 +71,8 @@ struct gw {
     char changes_topic[P4T_TOPIC_MAX];
     struct out_list out;      /* change messages and sync replies of this iteration */
     char last_state[16];
+    bool cloud_status_due;      /* the cloud copy of the status is still to be published */
+    int64_t cloud_status_refused; /* refusals in a row of that publish (logged on the first) */
     int64_t last_status_ms, last_status_outbox, last_status_delivered, last_status_hq;
     int64_t last_prune_ms, last_stats_ms;
     int64_t groups, commit_ms_total;
@@ -79,6 +82,11 @@ struct gw {
     int64_t replica_retry_ms;   /* no transaction before this (monotonic ms) */
     bool replica_alerted;       /* the replica_failed alert went out for this episode */
 };
+
+static const char *current_state(const struct gw *g)
+{
+    return g->cloud_up ? "online" : "wan_down";
+}
 
 /* hq_through for the status: absent (-1) when sale records do not wait for HQ. */
 static int64_t status_hq(const struct gw *g)
@@ -105,6 +113,33 @@ static void publish_local(struct gw *g, const char *topic, char *payload, size_t
     pending_push(&g->pend, topic, payload, len, retained);
 }
 
+/* Publishes the current status on up/status (retained) when one is due and the cloud link is
+ * up. Paho may refuse it (its command queue full, the connection going): it stays due and is
+ * tried again every iteration with the counters of that moment; the first refusal of a run
+ * is logged, and the publish that finally goes. A reconnect publishes the status anyway. */
+static void publish_cloud_status(struct gw *g)
+{
+    char *text = NULL;
+    int rc;
+
+    if (!g->cloud_status_due || !g->cloud_up)
+        return;
+    if (status_encode(current_state(g), g->ob.undelivered, g->ob.delivered, status_hq(g),
+                      &text) != 0)
+        return;
+    rc = link_publish(&g->cloud, g->cloud_status_topic, text, strlen(text), 1, true, NULL);
+    free(text);
+    if (rc != 0) {
+        if (g->cloud_status_refused++ == 0)
+            p4_warn("cloud status publish refused by the MQTT client: retrying");
+        return;
+    }
+    if (g->cloud_status_refused)
+        p4_info("cloud status published after refusals=%" PRId64, g->cloud_status_refused);
+    g->cloud_status_refused = 0;
+    g->cloud_status_due = false;
+}
+
 static void publish_status(struct gw *g, const char *state, bool force)
 {
     int64_t now = p4_mono_ms();
@@ -119,8 +154,8 @@ static void publish_status(struct gw *g, const char *state, bool force)
         return;
     if (status_encode(state, g->ob.undelivered, g->ob.delivered, status_hq(g), &text) != 0)
         return;
-    if (g->cloud_up)
-        link_publish(&g->cloud, g->cloud_status_topic, text, strlen(text), 1, true, NULL);
+    g->cloud_status_due = true;
+    publish_cloud_status(g);
     if (strcmp(state, g->last_state) != 0)
         p4_info("status state=%s outbox=%" PRId64 " delivered=%" PRId64, state,
                 g->ob.undelivered, g->ob.delivered);
@@ -132,39 +167,35 @@ static void publish_status(struct gw *g, const char *state, bool force)
     g->last_status_hq = status_hq(g);
 }
 
-static const char *current_state(struct gw *g)
-{
-    return g->cloud_up ? "online" : "wan_down";
-}
 
 /* Publishes the alerts the last commit stored (the outbox carries them to HQ). */
 static void publish_alerts(struct gw *g)
 {
-    for (size_t i = 0; i < g->in.alerts.n; i++) {
-        struct out_msg *m = &g->in.alerts.items[i];
+    for (size_t i = 0; i < g->grp.alerts.n; i++) {
+        struct out_msg *m = &g->grp.alerts.items[i];
 
         p4gw_counters_alert(&g->cnt, m->payload);
         publish_local(g, g->alert_topic, m->payload, m->len, false);
         m->payload = NULL;
     }
-    out_list_clear(&g->in.alerts);
+    out_list_clear(&g->grp.alerts);
 }
 
 /* Publishes the group's acks, hold replies, alerts and change messages: called only after the
  * commit that holds their data. */
 static void publish_group(struct gw *g)
 {
-    for (size_t i = 0; i < g->in.acks.n; i++) {
-        struct out_msg *m = &g->in.acks.items[i];
+    for (size_t i = 0; i < g->grp.acks.n; i++) {
+        struct out_msg *m = &g->grp.acks.items[i];
 
         publish_local(g, m->topic, m->payload, m->len, false);
         m->payload = NULL;
     }
-    out_list_clear(&g->in.acks);
+    out_list_clear(&g->grp.acks);
     publish_alerts(g);
-    if (g->in.changes.n)
-        sync_changes_msgs(&g->in.changes, g->changes_topic, &g->out);
-    ingest_done(&g->in);
+    if (g->grp.changes.n)
+        sync_changes_msgs(&g->grp.changes, g->changes_topic, &g->out);
+    group_done(&g->grp);
     for (size_t i = 0; i < g->out.n; i++) {
         struct out_msg *m = &g->out.items[i];
 
@@ -181,23 +212,23 @@ static void small_txn(struct gw *g, int (*fn)(struct gw *g, void *arg), void *ar
     int rc = replica_begin(&g->r);
 
     if (rc == 0)
-        rc = ingest_begin(&g->in);
+        rc = group_begin(&g->grp);
     if (rc == 0)
         rc = fn(g, arg) < 0 ? P4GW_EIO : P4GW_OK;
     if (rc == 0)
         rc = replica_commit(&g->r);
     if (rc) {
         replica_rollback(&g->r);
-        ingest_abort(&g->in);
+        group_abort(&g->grp);
         return;
     }
-    g->ob.undelivered += g->in.n_new;
+    g->ob.undelivered += g->grp.n_new;
     publish_group(g);
 }
 
 static int cap_alert(struct gw *g, void *arg)
 {
-    struct p4t_alert *a = &g->in.alert;
+    struct p4t_alert *a = &g->grp.alert;
     char key[32];
 
     (void)arg;
@@ -208,8 +239,8 @@ static int cap_alert(struct gw *g, void *arg)
              ")", g->ob.undelivered, g->cfg->outbox_cap);
     snprintf(a->details, sizeof(a->details), "{\"outbox\":%" PRId64 ",\"cap\":%" PRId64 "}",
              g->ob.undelivered, g->cfg->outbox_cap);
-    snprintf(key, sizeof(key), "%" PRId64, g->in.gw_head);
-    return ingest_alert(&g->in, a, key);
+    snprintf(key, sizeof(key), "%" PRId64, g->grp.gw_head);
+    return group_alert(&g->grp, a, key);
 }
 
 /* The outbox never drops: crossing the cap raises one alert, and sales keep being accepted. */
@@ -262,10 +293,9 @@ static void on_local_up(struct gw *g)
      * for the broker's delayed ACK. Each connect makes a new socket, so set it every time. */
     p4_tcp_nodelay_all();
     p4_info("store broker connected");
-    /* A clean session forgets subscriptions: subscribe on every connect. */
-    link_subscribe(&g->local, g->sale_filter);
-    link_subscribe(&g->local, g->sync_filter);
-    link_subscribe(&g->local, g->hold_filter);
+    /* A clean session forgets subscriptions: subscribe on every connect. The SUBACKs come
+     * back as events (link_on_suback): a refused one is logged and asked again. */
+    link_subscribe_all(&g->local);
     publish_status(g, current_state(g), true);
 }
 
@@ -280,8 +310,7 @@ static void on_cloud_up(struct gw *g)
     p4_info("cloud connected after_down_ms=%" PRId64, down_ms);
     /* Subscribing again is harmless with a persistent session and covers a broker that lost
      * it; what it queued for us while we were away arrives either way. */
-    link_subscribe(&g->cloud, g->down_filter);
-    link_subscribe(&g->cloud, g->down_all_filter);
+    link_subscribe_all(&g->cloud);
     if (down_ms > g->cfg->resync_after_s * 1000) {
         p4_info("cloud outage longer than resync_after_s=%" PRId64 ": resync",
                 g->cfg->resync_after_s);
@@ -304,7 +333,7 @@ static void handle_sync(struct gw *g, const struct event *ev, int64_t now_ms)
         if (ev->orig_len > P4T_MAX_PAYLOAD)
             snprintf(reason, sizeof(reason), "payload too large: %zu bytes", ev->orig_len);
         p4_warn("sync request rejected reg=%s reason=\"%s\"", reg, reason);
-        ingest_reject(&g->in, ev->topic, ev->payload, ev->len, reason, now_ms);
+        group_reject(&g->grp, ev->topic, ev->payload, ev->len, reason, now_ms);
         return;
     }
     if (sync_request(&g->sync, reg, &req, &g->out) != 0)
@@ -402,7 +431,7 @@ static int handle_hq_ack(struct gw *g, const struct event *ev, bool failed, int6
         p4_debug("HQ watermark ignored (delivered_on = puback) topic=%s", ev->topic);
         return P4GW_OK;
     }
-    rc = downlink_hq_ack(&g->in, ev->topic, ev->payload, ev->len, ev->orig_len, now_ms, !failed,
+    rc = downlink_hq_ack(&g->grp, ev->topic, ev->payload, ev->len, ev->orig_len, now_ms, !failed,
                          &through);
     if (rc || through < 0)
         return rc;
@@ -423,7 +452,7 @@ static void process(struct gw *g, struct event *evs)
     bool txn = false, failed = false, had_syncs = false, durable = false;
     struct event *ev;
 
-    g->in.wan_up = g->cloud_up;
+    g->grp.wan_up = g->cloud_up;
     /* A group of nothing but delivered marks (PUBACKs, HQ's watermark) commits without an
      * fsync (see replica_durable): at a few hundred sales a second every sale's batch is
      * acknowledged on its own, and those commits would otherwise take the disk from the sales
@@ -440,7 +469,7 @@ static void process(struct gw *g, struct event *evs)
         needs_txn = ev->type == EV_CLOUD_ACK || ev->type == EV_CLOUD_MSG ||
                     (ev->type == EV_LOCAL_MSG && kind != P4T_L_SYNC);
         if (needs_txn && !txn && !failed) {
-            if (replica_begin(r) != 0 || ingest_begin(&g->in) != 0) {
+            if (replica_begin(r) != 0 || group_begin(&g->grp) != 0) {
                 replica_rollback(r);
                 failed = true;
             } else {
@@ -458,10 +487,16 @@ static void process(struct gw *g, struct event *evs)
             if (failed)
                 break;
             if (kind == P4T_L_HOLD)
-                rc = holds_request(&g->in, ev->topic, ev->payload, ev->len, ev->orig_len,
+                rc = holds_request(&g->grp, ev->topic, ev->payload, ev->len, ev->orig_len,
                                    now_ms);
+            else if (kind == P4T_L_LOOKUP)
+                rc = customers_lookup(&g->grp, g->cloud_up ? &g->cloud : NULL, ev->topic,
+                                      ev->payload, ev->len, ev->orig_len, now_ms);
+            else if (kind == P4T_L_CUSTOMER)
+                rc = customers_signup(&g->grp, ev->topic, ev->payload, ev->len, ev->orig_len,
+                                      now_ms);
             else
-                rc = ingest_sale(&g->in, ev->topic, ev->payload, ev->len, ev->orig_len, now_ms);
+                rc = ingest_sale(&g->grp, ev->topic, ev->payload, ev->len, ev->orig_len, now_ms);
             break;
         case EV_CLOUD_MSG:
             if (is_hq_ack(g, ev)) {
@@ -474,7 +509,7 @@ static void process(struct gw *g, struct event *evs)
                 g->resync_due = true;
                 break;
             }
-            rc = downlink_apply(&g->in, ev->topic, ev->payload, ev->len, ev->orig_len, now_ms);
+            rc = downlink_apply(&g->grp, ev->topic, ev->payload, ev->len, ev->orig_len, now_ms);
             if (rc)
                 g->resync_due = true;
             break;
@@ -487,6 +522,12 @@ static void process(struct gw *g, struct event *evs)
             break;
         case EV_CLOUD_NACK:
             outbox_on_nack(&g->ob, ev->batch_id);
+            break;
+        case EV_LOCAL_SUBACK:
+            link_on_suback(&g->local, ev->batch_id, ev->code, p4_mono_ms());
+            break;
+        case EV_CLOUD_SUBACK:
+            link_on_suback(&g->cloud, ev->batch_id, ev->code, p4_mono_ms());
             break;
         case EV_CLOUD_SESSION:
             if (ev->batch_id == 0) {
@@ -507,11 +548,11 @@ static void process(struct gw *g, struct event *evs)
             break;
         case EV_CLOUD_UP:
             on_cloud_up(g);
-            g->in.wan_up = true;
+            g->grp.wan_up = true;
             break;
         case EV_CLOUD_DOWN:
             g->cloud_up = false;
-            g->in.wan_up = false;
+            g->grp.wan_up = false;
             g->cloud_down_ms = p4_mono_ms();
             outbox_link_down(&g->ob);
             p4_warn("cloud connection lost (reconnecting) undelivered=%" PRId64,
@@ -536,15 +577,13 @@ static void process(struct gw *g, struct event *evs)
         /* Nothing of this group is acknowledged (registers resend); the delivered marks it
          * carried are made by the next transaction that commits, so the cloud sender goes on
          * where it was instead of resending what the cloud already has. */
-        ingest_abort(&g->in);
+        group_abort(&g->grp);
         outbox_txn_done(&g->ob, false);
-        g->ob.undelivered = 0;
-        replica_int(r, RS_OUTBOX_COUNT, 0, &g->ob.undelivered);
         replica_failed(g);
     } else if (txn) {
         outbox_txn_done(&g->ob, true);
         replica_recovered(g);
-        g->ob.undelivered += g->in.n_new;
+        g->ob.undelivered += g->grp.n_new;
         g->groups++;
         g->commit_ms_total += p4_mono_ms() - t0;
         p4gw_counters_commit(&g->cnt, p4gw_mono_us() - t0_us);
@@ -569,13 +608,13 @@ static void process(struct gw *g, struct event *evs)
 static int expire_holds(struct gw *g, void *arg)
 {
     int64_t now_ms = p4_now_ms();
-    int rc = holds_expire(&g->in, now_ms);
+    int rc = holds_expire(&g->grp, now_ms);
 
     (void)arg;
     if (rc < 0)
         return rc;
     if (!g->cfg->registers_v11)
-        return downlink_price_edges(&g->in, now_ms);
+        return downlink_price_edges(&g->grp, now_ms);
     return P4GW_OK;
 }
 
@@ -608,7 +647,6 @@ static void prune(struct gw *g)
     if (n < 0 || replica_commit(r) != 0) {
         replica_rollback(r);
         outbox_txn_done(&g->ob, false);
-        replica_int(r, RS_OUTBOX_COUNT, g->ob.undelivered, &g->ob.undelivered);
     } else {
         outbox_txn_done(&g->ob, true);
         if (n > 0)
@@ -633,11 +671,12 @@ static void timers(struct gw *g)
     }
     if (now - g->last_stats_ms >= STATS_EVERY_MS) {
         p4_info("stats accepted=%" PRId64 " duplicates=%" PRId64 " rejected=%" PRId64
-                " dropped=%" PRIu64 " groups=%" PRId64 " outbox=%" PRId64 " delivered=%" PRId64
-                " broker_acked=%" PRId64 " hq_through=%" PRId64 " hq_resends=%" PRId64
-                " sent=%" PRId64 " acked=%" PRId64 " commit_ms_avg=%.1f local_refused=%" PRIu64
-                " local_retried=%" PRIu64 " local_waiting=%zu", g->in.n_ok, g->in.n_dup,
-                g->in.n_rej, queue_dropped(&g->q), g->groups, g->ob.undelivered,
+                " dropped=%" PRIu64 " downlink_deferred=%" PRIu64 " groups=%" PRId64
+                " outbox=%" PRId64 " delivered=%" PRId64 " broker_acked=%" PRId64
+                " hq_through=%" PRId64 " hq_resends=%" PRId64 " sent=%" PRId64 " acked=%" PRId64
+                " commit_ms_avg=%.1f local_refused=%" PRIu64 " local_retried=%" PRIu64
+                " local_waiting=%zu", g->grp.n_ok, g->grp.n_dup, g->grp.n_rej,
+                queue_dropped(&g->q), queue_deferred(&g->q), g->groups, g->ob.undelivered,
                 g->ob.delivered, g->ob.acked_gw_seq, g->ob.hq_through, g->ob.hq_resends,
                 g->ob.records_sent, g->ob.records_acked,
                 g->groups ? (double)g->commit_ms_total / (double)g->groups : 0.0,
@@ -652,21 +691,35 @@ static void metrics_refresh(struct gw *g)
 {
     struct p4gw_counters *c = &g->cnt;
 
-    c->sales_ingested = g->in.n_ok;
-    c->duplicates = g->in.n_dup;
-    c->rejects = g->in.n_rej;
+    c->sales_ingested = g->grp.n_ok;
+    c->duplicates = g->grp.n_dup;
+    c->rejects = g->grp.n_rej;
     c->dropped = queue_dropped(&g->q);
     c->outbox_depth = g->ob.undelivered;
-    c->gw_seq_head = g->in.gw_head;
+    c->gw_seq_head = g->grp.gw_head;
     c->delivered = g->ob.delivered;
     c->broker_acked = g->ob.acked_gw_seq;
     c->hq_through = g->ob.hq_through;
     c->hq_wait = g->ob.wait_hq;
     c->hq_resends = g->ob.hq_resends;
-    c->change_head = g->in.change_head;
+    c->change_head = g->grp.change_head;
     c->cloud_up = g->cloud_up;
     c->local_up = g->local_up;
-    p4gw_metrics_age(g->metrics, c, g->in.gw_head, g->ob.delivered, p4_mono_ms());
+    c->n_subs = 0;
+    for (int k = 0; k < 2; k++) {
+        const struct link *l = k ? &g->cloud : &g->local;
+
+        for (int i = 0; i < l->n_subs && c->n_subs < P4GW_SUBS_MAX; i++) {
+            struct p4gw_sub_view *v = &c->subs[c->n_subs++];
+
+            v->cloud = l->cloud;
+            v->refused = l->subs[i].state == SUB_REFUSED;
+            snprintf(v->filter, sizeof(v->filter), "%s", l->subs[i].filter);
+        }
+    }
+    c->sub_refusals_local = g->local.sub_refusals;
+    c->sub_refusals_cloud = g->cloud.sub_refusals;
+    p4gw_metrics_age(g->metrics, c, g->grp.gw_head, g->ob.delivered, p4_mono_ms());
     p4gw_metrics_update(g->metrics, c);
 }
 
@@ -678,6 +731,8 @@ static int make_topics(struct gw *g)
     rc |= p4t_topic_local_filter(g->sale_filter, P4T_TOPIC_MAX, P4T_L_SALE, c->store);
     rc |= p4t_topic_local_filter(g->sync_filter, P4T_TOPIC_MAX, P4T_L_SYNC, c->store);
     rc |= p4t_topic_local_filter(g->hold_filter, P4T_TOPIC_MAX, P4T_L_HOLD, c->store);
+    rc |= p4t_topic_local_filter(g->lookup_filter, P4T_TOPIC_MAX, P4T_L_LOOKUP, c->store);
+    rc |= p4t_topic_local_filter(g->customer_filter, P4T_TOPIC_MAX, P4T_L_CUSTOMER, c->store);
     rc |= p4t_topic_down(g->down_filter, P4T_TOPIC_MAX, c->tenant, c->store, "+");
     rc |= p4t_topic_down(g->down_all_filter, P4T_TOPIC_MAX, c->tenant, "_all", "+");
     rc |= p4t_topic_up(g->resync_topic, P4T_TOPIC_MAX, c->tenant, c->store, "resync");
@@ -732,7 +787,7 @@ int p4gw_run(const struct p4gw_config *cfg)
         goto out;
     pending_init(&g->pend, PENDING_MAX_MSGS, PENDING_MAX_BYTES);
     g->queue_ok = true;
-    if (ingest_init(&g->in, &g->r, cfg) != 0)
+    if (group_init(&g->grp, &g->r, cfg) != 0)
         goto out;
     g->ingest_ok = true;
     sync_init(&g->sync, &g->r, cfg->store);
@@ -760,8 +815,17 @@ int p4gw_run(const struct p4gw_config *cfg)
         goto out;
     if (cloud_link_start(&g->cloud, cfg, &g->q, g->cloud_status_topic, will) != 0)
         goto out;
+    /* Only this thread reads the subscriptions: their connect events are still queued. */
+    if (link_sub_add(&g->local, g->sale_filter) != 0 ||
+        link_sub_add(&g->local, g->sync_filter) != 0 ||
+        link_sub_add(&g->local, g->hold_filter) != 0 ||
+        link_sub_add(&g->local, g->lookup_filter) != 0 ||
+        link_sub_add(&g->local, g->customer_filter) != 0 ||
+        link_sub_add(&g->cloud, g->down_filter) != 0 ||
+        link_sub_add(&g->cloud, g->down_all_filter) != 0)
+        goto out;
     p4_info("gateway running tenant=%s store=%s gw_seq=%" PRId64 " change_head=%" PRId64
-            " undelivered=%" PRId64, cfg->tenant, cfg->store, g->in.gw_head, g->in.change_head,
+            " undelivered=%" PRId64, cfg->tenant, cfg->store, g->grp.gw_head, g->grp.change_head,
             g->ob.undelivered);
     /* Every helper thread runs now (Paho's, checkpoint, TLS diagnosis, metrics), each with
      * the signals blocked: they are handled on this thread only, the one that owns the flags
@@ -798,9 +862,13 @@ int p4gw_run(const struct p4gw_config *cfg)
         /* Status before new batches: the retained depth never lags the cloud's view. */
         check_outbox_cap(g);
         publish_status(g, current_state(g), false);
+        publish_cloud_status(g); /* when a refused one is still due */
         if (g->cloud_up && g->resync_due)
             send_resync(g);
+        if (g->local_up)
+            link_sub_tick(&g->local, p4_mono_ms());
         if (g->cloud_up) {
+            link_sub_tick(&g->cloud, p4_mono_ms());
             outbox_tick(&g->ob, p4_mono_ms());
             outbox_fill(&g->ob, &g->cloud);
         }
@@ -824,7 +892,7 @@ out:
         outbox_cleanup(&g->ob);
     sync_cleanup(&g->sync);
     if (g->ingest_ok)
-        ingest_cleanup(&g->in);
+        group_cleanup(&g->grp);
     if (g->queue_ok)
         queue_cleanup(&g->q);
     replica_checkpointer_stop(&g->r);

@@ -12,14 +12,14 @@
 
 #include "p4common.h"
 
-static int push_reply(struct ingest *in, const char *reg, const struct p4t_hold_reply *rep,
+static int push_reply(struct group *grp, const char *reg, const struct p4t_hold_reply *rep,
                       char **text_out)
 {
     char topic[P4T_TOPIC_MAX];
     char *text = NULL;
     int rc;
 
-    rc = p4t_topic_local(topic, sizeof(topic), P4T_L_HOLD_REPLY, in->cfg->store, reg);
+    rc = p4t_topic_local(topic, sizeof(topic), P4T_L_HOLD_REPLY, grp->cfg->store, reg);
     if (rc == 0)
         rc = p4t_hold_reply_encode(rep, &text);
     if (rc) {
@@ -33,7 +33,7 @@ static int push_reply(struct ingest *in, const char *reg, const struct p4t_hold_
             return P4GW_ENOMEM;
         }
     }
-    return out_list_push(&in->acks, topic, text);
+    return out_list_push(&grp->acks, topic, text);
 }
 
 /* Reads req_id and hold from an invalid request, when they are usable, to answer it. */
@@ -80,11 +80,11 @@ static int delete_hold(struct replica *r, const char *reg, const char *hold)
 
 /* Grants each line min(qty, on_hand - units in other live holds) and records the grant
  * before the reply leaves (the reply is published after the commit). */
-static int grant(struct ingest *in, const char *reg, const struct p4t_hold_req *req,
+static int grant(struct group *grp, const char *reg, const struct p4t_hold_req *req,
                  int64_t now_ms, struct p4t_hold_reply *rep)
 {
-    struct replica *r = in->r;
-    bool reserve = in->cfg->negative_stock_hold;
+    struct replica *r = grp->r;
+    bool reserve = grp->cfg->negative_stock_hold;
     size_t rlen = 0;
     char *text = NULL;
     int rc;
@@ -138,8 +138,8 @@ static int grant(struct ingest *in, const char *reg, const struct p4t_hold_req *
     }
     rep->n_granted = req->n_lines;
     if (!reserve)
-        return push_reply(in, reg, rep, NULL);
-    rc = push_reply(in, reg, rep, &text);
+        return push_reply(grp, reg, rep, NULL);
+    rc = push_reply(grp, reg, rep, &text);
     if (rc)
         return rc;
     replica_bind_text(r, RS_HOLD_SET, 1, reg);
@@ -154,18 +154,18 @@ static int grant(struct ingest *in, const char *reg, const struct p4t_hold_req *
     return rc;
 }
 
-int holds_request(struct ingest *in, const char *topic, const char *payload, size_t len,
+int holds_request(struct group *grp, const char *topic, const char *payload, size_t len,
                   size_t orig_len, int64_t now_ms)
 {
-    struct p4t_hold_req *req = &in->hold_req;
-    struct p4t_hold_reply *rep = &in->hold_reply;
-    struct replica *r = in->r;
+    struct p4t_hold_req *req = &grp->hold_req;
+    struct p4t_hold_reply *rep = &grp->hold_reply;
+    struct replica *r = grp->r;
     char store[P4T_ID_MAX + 1], reg[P4T_ID_MAX + 1], reason[P4T_REASON_MAX] = "";
     enum p4t_local kind;
     int rc;
 
     if (p4t_topic_parse_local(topic, &kind, store, reg) != 0 || kind != P4T_L_HOLD ||
-        strcmp(store, in->cfg->store) != 0)
+        strcmp(store, grp->cfg->store) != 0)
         return P4GW_OK;
     memset(rep, 0, sizeof(*rep));
     if (orig_len > P4T_MAX_PAYLOAD)
@@ -175,12 +175,12 @@ int holds_request(struct ingest *in, const char *topic, const char *payload, siz
         snprintf(reason, sizeof(reason), "payload: not a hold request");
     if (reason[0]) {
         p4_warn("hold request rejected reg=%s reason=\"%s\"", reg, reason);
-        rc = ingest_reject(in, topic, payload, len, reason, now_ms);
+        rc = group_reject(grp, topic, payload, len, reason, now_ms);
         if (rc || !peek_ids(payload, len, rep->req_id, rep->hold))
             return rc;
         snprintf(rep->reason, sizeof(rep->reason), "%s", reason);
         rep->expires_ms = now_ms;
-        return push_reply(in, reg, rep, NULL);
+        return push_reply(grp, reg, rep, NULL);
     }
     snprintf(rep->req_id, sizeof(rep->req_id), "%s", req->req_id);
     snprintf(rep->hold, sizeof(rep->hold), "%s", req->hold);
@@ -190,7 +190,7 @@ int holds_request(struct ingest *in, const char *topic, const char *payload, siz
             return rc;
         rep->expires_ms = now_ms;
         p4_info("hold released reg=%s hold=%s", reg, req->hold);
-        return push_reply(in, reg, rep, NULL);
+        return push_reply(grp, reg, rep, NULL);
     }
     /* A redelivered request (same req_id, hold still live) gets the same reply. */
     replica_bind_text(r, RS_HOLD_GET, 1, reg);
@@ -211,29 +211,32 @@ int holds_request(struct ingest *in, const char *topic, const char *payload, siz
         if (copy) {
             char t[P4T_TOPIC_MAX];
 
-            if (p4t_topic_local(t, sizeof(t), P4T_L_HOLD_REPLY, in->cfg->store, reg) != 0) {
+            if (p4t_topic_local(t, sizeof(t), P4T_L_HOLD_REPLY, grp->cfg->store, reg) != 0) {
                 free(copy);
                 return P4GW_OK;
             }
-            return out_list_push(&in->acks, t, copy);
+            return out_list_push(&grp->acks, t, copy);
         }
     }
-    return grant(in, reg, req, now_ms, rep);
+    return grant(grp, reg, req, now_ms, rep);
 }
 
-int holds_consume(struct ingest *in, const char *reg, const char *hold)
+int holds_consume(struct group *grp, const char *reg, const char *hold)
 {
     /* An unknown or expired hold is simply gone: the sale never depends on it. */
-    return delete_hold(in->r, reg, hold);
+    return delete_hold(grp->r, reg, hold);
 }
 
-int holds_expire(struct ingest *in, int64_t now_ms)
+int holds_expire(struct group *grp, int64_t now_ms)
 {
-    struct replica *r = in->r;
-    char regs[100][P4T_ID_MAX + 1], holds[100][P4T_OBJ_ID_MAX + 1];
+    struct replica *r = grp->r;
+    char regs[P4GW_HOLDS_EXPIRE_BATCH][P4T_ID_MAX + 1];
+    char holds[P4GW_HOLDS_EXPIRE_BATCH][P4T_OBJ_ID_MAX + 1];
     int n = 0, rc;
 
+    /* The query's LIMIT is the arrays' size: one number, here. */
     replica_bind_int(r, RS_HOLD_EXPIRED, 1, now_ms);
+    replica_bind_int(r, RS_HOLD_EXPIRED, 2, P4GW_HOLDS_EXPIRE_BATCH);
     for (;;) {
         const char *reg, *hold;
 
@@ -244,7 +247,7 @@ int holds_expire(struct ingest *in, int64_t now_ms)
             break;
         reg = (const char *)sqlite3_column_text(r->st[RS_HOLD_EXPIRED], 0);
         hold = (const char *)sqlite3_column_text(r->st[RS_HOLD_EXPIRED], 1);
-        if (reg && hold && n < 100) {
+        if (reg && hold && n < P4GW_HOLDS_EXPIRE_BATCH) {
             snprintf(regs[n], sizeof(regs[0]), "%s", reg);
             snprintf(holds[n], sizeof(holds[0]), "%s", hold);
             n++;

@@ -10,132 +10,8 @@
 
 #include "p4common.h"
 
-int out_list_push(struct out_list *l, const char *topic, char *payload)
-{
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        struct out_msg *items = realloc(l->items, cap * sizeof(*items));
-
-        if (!items) {
-            free(payload);
-            return P4GW_ENOMEM;
-        }
-        l->items = items;
-        l->cap = cap;
-    }
-    snprintf(l->items[l->n].topic, sizeof(l->items[l->n].topic), "%s", topic);
-    l->items[l->n].payload = payload;
-    l->items[l->n].len = strlen(payload);
-    l->items[l->n].retained = false;
-    l->n++;
-    return P4GW_OK;
-}
-
-void out_list_clear(struct out_list *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->items[i].payload);
-    l->n = 0;
-}
-
-int ingest_init(struct ingest *in, struct replica *r, const struct p4gw_config *cfg)
-{
-    memset(in, 0, sizeof(*in));
-    in->r = r;
-    in->cfg = cfg;
-    return ingest_begin(in);
-}
-
-void ingest_cleanup(struct ingest *in)
-{
-    change_list_free(&in->changes);
-    out_list_clear(&in->acks);
-    free(in->acks.items);
-    in->acks.items = NULL;
-    in->acks.cap = 0;
-    out_list_clear(&in->alerts);
-    free(in->alerts.items);
-    in->alerts.items = NULL;
-    in->alerts.cap = 0;
-    out_list_clear(&in->deferred);
-    free(in->deferred.items);
-    in->deferred.items = NULL;
-    in->deferred.cap = 0;
-}
-
-int ingest_begin(struct ingest *in)
-{
-    int rc;
-
-    change_list_truncate(&in->changes, 0);
-    out_list_clear(&in->alerts);
-    in->n_new = 0;
-    rc = replica_int(in->r, RS_SALES_HEAD, 0, &in->gw_head);
-    if (rc == 0)
-        rc = replica_int(in->r, RS_CHANGE_HEAD, 0, &in->change_head);
-    return rc;
-}
-
-void ingest_abort(struct ingest *in)
-{
-    out_list_clear(&in->acks);
-    out_list_clear(&in->alerts);
-    change_list_truncate(&in->changes, 0);
-    in->n_new = 0;
-}
-
-void ingest_done(struct ingest *in)
-{
-    out_list_clear(&in->acks);
-    out_list_clear(&in->alerts);
-    change_list_truncate(&in->changes, 0);
-    in->n_new = 0;
-}
-
-/* Stores an encoded alert TEXT (owned from here on) in the outbox and keeps it for local
- * publishing after the commit. */
-static int store_alert(struct ingest *in, char *text)
-{
-    struct replica *r = in->r;
-    int rc;
-
-    /* Through the outbox, like sales: it reaches HQ even after a WAN outage or a restart. */
-    replica_bind_text(r, RS_OUTBOX_INS, 1, "alert");
-    replica_bind_text(r, RS_OUTBOX_INS, 2, NULL);
-    replica_bind_text(r, RS_OUTBOX_INS, 3, text);
-    rc = replica_exec(r, RS_OUTBOX_INS);
-    if (rc) {
-        free(text);
-        return rc;
-    }
-    in->n_new++;
-    in->n_alerts++;
-    if (in->alerts.n >= P4GW_GROUP_ALERTS_MAX) {
-        free(text);
-        return P4GW_OK;
-    }
-    return out_list_push(&in->alerts, "", text);
-}
-
-int ingest_alert(struct ingest *in, struct p4t_alert *a, const char *key)
-{
-    char *text = NULL;
-
-    snprintf(a->store, sizeof(a->store), "%s", in->cfg->store);
-    p4_format_ts(p4_now_ms(), a->ts);
-    if (p4t_alert_id(a->kind, a->store, key, a->id) != 0 || p4t_alert_encode(a, &text) != 0) {
-        /* Our own fields broke the contract: a bug, but never a reason to lose the sale. */
-        p4_error("alert not encodable kind=%s key=%s", a->kind, key);
-        return P4GW_OK;
-    }
-    p4_warn("alert kind=%s id=%s sku=%s message=\"%s\"", a->kind, a->id, a->sku, a->message);
-    if (in->defer_alerts)
-        return out_list_push(&in->deferred, "", text);
-    return store_alert(in, text);
-}
-
 /* Queues an ack for the register of TOPIC's REG. */
-static int queue_ack(struct ingest *in, const char *reg, const char *id, int64_t seq,
+static int queue_ack(struct group *grp, const char *reg, const char *id, int64_t seq,
                      enum p4t_ack_status status, int64_t gw_seq, const char *reason)
 {
     struct p4t_ack ack = {.status = status, .gw_seq = gw_seq, .seq = seq};
@@ -143,7 +19,7 @@ static int queue_ack(struct ingest *in, const char *reg, const char *id, int64_t
     char *text = NULL;
     int rc;
 
-    rc = p4t_topic_local(topic, sizeof(topic), P4T_L_ACK, in->cfg->store, reg);
+    rc = p4t_topic_local(topic, sizeof(topic), P4T_L_ACK, grp->cfg->store, reg);
     if (rc == 0 && status != P4T_ACK_REJECTED && p4t_uuid_valid(id)) {
         /* The ack of every accepted sale, written directly in p4t_ack_encode's field order:
          * its JSON tree and check decode cost about as much as the sale's whole SQL. The id
@@ -154,7 +30,7 @@ static int queue_ack(struct ingest *in, const char *reg, const char *id, int64_t
         snprintf(text, P4T_UUID_MAX + 128,
                  "{\"id\":\"%s\",\"status\":\"%s\",\"gw_seq\":%" PRId64 ",\"seq\":%" PRId64 "}", id,
                  status == P4T_ACK_OK ? "ok" : "duplicate", gw_seq, seq);
-        return out_list_push(&in->acks, topic, text);
+        return out_list_push(&grp->acks, topic, text);
     }
     snprintf(ack.id, sizeof(ack.id), "%s", id);
     if (reason)
@@ -170,22 +46,10 @@ static int queue_ack(struct ingest *in, const char *reg, const char *id, int64_t
             return P4GW_OK;
         }
     }
-    return out_list_push(&in->acks, topic, text);
+    return out_list_push(&grp->acks, topic, text);
 }
 
-int ingest_reject(struct ingest *in, const char *topic, const char *payload, size_t len,
-                  const char *reason, int64_t now_ms)
-{
-    struct replica *r = in->r;
-
-    replica_bind_text(r, RS_REJECT_INS, 1, topic);
-    replica_bind_blob(r, RS_REJECT_INS, 2, payload, len);
-    replica_bind_text(r, RS_REJECT_INS, 3, reason);
-    replica_bind_int(r, RS_REJECT_INS, 4, now_ms);
-    return replica_exec(r, RS_REJECT_INS);
-}
-
-static int reject_sale(struct ingest *in, const char *topic, const char *reg,
+static int reject_sale(struct group *grp, const char *topic, const char *reg,
                        const char *payload, size_t len, const char *reason, int64_t now_ms)
 {
     char id[P4T_UUID_MAX + 1];
@@ -194,11 +58,11 @@ static int reject_sale(struct ingest *in, const char *topic, const char *reg,
 
     p4t_sale_peek(payload, len, id, &seq);
     p4_warn("sale rejected topic=%s id=%s reason=\"%s\"", topic, id, reason);
-    rc = ingest_reject(in, topic, payload, len, reason, now_ms);
+    rc = group_reject(grp, topic, payload, len, reason, now_ms);
     if (rc)
         return rc;
-    in->n_rej++;
-    return queue_ack(in, reg, id, seq, P4T_ACK_REJECTED, 0, reason);
+    grp->txn_rej++;
+    return queue_ack(grp, reg, id, seq, P4T_ACK_REJECTED, 0, reason);
 }
 
 /* What one sale did to one sku, to write one change row and spot a crossing below zero. */
@@ -211,10 +75,10 @@ struct sku_effect {
 
 /* The sales that consumed SKU's last units before SALE_ID took it below zero, newest first,
  * until their quantities cover what was on hand before (at least one): into A->sales. */
-static int oversell_peers(struct ingest *in, const char *sku, const char *sale_id,
+static int oversell_peers(struct group *grp, const char *sku, const char *sale_id,
                           int64_t before, struct p4t_alert *a)
 {
-    struct replica *r = in->r;
+    struct replica *r = grp->r;
     sqlite3_stmt *st = r->st[RS_LAST_SALES];
     int64_t covered = 0, need = before > 0 ? before : 1;
     int rc;
@@ -246,11 +110,11 @@ static int oversell_peers(struct ingest *in, const char *sku, const char *sale_i
 
 /* A sale took SKU from >= 0 to < 0: a conflict row naming the sales involved and one alert
  * (its id derives from sku and sale, so a repeat after a crash is recognisable). */
-static int raise_oversell(struct ingest *in, const struct p4t_sale *s,
+static int raise_oversell(struct group *grp, const struct p4t_sale *s,
                           const struct sku_effect *e, int64_t now_ms)
 {
-    struct p4t_alert *a = &in->alert;
-    struct replica *r = in->r;
+    struct p4t_alert *a = &grp->alert;
+    struct replica *r = grp->r;
     char key[P4T_SKU_MAX + P4T_UUID_MAX + 2], sales_json[P4T_ALERT_MAX_SALES * 40 + 4];
     size_t n = 0;
     int rc;
@@ -263,7 +127,7 @@ static int raise_oversell(struct ingest *in, const struct p4t_sale *s,
              ": sold by more than one register, please count it", e->sku, e->after);
     snprintf(a->details, sizeof(a->details), "{\"on_hand\":%" PRId64 "}", e->after);
     snprintf(a->sales[a->n_sales++], sizeof(a->sales[0]), "%s", s->id);
-    rc = oversell_peers(in, e->sku, s->id, e->before, a);
+    rc = oversell_peers(grp, e->sku, s->id, e->before, a);
     if (rc)
         return rc;
     n += (size_t)snprintf(sales_json + n, sizeof(sales_json) - n, "[");
@@ -272,7 +136,7 @@ static int raise_oversell(struct ingest *in, const struct p4t_sale *s,
                               a->sales[i]);
     snprintf(sales_json + n, sizeof(sales_json) - n, "]");
     snprintf(key, sizeof(key), "%s/%s", e->sku, s->id);
-    rc = ingest_alert(in, a, key);
+    rc = group_alert(grp, a, key);
     if (rc)
         return rc;
     replica_bind_text(r, RS_CONFLICT_INS, 1, "oversell");
@@ -287,7 +151,7 @@ static int raise_oversell(struct ingest *in, const struct p4t_sale *s,
 
 /* Applies the stock effect of S (sale/return) at its ts, one change row per sku whose
  * on_hand changed; flags an oversell and raises the alert once per crossing. */
-static int apply_stock(struct ingest *in, const struct p4t_sale *s, int64_t now_ms,
+static int apply_stock(struct group *grp, const struct p4t_sale *s, int64_t now_ms,
                        bool *oversell)
 {
     struct sku_effect eff[P4T_MAX_LINES];
@@ -306,7 +170,7 @@ static int apply_stock(struct ingest *in, const struct p4t_sale *s, int64_t now_
             ;
         if (k == n_eff) {
             eff[k].sku = s->lines[i].sku;
-            rc = stock_get_row(in->r, eff[k].sku, &eff[k].before, &eff[k].count_at_ms,
+            rc = stock_get_row(grp->r, eff[k].sku, &eff[k].before, &eff[k].count_at_ms,
                                &eff[k].rowid);
             if (rc)
                 return rc;
@@ -315,7 +179,7 @@ static int apply_stock(struct ingest *in, const struct p4t_sale *s, int64_t now_
         }
         /* The stock rule: the latest count already saw a movement at or before it. */
         delta = s->ts_ms > eff[k].count_at_ms ? amount : 0;
-        rc = stock_move_row(in->r, eff[k].sku, delta, amount, s->ts_ms, reason, s->id);
+        rc = stock_move_row(grp->r, eff[k].sku, delta, amount, s->ts_ms, reason, s->id);
         if (rc)
             return rc;
         eff[k].after += delta;
@@ -326,21 +190,21 @@ static int apply_stock(struct ingest *in, const struct p4t_sale *s, int64_t now_
         if (s->kind == P4T_SALE && e->after < 0 && e->after < e->before)
             *oversell = true;
         if (s->kind == P4T_SALE && e->before >= 0 && e->after < 0) {
-            rc = raise_oversell(in, s, e, now_ms);
+            rc = raise_oversell(grp, s, e, now_ms);
             if (rc)
                 return rc;
         }
         if (e->after != e->before && e->rowid > 0) {
-            rc = stock_put_row(in->r, &in->change_head, e->rowid, e->sku, e->after,
-                               &in->changes);
+            rc = stock_put_row(grp->r, &grp->change_head, e->rowid, e->sku, e->after,
+                               &grp->changes);
         } else if (e->after != e->before) {
-            rc = stock_record_stock(in->r, &in->change_head, e->sku, e->after, &in->changes);
+            rc = stock_record_stock(grp->r, &grp->change_head, e->sku, e->after, &grp->changes);
         } else if (e->rowid == 0) {
             /* An unknown sku gets its row (on_hand 0, no change) as it always did. */
-            replica_bind_text(in->r, RS_STOCK_SET, 1, e->sku);
-            replica_bind_int(in->r, RS_STOCK_SET, 2, e->after);
-            replica_bind_int(in->r, RS_STOCK_SET, 3, 0);
-            rc = replica_exec(in->r, RS_STOCK_SET);
+            replica_bind_text(grp->r, RS_STOCK_SET, 1, e->sku);
+            replica_bind_int(grp->r, RS_STOCK_SET, 2, e->after);
+            replica_bind_int(grp->r, RS_STOCK_SET, 3, 0);
+            rc = replica_exec(grp->r, RS_STOCK_SET);
         }
         if (rc)
             return rc;
@@ -350,7 +214,7 @@ static int apply_stock(struct ingest *in, const struct p4t_sale *s, int64_t now_
 
 /* Each line's ver against the price in effect at the sale's ts: an older ver at a different
  * price is flagged and alerted (once per sku); the sale stays as sold. */
-static int check_prices(struct ingest *in, const struct p4t_sale *s, bool *mismatch)
+static int check_prices(struct group *grp, const struct p4t_sale *s, bool *mismatch)
 {
     struct p4t_price_state st;
     int rc;
@@ -358,7 +222,7 @@ static int check_prices(struct ingest *in, const struct p4t_sale *s, bool *misma
     *mismatch = false;
     for (size_t i = 0; i < s->n_lines; i++) {
         const struct p4t_line *l = &s->lines[i];
-        struct p4t_alert *a = &in->alert;
+        struct p4t_alert *a = &grp->alert;
         char key[P4T_SKU_MAX + P4T_UUID_MAX + 2];
         int64_t price, ver;
         bool exists, repeat = false;
@@ -367,7 +231,7 @@ static int check_prices(struct ingest *in, const struct p4t_sale *s, bool *misma
             repeat = strcmp(s->lines[k].sku, l->sku) == 0;
         if (repeat)
             continue;
-        rc = stock_price_load(in->r, l->sku, &st, &exists, NULL);
+        rc = stock_price_load(grp->r, l->sku, &st, &exists, NULL);
         if (rc)
             return rc;
         if (!exists || p4t_price_effective(&st, s->ts_ms, &price, &ver) != 0)
@@ -388,7 +252,7 @@ static int check_prices(struct ingest *in, const struct p4t_sale *s, bool *misma
         snprintf(a->sales[0], sizeof(a->sales[0]), "%s", s->id);
         a->n_sales = 1;
         snprintf(key, sizeof(key), "%s/%s", l->sku, s->id);
-        rc = ingest_alert(in, a, key);
+        rc = group_alert(grp, a, key);
         if (rc)
             return rc;
     }
@@ -398,9 +262,9 @@ static int check_prices(struct ingest *in, const struct p4t_sale *s, bool *misma
 /* The sale's points go into the customer's ledger at its ts. A redemption that leaves the
  * balance below zero is kept (the sale happened), flagged and alerted; while the WAN is down
  * with offline_loyalty_redeem = allow it is only flagged (HQ reconciles later). */
-static int apply_loyalty(struct ingest *in, const struct p4t_sale *s, bool *overdraw)
+static int apply_loyalty(struct group *grp, const struct p4t_sale *s, bool *overdraw)
 {
-    struct p4t_alert *a = &in->alert;
+    struct p4t_alert *a = &grp->alert;
     char key[P4T_CUSTOMER_MAX + P4T_UUID_MAX + 2];
     int64_t balance = 0;
     bool added;
@@ -410,23 +274,23 @@ static int apply_loyalty(struct ingest *in, const struct p4t_sale *s, bool *over
     if (!s->customer[0] || !s->has_loyalty || s->kind == P4T_VOID)
         return P4GW_OK;
     if (s->loyalty_earn == s->loyalty_redeem) {
-        rc = loyalty_refresh(in, s->customer, &balance);
+        rc = loyalty_refresh(grp, s->customer, &balance);
     } else {
-        rc = loyalty_add(in, s->customer, NULL, s->loyalty_earn - s->loyalty_redeem, s->ts_ms,
+        rc = loyalty_add(grp, s->customer, NULL, s->loyalty_earn - s->loyalty_redeem, s->ts_ms,
                          "sale", s->id, NULL, &added, &balance);
     }
     if (rc || s->loyalty_redeem == 0 || balance >= 0)
         return rc;
     *overdraw = true;
-    if (!in->wan_up && in->cfg->offline_loyalty_allow)
+    if (!grp->wan_up && grp->cfg->offline_loyalty_allow)
         return P4GW_OK;
     memset(a, 0, sizeof(*a));
     snprintf(a->kind, sizeof(a->kind), P4T_ALERT_LOYALTY_OVERDRAW);
     snprintf(a->severity, sizeof(a->severity), "warning");
     snprintf(a->message, sizeof(a->message), "customer %.64s redeemed %" PRId64
              " points; balance is now %" PRId64 "%s", s->customer, s->loyalty_redeem, balance,
-             in->wan_up ? "" : " (WAN down: balance not confirmed by HQ)");
-    if (in->wan_up)
+             grp->wan_up ? "" : " (WAN down: balance not confirmed by HQ)");
+    if (grp->wan_up)
         snprintf(a->details, sizeof(a->details), "{\"customer\":\"%s\",\"balance\":%" PRId64 "}",
                  s->customer, balance);
     else
@@ -435,7 +299,7 @@ static int apply_loyalty(struct ingest *in, const struct p4t_sale *s, bool *over
     snprintf(a->sales[0], sizeof(a->sales[0]), "%s", s->id);
     a->n_sales = 1;
     snprintf(key, sizeof(key), "%s/%s", s->customer, s->id);
-    return ingest_alert(in, a, key);
+    return group_alert(grp, a, key);
 }
 
 /* The uplink record of a sale: its received text with "gw_seq" and "flags" added before the
@@ -469,35 +333,35 @@ static int splice_record(const char *payload, size_t len, int64_t gw_seq,
 
 /* Writes the new sale S (already validated and deduped) with gw_seq = head + 1. Alerts it
  * raises are stored after its own outbox row, so HQ sees the sale first. */
-static int apply_sale(struct ingest *in, const struct p4t_sale *s, const char *payload,
+static int apply_sale(struct group *grp, const struct p4t_sale *s, const char *payload,
                       size_t len, int64_t now_ms, int64_t *gw_seq_out)
 {
-    struct replica *r = in->r;
+    struct replica *r = grp->r;
     const char *flags[4] = {NULL, NULL, NULL, NULL};
     char flags_json[96];
     size_t n_flags = 0, flags_len;
     bool oversell = false, stale = false, overdraw = false;
-    int64_t gw_seq = in->gw_head + 1;
+    int64_t gw_seq = grp->gw_head + 1;
     char *record = NULL;
     int rc = P4GW_OK;
 
     /* The record holds the flags, so the conditions are found first; their alerts wait in
-     * in->deferred and go into the outbox behind the sale, so HQ reads the sale first. A
+     * grp->deferred and go into the outbox behind the sale, so HQ reads the sale first. A
      * failure here rolls the whole group back (the caller), so no savepoint is needed. */
-    out_list_clear(&in->deferred);
-    in->defer_alerts = true;
+    out_list_clear(&grp->deferred);
+    grp->defer_alerts = true;
     if (s->kind != P4T_VOID) {
-        rc = apply_stock(in, s, now_ms, &oversell);
+        rc = apply_stock(grp, s, now_ms, &oversell);
         if (rc)
             goto out;
     }
     /* Returns and voids repeat the original sale's prices: only sales are checked. */
     if (s->kind == P4T_SALE)
-        rc = check_prices(in, s, &stale);
+        rc = check_prices(grp, s, &stale);
     if (rc == 0)
-        rc = apply_loyalty(in, s, &overdraw);
+        rc = apply_loyalty(grp, s, &overdraw);
     if (rc == 0 && s->hold[0] && s->kind == P4T_SALE)
-        rc = holds_consume(in, s->reg, s->hold);
+        rc = holds_consume(grp, s->reg, s->hold);
     if (rc)
         goto out;
     if (oversell)
@@ -550,10 +414,10 @@ static int apply_sale(struct ingest *in, const struct p4t_sale *s, const char *p
     rc = replica_exec(r, RS_OUTBOX_INS);
     if (rc)
         goto out;
-    in->defer_alerts = false;
-    for (size_t i = 0; i < in->deferred.n && rc == 0; i++) {
-        rc = store_alert(in, in->deferred.items[i].payload);
-        in->deferred.items[i].payload = NULL;
+    grp->defer_alerts = false;
+    for (size_t i = 0; i < grp->deferred.n && rc == 0; i++) {
+        rc = group_store_alert(grp, grp->deferred.items[i].payload);
+        grp->deferred.items[i].payload = NULL;
     }
     if (rc)
         goto out;
@@ -563,27 +427,27 @@ static int apply_sale(struct ingest *in, const struct p4t_sale *s, const char *p
     rc = replica_exec(r, RS_REG_UPSERT);
     if (rc)
         goto out;
-    in->gw_head = gw_seq;
-    in->n_new++;
+    grp->gw_head = gw_seq;
+    grp->n_new++;
     *gw_seq_out = gw_seq;
 out:
-    in->defer_alerts = false;
-    out_list_clear(&in->deferred);
+    grp->defer_alerts = false;
+    out_list_clear(&grp->deferred);
     free(record);
     return rc;
 }
 
-int ingest_sale(struct ingest *in, const char *topic, const char *payload, size_t len,
+int ingest_sale(struct group *grp, const char *topic, const char *payload, size_t len,
                 size_t orig_len, int64_t now_ms)
 {
     char store[P4T_ID_MAX + 1], reg[P4T_ID_MAX + 1], reason[P4T_REASON_MAX];
     enum p4t_local kind;
-    struct p4t_sale *s = &in->sale;
+    struct p4t_sale *s = &grp->sale;
     int64_t gw_seq = 0;
     int rc;
 
     if (p4t_topic_parse_local(topic, &kind, store, reg) != 0 || kind != P4T_L_SALE ||
-        strcmp(store, in->cfg->store) != 0) {
+        strcmp(store, grp->cfg->store) != 0) {
         /* Our subscription cannot deliver this; nobody to answer. */
         p4_warn("message on unexpected topic ignored topic=%s", topic);
         return P4GW_OK;
@@ -591,42 +455,42 @@ int ingest_sale(struct ingest *in, const char *topic, const char *payload, size_
     if (orig_len > P4T_MAX_PAYLOAD) {
         snprintf(reason, sizeof(reason), "payload too large: %zu bytes (max %d)", orig_len,
                  P4T_MAX_PAYLOAD);
-        return reject_sale(in, topic, reg, payload, len, reason, now_ms);
+        return reject_sale(grp, topic, reg, payload, len, reason, now_ms);
     }
     rc = p4t_sale_decode(payload, len, s, reason, sizeof(reason));
     if (rc) {
         if (reason[0] == '\0')
             snprintf(reason, sizeof(reason), "undecodable sale (code %d)", rc);
-        return reject_sale(in, topic, reg, payload, len, reason, now_ms);
+        return reject_sale(grp, topic, reg, payload, len, reason, now_ms);
     }
-    if (strcmp(s->store, in->cfg->store) != 0) {
+    if (strcmp(s->store, grp->cfg->store) != 0) {
         snprintf(reason, sizeof(reason), "store: \"%s\" does not match the topic's store \"%s\"",
                  s->store, store);
-        return reject_sale(in, topic, reg, payload, len, reason, now_ms);
+        return reject_sale(grp, topic, reg, payload, len, reason, now_ms);
     }
     if (strcmp(s->reg, reg) != 0) {
         snprintf(reason, sizeof(reason), "reg: \"%s\" does not match the topic's register \"%s\"",
                  s->reg, reg);
-        return reject_sale(in, topic, reg, payload, len, reason, now_ms);
+        return reject_sale(grp, topic, reg, payload, len, reason, now_ms);
     }
     /* Dedupe sees rows of the open transaction too, so a resend in the same group is a
      * duplicate of the first copy. */
-    replica_bind_text(in->r, RS_SALE_BY_ID, 1, s->id);
-    rc = replica_row(in->r, RS_SALE_BY_ID);
+    replica_bind_text(grp->r, RS_SALE_BY_ID, 1, s->id);
+    rc = replica_row(grp->r, RS_SALE_BY_ID);
     if (rc < 0)
         return rc;
     if (rc == 1) {
-        gw_seq = sqlite3_column_int64(in->r->st[RS_SALE_BY_ID], 0);
-        replica_reset(in->r, RS_SALE_BY_ID);
-        in->n_dup++;
+        gw_seq = sqlite3_column_int64(grp->r->st[RS_SALE_BY_ID], 0);
+        replica_reset(grp->r, RS_SALE_BY_ID);
+        grp->txn_dup++;
         p4_debug("sale duplicate id=%s gw_seq=%" PRId64, s->id, gw_seq);
-        return queue_ack(in, reg, s->id, s->seq, P4T_ACK_DUPLICATE, gw_seq, NULL);
+        return queue_ack(grp, reg, s->id, s->seq, P4T_ACK_DUPLICATE, gw_seq, NULL);
     }
-    rc = apply_sale(in, s, payload, len, now_ms, &gw_seq);
+    rc = apply_sale(grp, s, payload, len, now_ms, &gw_seq);
     if (rc)
         return rc;
-    in->n_ok++;
+    grp->txn_ok++;
     p4_debug("sale accepted id=%s reg=%s seq=%" PRId64 " gw_seq=%" PRId64, s->id, s->reg, s->seq,
              gw_seq);
-    return queue_ack(in, reg, s->id, s->seq, P4T_ACK_OK, gw_seq, NULL);
+    return queue_ack(grp, reg, s->id, s->seq, P4T_ACK_OK, gw_seq, NULL);
 }

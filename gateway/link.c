@@ -148,16 +148,161 @@ int link_publish(struct link *l, const char *topic, const void *payload, size_t 
     return P4GW_OK;
 }
 
-int link_subscribe(struct link *l, const char *filter)
+/* Paho's thread: the SUBACK of one SUBSCRIBE (one filter each, so alt.qos, not qosList) goes
+ * to the core thread like any other event. */
+static void push_suback(struct link *l, int token, int code)
+{
+    struct event *ev = event_new(l->cloud ? EV_CLOUD_SUBACK : EV_LOCAL_SUBACK);
+
+    if (!ev)
+        return; /* the subscription stays "waiting" and is asked again at the next connect */
+    ev->batch_id = (uint64_t)(uint32_t)token;
+    ev->code = code;
+    queue_push(l->q, ev);
+}
+
+/* MQTT 3.1.1: a SUBACK of 0x80 reaches onFailure with code 0x80 (Paho 1.3.12 calls onSuccess
+ * only for a granted QoS when one filter was asked); a lost connection gives a negative code. */
+static void on_sub_ok(void *context, MQTTAsync_successData *resp)
+{
+    push_suback(context, resp->token, resp->alt.qos);
+}
+
+static void on_sub_fail(void *context, MQTTAsync_failureData *resp)
+{
+    push_suback(context, resp ? resp->token : 0, resp ? resp->code : MQTTASYNC_FAILURE);
+}
+
+/* MQTT 5: the SUBACK carries a reason code per filter; >= 0x80 refuses it. With one filter
+ * Paho 1.3.12 gives it in reasonCode and leaves alt.sub uninitialised (not to be read). */
+static void on_sub_ok5(void *context, MQTTAsync_successData5 *resp)
+{
+    push_suback(context, resp->token, resp->reasonCode);
+}
+
+static void on_sub_fail5(void *context, MQTTAsync_failureData5 *resp)
+{
+    int code = MQTTASYNC_FAILURE;
+
+    if (resp && resp->reasonCode >= MQTTREASONCODE_UNSPECIFIED_ERROR)
+        code = resp->reasonCode;
+    else if (resp && resp->code < 0)
+        code = resp->code;
+    push_suback(context, resp ? resp->token : 0, code);
+}
+
+int link_sub_add(struct link *l, const char *filter)
+{
+    struct link_sub *s;
+
+    if (l->n_subs == LINK_SUBS_MAX)
+        return P4GW_EFULL;
+    s = &l->subs[l->n_subs++];
+    memset(s, 0, sizeof(*s));
+    snprintf(s->filter, sizeof(s->filter), "%s", filter);
+    return P4GW_OK;
+}
+
+/* Sends the SUBSCRIBE of S (QoS 1). A request Paho refuses (not connected) is left waiting:
+ * the next connect asks again. */
+static void sub_send(struct link *l, struct link_sub *s)
 {
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-    int rc = MQTTAsync_subscribe(l->client, filter, 1, &ro);
+    int rc;
 
-    if (rc != MQTTASYNC_SUCCESS) {
-        p4_warn("subscribe failed filter=%s rc=%d", filter, rc);
-        return P4GW_EMQTT;
+    ro.context = l;
+    if (l->mqtt_version == MQTTVERSION_5) {
+        ro.onSuccess5 = on_sub_ok5;
+        ro.onFailure5 = on_sub_fail5;
+    } else {
+        ro.onSuccess = on_sub_ok;
+        ro.onFailure = on_sub_fail;
     }
-    return P4GW_OK;
+    if (s->state == SUB_GRANTED)
+        s->state = SUB_WAITING; /* a refused one stays refused until the broker grants it */
+    s->retry_ms = 0;
+    rc = MQTTAsync_subscribe(l->client, s->filter, 1, &ro);
+    if (rc != MQTTASYNC_SUCCESS) {
+        p4_warn("%s broker: subscribe not sent topic=%s rc=%d (asked again at the next "
+                "connect)", l->cloud ? "cloud" : "store", s->filter, rc);
+        s->token = 0;
+        return;
+    }
+    s->token = (uint64_t)(uint32_t)ro.token;
+}
+
+void link_subscribe_all(struct link *l)
+{
+    for (int i = 0; i < l->n_subs; i++)
+        sub_send(l, &l->subs[i]);
+}
+
+void link_on_suback(struct link *l, uint64_t token, int code, int64_t now_ms)
+{
+    const char *side = l->cloud ? "cloud" : "store";
+    struct link_sub *s = NULL;
+    int64_t wait_ms = LINK_SUB_RETRY_MIN_MS;
+
+    for (int i = 0; i < l->n_subs && !s; i++) {
+        if (l->subs[i].token == token)
+            s = &l->subs[i];
+    }
+    if (!s || token == 0)
+        return; /* an answer for an earlier connection's request */
+    s->token = 0;
+    if (code >= 0 && code < 0x80) {
+        if (s->refusals)
+            p4_info("%s broker granted the subscription topic=%s account=%s after "
+                    "refusals=%d", side, s->filter, l->account, s->refusals);
+        s->state = SUB_GRANTED;
+        s->code = code;
+        s->refusals = 0;
+        return;
+    }
+    if (code < 0) {
+        /* No SUBACK: the connection went (the next connect asks again) or Paho gave up. */
+        p4_debug("%s broker: subscribe got no answer topic=%s rc=%d", side, s->filter, code);
+        s->retry_ms = now_ms + LINK_SUB_RETRY_MIN_MS;
+        return;
+    }
+    l->sub_refusals++;
+    s->code = code;
+    s->state = SUB_REFUSED;
+    for (int i = 0; i < s->refusals && wait_ms < LINK_SUB_RETRY_MAX_MS; i++)
+        wait_ms *= 2;
+    if (wait_ms > LINK_SUB_RETRY_MAX_MS)
+        wait_ms = LINK_SUB_RETRY_MAX_MS;
+    s->retry_ms = now_ms + wait_ms;
+    if (s->refusals++ == 0)
+        p4_error("%s broker refused the subscription topic=%s account=%s code=0x%02x: its "
+                 "ACL does not let this account subscribe, so nothing on that topic reaches "
+                 "the gateway; asking again every %d-%d s", side, s->filter, l->account, code,
+                 LINK_SUB_RETRY_MIN_MS / 1000, LINK_SUB_RETRY_MAX_MS / 1000);
+    else
+        p4_debug("%s broker refused the subscription again topic=%s code=0x%02x "
+                 "refusals=%d retry_in_ms=%" PRId64, side, s->filter, code, s->refusals,
+                 wait_ms);
+}
+
+void link_sub_tick(struct link *l, int64_t now_ms)
+{
+    if (!link_connected(l))
+        return;
+    for (int i = 0; i < l->n_subs; i++) {
+        struct link_sub *s = &l->subs[i];
+
+        if (s->token == 0 && s->retry_ms && now_ms >= s->retry_ms)
+            sub_send(l, s);
+    }
+}
+
+int link_subs_refused(const struct link *l)
+{
+    int n = 0;
+
+    for (int i = 0; i < l->n_subs; i++)
+        n += l->subs[i].state == SUB_REFUSED;
+    return n;
 }
 
 uint64_t link_refused(const struct link *l)
@@ -173,7 +318,7 @@ bool link_connected(struct link *l)
 void link_stop(struct link *l, int timeout_ms)
 {
     if (l->cloud)
-        cloud_link_diag_stop();
+        tls_diag_stop();
     if (l->client) {
         MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
         int64_t deadline = p4_mono_ms() + timeout_ms + 1000;

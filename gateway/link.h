@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Internal to the gateway's links, config and entry point: Paho callbacks shared by the local
- * and cloud links, the cloud TLS checks and URI redaction. */
+ * and cloud links, the cloud TLS checks and diagnosis and URI redaction. */
 #ifndef P4GW_LINK_H
 #define P4GW_LINK_H
 
@@ -33,8 +33,13 @@ int link_on_message(void *context, char *topic, int topic_len, MQTTAsync_message
 int config_check_tls(const struct p4gw_config *cfg, char *err, size_t err_len, char *warn,
                      size_t warn_len);
 
-/* cloud_link.c: waits (bounded by the diagnosis's own timeouts, about 10 s) for a running TLS
- * diagnosis to finish, and starts no new one. Called by link_stop for the cloud link. */
-void cloud_link_diag_stop(void);
+/* tls_diag.c: the one-line diagnosis of failed cloud TLS handshakes, on a thread of its own.
+ * _start (cloud_link_start, TLS links only) makes the thread for CLIENT, which must outlive
+ * it; _kick (Paho's thread, on a failed connect) asks for a diagnosis now and never waits;
+ * _stop waits (bounded by the diagnosis's own timeouts, about 10 s) for a running one to
+ * finish and starts no new one (link_stop, before the client is destroyed). */
+void tls_diag_start(const struct p4gw_config *cfg, MQTTAsync client);
+void tls_diag_kick(void);
+void tls_diag_stop(void);
 
 #endif

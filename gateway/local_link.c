@@ -45,6 +45,8 @@ int local_link_start(struct link *l, const struct p4gw_config *cfg, struct queue
     l->cfg = cfg;
     l->cloud = false;
     l->mqtt_version = MQTTVERSION_3_1_1;
+    snprintf(l->account, sizeof(l->account), "username=%s client_id=%s",
+             cfg->local_username[0] ? cfg->local_username : "(anonymous)", cfg->local_client_id);
     snprintf(l->will_topic, sizeof(l->will_topic), "%s", will_topic);
     l->will_payload = strdup(will_payload);
     if (!l->will_payload)

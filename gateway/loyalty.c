@@ -9,9 +9,9 @@
 
 #include "p4common.h"
 
-int loyalty_refresh(struct ingest *in, const char *customer, int64_t *balance)
+int loyalty_refresh(struct group *grp, const char *customer, int64_t *balance)
 {
-    struct replica *r = in->r;
+    struct replica *r = grp->r;
     sqlite3_stmt *st = r->st[RS_LOY_GET];
     int64_t base = 0, as_of = 0, old = 0, later = 0, chg = 0, seq;
     char value[64];
@@ -38,7 +38,7 @@ int loyalty_refresh(struct ingest *in, const char *customer, int64_t *balance)
     if (chg > 0 && *balance == old)
         return P4GW_OK;
     snprintf(value, sizeof(value), "{\"balance\":%" PRId64 "}", *balance);
-    rc = stock_record_change(r, &in->change_head, P4T_E_LOYALTY, customer, value, &in->changes,
+    rc = stock_record_change(r, &grp->change_head, P4T_E_LOYALTY, customer, value, &grp->changes,
                              &seq);
     if (rc)
         return rc;
@@ -48,11 +48,11 @@ int loyalty_refresh(struct ingest *in, const char *customer, int64_t *balance)
     return replica_exec(r, RS_LOY_SET);
 }
 
-int loyalty_add(struct ingest *in, const char *customer, const char *entry, int64_t points,
+int loyalty_add(struct group *grp, const char *customer, const char *entry, int64_t points,
                 int64_t at_ms, const char *source, const char *ref, const char *reason,
                 bool *added, int64_t *balance)
 {
-    struct replica *r = in->r;
+    struct replica *r = grp->r;
     int rc;
 
     *added = false;
@@ -64,7 +64,7 @@ int loyalty_add(struct ingest *in, const char *customer, const char *entry, int6
         if (rc)
             return rc;
         if (has) /* HQ resent it (QoS 1, resync, both topics): already counted */
-            return loyalty_refresh(in, customer, balance);
+            return loyalty_refresh(grp, customer, balance);
     }
     replica_bind_text(r, RS_LEDGER_INS, 1, customer);
     replica_bind_text(r, RS_LEDGER_INS, 2, entry);
@@ -77,5 +77,5 @@ int loyalty_add(struct ingest *in, const char *customer, const char *entry, int6
     if (rc)
         return rc;
     *added = true;
-    return loyalty_refresh(in, customer, balance);
+    return loyalty_refresh(grp, customer, balance);
 }

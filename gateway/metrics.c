@@ -179,6 +179,17 @@ int p4gw_metrics_format(const struct p4gw_counters *c, char **out)
             "p4gw_link_reconnects_total{link=\"local\"} %" PRId64 "\n",
         c->cloud_connects > 1 ? c->cloud_connects - 1 : 0,
         c->local_connects > 1 ? c->local_connects - 1 : 0);
+    put(&t, "# HELP p4gw_subscription_refused 1 while the broker refuses this subscription "
+            "(its ACL denies the gateway's account): nothing on the topic reaches the gateway.\n"
+            "# TYPE p4gw_subscription_refused gauge\n");
+    for (int i = 0; i < c->n_subs; i++)
+        put(&t, "p4gw_subscription_refused{link=\"%s\",topic=\"%s\"} %d\n",
+            c->subs[i].cloud ? "cloud" : "local", c->subs[i].filter, c->subs[i].refused);
+    put(&t, "# HELP p4gw_subscription_refusals_total SUBACKs that refused a subscription.\n"
+            "# TYPE p4gw_subscription_refusals_total counter\n"
+            "p4gw_subscription_refusals_total{link=\"cloud\"} %" PRIu64 "\n"
+            "p4gw_subscription_refusals_total{link=\"local\"} %" PRIu64 "\n",
+        c->sub_refusals_cloud, c->sub_refusals_local);
     put(&t, "# HELP p4gw_commit_seconds Group commit latency (BEGIN to COMMIT).\n"
             "# TYPE p4gw_commit_seconds histogram\n");
     for (int i = 0; i < P4GW_COMMIT_BUCKETS; i++) {
@@ -401,6 +412,22 @@ out:
     return rc;
 }
 
+/* Reads the labels LABELS ('link="L",topic="T"}') of one p4gw_subscription_refused line. */
+static void parse_sub(const char *labels, bool refused, struct p4gw_counters *c)
+{
+    struct p4gw_sub_view *v;
+    const char *topic = strstr(labels, "topic=\"");
+    const char *end = topic ? strchr(topic + 7, '"') : NULL;
+
+    if (c->n_subs == P4GW_SUBS_MAX || !end || (size_t)(end - topic - 7) >= sizeof(v->filter))
+        return;
+    v = &c->subs[c->n_subs++];
+    v->cloud = strncmp(labels, "link=\"cloud\"", 12) == 0;
+    v->refused = refused;
+    memcpy(v->filter, topic + 7, (size_t)(end - topic - 7));
+    v->filter[end - topic - 7] = '\0';
+}
+
 /* Reads the exposition text back into counters (the names p4gw_metrics_format writes). */
 static void parse_text(const char *text, struct p4gw_counters *c)
 {
@@ -408,10 +435,10 @@ static void parse_text(const char *text, struct p4gw_counters *c)
 
     memset(c, 0, sizeof(*c));
     while (line && *line) {
-        char name[128];
+        char name[320];
         double v = 0;
 
-        if (*line != '#' && sscanf(line, "%127s %lf", name, &v) == 2) {
+        if (*line != '#' && sscanf(line, "%319s %lf", name, &v) == 2) {
             int64_t iv = (int64_t)v;
 
             if (strcmp(name, "p4gw_sales_ingested_total") == 0)
@@ -434,6 +461,12 @@ static void parse_text(const char *text, struct p4gw_counters *c)
                 c->cloud_connects = iv + 1;
             else if (strcmp(name, "p4gw_link_reconnects_total{link=\"local\"}") == 0)
                 c->local_connects = iv + 1;
+            else if (strncmp(name, "p4gw_subscription_refused{", 26) == 0)
+                parse_sub(name + 26, iv != 0, c);
+            else if (strcmp(name, "p4gw_subscription_refusals_total{link=\"cloud\"}") == 0)
+                c->sub_refusals_cloud = (uint64_t)iv;
+            else if (strcmp(name, "p4gw_subscription_refusals_total{link=\"local\"}") == 0)
+                c->sub_refusals_local = (uint64_t)iv;
             else if (strcmp(name, "p4gw_commit_seconds_count") == 0)
                 c->commit_count = (uint64_t)iv;
             else if (strcmp(name, "p4gw_commit_seconds_sum") == 0)
@@ -477,6 +510,12 @@ static void print_counters(FILE *out, const struct p4gw_counters *c, const char 
             PRId64 "\n", c->cloud_up ? "up" : "DOWN", c->local_up ? "up" : "DOWN",
             c->cloud_connects > 1 ? c->cloud_connects - 1 : 0,
             c->local_connects > 1 ? c->local_connects - 1 : 0);
+    for (int i = 0; i < c->n_subs; i++) {
+        if (c->subs[i].refused)
+            fprintf(out, "subscription: REFUSED by the %s broker topic=%s (its ACL denies the "
+                    "gateway's account; retrying)\n", c->subs[i].cloud ? "cloud" : "store",
+                    c->subs[i].filter);
+    }
     fprintf(out, "sales: ingested=%" PRId64 " duplicates=%" PRId64 " rejected=%" PRId64
             " dropped=%" PRIu64 "\n", c->sales_ingested, c->duplicates, c->rejects, c->dropped);
     fprintf(out, "outbox: depth=%" PRId64 " oldest_age_s=%" PRId64 " gw_seq_head=%" PRId64

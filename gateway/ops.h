@@ -63,6 +63,15 @@ enum p4gw_alert_kind {
     P4GW_AK_COUNT
 };
 
+#define P4GW_SUBS_MAX (2 * LINK_SUBS_MAX) /* both links' subscriptions */
+
+/* One subscription as the endpoint shows it. */
+struct p4gw_sub_view {
+    bool cloud;
+    bool refused;
+    char filter[P4T_TOPIC_MAX];
+};
+
 /* What the endpoint shows: filled by the core thread, copied under the mutex. */
 struct p4gw_counters {
     int64_t sales_ingested, duplicates, rejects;
@@ -76,6 +85,9 @@ struct p4gw_counters {
     int64_t hq_resends;        /* resends because HQ did not cover acknowledged records */
     bool cloud_up, local_up;
     int64_t cloud_connects, local_connects; /* connections made; reconnects = connects - 1 */
+    struct p4gw_sub_view subs[P4GW_SUBS_MAX]; /* every subscription; refused ones flagged */
+    int n_subs;
+    uint64_t sub_refusals_cloud, sub_refusals_local; /* SUBACKs that refused, since start */
     uint64_t commit_buckets[P4GW_COMMIT_BUCKETS + 1]; /* cumulative at formatting time */
     uint64_t commit_count;
     int64_t commit_sum_us;

@@ -29,6 +29,9 @@ int outbox_init(struct outbox *o, struct replica *r, const struct p4gw_config *c
     if (rc == 0)
         rc = p4t_topic_up(o->alert_topic, sizeof(o->alert_topic), cfg->tenant, cfg->store,
                           "alert");
+    if (rc == 0)
+        rc = p4t_topic_up(o->customer_topic, sizeof(o->customer_topic), cfg->tenant,
+                          cfg->store, "customer");
     if (rc)
         return P4GW_EINVAL;
     o->win_cap = (size_t)cfg->max_inflight * WIN_FACTOR;
@@ -139,11 +142,12 @@ int outbox_mark_delivered(struct outbox *o)
 {
     int rc;
 
+    o->unmarking = 0;
     for (size_t i = 0; i < o->n_unmarked; i++) {
         rc = mark(o, o->unmarked[i].first_oid, o->unmarked[i].last_oid);
         if (rc)
             return rc;
-        o->undelivered -= sqlite3_changes(o->r->db);
+        o->unmarking += sqlite3_changes(o->r->db);
     }
     if (!o->wait_hq || o->hq_through <= o->hq_marked)
         return P4GW_OK;
@@ -151,7 +155,7 @@ int outbox_mark_delivered(struct outbox *o)
     rc = replica_exec(o->r, RS_OUTBOX_MARK_HQ);
     if (rc)
         return rc;
-    o->undelivered -= sqlite3_changes(o->r->db);
+    o->unmarking += sqlite3_changes(o->r->db);
     replica_bind_text(o->r, RS_META_MAX, 1, "hq_through");
     replica_bind_int(o->r, RS_META_MAX, 2, o->hq_through);
     rc = replica_exec(o->r, RS_META_MAX);
@@ -164,6 +168,8 @@ int outbox_mark_delivered(struct outbox *o)
 void outbox_txn_done(struct outbox *o, bool committed)
 {
     if (committed) {
+        o->undelivered -= o->unmarking;
+        o->unmarking = 0;
         o->n_unmarked = 0;
         o->unmarked_lost = false;
         if (o->wait_hq && o->hq_marking > o->hq_marked) {
@@ -172,6 +178,7 @@ void outbox_txn_done(struct outbox *o, bool committed)
         }
         return;
     }
+    o->unmarking = 0;             /* the depth is what the last commit left */
     o->hq_marking = o->hq_marked; /* marked again by the next transaction */
     if (o->unmarked_lost) {
         p4_warn("delivered marks lost with failed commits: resending from the oldest "
@@ -197,7 +204,8 @@ void outbox_on_ack(struct outbox *o, uint64_t batch_id, int64_t now_ms)
     o->records_acked += b.n;
     if (b.last_gw_seq > o->acked_gw_seq)
         o->acked_gw_seq = b.last_gw_seq;
-    /* An alert has no gw_seq: HQ's watermark cannot cover it, the broker's PUBACK is all. */
+    /* An alert or a sign-up has no gw_seq: HQ's watermark cannot cover it, the broker's PUBACK
+     * is all. */
     if (!o->wait_hq || b.last_gw_seq == 0) {
         queue_mark(o, &b);
         if (!o->wait_hq && b.last_gw_seq > o->delivered)
@@ -283,16 +291,17 @@ static void push_batch(struct outbox *o, const struct inflight *b)
 }
 
 /* Reads the next batch after o->sent_upto into B: consecutive sale records (up to the item
- * and byte caps), or one alert alone (HQ reads alerts one per message, contract 6.3).
- * *IS_ALERT tells which; FL gets the oid range and the highest gw_seq. */
+ * and byte caps), or one alert or one customer sign-up message alone (HQ reads those one per
+ * message, contract 6.3 and 6.8). *ALONE_TOPIC is then that message's topic, else NULL; FL
+ * gets the oid range and the highest gw_seq. */
 static int read_batch(struct outbox *o, struct p4t_batch_builder *b, struct inflight *fl,
-                      char **alert, bool *is_alert)
+                      char **alert, const char **alone_topic)
 {
     struct replica *r = o->r;
     sqlite3_stmt *st = r->st[RS_OUTBOX_PENDING];
     int rc;
 
-    *is_alert = false;
+    *alone_topic = NULL;
     *alert = NULL;
     replica_bind_int(r, RS_OUTBOX_PENDING, 1, o->sent_upto);
     replica_bind_int(r, RS_OUTBOX_PENDING, 2, o->cfg->batch_max_items);
@@ -308,13 +317,13 @@ static int read_batch(struct outbox *o, struct p4t_batch_builder *b, struct infl
         kind = (const char *)sqlite3_column_text(st, 2);
         if (!rec || !kind)
             break;
-        if (strcmp(kind, "alert") == 0) {
+        if (strcmp(kind, "alert") == 0 || strcmp(kind, "customer") == 0) {
             if (fl->n > 0)
                 break; /* the alert starts the next message */
             *alert = strdup(rec);
             if (!*alert)
                 break;
-            *is_alert = true;
+            *alone_topic = kind[0] == 'a' ? o->alert_topic : o->customer_topic;
             fl->first_oid = fl->last_oid = oid;
             fl->n = 1;
             break;
@@ -339,19 +348,19 @@ int outbox_fill(struct outbox *o, struct link *cloud)
         struct p4t_batch_builder b;
         struct inflight fl = {0};
         char *text = NULL, *alert = NULL;
+        const char *alone_topic;
         size_t len = 0;
-        bool is_alert;
         int rc;
 
         if (p4t_batch_init(&b, o->cfg->store, (size_t)o->cfg->batch_max_bytes) != 0)
             return sent;
-        rc = read_batch(o, &b, &fl, &alert, &is_alert);
+        rc = read_batch(o, &b, &fl, &alert, &alone_topic);
         if (rc || fl.n == 0) {
             p4t_batch_cleanup(&b);
             free(alert);
             break;
         }
-        if (is_alert) {
+        if (alone_topic) {
             text = alert;
             len = strlen(alert);
         } else {
@@ -362,7 +371,7 @@ int outbox_fill(struct outbox *o, struct link *cloud)
             break;
         /* The PUBACK event can only be handled after this returns: the core thread runs
          * both, so recording the batch after the publish is not a race. */
-        rc = link_publish(cloud, is_alert ? o->alert_topic : o->topic, text, len, 1, false,
+        rc = link_publish(cloud, alone_topic ? alone_topic : o->topic, text, len, 1, false,
                           &fl.batch_id);
         free(text);
         if (rc)

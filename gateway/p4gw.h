@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Internal interfaces of the store gateway p4gw: one section per module (config.c, replica.c,
- * stock.c, queue.c, pending.c, ingest.c, loyalty.c, downlink.c, holds.c, outbox.c, sync.c,
- * status.c, the two links and the core loop). */
+ * stock.c, queue.c, pending.c, group.c, ingest.c, loyalty.c, downlink.c, holds.c, outbox.c,
+ * sync.c, status.c, the two links and the core loop). */
 #ifndef P4GW_H
 #define P4GW_H
 
@@ -125,8 +125,8 @@ enum replica_stmt {
     RS_HOLD_LINE_INS,   /* (reg, hold, sku, qty) */
     RS_HOLD_DEL,        /* (reg, hold) */
     RS_HOLD_LINES_DEL,  /* (reg, hold) */
-    RS_HOLD_EXPIRED,    /* (now_ms) -> reg, hold */
-    RS_PRICE_EDGES,     /* (now_ms) -> sku whose effective price changes by now */
+    RS_HOLD_EXPIRED,    /* (now_ms, limit) -> reg, hold */
+    RS_PRICE_EDGES,     /* (now_ms, limit) -> sku whose effective price changes by now */
     RS_SAVEPOINT,       /* one downlink message: all of it or nothing */
     RS_RELEASE,
     RS_ROLLBACK_TO,
@@ -312,6 +312,8 @@ enum ev_type {
     EV_CLOUD_NACK,  /* batch_id failed */
     EV_CLOUD_MSG,   /* topic + payload from the cloud broker (downlink) */
     EV_CLOUD_SESSION, /* CONNACK: batch_id = 1 when the broker had our session */
+    EV_LOCAL_SUBACK,  /* batch_id = the subscription's token, code = its result */
+    EV_CLOUD_SUBACK,
 };
 
 struct event {
@@ -321,6 +323,8 @@ struct event {
     size_t len;       /* bytes in payload */
     size_t orig_len;  /* bytes the broker delivered (len < orig_len when truncated) */
     uint64_t batch_id; /* EV_CLOUD_ACK/NACK: the message token */
+    int code;          /* EV_*_SUBACK: granted QoS or reason code (>= 0x80: refused), or a
+                        * negative MQTTASYNC_* code when no SUBACK came (connection lost) */
     struct event *next;
 };
 
@@ -330,9 +334,14 @@ struct queue {
     struct event *head, *tail;
     size_t n_msgs, max_msgs;    /* EV_LOCAL_MSG count and its cap */
     size_t n_bytes, max_bytes;  /* payload bytes and their cap */
-    uint64_t dropped;           /* messages refused because the queue was full */
+    uint64_t dropped;           /* store messages refused because the queue was full */
+    uint64_t deferred;          /* cloud messages refused (Paho offers them again later) */
 };
 
+/* Initialises CV for timed waits on CLOCK_MONOTONIC (deadlines from clock_gettime of that
+ * clock): a wall clock set back or forward must neither spin nor stall a waiting thread.
+ * Returns 0 or P4GW_ENOMEM (errno set). */
+int p4gw_cond_init_mono(pthread_cond_t *cv);
 /* MAX_MSGS and MAX_BYTES bound the store-broker messages held. Control events (connection
  * state, PUBACKs) are never refused: their number is bounded by the links themselves. */
 int queue_init(struct queue *q, size_t max_msgs, size_t max_bytes);
@@ -347,12 +356,36 @@ void queue_pop(struct queue *q, size_t max_msgs, int timeout_ms, struct event **
 /* True when nothing waits (a snapshot: a push may follow at once). */
 bool queue_empty(struct queue *q);
 uint64_t queue_dropped(struct queue *q);
+/* Cloud messages refused at the caps: not lost, Paho offers each again (so one message can
+ * be counted more than once). */
+uint64_t queue_deferred(struct queue *q);
 void event_free(struct event *ev);
 struct event *event_new(enum ev_type type);
 
 /* ======================================================================================== */
 /* local_link.c / cloud_link.c: Paho MQTTAsync clients                                      */
 /* ======================================================================================== */
+#define LINK_SUBS_MAX 8             /* filters one link subscribes */
+#define LINK_SUB_RETRY_MIN_MS 1000  /* a refused subscription is asked again after this, */
+#define LINK_SUB_RETRY_MAX_MS 60000 /* doubling up to this while the broker refuses it */
+#define LINK_ACCOUNT_MAX 320
+
+enum link_sub_state {
+    SUB_WAITING, /* asked on this connection (or not yet): no SUBACK yet */
+    SUB_GRANTED,
+    SUB_REFUSED, /* the broker answered 0x80 (3.1.1) or a reason code >= 0x80 (5) */
+};
+
+/* One subscription of a link, kept by the core thread. */
+struct link_sub {
+    char filter[P4T_TOPIC_MAX];
+    enum link_sub_state state;
+    int code;            /* the broker's last answer (granted QoS or refusal code) */
+    uint64_t token;      /* of the SUBSCRIBE in flight; a SUBACK of another is stale */
+    int64_t retry_ms;    /* monotonic time to ask again (0: nothing due) */
+    int refusals;        /* refusals in a row (the backoff doubles with each) */
+};
+
 struct link {
     void *client; /* MQTTAsync */
     struct queue *q;
@@ -363,6 +396,10 @@ struct link {
     char *will_payload;
     char password[256];
     uint64_t refused; /* publishes MQTTAsync_sendMessage refused (core thread only) */
+    char account[LINK_ACCOUNT_MAX]; /* who the broker sees us as, for log lines */
+    struct link_sub subs[LINK_SUBS_MAX];
+    int n_subs;
+    uint64_t sub_refusals; /* SUBACKs that refused a subscription, since start */
 };
 
 /* Creates the client and starts connecting (automatic reconnect); events go to Q. WILL_* is
@@ -371,8 +408,21 @@ int local_link_start(struct link *l, const struct p4gw_config *cfg, struct queue
                      const char *will_topic, const char *will_payload);
 int cloud_link_start(struct link *l, const struct p4gw_config *cfg, struct queue *q,
                      const char *will_topic, const char *will_payload);
-/* Subscribes FILTER at QoS 1 (non-blocking). */
-int link_subscribe(struct link *l, const char *filter);
+/* Adds FILTER to the subscriptions L makes on every connect (at start, after *_link_start;
+ * at most LINK_SUBS_MAX). Returns 0 or P4GW_EFULL. */
+int link_sub_add(struct link *l, const char *filter);
+/* The link (re)connected: asks for every subscription at QoS 1 (non-blocking). Each answer
+ * comes back as an EV_*_SUBACK event for link_on_suback. */
+void link_subscribe_all(struct link *l);
+/* Core thread: the SUBACK (or failure) of the SUBSCRIBE with TOKEN, CODE as in struct
+ * event. A refusal is logged once per episode (the topic, the account, what to check) and
+ * asked again after LINK_SUB_RETRY_MIN_MS, doubling up to LINK_SUB_RETRY_MAX_MS. A stale
+ * token (an earlier connection's) is ignored. */
+void link_on_suback(struct link *l, uint64_t token, int code, int64_t now_ms);
+/* Core thread: asks again for the refused subscriptions whose retry time has come. */
+void link_sub_tick(struct link *l, int64_t now_ms);
+/* Subscriptions the broker refuses now. */
+int link_subs_refused(const struct link *l);
 /* Publishes without blocking (Paho copies the payload). With TOKEN non-NULL the message's
  * token is stored there and its completion arrives as EV_CLOUD_ACK/NACK carrying that token.
  * Returns 0 or P4GW_EMQTT (not connected, window full; nothing queued). */
@@ -425,13 +475,16 @@ struct outbox {
     const struct p4gw_config *cfg;
     char topic[P4T_TOPIC_MAX];       /* up/sale: batches of sale records */
     char alert_topic[P4T_TOPIC_MAX]; /* up/alert: one alert per message */
+    char customer_topic[P4T_TOPIC_MAX]; /* up/customer (1.2): one sign-up message each */
     bool connected;
     bool wait_hq;             /* delivered_on = hq: a sale record waits for HQ's watermark */
     int64_t sent_upto;        /* highest oid handed to the link on this connection */
     struct inflight *win;     /* outstanding batches, oldest first, cap = max_inflight * 4 */
     size_t win_cap, win_n;
     size_t n_current;         /* outstanding batches of the current connection */
-    int64_t undelivered;      /* outbox rows not yet delivered */
+    int64_t undelivered;      /* outbox rows not yet delivered (as committed) */
+    int64_t unmarking;        /* rows the open transaction marks delivered: taken from
+                               * undelivered by outbox_txn_done only once it committed */
     int64_t delivered;        /* every sale gw_seq <= this was delivered */
     int64_t acked_gw_seq;     /* highest sale gw_seq the cloud broker acknowledged (PUBACK) */
     int64_t hq_through;       /* highest HQ watermark received (down/ack) */
@@ -501,7 +554,7 @@ int outbox_fill(struct outbox *o, struct link *cloud);
 int outbox_prune(struct outbox *o, int limit);
 
 /* ======================================================================================== */
-/* ingest.c: sales from the store broker into the replica                                   */
+/* group.c: the open group transaction's context, shared by ingest, holds, loyalty, downlink */
 /* ======================================================================================== */
 /* A message to publish after the commit. */
 struct out_msg {
@@ -521,7 +574,8 @@ void out_list_clear(struct out_list *l);
 #define P4GW_GROUP_ALERTS_MAX 64 /* alerts kept for local publishing per group; more are
                                    * still stored in the outbox (HQ gets them), only logged */
 
-struct ingest {
+/* The open group transaction: one per core thread, begun and ended with it. */
+struct group {
     struct replica *r;
     const struct p4gw_config *cfg;
     int64_t gw_head;      /* newest gw_seq committed or in the open transaction */
@@ -532,9 +586,14 @@ struct ingest {
     struct out_list deferred;   /* alerts of the sale being applied, stored after its row */
     bool defer_alerts;
     int64_t n_new;              /* outbox rows added in the open transaction */
-    int64_t n_alerts;           /* alerts raised since start */
+    int64_t n_alerts;           /* alerts committed since start */
     bool wan_up;                /* the cloud link is up (set by the core loop) */
+    /* Sales committed since start: accepted, answered as duplicates, rejected. What the open
+     * transaction did is counted in txn_* and added by group_done, after its COMMIT: a group
+     * that fails (disk full) and is resent again and again counts once, when it commits. */
     int64_t n_ok, n_dup, n_rej;
+    int64_t txn_ok, txn_dup, txn_rej, txn_alerts;
+    int64_t gw_head_begin, change_head_begin; /* the heads at BEGIN, restored by abort */
     struct p4t_sale sale;       /* scratch: large, kept off the stack */
     struct p4t_alert alert;     /* scratch */
     struct p4t_hold_req hold_req;     /* scratch */
@@ -544,34 +603,42 @@ struct ingest {
 /* Stores alert A (kind, severity, message, sku, sales, details filled by the caller) with the
  * id derived from KEY: an outbox row (kind alert, for HQ) and a copy to publish locally after
  * the commit. Inside the open transaction. Returns 0 or P4GW_EIO/ENOMEM. */
-int ingest_alert(struct ingest *in, struct p4t_alert *a, const char *key);
+int group_alert(struct group *grp, struct p4t_alert *a, const char *key);
 
-int ingest_init(struct ingest *in, struct replica *r, const struct p4gw_config *cfg);
-void ingest_cleanup(struct ingest *in);
+int group_init(struct group *grp, struct replica *r, const struct p4gw_config *cfg);
+void group_cleanup(struct group *grp);
 /* Re-reads the heads (called at every BEGIN so an import running beside us stays safe). */
-int ingest_begin(struct ingest *in);
+int group_begin(struct group *grp);
+/* Stores a rejected message for inspection (inside the open transaction). */
+int group_reject(struct group *grp, const char *topic, const char *payload, size_t len,
+                  const char *reason, int64_t now_ms);
+/* After ROLLBACK: forgets acks, changes and counts of the failed transaction and puts the
+ * heads back to their committed values. */
+void group_abort(struct group *grp);
+/* After COMMIT: counts the group's sales and forgets its lists once they were published. */
+void group_done(struct group *grp);
+/* Stores an encoded alert TEXT (owned from here on) in the outbox and keeps it for local
+ * publishing after the commit. Returns 0 or P4GW_EIO/ENOMEM. */
+int group_store_alert(struct group *grp, char *text);
+
+/* ======================================================================================== */
+/* ingest.c: sales from the store broker into the replica                                   */
+/* ======================================================================================== */
 /* Applies one message from the sale topic inside the open transaction, queuing its ack.
  * Returns 0 (accepted, duplicate or rejected: all answered) or P4GW_EIO (the transaction
  * must be rolled back; nothing is acknowledged). */
-int ingest_sale(struct ingest *in, const char *topic, const char *payload, size_t len,
+int ingest_sale(struct group *grp, const char *topic, const char *payload, size_t len,
                 size_t orig_len, int64_t now_ms);
-/* Stores a rejected message for inspection (inside the open transaction). */
-int ingest_reject(struct ingest *in, const char *topic, const char *payload, size_t len,
-                  const char *reason, int64_t now_ms);
-/* After ROLLBACK: forgets acks and changes of the failed transaction. */
-void ingest_abort(struct ingest *in);
-/* After COMMIT: forgets the group's lists once they were published. */
-void ingest_done(struct ingest *in);
 
 /* ======================================================================================== */
 /* loyalty.c: the points ledger and balance of each customer                                */
 /* ======================================================================================== */
 /* Recomputes CUSTOMER's balance (baseline + ledger entries after its as_of) and, when it
  * changed or is new, stores it with a `loyalty` change row. *BALANCE gets it. */
-int loyalty_refresh(struct ingest *in, const char *customer, int64_t *balance);
+int loyalty_refresh(struct group *grp, const char *customer, int64_t *balance);
 /* Adds a ledger entry (ENTRY NULL for a sale's own points, else HQ's idempotency key: an entry
  * already held is a no-op and *ADDED is false) and refreshes the balance. */
-int loyalty_add(struct ingest *in, const char *customer, const char *entry, int64_t points,
+int loyalty_add(struct group *grp, const char *customer, const char *entry, int64_t points,
                 int64_t at_ms, const char *source, const char *ref, const char *reason,
                 bool *added, int64_t *balance);
 
@@ -582,31 +649,50 @@ int loyalty_add(struct ingest *in, const char *customer, const char *entry, int6
  * transaction: all items or none (a savepoint), idempotent and version-ordered. An invalid
  * message is stored in rejects and raises a bad_downlink alert; a topic that is not ours or of
  * an unknown kind is ignored. Returns 0 or P4GW_EIO (roll the group back). */
-int downlink_apply(struct ingest *in, const char *topic, const char *payload, size_t len,
+int downlink_apply(struct group *grp, const char *topic, const char *payload, size_t len,
                    size_t orig_len, int64_t now_ms);
 /* Highest versions held per kind, for a resync request. */
 int downlink_since(struct replica *r, struct p4t_resync *out);
+#define P4GW_PRICE_EDGES_BATCH 64 /* prices republished per pass; the rest the next second */
 /* Republishes (v1 registers) the prices whose price in effect changed by NOW_MS because a
- * window started or ended. Inside the open transaction. */
-int downlink_price_edges(struct ingest *in, int64_t now_ms);
+ * window started or ended, at most P4GW_PRICE_EDGES_BATCH. Inside the open transaction. */
+int downlink_price_edges(struct group *grp, int64_t now_ms);
 /* Decodes HQ's watermark (p4/v1/T/S/down/ack, contract 6.7) from one cloud message: *THROUGH
  * gets it, or -1 when the message is refused. A refused message is logged with the field at
  * fault and, when STORE_REJECT (a transaction is open), kept in rejects with a bad_downlink
  * alert like other bad downlink. Returns 0 or P4GW_EIO (roll the group back). */
-int downlink_hq_ack(struct ingest *in, const char *topic, const char *payload, size_t len,
+int downlink_hq_ack(struct group *grp, const char *topic, const char *payload, size_t len,
                     size_t orig_len, int64_t now_ms, bool store_reject, int64_t *through);
+
+/* ======================================================================================== */
+/* customers.c: customer lookups and sign-ups from registers (contract 1.2)                 */
+/* ======================================================================================== */
+/* A register's lookup (pos/v1/S/reg/R/lookup): validated and published to HQ on up/lookup
+ * through CLOUD, or dropped when CLOUD is NULL (the WAN is down: the register keeps its cached
+ * view). Not through the outbox: a late answer is worth nothing at the till. A bad one goes to
+ * rejects. Inside the open transaction; returns 0 or P4GW_EIO/ENOMEM. */
+int customers_lookup(struct group *grp, struct link *cloud, const char *topic,
+                     const char *payload, size_t len, size_t orig_len, int64_t now_ms);
+/* A register's sign-up (pos/v1/S/reg/R/customer, a down/customer message): each card the
+ * replica does not hold is stored as the store's own version (ver 0: any HQ item replaces it)
+ * with a change row; the message goes to the outbox for up/customer and back to the register
+ * as its ack (reg/R/customer/ack) after the commit. A bad one goes to rejects, unacknowledged.
+ * Inside the open transaction; returns 0 or P4GW_EIO/ENOMEM. */
+int customers_signup(struct group *grp, const char *topic, const char *payload, size_t len,
+                     size_t orig_len, int64_t now_ms);
 
 /* ======================================================================================== */
 /* holds.c: stock holds (policy negative_stock = hold)                                     */
 /* ======================================================================================== */
-/* Answers one hold request or release from pos/v1/S/reg/R/hold: the reply goes to in->acks
+/* Answers one hold request or release from pos/v1/S/reg/R/hold: the reply goes to grp->acks
  * (published after the commit, like acks). Returns 0 or P4GW_EIO. */
-int holds_request(struct ingest *in, const char *topic, const char *payload, size_t len,
+int holds_request(struct group *grp, const char *topic, const char *payload, size_t len,
                   size_t orig_len, int64_t now_ms);
 /* A sale carrying HOLD consumed it: the hold ends. */
-int holds_consume(struct ingest *in, const char *reg, const char *hold);
-/* Ends holds whose time is up; returns how many. */
-int holds_expire(struct ingest *in, int64_t now_ms);
+int holds_consume(struct group *grp, const char *reg, const char *hold);
+#define P4GW_HOLDS_EXPIRE_BATCH 100 /* holds ended per pass; the rest the next second */
+/* Ends holds whose time is up, at most P4GW_HOLDS_EXPIRE_BATCH; returns how many. */
+int holds_expire(struct group *grp, int64_t now_ms);
 
 /* ======================================================================================== */
 /* sync.c: sync requests and change messages                                                */
@@ -683,7 +769,7 @@ int sync_changes_msgs(const struct change_list *changes, const char *topic,
  * the optional hq_through out (delivered_on = puback). *OUT malloc'd. */
 int status_encode(const char *state, int64_t outbox, int64_t delivered, int64_t hq_through,
                   char **out);
-/* Alerts are built where their condition is found and stored by ingest_alert (ingest.c). */
+/* Alerts are built where their condition is found and stored by group_alert (group.c). */
 
 /* ======================================================================================== */
 /* gateway.c: the core loop                                                                 */

@@ -30,24 +30,34 @@ void event_free(struct event *ev)
     }
 }
 
-int queue_init(struct queue *q, size_t max_msgs, size_t max_bytes)
+int p4gw_cond_init_mono(pthread_cond_t *cv)
 {
     pthread_condattr_t attr;
+    int rc;
 
+    rc = pthread_condattr_init(&attr);
+    if (rc == 0)
+        rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    if (rc == 0)
+        rc = pthread_cond_init(cv, &attr);
+    pthread_condattr_destroy(&attr);
+    if (rc)
+        errno = rc;
+    return rc ? P4GW_ENOMEM : P4GW_OK;
+}
+
+int queue_init(struct queue *q, size_t max_msgs, size_t max_bytes)
+{
     memset(q, 0, sizeof(*q));
     q->max_msgs = max_msgs;
     q->max_bytes = max_bytes;
     if (pthread_mutex_init(&q->mu, NULL) != 0)
         return P4GW_ENOMEM;
     /* Timed waits on the monotonic clock: a wall-clock jump must not stall the core loop. */
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    if (pthread_cond_init(&q->cv, &attr) != 0) {
-        pthread_condattr_destroy(&attr);
+    if (p4gw_cond_init_mono(&q->cv) != 0) {
         pthread_mutex_destroy(&q->mu);
         return P4GW_ENOMEM;
     }
-    pthread_condattr_destroy(&attr);
     return P4GW_OK;
 }
 
@@ -67,7 +77,12 @@ int queue_push(struct queue *q, struct event *ev)
     ev->next = NULL;
     pthread_mutex_lock(&q->mu);
     if (msg && (q->n_msgs >= q->max_msgs || q->n_bytes + ev->len > q->max_bytes)) {
-        q->dropped++;
+        /* A store message is gone (its register resends it); a cloud one is only put off:
+         * link_on_message returns 0 and Paho offers it again, so it is no drop. */
+        if (ev->type == EV_LOCAL_MSG)
+            q->dropped++;
+        else
+            q->deferred++;
         rc = P4GW_EFULL;
         goto out;
     }
@@ -142,6 +157,16 @@ uint64_t queue_dropped(struct queue *q)
 
     pthread_mutex_lock(&q->mu);
     n = q->dropped;
+    pthread_mutex_unlock(&q->mu);
+    return n;
+}
+
+uint64_t queue_deferred(struct queue *q)
+{
+    uint64_t n;
+
+    pthread_mutex_lock(&q->mu);
+    n = q->deferred;
     pthread_mutex_unlock(&q->mu);
     return n;
 }

@@ -140,9 +140,9 @@ static const char *const sql[RS_COUNT] = {
     [RS_HOLD_LINE_INS] = "INSERT INTO hold_lines(reg, hold, sku, qty) VALUES(?1, ?2, ?3, ?4)",
     [RS_HOLD_DEL] = "DELETE FROM holds WHERE reg = ?1 AND hold = ?2",
     [RS_HOLD_LINES_DEL] = "DELETE FROM hold_lines WHERE reg = ?1 AND hold = ?2",
-    [RS_HOLD_EXPIRED] = "SELECT reg, hold FROM holds WHERE expires_ms <= ?1 LIMIT 100",
+    [RS_HOLD_EXPIRED] = "SELECT reg, hold FROM holds WHERE expires_ms <= ?1 LIMIT ?2",
     [RS_PRICE_EDGES] = "SELECT sku FROM prices WHERE next_edge_ms IS NOT NULL"
-                       " AND next_edge_ms <= ?1 LIMIT 500",
+                       " AND next_edge_ms <= ?1 LIMIT ?2",
     [RS_SAVEPOINT] = "SAVEPOINT item",
     [RS_RELEASE] = "RELEASE item",
     [RS_ROLLBACK_TO] = "ROLLBACK TO item",

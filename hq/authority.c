@@ -443,16 +443,16 @@ int authority_loyalty_entry(struct db *db, const char *tenant, const char *custo
     return rc;
 }
 
-/* The customer's balance from the ledger, a new loyalty ver, as_of = the newest entry it
- * includes (contract 6.4.4: a store adds only its entries after as_of, so nothing is counted
- * twice); the balance item is kept and pushed to every store where the customer shops. */
+/* The customer's balance: the ledger's running total (loyalty_totals), a new loyalty ver, and
+ * as_of = the newest entry it includes (contract 6.4.4: a store adds only its entries after
+ * as_of, so nothing is counted twice); the balance item is kept and pushed to every store
+ * where the customer shops. */
 static const char sql_balance[] =
-    "WITH b AS (SELECT coalesce(sum(points), 0)::bigint AS balance,"
-    "  coalesce(max(at), 'epoch'::timestamptz) AS as_of FROM loyalty_ledger"
-    "  WHERE tenant = $1 AND customer = $2)"
-    "SELECT b.balance, to_char(b.as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+    "SELECT coalesce(t.balance, 0), to_char(coalesce(t.last_at, 'epoch'::timestamptz)"
+    "  AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
     " coalesce((SELECT string_agg(store, ',' ORDER BY store) FROM customer_stores"
-    "  WHERE tenant = $1 AND customer = $2), '') FROM b";
+    "  WHERE tenant = $1 AND customer = $2), '')"
+    " FROM (SELECT 1) one LEFT JOIN loyalty_totals t ON t.tenant = $1 AND t.customer = $2";
 
 int authority_loyalty_push(struct db *db, const char *tenant, char *const *customers, size_t n,
                            int64_t *overdrawn)

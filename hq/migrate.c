@@ -66,7 +66,9 @@ int migrate_apply(struct db *db, int *applied)
             rc = db_exec(db, "COMMIT", "migration commit");
         if (rc) {
             db_exec(db, "ROLLBACK", "migration rollback");
-            p4_error("migration failed name=%s", m->name);
+            p4_error("migration failed name=%s (a role without schema rights cannot apply it: "
+                     "run p4hq db init as an administrator)",
+                     m->name);
             goto out;
         }
         p4_info("migration applied name=%s", m->name);

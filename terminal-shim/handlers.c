@@ -176,6 +176,8 @@ void handlers_dispatch(struct p4term *t, const struct link_msg *m)
         handle_status(t, m);
     else if (strcmp(m->topic, t->t_hold_reply) == 0)
         holds_handle_reply(t, m);
+    else if (strcmp(m->topic, t->t_customer_ack) == 0)
+        customers_handle_ack(t, m);
     else
         p4_debug("message on an unexpected topic ignored topic=%s", m->topic);
 }

@@ -59,6 +59,12 @@ static const char *const migrations[] = {
     /* The points a pending sale redeems are not in the gateway's balance yet. */
     "ALTER TABLE sales ADD COLUMN customer TEXT;"
     "ALTER TABLE sales ADD COLUMN redeem INTEGER NOT NULL DEFAULT 0;",
+    /* 3: contract 1.2. Customers signed up at this register: the down/customer message sent
+     * to the gateway (item ver = created_ms, the register's own), resent until its ack. */
+    "CREATE TABLE signups(lid INTEGER PRIMARY KEY, id TEXT NOT NULL, ver INTEGER NOT NULL,"
+    "  payload TEXT NOT NULL, state INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL,"
+    "  done_ms INTEGER);"
+    "CREATE INDEX signups_pending ON signups(state, lid);",
 };
 
 enum {
@@ -81,6 +87,9 @@ enum {
     ST_PENDING_REDEEM,
     ST_SYNC_GET,
     ST_SYNC_FULL,
+    ST_SIGNUP_ADD,
+    ST_SIGNUP_PENDING,
+    ST_SIGNUP_ACK,
     ST_COUNT
 };
 
@@ -112,6 +121,12 @@ static const char *const sql[ST_COUNT] = {
                           "customer = ?1",
     [ST_SYNC_GET] = "PRAGMA synchronous",
     [ST_SYNC_FULL] = "PRAGMA synchronous=FULL",
+    [ST_SIGNUP_ADD] = "INSERT INTO signups(id, ver, payload, created_ms) VALUES(?1, ?2, ?3, ?4)",
+    /* read_rows' columns: lid, id (unused: a card number is longer than a sale id), ver. */
+    [ST_SIGNUP_PENDING] = "SELECT lid, '', ver, payload FROM signups WHERE state = 0 "
+                          "ORDER BY lid LIMIT ?1",
+    [ST_SIGNUP_ACK] = "UPDATE signups SET state = 1, done_ms = ?3 WHERE id = ?1 AND ver = ?2 "
+                      "AND state = 0",
 };
 
 struct journal {
@@ -597,4 +612,39 @@ int journal_pending_redeem(struct journal *j, const char *customer, int64_t *poi
     if (rc != SQLITE_ROW)
         return db_fail(j, "pending redeem");
     return 0;
+}
+
+int journal_signup_add(struct journal *j, const char *id, int64_t ver, const char *payload,
+                       int64_t created_ms)
+{
+    sqlite3_stmt *st = j->st[ST_SIGNUP_ADD];
+
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, ver);
+    sqlite3_bind_text(st, 3, payload, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, created_ms);
+    return step_done(j, st, "sign-up append");
+}
+
+int journal_signup_pending(struct journal *j, struct journal_row *rows, size_t max,
+                           size_t *n_out)
+{
+    sqlite3_stmt *st = j->st[ST_SIGNUP_PENDING];
+
+    sqlite3_bind_int64(st, 1, (int64_t)max);
+    return read_rows(j, st, rows, max, n_out);
+}
+
+int journal_signup_ack(struct journal *j, const char *id, int64_t ver, int64_t now_ms,
+                       bool *changed)
+{
+    sqlite3_stmt *st = j->st[ST_SIGNUP_ACK];
+    int rc;
+
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, ver);
+    sqlite3_bind_int64(st, 3, now_ms);
+    rc = step_done(j, st, "sign-up ack");
+    *changed = rc == 0 && sqlite3_changes(j->db) > 0;
+    return rc;
 }

@@ -218,6 +218,39 @@ int p4term_loyalty_balance(struct p4term *t, const char *customer, int64_t *bala
 /* One cached promo by id (active or retired). */
 int p4term_promo(struct p4term *t, const char *id, struct p4t_promo *out);
 
+/* Customer lookup when a card is scanned (contract 1.2, section 6.9): asks HQ, through the
+ * gateway, for CUSTOMER's current record and loyalty balance, waits up to TIMEOUT_MS for a
+ * change of that customer (entity customer or loyalty) to reach the cache, then gives the
+ * cached balance in *BALANCE. It never waits longer than TIMEOUT_MS (1000 is a good value at a
+ * till): first, within 3 s of p4term_open(), for the link and the gateway's status, then
+ * for the answer. *ANSWERED (may be NULL) says whether an answer arrived; without one
+ * the cache answers as p4term_loyalty_balance does: an offline handle, a link that is down, a
+ * gateway whose WAN is down (it does not forward lookups), or HQ not answering in time. HQ
+ * answers on the store's topics and keeps pushing this customer's new balances to the store
+ * afterwards. The answer arrives as a live change, so call it once the cache is synced (a
+ * handle still loading its first snapshot answers from that). Returns 0, P4TERM_ENOTFOUND
+ * (no cached balance), P4TERM_EINVAL (CUSTOMER breaks the contract) or P4TERM_ENOMEM. Must
+ * not be called from the event callback (it waits for the worker). */
+int p4term_lookup(struct p4term *t, const char *customer, int64_t timeout_ms, int64_t *balance,
+                  bool *answered);
+
+/* The tier p4term_customer_add() gives when none is passed. */
+#define P4TERM_TIER_DEFAULT "standard"
+/* Signs a customer up at this register (contract 1.2, section 6.8): card number ID, NAME and
+ * TIER (NULL or "": P4TERM_TIER_DEFAULT). The sign-up is journaled and fsync'd before the
+ * call returns, then sent to the gateway (pos/v1/S/reg/R/customer) and resent (after
+ * ack_timeout_ms, doubling up to resend_max_ms, and after every reconnect) until the
+ * gateway's ack names it. The gateway stores it at once in its replica as the store's own
+ * version, so every register of the store sees it, and uplinks it; HQ keeps the first sign-up
+ * of a card number chain-wide and pushes it to every store (a different one of the same number
+ * is replaced by HQ's, with a customer_conflict alert). Returns 0, P4TERM_EINVAL with REASON
+ * (a field breaks the contract), P4TERM_EREFUSED with REASON (the cache already holds the
+ * card), P4TERM_EIO (not journaled). Works on an offline handle too: sent at the next open. */
+int p4term_customer_add(struct p4term *t, const char *id, const char *name, const char *tier,
+                        char *reason, size_t reason_len);
+/* *N: sign-ups not yet acknowledged by the gateway (at most 64 are counted). */
+int p4term_signups_pending(struct p4term *t, int64_t *n);
+
 /* Holds (contract 1.1, section 5.6): reserve stock at the gateway before completing a sale.
  * Asks for N lines (SKUS[i] x QTYS[i], each sku once, qty 1..100000) for TTL_MS (1000..600000)
  * and waits up to TIMEOUT_MS for the gateway's reply. On 0: HOLD_ID is the new hold's id (give

@@ -84,6 +84,17 @@ int journal_info(struct journal *j, const char *id, struct p4term_sale_info *out
  * seq counter lives in meta, so pruning never reuses a seq). *N_OUT (may be NULL): rows. */
 int journal_prune(struct journal *j, int64_t before_ms, int64_t *n_out);
 
+/* Customers signed up at this register (contract 1.2): appended inside the caller's
+ * transaction, read back oldest first while unacknowledged (ROWS' seq is the item's ver, id is
+ * unused), and marked when the gateway's ack names (ID, VER); *CHANGED says whether a pending
+ * row was marked. Return 0 or P4TERM_EIO/ENOMEM. */
+int journal_signup_add(struct journal *j, const char *id, int64_t ver, const char *payload,
+                       int64_t created_ms);
+int journal_signup_pending(struct journal *j, struct journal_row *rows, size_t max,
+                           size_t *n_out);
+int journal_signup_ack(struct journal *j, const char *id, int64_t ver, int64_t now_ms,
+                       bool *changed);
+
 /* Small integer settings kept in the journal's meta table (cursor, seq counter, flags such as
  * "gw_holds"); a missing key reads as 0. */
 int journal_meta_get(struct journal *j, const char *k, int64_t *v);

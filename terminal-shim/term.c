@@ -64,6 +64,7 @@ void term_emit_changes(struct p4term *t, const struct p4t_changes *ch, int64_t l
         ev.value_json = it->value_json;
         term_emit(t, &ev);
     }
+    customers_note_changes(t, ch, lo, hi);
 }
 
 /* Called with mu held, on the worker thread (gw_state is the worker's). */
@@ -71,6 +72,7 @@ void term_reachable_update_locked(struct p4term *t)
 {
     t->gw_reachable = t->up && (strcmp(t->gw_state, "online") == 0 ||
                                 strcmp(t->gw_state, "wan_down") == 0);
+    pthread_cond_broadcast(&t->lookup_cv); /* p4term_lookup waits for a known state */
 }
 
 static int build_topics(struct p4term *t)
@@ -87,6 +89,11 @@ static int build_topics(struct p4term *t)
     rc |= p4t_topic_local(t->t_hold, sizeof(t->t_hold), P4T_L_HOLD, t->store, t->reg);
     rc |= p4t_topic_local(t->t_hold_reply, sizeof(t->t_hold_reply), P4T_L_HOLD_REPLY, t->store,
                           t->reg);
+    rc |= p4t_topic_local(t->t_lookup, sizeof(t->t_lookup), P4T_L_LOOKUP, t->store, t->reg);
+    rc |= p4t_topic_local(t->t_customer, sizeof(t->t_customer), P4T_L_CUSTOMER, t->store,
+                          t->reg);
+    rc |= p4t_topic_local(t->t_customer_ack, sizeof(t->t_customer_ack), P4T_L_CUSTOMER_ACK,
+                          t->store, t->reg);
     return rc ? P4TERM_EINVAL : 0;
 }
 
@@ -118,6 +125,7 @@ int p4term_open(const struct p4term_options *opt, p4term_event_cb cb, void *user
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_cond_init(&t->cv, &ca);
         pthread_cond_init(&t->hold_cv, &ca);
+        pthread_cond_init(&t->lookup_cv, &ca);
         pthread_condattr_destroy(&ca);
     }
     snprintf(t->store, sizeof(t->store), "%s", opt->store);
@@ -129,6 +137,7 @@ int p4term_open(const struct p4term_options *opt, p4term_event_cb cb, void *user
     t->user = user;
     t->offline = opt->offline;
     t->reconnect_backoff_ms = RECONNECT_MIN_MS;
+    t->opened_ms = p4_mono_ms();
     t->sync_timeout_ms = SYNC_TIMEOUT_MS;
     rc = build_topics(t);
     if (rc)
@@ -162,8 +171,8 @@ int p4term_open(const struct p4term_options *opt, p4term_event_cb cb, void *user
         p4_info("new journal path=%s store=%s reg=%s: seq continues after the gateway's "
                 "last_sale_seq", opt->journal_path, t->store, t->reg);
     if (!opt->offline) {
-        const char *subs[] = {t->t_ack,    t->t_reply,      t->t_changes, t->t_alert,
-                              t->t_status, t->t_hold_reply, NULL};
+        const char *subs[] = {t->t_ack,    t->t_reply,      t->t_changes,      t->t_alert,
+                              t->t_status, t->t_hold_reply, t->t_customer_ack, NULL};
         struct link_opts lo = {0};
 
         if (opt->client_id && opt->client_id[0])
@@ -209,9 +218,11 @@ void p4term_close(struct p4term *t)
     window_clear(t);
     for (size_t i = 0; i < HOLD_WAIT_MAX; i++)
         free(t->holds[i].payload);
+    customers_cleanup(t);
     cache_close(t->c);
     journal_close(t->j);
     pthread_cond_destroy(&t->hold_cv);
+    pthread_cond_destroy(&t->lookup_cv);
     pthread_cond_destroy(&t->cv);
     pthread_mutex_destroy(&t->mu);
     pthread_mutex_destroy(&t->db_mu);

@@ -29,6 +29,23 @@
 /* Hold requests waiting for their reply at once (one per till is the normal case). At the
  * maximum p4term_hold() answers P4TERM_EUNAVAIL at once instead of queueing. */
 #define HOLD_WAIT_MAX 16
+/* Customer lookups waiting for HQ's answer at once; at the maximum p4term_lookup() answers
+ * from the cache at once. */
+#define LOOKUP_WAIT_MAX 16
+/* Sign-ups published per worker turn (the rest wait for the next resend). */
+#define SIGNUP_SEND_MAX 64
+/* For this long after p4term_open a lookup waits (within its timeout) for the link and the
+ * gateway's status; later a link that is down means "answer from the cache" at once. */
+#define LOOKUP_START_GRACE_MS 3000
+
+/* One customer lookup between p4term_lookup() (the caller's thread) and the worker, under mu:
+ * done when a change of the customer's customer or loyalty entity was applied. */
+struct lookup_wait {
+    bool used;
+    bool done;
+    char customer[P4T_CUSTOMER_MAX + 1];
+    char *payload; /* to publish; owned here until the worker sent it */
+};
 
 /* One pending sale in the send window (window.c). */
 struct pend {
@@ -63,6 +80,7 @@ struct p4term {
     char t_ack[P4T_TOPIC_MAX], t_reply[P4T_TOPIC_MAX];
     char t_changes[P4T_TOPIC_MAX], t_alert[P4T_TOPIC_MAX], t_status[P4T_TOPIC_MAX];
     char t_hold[P4T_TOPIC_MAX], t_hold_reply[P4T_TOPIC_MAX];
+    char t_lookup[P4T_TOPIC_MAX], t_customer[P4T_TOPIC_MAX], t_customer_ack[P4T_TOPIC_MAX];
     int64_t ack_timeout_ms;
     bool offline_redeem_allow;
     int64_t resend_max_ms;
@@ -92,6 +110,11 @@ struct p4term {
     pthread_cond_t hold_cv; /* a hold reply arrived (CLOCK_MONOTONIC) */
     struct hold_wait holds[HOLD_WAIT_MAX];
     uint32_t hold_counter;
+    pthread_cond_t lookup_cv; /* a lookup was answered, or the link or gateway state changed */
+    struct lookup_wait lookups[LOOKUP_WAIT_MAX];
+    uint32_t lookup_counter;
+    bool signup_now;          /* a sign-up was journaled: send it at the worker's next turn */
+    int64_t opened_ms;        /* monotonic time of p4term_open (set once, read-only after) */
 
     bool offline;
     bool thread_started;
@@ -120,6 +143,8 @@ struct p4term {
     size_t n_acks;
     int64_t last_ack_ms;   /* monotonic time the last ack arrived (any status) */
     int64_t acked_sent_ms; /* newest send time among sales acked from the window */
+    int64_t signup_due_ms;     /* monotonic: unacknowledged sign-ups go (again) at this time */
+    int64_t signup_backoff_ms;
 };
 
 /* ---- term.c: open/close, wake-up, events ---- */
@@ -160,6 +185,18 @@ void sync_tick(struct p4term *t, int64_t now, int64_t *next_wake_ms);
 /* ---- holds.c: the hold rendezvous between callers and the worker ---- */
 void holds_handle_reply(struct p4term *t, const struct link_msg *m);
 void holds_send(struct p4term *t);
+
+/* ---- customers.c: lookups at HQ and sign-ups (contract 1.2) ---- */
+/* Ends the lookups waiting for a customer that CH's items LO..HI change (worker thread). */
+void customers_note_changes(struct p4term *t, const struct p4t_changes *ch, int64_t lo,
+                            int64_t hi);
+/* The gateway's ack of a sign-up message: marks its items in the journal (worker thread). */
+void customers_handle_ack(struct p4term *t, const struct link_msg *m);
+/* Publishes queued lookups, and unacknowledged sign-ups when due (worker thread, link up);
+ * lowers *NEXT_WAKE_MS to the next resend. */
+void customers_send(struct p4term *t, int64_t now, int64_t *next_wake_ms);
+/* Frees what the lookup slots still hold (p4term_close). */
+void customers_cleanup(struct p4term *t);
 
 /* ---- basket.c: pricing a sale from the cache and the loyalty redeem policy ---- */
 int basket_price_lines(struct p4term *t, struct p4t_sale *s, bool *priced, char *reason,

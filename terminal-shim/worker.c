@@ -71,6 +71,8 @@ void *worker_main(void *arg)
             p4_tcp_nodelay_uri(t->broker_uri);
             window_reset_dues(t);
             sync_restart(t);
+            t->signup_due_ms = 0; /* unacknowledged sign-ups go again on a new connection */
+            t->signup_backoff_ms = 0;
             t->gw_state[0] = '\0';
             set_up(t, true);
         } else if (st != LINK_UP) {
@@ -99,6 +101,7 @@ void *worker_main(void *arg)
         if (st == LINK_UP) {
             sync_tick(t, now, &next_wake_ms);
             holds_send(t);
+            customers_send(t, now, &next_wake_ms);
             window_refill(t);
             window_send(t, now);
             for (size_t i = 0; i < t->n_win; i++) {

@@ -80,14 +80,17 @@ enum p4t_local {
     P4T_L_STATUS,     /* pos/v1/{store}/gateway/status        retained, last will */
     P4T_L_HOLD,       /* pos/v1/{store}/reg/{reg}/hold        register -> gateway, QoS 1 (1.1) */
     P4T_L_HOLD_REPLY, /* pos/v1/{store}/reg/{reg}/hold/reply  gateway -> register, QoS 1 (1.1) */
+    P4T_L_LOOKUP,     /* pos/v1/{store}/reg/{reg}/lookup      register -> gateway, QoS 1 (1.2) */
+    P4T_L_CUSTOMER,   /* pos/v1/{store}/reg/{reg}/customer    register -> gateway, QoS 1 (1.2) */
+    P4T_L_CUSTOMER_ACK, /* pos/v1/{store}/reg/{reg}/customer/ack gateway -> register (1.2) */
 };
 
 /* Builds a store-broker topic into BUF. REG is used only by the per-register kinds (pass NULL
  * otherwise). Returns 0, P4T_EINVAL for an invalid id, P4T_ETOOBIG if LEN is too small. */
 int p4t_topic_local(char *buf, size_t len, enum p4t_local kind, const char *store,
                     const char *reg);
-/* Builds the subscription filter "pos/v1/{store}/reg/+/<sale|sync|hold>" for KIND (SALE, SYNC
- * or, from revision 1.1, HOLD). */
+/* Builds the subscription filter "pos/v1/{store}/reg/+/<sale|sync|hold|lookup|customer>" for
+ * KIND (SALE, SYNC; from revision 1.1 HOLD; from 1.2 LOOKUP and CUSTOMER). */
 int p4t_topic_local_filter(char *buf, size_t len, enum p4t_local kind, const char *store);
 /* Parses a store-broker topic. On success fills KIND, STORE and REG (REG is "" for store-wide
  * kinds). Returns 0 or P4T_EINVAL (not one of ours, or an invalid id). */

@@ -54,6 +54,9 @@ static const struct {
     {P4T_L_STATUS, false, "gateway/status"},
     {P4T_L_HOLD, true, "hold"},
     {P4T_L_HOLD_REPLY, true, "hold/reply"},
+    {P4T_L_LOOKUP, true, "lookup"},
+    {P4T_L_CUSTOMER, true, "customer"},
+    {P4T_L_CUSTOMER_ACK, true, "customer/ack"},
 };
 #define N_LOCAL_KINDS (sizeof local_kinds / sizeof local_kinds[0])
 
@@ -100,6 +103,10 @@ int p4t_topic_local_filter(char *buf, size_t len, enum p4t_local kind, const cha
         suffix = "sync";
     else if (kind == P4T_L_HOLD)
         suffix = "hold";
+    else if (kind == P4T_L_LOOKUP)
+        suffix = "lookup";
+    else if (kind == P4T_L_CUSTOMER)
+        suffix = "customer";
     else
         return P4T_EINVAL;
     if (!p4t_store_id_valid(store))

@@ -17,6 +17,7 @@
 
 #define EXIT_USAGE 2
 #define DEFAULT_WAIT_MS 5000
+#define LOOKUP_WAIT_MS 1000 /* p4term loyalty: the answer from HQ, at most this long */
 
 static const char usage_text[] =
     "usage: p4term --config FILE [--log-level LEVEL] COMMAND [ARGS]\n"
@@ -28,7 +29,9 @@ static const char usage_text[] =
     "  price SKU print the cached price in effect now (minor units) and its version\n"
     "  stock SKU print the cached stock on hand\n"
     "  customer ID        print a cached customer (name, tier)\n"
-    "  loyalty CUSTOMER   print a customer's cached loyalty balance (points)\n"
+    "  customer add ID --name NAME [--tier TIER]   sign a customer up at this register\n"
+    "  loyalty CUSTOMER   ask HQ for a customer's balance (up to --wait-ms, default 1000),\n"
+    "                     print it from the cache (--cached: the cache alone, offline)\n"
     "  hold      reserve stock at the gateway before a sale (or --release a hold)\n"
     "  sync      bring the cache up to date with the gateway, print the change cursor\n"
     "  flush     send pending sales and wait until the gateway acknowledged them all\n"
@@ -758,16 +761,69 @@ static int cmd_customer(struct p4term *t, const char *id)
     return 0;
 }
 
-static int cmd_loyalty(struct p4term *t, const char *customer)
+/* The card is scanned: with an online handle the register asks HQ through the gateway
+ * (p4term_lookup) within WAIT_MS, counted from DEADLINE_MS's start; offline, or with no answer
+ * in time, the cache answers. */
+static int cmd_loyalty(struct p4term *t, const char *customer, bool online, int64_t deadline_ms)
 {
-    int64_t balance = 0;
-    int rc = p4term_loyalty_balance(t, customer, &balance);
+    int64_t balance = 0, left;
+    bool answered = false;
+    int rc;
+
+    if (online) {
+        wait_synced(deadline_ms - p4_mono_ms());
+        left = deadline_ms - p4_mono_ms();
+        rc = p4term_lookup(t, customer, left > 0 ? left : 0, &balance, &answered);
+        if (!answered && rc != P4TERM_EINVAL)
+            fprintf(stderr, "p4term: no answer from HQ in time: the cached balance\n");
+    } else {
+        rc = p4term_loyalty_balance(t, customer, &balance);
+    }
 
     if (rc == P4TERM_ENOTFOUND)
         fprintf(stderr, "p4term: no loyalty balance for %s in the cache\n", customer);
     if (rc)
         return 1;
     printf("balance=%lld\n", (long long)balance);
+    return 0;
+}
+
+/* p4term customer add ID --name NAME [--tier TIER]: journaled, then up to WAIT_MS for the
+ * gateway's ack. Exit 0 once journaled (also when still pending), 1 if refused. */
+static int cmd_customer_add(struct p4term *t, int argc, char **argv, int64_t wait_ms)
+{
+    const char *name = NULL, *tier = NULL;
+    char reason[P4T_REASON_MAX];
+    int64_t deadline = p4_mono_ms() + wait_ms, pending = 1;
+    int rc;
+
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--name") == 0 && i + 1 < argc) {
+            name = argv[++i];
+        } else if (strcmp(argv[i], "--tier") == 0 && i + 1 < argc) {
+            tier = argv[++i];
+        } else {
+            fprintf(stderr, "p4term customer add: unknown argument %s\n", argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    if (!name) {
+        fprintf(stderr, "p4term customer add: --name is required\n");
+        return EXIT_USAGE;
+    }
+    rc = p4term_customer_add(t, argv[1], name, tier, reason, sizeof(reason));
+    if (rc) {
+        fprintf(stderr, "p4term customer add: refused: %s\n", reason[0] ? reason : "error");
+        return 1;
+    }
+    for (;;) {
+        if (p4term_signups_pending(t, &pending) != 0)
+            return 1;
+        if (pending == 0 || p4_mono_ms() >= deadline || cli_stop)
+            break;
+        wait_event(p4_mono_ms() + 20 < deadline ? p4_mono_ms() + 20 : deadline);
+    }
+    printf("customer=%s status=%s\n", argv[1], pending == 0 ? "acked" : "pending");
     return 0;
 }
 
@@ -826,7 +882,7 @@ int main(int argc, char **argv)
     char reason[512], password[256] = "";
     enum p4_log_level level = P4_LOG_WARN;
     int64_t wait_ms = DEFAULT_WAIT_MS;
-    bool do_sync = false, online;
+    bool do_sync = false, online, cached_only = false, wait_given = false, signup = false;
     int i, rc = EXIT_USAGE, cmd_at = 0;
 
     umask(077); /* journals, caches and register password files are the register's alone */
@@ -887,7 +943,10 @@ int main(int argc, char **argv)
                 return 0;
             } else if (strcmp(argv[i], "--sync") == 0) {
                 do_sync = true;
+            } else if (strcmp(argv[i], "--cached") == 0 && strcmp(cmd, "loyalty") == 0) {
+                cached_only = true;
             } else if (strcmp(argv[i], "--wait-ms") == 0 && i + 1 < argc) {
+                wait_given = true;
                 if (cli_parse_int(argv[++i], 0, 3600000, &wait_ms) != 0) {
                     fprintf(stderr, "p4term: --wait-ms must be 0..3600000\n");
                     return EXIT_USAGE;
@@ -897,7 +956,8 @@ int main(int argc, char **argv)
             }
         }
         argc = keep;
-        if (is_lookup(cmd) != (argc == 1)) {
+        signup = strcmp(cmd, "customer") == 0 && argc >= 2 && strcmp(argv[0], "add") == 0;
+        if (!signup && is_lookup(cmd) != (argc == 1)) {
             fprintf(stderr, "p4term %s: wrong arguments (see --help)\n", cmd);
             return EXIT_USAGE;
         }
@@ -915,6 +975,17 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     /* Lookups and the pending list answer from the file alone unless asked to refresh. */
     online = !(strcmp(cmd, "pending") == 0 || (is_lookup(cmd) && !do_sync));
+    /* A scanned card asks HQ (contract 6.9) unless --cached; a sign-up is sent at once. */
+    if ((strcmp(cmd, "loyalty") == 0 && !cached_only) || signup)
+        online = true;
+    if (strcmp(cmd, "loyalty") == 0 && !wait_given)
+        wait_ms = LOOKUP_WAIT_MS;
+    if (strcmp(cmd, "loyalty") == 0 && online && !cfg.client_id[0]) {
+        /* A clean session of its own: the till's own process may be connected at the same
+         * time under the register's usual client id, and must not be taken over. */
+        snprintf(cfg.client_id, sizeof(cfg.client_id), "p4term-%s-%s-lookup", cfg.store,
+                 cfg.reg);
+    }
     opt.offline = !online;
     watch_mode = strcmp(cmd, "watch") == 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -930,13 +1001,15 @@ int main(int argc, char **argv)
         rc = cmd_sale(t, &cfg, argc, argv);
     else if (strcmp(cmd, "pending") == 0)
         rc = cmd_pending(t);
+    else if (signup)
+        rc = cmd_customer_add(t, argc, argv, wait_ms);
+    else if (strcmp(cmd, "loyalty") == 0)
+        rc = cmd_loyalty(t, argv[0], online, p4_mono_ms() + wait_ms);
     else if (is_lookup(cmd)) {
         if (do_sync)
             wait_synced(wait_ms);
         if (strcmp(cmd, "customer") == 0)
             rc = cmd_customer(t, argv[0]);
-        else if (strcmp(cmd, "loyalty") == 0)
-            rc = cmd_loyalty(t, argv[0]);
         else
             rc = cmd_lookup(t, strcmp(cmd, "price") == 0, argv[0]);
     } else if (strcmp(cmd, "hold") == 0)

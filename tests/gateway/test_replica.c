@@ -87,13 +87,13 @@ static void given_stock(struct replica *r)
 
 /* One group from r1's topic: two sales, a resend of the first, a wrong register, garbage and
  * an oversized message (gw_seq 1 and 2, an oversell of A-1, 3 rejects). */
-static void ingest_group1(struct ingest *in, int64_t now)
+static void ingest_group1(struct group *in, int64_t now)
 {
     char buf[1024], topic[P4T_TOPIC_MAX];
 
     p4t_topic_local(topic, sizeof(topic), P4T_L_SALE, "s001", "r1");
     CHECK_INT(replica_begin(in->r), 0);
-    CHECK_INT(ingest_begin(in), 0);
+    CHECK_INT(group_begin(in), 0);
     sale_json(buf, sizeof(buf), ID1, 1, "r1", "sale", "A-1", 3, 250);
     CHECK_INT(ingest_sale(in, topic, buf, strlen(buf), strlen(buf), now), 0);
     sale_json(buf, sizeof(buf), ID2, 2, "r1", "sale", "A-1", 9, 250);
@@ -108,13 +108,13 @@ static void ingest_group1(struct ingest *in, int64_t now)
 }
 
 /* A later group: a resend of ID2, a void of B-2 and a return of A-1 (gw_seq 3 and 4). */
-static void ingest_group2(struct ingest *in, int64_t now)
+static void ingest_group2(struct group *in, int64_t now)
 {
     char buf[1024], topic[P4T_TOPIC_MAX];
 
     p4t_topic_local(topic, sizeof(topic), P4T_L_SALE, "s001", "r1");
     CHECK_INT(replica_begin(in->r), 0);
-    CHECK_INT(ingest_begin(in), 0);
+    CHECK_INT(group_begin(in), 0);
     sale_json(buf, sizeof(buf), ID2, 2, "r1", "sale", "A-1", 9, 250);
     CHECK_INT(ingest_sale(in, topic, buf, strlen(buf), strlen(buf), now), 0);
     sale_json(buf, sizeof(buf), "01900000-0000-7000-8000-000000000004", 3, "r1", "void", "B-2", 1,
@@ -130,13 +130,13 @@ static void ingest_group2(struct ingest *in, int64_t now)
  * alert queued behind gw_seq 2 (outbox oid 3), r1 at seq 4. */
 static void given_sales(struct replica *r)
 {
-    struct ingest in;
+    struct group in;
 
     given_stock(r);
-    CHECK_INT(ingest_init(&in, r, &cfg), 0);
+    CHECK_INT(group_init(&in, r, &cfg), 0);
     ingest_group1(&in, NOW_MS);
     ingest_group2(&in, NOW_MS);
-    ingest_cleanup(&in);
+    group_cleanup(&in);
 }
 
 /* N stock rows PREFIX-0.. PREFIX-(N-1) with on_hand = their number, in one transaction. */
@@ -195,12 +195,12 @@ static void test_import(struct replica *r)
 
 static void test_ingest(struct replica *r)
 {
-    struct ingest in;
+    struct group in;
     int64_t now = NOW_MS;
     struct p4t_ack ack;
     char reason[P4T_REASON_MAX];
 
-    CHECK_INT(ingest_init(&in, r, &cfg), 0);
+    CHECK_INT(group_init(&in, r, &cfg), 0);
     CHECK_INT(in.gw_head, 0);
     CHECK_INT(in.change_head, 6);
 
@@ -312,7 +312,7 @@ static void test_ingest(struct replica *r)
     CHECK_INT(q_int(r, "SELECT max(gw_seq) FROM sales"), 4);
     CHECK_INT(q_int(r, "SELECT last_seq FROM registers WHERE reg = 'r1'"), 4);
     check_changes_gap_free(r);
-    ingest_cleanup(&in);
+    group_cleanup(&in);
 }
 
 static void test_sync(struct replica *r)
@@ -550,13 +550,13 @@ static void test_snapshot_stream(struct replica *r)
 }
 
 /* Applies one downlink message (topic kind KIND) in its own transaction. */
-static void down(struct ingest *in, const char *kind, const char *json)
+static void down(struct group *in, const char *kind, const char *json)
 {
     char topic[P4T_TOPIC_MAX];
 
     p4t_topic_down(topic, sizeof(topic), "acme", "_all", kind);
     CHECK_INT(replica_begin(in->r), 0);
-    CHECK_INT(ingest_begin(in), 0);
+    CHECK_INT(group_begin(in), 0);
     CHECK_INT(downlink_apply(in, topic, json, strlen(json), strlen(json), NOW_MS), 0);
     CHECK_INT(replica_commit(in->r), 0);
 }
@@ -564,11 +564,11 @@ static void down(struct ingest *in, const char *kind, const char *json)
 /* HQ's downlink: idempotent, version-ordered, all-or-nothing; the stock rule; loyalty. */
 static void test_downlink(struct replica *r)
 {
-    struct ingest in;
+    struct group in;
     char buf[1024], ts[P4T_TS_LEN], later[P4T_TS_LEN], earlier[P4T_TS_LEN];
     int64_t now = NOW_MS, n;
 
-    CHECK_INT(ingest_init(&in, r, &cfg), 0);
+    CHECK_INT(group_init(&in, r, &cfg), 0);
     p4t_ts_format(now, ts);
     p4t_ts_format(now + 60000, later);
     p4t_ts_format(now - 60000, earlier);
@@ -589,7 +589,7 @@ static void test_downlink(struct replica *r)
     CHECK_INT(in.alerts.n, 1); /* the bad_downlink alert, for the core loop to publish */
     CHECK_INT(q_int(r, "SELECT count(*) FROM outbox WHERE kind = 'alert'"
                        " AND payload LIKE '%bad_downlink%'"), 1);
-    ingest_done(&in);
+    group_done(&in);
 
     /* Stock: a count at now is the baseline; a receive before it is recorded only; an
      * adjustment after it counts; the same id twice once. */
@@ -619,7 +619,7 @@ static void test_downlink(struct replica *r)
 
         p4t_topic_local(topic, sizeof(topic), P4T_L_SALE, "s001", "r3");
         CHECK_INT(replica_begin(r), 0);
-        CHECK_INT(ingest_begin(&in), 0);
+        CHECK_INT(group_begin(&in), 0);
         CHECK_INT(ingest_sale(&in, topic, buf, strlen(buf), strlen(buf), now), 0);
         CHECK_INT(replica_commit(r), 0);
     }
@@ -628,7 +628,7 @@ static void test_downlink(struct replica *r)
     CHECK_INT(in.alerts.n, 1);
     if (in.alerts.n == 1)
         CHECK_CONTAINS(in.alerts.items[0].payload, "\"reason\":\"wan_down\"");
-    ingest_done(&in);
+    group_done(&in);
 
     /* With offline_loyalty_redeem = allow the same overdraw is flagged but not alerted. */
     cfg.offline_loyalty_allow = true;
@@ -638,7 +638,7 @@ static void test_downlink(struct replica *r)
         buf[strlen("{\"id\":\"01900000-0000-7000-8000-0000000000")] = 'd';
         p4t_topic_local(topic, sizeof(topic), P4T_L_SALE, "s001", "r3");
         CHECK_INT(replica_begin(r), 0);
-        CHECK_INT(ingest_begin(&in), 0);
+        CHECK_INT(group_begin(&in), 0);
         CHECK_INT(ingest_sale(&in, topic, buf, strlen(buf), strlen(buf), now), 0);
         CHECK_INT(replica_commit(r), 0);
     }
@@ -646,7 +646,7 @@ static void test_downlink(struct replica *r)
     CHECK_INT(q_int(r, "SELECT balance FROM loyalty WHERE customer = 'C-9'"), -40);
     CHECK_INT(q_int(r, "SELECT count(*) FROM sales WHERE flags LIKE '%loyalty_overdraw%'"), 2);
     CHECK_INT(in.alerts.n, 0);
-    ingest_done(&in);
+    group_done(&in);
 
     /* v1 registers: a window that starts later changes nothing now; when it starts, the
      * once-a-second timer publishes the price then in effect. */
@@ -657,14 +657,14 @@ static void test_downlink(struct replica *r)
     CHECK_INT(q_int(r, "SELECT count(*) FROM changes"), n);
     CHECK_INT(q_int(r, "SELECT next_edge_ms FROM prices WHERE sku = 'P-1'"), now + 60000);
     CHECK_INT(replica_begin(r), 0);
-    CHECK_INT(ingest_begin(&in), 0);
+    CHECK_INT(group_begin(&in), 0);
     CHECK_INT(downlink_price_edges(&in, now + 61000), 0);
     CHECK_INT(replica_commit(r), 0);
     CHECK_INT(in.changes.n, 1);
     if (in.changes.n == 1)
         CHECK_STR(in.changes.items[0].value, "{\"price\":80,\"ver\":11}");
-    ingest_done(&in);
-    ingest_cleanup(&in);
+    group_done(&in);
+    group_cleanup(&in);
 }
 
 static void test_outbox(struct replica *r)
@@ -764,6 +764,36 @@ static void test_reopen(struct replica *r)
     CHECK_INT(q_int(r, "SELECT on_hand FROM stock WHERE sku = 'A-1'"), 0);
 }
 
+/* Timer passes are bounded by one number each, in C: 150 expired holds end 100 then 50; 70
+ * price windows ending are republished 64 then 6 (the queries' LIMIT is that same number). */
+static void test_timer_batches(struct replica *r)
+{
+    struct group in;
+    int64_t left = -1;
+
+    CHECK_INT(group_init(&in, r, &cfg), 0);
+    CHECK_INT(sqlite3_exec(r->db,
+                           "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                           "WHERE i < 150) INSERT INTO holds(reg, hold, req_id, expires_ms) "
+                           "SELECT 'r1', 'h' || i, 'q' || i, 1000 FROM n;"
+                           "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                           "WHERE i < 70) INSERT INTO prices(sku, price, ver, next_edge_ms) "
+                           "SELECT 'P-' || i, 100, 1, 1000 FROM n;",
+                           NULL, NULL, NULL), SQLITE_OK);
+    CHECK_INT(replica_begin(r), 0);
+    CHECK_INT(group_begin(&in), 0);
+    CHECK_INT(holds_expire(&in, NOW_MS), P4GW_HOLDS_EXPIRE_BATCH);
+    CHECK_INT(holds_expire(&in, NOW_MS), 150 - P4GW_HOLDS_EXPIRE_BATCH);
+    CHECK_INT(holds_expire(&in, NOW_MS), 0);
+    CHECK_INT(downlink_price_edges(&in, NOW_MS), 0);
+    CHECK_INT(replica_commit(r), 0);
+    group_done(&in);
+    /* A price with no state left stops being watched: the first pass took exactly a batch. */
+    left = q_int(r, "SELECT count(*) FROM prices WHERE next_edge_ms IS NOT NULL");
+    CHECK_INT(left, 70 - P4GW_PRICE_EDGES_BATCH);
+    group_cleanup(&in);
+}
+
 /* Each case starts from its own new database in DIR, given the state GIVEN builds (none when
  * NULL); STANDALONE cases open their own. `gw_replica_test NAME` runs one case alone, as CTest
  * does for each, so no case can lean on what another left behind. */
@@ -783,6 +813,7 @@ static const struct {
     {"downlink", NULL, test_downlink, NULL},
     {"reopen", given_sales, test_reopen, NULL},
     {"checkpointer", NULL, NULL, test_checkpointer},
+    {"timers", NULL, test_timer_batches, NULL},
 };
 
 static void run_case(size_t i)

@@ -248,6 +248,42 @@ static void test_sales_never_commit_without_full_sync(const char *dir)
     journal_close(j);
 }
 
+/* Sign-ups (contract 1.2): pending until an ack names (id, ver); kept across a reopen. */
+static void test_signups(const char *dir)
+{
+    char path[256];
+    struct journal *j = NULL;
+    struct journal_row rows[4];
+    size_t got = 0;
+    bool changed = true;
+
+    snprintf(path, sizeof(path), "%s/r09.db", dir);
+    CHECK_INT(journal_open(path, &j, NULL), 0);
+    CHECK_INT(journal_begin(j), 0);
+    CHECK_INT(journal_signup_add(j, "C-1", 11, "{\"items\":[1]}", 1000), 0);
+    CHECK_INT(journal_signup_add(j, "C-2", 12, "{\"items\":[2]}", 1001), 0);
+    CHECK_INT(journal_commit(j), 0);
+    journal_close(j);
+    CHECK_INT(journal_open(path, &j, NULL), 0);
+    CHECK_INT(journal_signup_pending(j, rows, 4, &got), 0);
+    CHECK_INT(got, 2);
+    CHECK_INT(rows[0].seq, 11);
+    CHECK_STR(rows[1].payload, "{\"items\":[2]}");
+    for (size_t i = 0; i < got; i++)
+        journal_row_cleanup(&rows[i]);
+    CHECK_INT(journal_signup_ack(j, "C-1", 99, 2000, &changed), 0); /* another ver */
+    CHECK(!changed);
+    CHECK_INT(journal_signup_ack(j, "C-1", 11, 2000, &changed), 0);
+    CHECK(changed);
+    CHECK_INT(journal_signup_ack(j, "C-1", 11, 2001, &changed), 0); /* a repeated ack */
+    CHECK(!changed);
+    CHECK_INT(journal_signup_pending(j, rows, 4, &got), 0);
+    CHECK_INT(got, 1);
+    CHECK_INT(rows[0].seq, 12);
+    journal_row_cleanup(&rows[0]);
+    journal_close(j);
+}
+
 int main(void)
 {
     char dir[64];
@@ -257,6 +293,7 @@ int main(void)
     test_seq_continues_and_states(dir);
     test_unnumbered_then_numbered(dir);
     test_sales_never_commit_without_full_sync(dir);
+    test_signups(dir);
     tmpdir_remove(dir);
     CHECK_DONE();
 }

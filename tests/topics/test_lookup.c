@@ -41,5 +41,31 @@ int main(void)
     l.n_customers = 1;
     l.customers[0][0] = '\0';
     ASSERT_INT_EQ(p4t_lookup_encode(&l, &text), P4T_EINVAL);
+    {
+        /* The register's topics of revision 1.2: lookup, sign-up and its ack. */
+        char t[P4T_TOPIC_MAX + 1], store[P4T_ID_MAX + 1], reg[P4T_ID_MAX + 1];
+        enum p4t_local kind;
+
+        ASSERT_INT_EQ(p4t_topic_local(t, sizeof t, P4T_L_LOOKUP, "s001", "r01"), 0);
+        ASSERT_STR_EQ(t, "pos/v1/s001/reg/r01/lookup");
+        ASSERT_INT_EQ(p4t_topic_local(t, sizeof t, P4T_L_CUSTOMER_ACK, "s001", "r01"), 0);
+        ASSERT_STR_EQ(t, "pos/v1/s001/reg/r01/customer/ack");
+        ASSERT_INT_EQ(p4t_topic_local_filter(t, sizeof t, P4T_L_LOOKUP, "s001"), 0);
+        ASSERT_STR_EQ(t, "pos/v1/s001/reg/+/lookup");
+        ASSERT_INT_EQ(p4t_topic_local_filter(t, sizeof t, P4T_L_CUSTOMER, "s001"), 0);
+        ASSERT_STR_EQ(t, "pos/v1/s001/reg/+/customer");
+        ASSERT_INT_EQ(p4t_topic_local_filter(t, sizeof t, P4T_L_CUSTOMER_ACK, "s001"),
+                      P4T_EINVAL);
+        ASSERT_INT_EQ(p4t_topic_parse_local("pos/v1/s001/reg/r07/customer", &kind, store, reg),
+                      0);
+        ASSERT_INT_EQ(kind, P4T_L_CUSTOMER);
+        ASSERT_INT_EQ(p4t_topic_parse_local("pos/v1/s001/reg/r07/customer/ack", &kind, store,
+                                            reg),
+                      0);
+        ASSERT_INT_EQ(kind, P4T_L_CUSTOMER_ACK);
+        ASSERT_INT_EQ(p4t_topic_parse_local("pos/v1/s001/reg/r07/lookup", &kind, store, reg), 0);
+        ASSERT_INT_EQ(kind, P4T_L_LOOKUP);
+        ASSERT_STR_EQ(reg, "r07");
+    }
     return check_done("test_lookup");
 }
