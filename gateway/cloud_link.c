@@ -23,13 +23,26 @@ static void push_session(struct link *l, int present)
     queue_push(l->q, ev);
 }
 
+/* With several nodes, says which one took the connection (a failover shows in the log). */
+static void log_node(const struct link *l, const char *server_uri)
+{
+    char uri[P4GW_URI_MAX];
+
+    if (l->cfg->n_cloud_uris < 2 || !server_uri)
+        return;
+    p4_uri_redact(server_uri, uri, sizeof(uri));
+    p4_info("cloud node connected uri=%s", uri);
+}
+
 static void on_connect_ok(void *context, MQTTAsync_successData *resp)
 {
+    log_node(context, resp ? resp->alt.connect.serverURI : NULL);
     push_session(context, resp ? resp->alt.connect.sessionPresent : 0);
 }
 
 static void on_connect_ok5(void *context, MQTTAsync_successData5 *resp)
 {
+    log_node(context, resp ? resp->alt.connect.serverURI : NULL);
     push_session(context, resp ? resp->alt.connect.sessionPresent : 0);
 }
 
@@ -128,6 +141,15 @@ int cloud_link_start(struct link *l, const struct p4gw_config *cfg, struct queue
     opts.maxRetryInterval = cfg->reconnect_max_s;
     opts.connectTimeout = 10;
     opts.context = l;
+    if (cfg->n_cloud_uris > 1) {
+        /* A clustered broker: Paho tries the nodes in order at every (re)connect, with the
+         * same backoff as for one broker, so the link fails over to the next node and comes
+         * back to the first when it returns. Paho does not write to the array. */
+        for (int i = 0; i < cfg->n_cloud_uris; i++)
+            l->uris[i] = (char *)cfg->cloud_uris[i];
+        opts.serverURIs = l->uris;
+        opts.serverURIcount = cfg->n_cloud_uris;
+    }
     will.topicName = l->will_topic;
     will.message = l->will_payload;
     will.qos = 1;
@@ -163,8 +185,8 @@ int cloud_link_start(struct link *l, const struct p4gw_config *cfg, struct queue
         p4_error("cloud connect refused uri=%s rc=%d", uri, rc);
         return P4GW_EMQTT;
     }
-    p4_info("cloud connecting uri=%s client_id=%s mqtt_version=%s tls=%s", uri,
-            cfg->cloud_client_id, l->mqtt_version == MQTTVERSION_5 ? "5" : "3.1.1",
+    p4_info("cloud connecting uri=%s nodes=%d client_id=%s mqtt_version=%s tls=%s", uri,
+            cfg->n_cloud_uris, cfg->cloud_client_id, l->mqtt_version == MQTTVERSION_5 ? "5" : "3.1.1",
             !cfg->cloud_tls ? "off" : cfg->cert_file[0] ? "mutual" : "server-only");
     return P4GW_OK;
 }

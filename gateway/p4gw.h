@@ -44,7 +44,10 @@ struct p4gw_config {
     char local_username[P4GW_CLIENT_ID_MAX];
     char local_password_file[PATH_MAX];
     /* [cloud] */
-    char cloud_uri[P4GW_URI_MAX];
+    char cloud_uri[P4GW_URI_MAX]; /* the first (preferred) node of cloud_uris */
+#define P4GW_MAX_URIS 8
+    char cloud_uris[P4GW_MAX_URIS][P4GW_URI_MAX]; /* the broker's nodes, in order of preference */
+    int n_cloud_uris;
     char cloud_client_id[P4GW_CLIENT_ID_MAX];
     int mqtt_version; /* 4 (3.1.1) or 5, as MQTTVERSION_* */
     char ca_file[PATH_MAX];
@@ -393,6 +396,7 @@ struct link {
     bool cloud;
     int mqtt_version;
     char will_topic[P4T_TOPIC_MAX];
+    char *uris[P4GW_MAX_URIS]; /* cloud: the connect options' serverURIs (borrowed from cfg) */
     char *will_payload;
     char password[256];
     uint64_t refused; /* publishes MQTTAsync_sendMessage refused (core thread only) */
