@@ -12,7 +12,9 @@
 #include "p4common.h"
 
 /* CONNACK: whether the broker still had our session (and the downlink queued for us). Paho
- * calls this for the first connect and for automatic reconnects alike. */
+ * 1.3.12 calls the connect options' onSuccess for the first connect only, not for its
+ * automatic reconnects (seen in tests/hq/hq_rabbitmq.py's failover): a reconnect reaches
+ * on_cloud_up through link_on_connected without a session flag. */
 static void push_session(struct link *l, int present)
 {
     struct event *ev = event_new(EV_CLOUD_SESSION);
@@ -23,7 +25,8 @@ static void push_session(struct link *l, int present)
     queue_push(l->q, ev);
 }
 
-/* With several nodes, says which one took the connection (a failover shows in the log). */
+/* With several nodes, says which one took the first connection (see push_session: Paho does
+ * not say which node an automatic reconnect reached). */
 static void log_node(const struct link *l, const char *server_uri)
 {
     char uri[P4GW_URI_MAX];

@@ -59,13 +59,32 @@ def _log(msg):
         sys.stderr.write("rabbit: %s\n" % msg)
 
 
-def _free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def _ephemeral_low():
     try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _free_port():
+    """A free 127.0.0.1 port below the kernel's ephemeral range. A node binds its listeners
+    seconds after the port is picked (and again after join_cluster), and a port the kernel
+    handed out (bind to 0) can meanwhile become the local end of some outgoing connection,
+    e.g. the Erlang distribution's between the nodes: the node then fails with eaddrinuse."""
+    import random
+    top = min(_ephemeral_low(), 32768)
+    for _ in range(200):
+        port = random.randrange(20000, top)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no free port in 20000..%d" % top)
 
 
 def _accepts(port):
