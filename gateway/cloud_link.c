@@ -189,7 +189,8 @@ int cloud_link_start(struct link *l, const struct p4gw_config *cfg, struct queue
         return P4GW_EMQTT;
     }
     p4_info("cloud connecting uri=%s nodes=%d client_id=%s mqtt_version=%s tls=%s", uri,
-            cfg->n_cloud_uris, cfg->cloud_client_id, l->mqtt_version == MQTTVERSION_5 ? "5" : "3.1.1",
+            cfg->n_cloud_uris, cfg->cloud_client_id,
+            l->mqtt_version == MQTTVERSION_5 ? "5" : "3.1.1",
             !cfg->cloud_tls ? "off" : cfg->cert_file[0] ? "mutual" : "server-only");
     return P4GW_OK;
 }
