@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -397,6 +398,9 @@ struct link {
     int mqtt_version;
     char will_topic[P4T_TOPIC_MAX];
     char *uris[P4GW_MAX_URIS]; /* cloud: the connect options' serverURIs (borrowed from cfg) */
+    atomic_bool connecting;    /* cloud, several nodes: a connect of ours is under way */
+    int retry_s;               /* cloud, several nodes: the current backoff (core thread) */
+    int64_t retry_at_ms;       /*   and when the next connect may start */
     char *will_payload;
     char password[256];
     uint64_t refused; /* publishes MQTTAsync_sendMessage refused (core thread only) */
@@ -410,6 +414,10 @@ struct link {
  * the retained last will. Returns 0 or P4GW_EMQTT (logged). */
 int local_link_start(struct link *l, const struct p4gw_config *cfg, struct queue *q,
                      const char *will_topic, const char *will_payload);
+/* Core thread, every loop: with several nodes, while the cloud link is down, starts the next
+ * connect (every node from the first) when the backoff allows; once up, resets the backoff.
+ * Nothing with one broker (Paho's own automatic reconnect). */
+void cloud_link_tick(struct link *l, int64_t now_ms);
 int cloud_link_start(struct link *l, const struct p4gw_config *cfg, struct queue *q,
                      const char *will_topic, const char *will_payload);
 /* Adds FILTER to the subscriptions L makes on every connect (at start, after *_link_start;
