@@ -507,6 +507,14 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
             return send_error(h, conn, MHD_HTTP_CONTENT_TOO_LARGE,
                               "body: larger than 4096 bytes");
         }
+        /* A body of unknown size (chunked) could only be refused by closing the connection
+         * once it grew too big (MHD takes no answer while it hands over upload data): ask for
+         * its length instead, as every browser form and HTTP client sends it. */
+        if (!length && MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding")) {
+            rq->answered = true;
+            return send_error(h, conn, MHD_HTTP_LENGTH_REQUIRED,
+                              "Content-Length: required (at most 4096 bytes)");
+        }
         return MHD_YES; /* headers only so far */
     }
     if (rq->answered) {
@@ -514,13 +522,10 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
         return MHD_YES;
     }
     if (*upload_len) {
-        /* A chunked body has no length up front: refused as soon as it passes the limit. */
-        if (rq->len + *upload_len > BODY_MAX) {
-            rq->answered = true;
-            *upload_len = 0;
-            return send_error(h, conn, MHD_HTTP_CONTENT_TOO_LARGE,
-                              "body: larger than 4096 bytes");
-        }
+        /* Cannot happen with the checks above (MHD holds a body to its Content-Length);
+         * should it, the connection is closed rather than the rest read. */
+        if (rq->len + *upload_len > BODY_MAX)
+            return MHD_NO;
         memcpy(rq->body + rq->len, upload, *upload_len);
         rq->len += *upload_len;
         *upload_len = 0;
