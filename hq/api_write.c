@@ -18,9 +18,18 @@ struct bad {
     char why[P4T_REASON_MAX];
 };
 
+/* FIELD may be a client's key: at most 64 bytes of it, printable ASCII (others '?'), so the
+ * answer always reads "field: what" whatever the key. */
 static int fail(struct bad *b, const char *field, const char *what)
 {
-    snprintf(b->why, sizeof b->why, "%s: %s", field, what);
+    char name[65];
+    size_t i = 0;
+
+    for (; field[i] && i + 1 < sizeof name; i++)
+        name[i] = (unsigned char)field[i] < 0x20 || (unsigned char)field[i] > 0x7e ? '?'
+                                                                                   : field[i];
+    name[i] = '\0';
+    snprintf(b->why, sizeof b->why, "%s%s: %s", name, field[i] ? "..." : "", what);
     return P4HQ_EINVAL;
 }
 

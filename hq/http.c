@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <openssl/evp.h>
+
 #include "p4common.h"
 #include "ratelimit.h"
 
@@ -276,11 +278,22 @@ static void peer_text(struct MHD_Connection *conn, char *out, size_t out_len)
 
 /* ---- authentication ---- */
 
+/* The login throttle's tag of a bad token: 8 bytes of its SHA-256 (tells a repeat only). */
+static void token_tag(const char *token, size_t len, unsigned char tag[8])
+{
+    unsigned char d[32];
+
+    EVP_Digest(token, len, d, NULL, EVP_sha256(), NULL);
+    memcpy(tag, d, 8);
+    p4_memzero(d, sizeof d);
+}
+
 /* The role of the request's bearer token or login cookie; WHO gets the audit actor (role, how
  * it was presented, the token's fingerprint, the peer). *BAD_TOKEN tells that a bearer token
  * was presented and is not valid (counted by the login throttle). */
 static enum role request_role(struct http *h, struct MHD_Connection *conn,
-                              struct audit_actor *who, bool *bad_token)
+                              struct audit_actor *who, bool *bad_token,
+                              unsigned char tag[8])
 {
     const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
     const char *cookie, *how = "cookie";
@@ -301,6 +314,8 @@ static enum role request_role(struct http *h, struct MHD_Connection *conn,
             role = auth_token(h->auth, authz, strlen(authz));
         }
         *bad_token = role == ROLE_NONE;
+        if (*bad_token)
+            token_tag(authz, strlen(authz), tag);
     } else {
         cookie = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, AUTH_COOKIE);
         role = cookie ? auth_cookie_check(h->auth, cookie) : ROLE_NONE;
@@ -314,6 +329,7 @@ static enum MHD_Result do_login(struct http *h, struct MHD_Connection *conn, str
 {
     char token[AUTH_TOKEN_MAX + 1];
     char value[AUTH_COOKIE_MAX], cookie[AUTH_COOKIE_MAX + 128], addr[INET6_ADDRSTRLEN];
+    unsigned char tag[8];
     enum role role = ROLE_NONE;
     int n, wait_s;
 
@@ -329,10 +345,11 @@ static enum MHD_Result do_login(struct http *h, struct MHD_Connection *conn, str
     n = auth_form_field(rq->body, "token", token, sizeof token);
     if (n > 0)
         role = auth_token(h->auth, token, (size_t)n);
+    token_tag(token, n > 0 ? (size_t)n : 0, tag);
     p4_memzero(token, sizeof token);
     p4_memzero(rq->body, sizeof rq->body);
     if (role == ROLE_NONE) {
-        ratelimit_login_failed(h->limits, peer(conn), p4_mono_ms());
+        ratelimit_login_failed(h->limits, peer(conn), p4_mono_ms(), tag);
         p4_info("http login refused peer=%s", addr);
         return login_failed(h, conn);
     }
@@ -390,6 +407,7 @@ static enum MHD_Result route(struct http *h, struct MHD_Connection *conn, const 
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     bool post = strcmp(method, "POST") == 0;
     struct audit_actor who;
+    unsigned char tag[8];
     bool bad_token;
     enum role role;
     int wait_s;
@@ -438,9 +456,9 @@ static enum MHD_Result route(struct http *h, struct MHD_Connection *conn, const 
             return send_throttled(h, conn, wait_s,
                                   "authorization: too many bad tokens, try again later");
     }
-    role = request_role(h, conn, &who, &bad_token);
+    role = request_role(h, conn, &who, &bad_token, tag);
     if (bad_token) {
-        ratelimit_login_failed(h->limits, peer(conn), p4_mono_ms());
+        ratelimit_login_failed(h->limits, peer(conn), p4_mono_ms(), tag);
         p4_info("http bad token peer=%s", who.origin);
     }
     if (strcmp(url, "/") == 0 && get) {

@@ -23,6 +23,7 @@ struct slot {
     int fails;              /* bad tokens since last_fail_ms - RATELIMIT_FORGET_S */
     int64_t last_fail_ms;
     int64_t blocked_until_ms;
+    unsigned char last_tag[8]; /* the last bad token's tag */
 };
 
 struct ratelimit {
@@ -140,7 +141,8 @@ int ratelimit_login_wait(struct ratelimit *rl, const struct sockaddr *addr, int6
     return wait_s;
 }
 
-void ratelimit_login_failed(struct ratelimit *rl, const struct sockaddr *addr, int64_t now_ms)
+void ratelimit_login_failed(struct ratelimit *rl, const struct sockaddr *addr, int64_t now_ms,
+                            const unsigned char tag[8])
 {
     struct slot *s;
 
@@ -148,6 +150,12 @@ void ratelimit_login_failed(struct ratelimit *rl, const struct sockaddr *addr, i
     s = find(rl, addr, now_ms);
     if (now_ms - s->last_fail_ms > (int64_t)RATELIMIT_FORGET_S * 1000)
         s->fails = 0;
+    if (s->fails > 0 && memcmp(s->last_tag, tag, sizeof s->last_tag) == 0) {
+        s->last_fail_ms = now_ms;
+        pthread_mutex_unlock(&rl->mu);
+        return;
+    }
+    memcpy(s->last_tag, tag, sizeof s->last_tag);
     s->fails++;
     s->last_fail_ms = now_ms;
     if (s->fails >= rl->login_failures) {

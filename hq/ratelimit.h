@@ -21,7 +21,10 @@ void ratelimit_free(struct ratelimit *rl);
 int ratelimit_request(struct ratelimit *rl, const struct sockaddr *addr, int64_t now_ms);
 /* 0 when ADDR may present a token now, else the seconds until it may. */
 int ratelimit_login_wait(struct ratelimit *rl, const struct sockaddr *addr, int64_t now_ms);
-/* Counts a bad token from ADDR (and starts or doubles its delay). */
-void ratelimit_login_failed(struct ratelimit *rl, const struct sockaddr *addr, int64_t now_ms);
+/* Counts a bad token from ADDR (and starts or doubles its delay). TAG (8 bytes, a digest of
+ * the token) tells a repeat: the same wrong token again (a client with a stale token) teaches
+ * nothing new and is not counted again; a guess is a new token. */
+void ratelimit_login_failed(struct ratelimit *rl, const struct sockaddr *addr, int64_t now_ms,
+                            const unsigned char tag[8]);
 
 #endif
