@@ -568,6 +568,9 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+/* libmicrohttpd's own messages, at debug level. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char line[256];
