@@ -68,6 +68,9 @@ struct p4hq_config {
     int http_threads;
     int http_max_connections;
     int feed_retention_h;           /* dash_feed rows kept */
+    int http_requests_per_s;        /* per client address; 0: no limit */
+    int http_request_burst;
+    int http_login_failures;        /* bad tokens per address before the delay starts */
     int log_level;
     char log_file[P4HQ_PATH_MAX];
     struct p4hq_accounts accounts;
@@ -75,6 +78,7 @@ struct p4hq_config {
     int batch_max_messages;         /* MQTT messages per transaction */
     int queue_max;                  /* messages waiting for the ingest thread */
     int queue_max_mb;               /* and their bytes, MiB */
+    bool require_registered_stores; /* uplink of stores missing from store_registry refused */
 };
 
 /* Sets every default (no tenant, no URI). */
