@@ -1056,7 +1056,10 @@ void ingest_run(struct ingest *in, volatile int *stop)
     if (connect_db(in, stop) != 0)
         return;
     while (!*stop) {
-        struct hq_msg *group = link_pop(in->link, in->cfg->batch_max_messages, 200);
+        struct hq_msg *group;
+
+        link_tick(in->link);
+        group = link_pop(in->link, in->cfg->batch_max_messages, 200);
 
         if (group) {
             int64_t t0 = p4_mono_ms();

@@ -175,6 +175,9 @@ struct link;
 /* Creates the client and starts connecting (automatic reconnect). Messages of the tenant's
  * up/ topics land in a queue of at most cfg->queue_max; link_pop takes them. */
 int link_start(struct link **out, const struct p4hq_config *cfg);
+/* Connects again when the link is down and its backoff has passed; called by the ingest
+ * thread's loop (at least every 200 ms). Never blocks. */
+void link_tick(struct link *l);
 /* Takes up to MAX queued messages (a list, oldest first), waiting at most WAIT_MS for the
  * first. NULL when none. */
 struct hq_msg *link_pop(struct link *l, int max, int wait_ms);
