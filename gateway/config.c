@@ -26,6 +26,7 @@ enum key_kind {
     K_STORE,    /* store id syntax */
     K_TEXT,     /* any text that fits */
     K_URI,      /* MQTT server URI */
+    K_URIS,     /* one MQTT server URI, or a cluster's nodes separated by commas */
     K_FILE,     /* an existing readable file */
     K_PATH,     /* a path we will create or open later */
     K_INT,      /* integer within [min, max], stored in an int */
@@ -56,7 +57,7 @@ static const struct key_def keys[] = {
     {"local", "client_id", K_TEXT, F(local_client_id), 0, 0, false, {NULL, NULL}},
     {"local", "username", K_TEXT, F(local_username), 0, 0, false, {NULL, NULL}},
     {"local", "password_file", K_FILE, F(local_password_file), 0, 0, false, {NULL, NULL}},
-    {"cloud", "uri", K_URI, F(cloud_uri), 0, 0, true, {NULL, NULL}},
+    {"cloud", "uri", K_URIS, F(cloud_uri), 0, 0, true, {NULL, NULL}},
     {"cloud", "client_id", K_TEXT, F(cloud_client_id), 0, 0, false, {NULL, NULL}},
     {"cloud", "mqtt_version", K_MQTTV, F(mqtt_version), 0, 0, false, {NULL, NULL}},
     {"cloud", "ca_file", K_FILE, F(ca_file), 0, 0, false, {NULL, NULL}},
@@ -224,6 +225,61 @@ static bool uri_ok(const char *s, bool *tls)
     return false;
 }
 
+/* [cloud] uri: one broker, or the nodes of a clustered broker separated by commas (and/or
+ * blanks), at most P4GW_MAX_URIS. Paho tries them in order at every (re)connect, so the link
+ * fails over to the next node and back to the first when it returns. Every node must use
+ * TLS or none does: the certificate settings apply to all of them. The first node is also
+ * cloud_uri (the TLS diagnosis looks at it). Returns 0 or -1 after fail(). */
+static int set_uris(struct load_ctx *c, const struct key_def *d, const char *value)
+{
+    struct p4gw_config *cfg = c->cfg;
+    const char *p = value;
+    bool tls = false;
+
+    cfg->n_cloud_uris = 0;
+    for (;;) {
+        char *u, shown[P4GW_URI_MAX];
+        bool this_tls;
+        size_t n;
+
+        p += strspn(p, ", \t");
+        n = strcspn(p, ", \t");
+        if (n == 0)
+            break;
+        if (cfg->n_cloud_uris == P4GW_MAX_URIS || n >= P4GW_URI_MAX) {
+            fail(c, c->lineno, "[%s] %s: at most %d URIs of %d bytes each", d->section,
+                 d->key, P4GW_MAX_URIS, P4GW_URI_MAX - 1);
+            return -1;
+        }
+        u = cfg->cloud_uris[cfg->n_cloud_uris];
+        memcpy(u, p, n);
+        u[n] = '\0';
+        p += n;
+        if (!uri_ok(u, &this_tls)) {
+            /* A URI may carry user:password@; the error line must not. */
+            p4_uri_redact(u, shown, sizeof(shown));
+            fail(c, c->lineno, "[%s] %s: \"%s\" is not an MQTT URI (tcp://, mqtt://, ssl://, "
+                 "mqtts://, ws:// or wss:// followed by host:port)", d->section, d->key, shown);
+            return -1;
+        }
+        if (cfg->n_cloud_uris > 0 && this_tls != tls) {
+            fail(c, c->lineno, "[%s] %s: either every node uses TLS (ssl://, mqtts://, wss://) "
+                 "or none does", d->section, d->key);
+            return -1;
+        }
+        tls = this_tls;
+        cfg->n_cloud_uris++;
+    }
+    if (cfg->n_cloud_uris == 0) {
+        fail(c, c->lineno, "[%s] %s: no URI (expected tcp://host:port or a list separated by "
+             "commas)", d->section, d->key);
+        return -1;
+    }
+    cfg->cloud_tls = tls;
+    memcpy(cfg->cloud_uri, cfg->cloud_uris[0], sizeof(cfg->cloud_uri));
+    return 0;
+}
+
 /* Validates VALUE for D and stores it. Returns 0 or -1 after fail(). */
 static int set_value(struct load_ctx *c, const struct key_def *d, const char *value)
 {
@@ -264,9 +320,9 @@ static int set_value(struct load_ctx *c, const struct key_def *d, const char *va
                  "mqtts://, ws:// or wss:// followed by host:port)", sec, key, shown);
             return -1;
         }
-        if (strcmp(sec, "cloud") == 0)
-            c->cfg->cloud_tls = tls;
         break;
+    case K_URIS:
+        return set_uris(c, d, value);
     case K_FILE:
         if (access(value, R_OK) != 0) {
             fail(c, c->lineno, "[%s] %s: cannot read %s: %s", sec, key, value, strerror(errno));

@@ -985,6 +985,7 @@ int p4gw_run(const struct p4gw_config *cfg)
             send_resync(g);
         if (g->local_up)
             link_sub_tick(&g->local, p4_mono_ms());
+        cloud_link_tick(&g->cloud, p4_mono_ms()); /* several nodes: our own reconnects */
         if (g->cloud_up) {
             link_sub_tick(&g->cloud, p4_mono_ms());
             outbox_tick(&g->ob, p4_mono_ms());

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,7 +45,10 @@ struct p4gw_config {
     char local_username[P4GW_CLIENT_ID_MAX];
     char local_password_file[PATH_MAX];
     /* [cloud] */
-    char cloud_uri[P4GW_URI_MAX];
+    char cloud_uri[P4GW_URI_MAX]; /* the first (preferred) node of cloud_uris */
+#define P4GW_MAX_URIS 8
+    char cloud_uris[P4GW_MAX_URIS][P4GW_URI_MAX]; /* the broker's nodes, in order of preference */
+    int n_cloud_uris;
     char cloud_client_id[P4GW_CLIENT_ID_MAX];
     int mqtt_version; /* 4 (3.1.1) or 5, as MQTTVERSION_* */
     char ca_file[PATH_MAX];
@@ -397,6 +401,10 @@ struct link {
     bool cloud;
     int mqtt_version;
     char will_topic[P4T_TOPIC_MAX];
+    char *uris[P4GW_MAX_URIS]; /* cloud: the connect options' serverURIs (borrowed from cfg) */
+    atomic_bool connecting;    /* cloud, several nodes: a connect of ours is under way */
+    int retry_s;               /* cloud, several nodes: the current backoff (core thread) */
+    int64_t retry_at_ms;       /*   and when the next connect may start */
     char *will_payload;
     char password[256];
     uint64_t refused; /* publishes MQTTAsync_sendMessage refused (core thread only) */
@@ -410,6 +418,10 @@ struct link {
  * the retained last will. Returns 0 or P4GW_EMQTT (logged). */
 int local_link_start(struct link *l, const struct p4gw_config *cfg, struct queue *q,
                      const char *will_topic, const char *will_payload);
+/* Core thread, every loop: with several nodes, while the cloud link is down, starts the next
+ * connect (every node from the first) when the backoff allows; once up, resets the backoff.
+ * Nothing with one broker (Paho's own automatic reconnect). */
+void cloud_link_tick(struct link *l, int64_t now_ms);
 int cloud_link_start(struct link *l, const struct p4gw_config *cfg, struct queue *q,
                      const char *will_topic, const char *will_payload);
 /* Adds FILTER to the subscriptions L makes on every connect (at start, after *_link_start;

@@ -434,7 +434,8 @@ static int snapshot(const struct p4hq_config *cfg, struct db *db, const struct a
 }
 
 static void post_ack(const struct p4hq_config *cfg, struct db *db, const char *id,
-                     const char *body, size_t body_len, enum role role, struct reply *out)
+                     const char *body, size_t body_len, enum role role,
+                     const struct audit_actor *who, struct reply *out)
 {
     const char *params[3] = {cfg->tenant, id, role_name(role)};
     PGresult *res;
@@ -455,24 +456,36 @@ static void post_ack(const struct p4hq_config *cfg, struct db *db, const char *i
         api_error(out, MHD_HTTP_BAD_REQUEST, "id: not an alert id (a UUID)");
         return;
     }
-    if (db_run(db, "ack", 3, params, &res) != 0) {
+    /* The acknowledgement and its audit row commit together. */
+    if (db_exec(db, "BEGIN", "begin") != 0 || db_run(db, "ack", 3, params, &res) != 0) {
+        if (db_ok(db))
+            db_exec(db, "ROLLBACK", "rollback");
         reply_db_error(out);
         return;
     }
     if (strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
         PQclear(res);
+        db_exec(db, "ROLLBACK", "rollback");
         api_error(out, MHD_HTTP_NOT_FOUND, "id: no such alert");
         return;
     }
     snprintf(text, sizeof text, "{\"id\":\"%s\",\"acked\":true,\"new\":%s}", id,
              strcmp(PQgetvalue(res, 0, 1), "0") ? "true" : "false");
     PQclear(res);
+    if ((strstr(text, "\"new\":true") &&
+         audit_record(db, cfg->tenant, who, "alert.ack", text) != 0) ||
+        db_exec(db, "COMMIT", "commit") != 0) {
+        if (db_ok(db))
+            db_exec(db, "ROLLBACK", "rollback");
+        reply_db_error(out);
+        return;
+    }
     reply_take(out, MHD_HTTP_OK, strdup(text));
 }
 
 void api_handle(const struct p4hq_config *cfg, struct MHD_Connection *conn, const char *method,
                 const char *url, const char *body, size_t body_len, enum role role,
-                struct reply *out)
+                const struct audit_actor *who, struct reply *out)
 {
     const char *path = url + strlen("/api/");
     struct args a;
@@ -497,7 +510,7 @@ void api_handle(const struct p4hq_config *cfg, struct MHD_Connection *conn, cons
             return;
         }
         /* Changes to master data (api_write.c). */
-        if (api_write_handle(cfg, thread_db(cfg), path, body, body_len, out))
+        if (api_write_handle(cfg, thread_db(cfg), path, body, body_len, who, out))
             return;
         if (strncmp(path, "alerts/", 7) != 0 || n < 11 || strcmp(path + n - 4, "/ack") != 0) {
             api_error(out, MHD_HTTP_NOT_FOUND, "path: no such resource");
@@ -512,7 +525,7 @@ void api_handle(const struct p4hq_config *cfg, struct MHD_Connection *conn, cons
             char id[64];
 
             snprintf(id, sizeof id, "%.*s", (int)(n - 11), path + 7);
-            post_ack(cfg, db, id, body, body_len, role, out);
+            post_ack(cfg, db, id, body, body_len, role, who, out);
         }
         return;
     }

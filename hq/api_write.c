@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "audit.h"
 #include "authority.h"
 #include "dash.h"
 #include "p4common.h"
@@ -17,9 +18,18 @@ struct bad {
     char why[P4T_REASON_MAX];
 };
 
+/* FIELD may be a client's key: at most 64 bytes of it, printable ASCII (others '?'), so the
+ * answer always reads "field: what" whatever the key. */
 static int fail(struct bad *b, const char *field, const char *what)
 {
-    snprintf(b->why, sizeof b->why, "%s: %s", field, what);
+    char name[65];
+    size_t i = 0;
+
+    for (; field[i] && i + 1 < sizeof name; i++)
+        name[i] = (unsigned char)field[i] < 0x20 || (unsigned char)field[i] > 0x7e ? '?'
+                                                                                   : field[i];
+    name[i] = '\0';
+    snprintf(b->why, sizeof b->why, "%s%s: %s", name, field[i] ? "..." : "", what);
     return P4HQ_EINVAL;
 }
 
@@ -338,17 +348,58 @@ static int do_loyalty(struct db *db, const struct p4hq_config *cfg, const cJSON 
     return rc;
 }
 
+/* The audit row of a change that succeeded, in its transaction: ACTION (for stock, its type),
+ * detail {"request": BODY, "result": RESULT}. */
+static int audit_write(struct db *db, const struct p4hq_config *cfg,
+                       const struct audit_actor *who, const char *action, const cJSON *body,
+                       const char *arg, const char *result)
+{
+    cJSON *d = cJSON_CreateObject(), *req = cJSON_Duplicate(body, true);
+    cJSON *res = cJSON_Parse(result);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(body, "type");
+    char act[48], *text = NULL;
+    int rc = P4HQ_ENOMEM;
+
+    if (!d || !req || !res) {
+        cJSON_Delete(req);
+        cJSON_Delete(res);
+        goto out;
+    }
+    if (arg)
+        cJSON_AddStringToObject(d, "id", arg);
+    cJSON_AddItemToObject(d, "request", req);
+    cJSON_AddItemToObject(d, "result", res);
+    text = cJSON_PrintUnformatted(d);
+    if (!text)
+        goto out;
+    if (strcmp(action, "stock") == 0 && cJSON_IsString(type))
+        snprintf(act, sizeof act, "stock.%s", type->valuestring);
+    else if (strcmp(action, "price.set") == 0 &&
+             (cJSON_HasObjectItem(body, "from") || cJSON_HasObjectItem(body, "until")))
+        snprintf(act, sizeof act, "price.window");
+    else
+        snprintf(act, sizeof act, "%s", action);
+    rc = audit_record(db, cfg->tenant, who, act, text);
+out:
+    cJSON_Delete(d);
+    free(text);
+    return rc;
+}
+
 bool api_write_handle(const struct p4hq_config *cfg, struct db *db, const char *path,
-                      const char *body, size_t body_len, struct reply *out)
+                      const char *body, size_t body_len, const struct audit_actor *who,
+                      struct reply *out)
 {
     static const struct {
-        const char *path;
+        const char *path, *action;
         change_fn fn;
     } routes[] = {
-        {"prices", do_price},      {"promos", do_promo},   {"customers", do_customer},
-        {"stock", do_stock},       {"loyalty", do_loyalty},
+        {"prices", "price.set", do_price},          {"promos", "promo.put", do_promo},
+        {"customers", "customer.put", do_customer}, {"stock", "stock", do_stock},
+        {"loyalty", "loyalty.adjust", do_loyalty},
     };
     char result[P4T_OBJ_ID_MAX + 96] = "", arg[P4T_OBJ_ID_MAX + 1];
+    const char *action = NULL;
     change_fn fn = NULL;
     const char *argp = NULL;
     struct bad b = {""};
@@ -356,8 +407,10 @@ bool api_write_handle(const struct p4hq_config *cfg, struct db *db, const char *
     int rc;
 
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        if (strcmp(path, routes[i].path) == 0)
+        if (strcmp(path, routes[i].path) == 0) {
             fn = routes[i].fn;
+            action = routes[i].action;
+        }
     }
     /* promos/{id}/retire */
     if (!fn && strncmp(path, "promos/", 7) == 0) {
@@ -366,6 +419,7 @@ bool api_write_handle(const struct p4hq_config *cfg, struct db *db, const char *
             snprintf(arg, sizeof arg, "%.*s", (int)(n - 14), path + 7);
             argp = arg;
             fn = do_promo;
+            action = "promo.retire";
         }
     }
     if (!fn)
@@ -383,6 +437,8 @@ bool api_write_handle(const struct p4hq_config *cfg, struct db *db, const char *
     rc = db_exec(db, "BEGIN", "begin");
     if (!rc)
         rc = fn(db, cfg, json, argp, result, sizeof result, &b);
+    if (!rc)
+        rc = audit_write(db, cfg, who, action, json, argp, result);
     if (!rc)
         rc = db_exec(db, "COMMIT", "commit");
     cJSON_Delete(json);

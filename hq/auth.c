@@ -43,6 +43,7 @@ struct cached {
 
 struct auth {
     struct token_hash viewer, admin;
+    char viewer_fp[AUTH_FP_LEN], admin_fp[AUTH_FP_LEN];
     unsigned char key[32];          /* HMAC key of the login cookie */
     int session_s;
     pthread_mutex_t kdf_mu;         /* one KDF at a time */
@@ -135,6 +136,71 @@ static int parse_hash(const char *s, struct token_hash *h, char *why, size_t why
     return P4HQ_OK;
 }
 
+/* "sha256:" and the first 8 bytes of SHA-256 over the configured hash line: tells which token
+ * was used (and changes when it is rotated) without anything a guess could be checked on. */
+static void fingerprint(const char *hash_line, char out[AUTH_FP_LEN])
+{
+    unsigned char d[32];
+    char hex[17];
+
+    out[0] = '\0';
+    if (!hash_line[0])
+        return;
+    EVP_Digest(hash_line, strlen(hash_line), d, NULL, EVP_sha256(), NULL);
+    tohex(d, 8, hex);
+    snprintf(out, AUTH_FP_LEN, "sha256:%s", hex);
+}
+
+const char *auth_fingerprint(const struct auth *a, enum role role)
+{
+    return role == ROLE_ADMIN ? a->admin_fp : role == ROLE_VIEWER ? a->viewer_fp : "";
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int auth_form_field(const char *body, const char *name, char *out, size_t out_len)
+{
+    size_t nlen = strlen(name), o = 0;
+    const char *p = body;
+
+    while (p && *p) {
+        if (strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+            for (p += nlen + 1; *p && *p != '&'; p++) {
+                int c = (unsigned char)*p;
+
+                if (c == '+') {
+                    c = ' ';
+                } else if (c == '%') {
+                    int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
+
+                    if (lo < 0)
+                        return -1;
+                    c = hi * 16 + lo;
+                    p += 2;
+                }
+                if (o + 1 >= out_len)
+                    return -1;
+                out[o++] = (char)c;
+            }
+            out[o] = '\0';
+            return (int)o;
+        }
+        p = strchr(p, '&');
+        if (p)
+            p++;
+    }
+    return -1;
+}
+
 int auth_hash_valid(const char *hash, char *why, size_t why_len)
 {
     struct token_hash h;
@@ -176,6 +242,8 @@ int auth_new(struct auth **out, const struct p4hq_config *cfg)
         free(a);
         return P4HQ_EIO;
     }
+    fingerprint(cfg->viewer_token_hash, a->viewer_fp);
+    fingerprint(cfg->admin_token_hash, a->admin_fp);
     if (!a->viewer.set && !a->admin.set)
         p4_warn("http: no [http] viewer_token_hash or admin_token_hash: only /healthz answers");
     a->session_s = cfg->session_hours * 3600;

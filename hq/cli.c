@@ -35,6 +35,9 @@ static const char usage[] =
     "  customer put ID --name NAME [--tier T]                       prints the version\n"
     "  stock receive|transfer|adjust|count SKU QTY --store S [--at TS] [--id ID]\n"
     "  loyalty adjust CUSTOMER POINTS [--reason TEXT] [--id ID]     prints the entry id\n"
+    "  store add STORE [--note TEXT] | store remove STORE   the stores HQ accepts uplink from\n"
+    "  store list                      registered stores\n"
+    "  audit [--from TS] [--to TS] [--limit N]   changes made at HQ, newest first\n"
     "  migrate                         apply pending schema migrations and exit\n"
     "  db init [--admin CONNINFO]      create the roles and database, apply the migrations\n"
     "  db status                       schema version: applied and pending migrations\n";
@@ -79,6 +82,22 @@ static const struct {
              " 'YYYY-MM-DD\"T\"HH24\":00Z\"')"},
 };
 
+static const char sql_store_list[] =
+    "SELECT r.store, to_char(r.added_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+    " AS added_at, r.added_by, coalesce(r.note, '') AS note,"
+    " coalesce(to_char(s.last_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '')"
+    " AS last_seen FROM store_registry r LEFT JOIN stores s USING (tenant, store)"
+    " WHERE r.tenant = $1 ORDER BY r.store";
+
+/* $1 tenant, $2 from, $3 to, $4 limit */
+static const char sql_audit[] =
+    "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS at, via,"
+    " actor, coalesce(token_fp, '') AS token_fp, origin, action, detail FROM audit_log"
+    " WHERE tenant = $1 AND at >= $2::timestamptz AND at < $3::timestamptz"
+    " ORDER BY id DESC LIMIT $4::bigint";
+
+#define OID_JSONB 3802
+
 static bool is_number_type(Oid t)
 {
     return t == 20 || t == 21 || t == 23 || t == 1700; /* int8, int2, int4, numeric */
@@ -115,8 +134,8 @@ static int print_result(PGresult *res, enum format fmt)
                 cJSON *item;
                 if (PQgetisnull(res, r, c))
                     item = cJSON_CreateNull();
-                else if (is_number_type(PQftype(res, c)))
-                    item = cJSON_CreateRaw(v); /* exact digits, never through a double */
+                else if (is_number_type(PQftype(res, c)) || PQftype(res, c) == OID_JSONB)
+                    item = cJSON_CreateRaw(v); /* exact digits; JSON as PostgreSQL wrote it */
                 else
                     item = cJSON_CreateString(v);
                 if (!item || !cJSON_AddItemToObject(o, PQfname(res, c), item))
@@ -191,7 +210,7 @@ static bool opt_known(const char *key)
     static const char *const known[] = {"format", "by", "from", "to", "until", "store",
                                         "at", "id", "name", "tier", "reason", "type",
                                         "sku", "percent", "price", "n", "m", "admin",
-                                        NULL};
+                                        "note", "limit", NULL};
 
     for (size_t i = 0; known[i]; i++) {
         if (strcmp(known[i], key) == 0)
@@ -319,6 +338,20 @@ int cli_run(const struct p4hq_config *cfg, int argc, char **argv)
             rc = query_print(&db, sql_stores, 1, v, fmt);
         } else if (strcmp(cmd, "alerts") == 0 && n_words == 1) {
             rc = query_print(&db, sql_alerts, 1, v, fmt);
+        } else if (strcmp(cmd, "store") == 0 && strcmp(sub, "list") == 0 && n_words == 2) {
+            rc = query_print(&db, sql_store_list, 1, v, fmt);
+        } else if (strcmp(cmd, "audit") == 0 && n_words == 1) {
+            const char *limit = cli_opt(&opts, "limit");
+            const char *av[4] = {cfg->tenant, from ? from : "-infinity", to ? to : "infinity",
+                                 limit ? limit : "1000"};
+
+            if (strspn(av[3], "0123456789") != strlen(av[3]) || !av[3][0] ||
+                strlen(av[3]) > 9) {
+                fprintf(stderr, "p4hq: --limit: must be a whole number\n");
+                rc = EXIT_USAGE;
+            } else {
+                rc = query_print(&db, sql_audit, 4, av, fmt);
+            }
         } else if (strcmp(cmd, "migrate") == 0 && n_words == 1) {
             rc = 0;
         } else if (strcmp(cmd, "report") == 0 && strcmp(sub, "trial-balance") == 0 &&

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
+#include "audit.h"
 #include "authority.h"
 #include "p4common.h"
 
@@ -66,9 +69,55 @@ static int check_sku(const char *sku)
     return 0;
 }
 
-/* Runs CHANGE's database part between BEGIN and COMMIT; prints ERR on a refusal. */
-static int finish(struct db *db, int rc, const char *err)
+/* The command being run, for its audit row. */
+struct change {
+    const struct p4hq_config *cfg;
+    char **words;
+    int n_words;
+    const struct cli_opts *opts;
+};
+
+/* The audit row of CH in the open transaction: action "WORD0.WORD1", detail {"args": the
+ * words after them, "options": {--key: value}, "result": RESULT (a JSON object text)}. */
+static int audit_change(struct db *db, const struct change *ch, const char *result)
 {
+    cJSON *d = cJSON_CreateObject(), *args = cJSON_AddArrayToObject(d, "args");
+    cJSON *opts = cJSON_AddObjectToObject(d, "options");
+    cJSON *res = cJSON_Parse(result);
+    struct audit_actor who;
+    char action[64], *text = NULL;
+    int rc = P4HQ_ENOMEM;
+
+    if (!d || !args || !opts || !res)
+        goto out;
+    for (int i = 2; i < ch->n_words; i++)
+        cJSON_AddItemToArray(args, cJSON_CreateString(ch->words[i]));
+    for (int i = 0; i < ch->opts->n; i++) {
+        if (strcmp(ch->opts->keys[i], "format") != 0)
+            cJSON_AddStringToObject(opts, ch->opts->keys[i], ch->opts->vals[i]);
+    }
+    cJSON_AddItemToObject(d, "result", res);
+    res = NULL;
+    text = cJSON_PrintUnformatted(d);
+    if (!text)
+        goto out;
+    snprintf(action, sizeof action, "%s.%s", ch->words[0], ch->n_words > 1 ? ch->words[1] : "");
+    audit_actor_cli(&who);
+    rc = audit_record(db, ch->cfg->tenant, &who, action, text);
+out:
+    cJSON_Delete(res);
+    cJSON_Delete(d);
+    free(text);
+    return rc;
+}
+
+/* Ends the change's transaction: with RC 0 writes its audit row (RESULT: what it created, a
+ * JSON object text) and COMMITs, else rolls back; prints ERR on a refusal. */
+static int finish(struct db *db, const struct change *ch, int rc, const char *err,
+                  const char *result)
+{
+    if (rc == 0)
+        rc = audit_change(db, ch, result);
     if (rc == 0 && db_exec(db, "COMMIT", "commit") == 0)
         return 0;
     if (db_ok(db))
@@ -80,13 +129,16 @@ static int finish(struct db *db, int rc, const char *err)
     return EXIT_FAIL;
 }
 
-static int cmd_price(struct db *db, const struct p4hq_config *cfg, char **w, int n, bool window,
-                     const struct cli_opts *o)
+static int cmd_price(struct db *db, const struct change *ch, bool window)
 {
+    const struct p4hq_config *cfg = ch->cfg;
+    const struct cli_opts *o = ch->opts;
+    char **w = ch->words;
+    int n = ch->n_words;
     struct p4t_price_item item = {0};
     const char *store = cli_opt(o, "store");
-    char err[P4T_REASON_MAX] = "";
-    int64_t ver;
+    char err[P4T_REASON_MAX] = "", result[64];
+    int64_t ver = 0;
     int rc;
 
     if (n != 4)
@@ -109,20 +161,24 @@ static int cmd_price(struct db *db, const struct p4hq_config *cfg, char **w, int
     if (db_exec(db, "BEGIN", "begin") != 0)
         return EXIT_FAIL;
     rc = authority_price(db, cfg->tenant, &item, store, &ver, err, sizeof err);
-    rc = finish(db, rc, err);
+    snprintf(result, sizeof result, "{\"ver\":%" PRId64 "}", ver);
+    rc = finish(db, ch, rc, err, result);
     if (rc == 0)
         printf("%" PRId64 "\n", ver);
     return rc;
 }
 
-static int cmd_promo(struct db *db, const struct p4hq_config *cfg, char **w, int n,
-                     const struct cli_opts *o)
+static int cmd_promo(struct db *db, const struct change *ch)
 {
+    const struct p4hq_config *cfg = ch->cfg;
+    const struct cli_opts *o = ch->opts;
+    char **w = ch->words;
+    int n = ch->n_words;
     static const char *const types[] = {"percent_off", "fixed_price", "buy_n_pay_m"};
     struct p4t_promo p = {0};
-    char err[P4T_REASON_MAX] = "";
+    char err[P4T_REASON_MAX] = "", result[64];
     const char *type, *sku;
-    int64_t ver;
+    int64_t ver = 0;
     int rc;
 
     if (n != 3 || (strcmp(w[1], "put") != 0 && strcmp(w[1], "retire") != 0))
@@ -178,19 +234,23 @@ static int cmd_promo(struct db *db, const struct p4hq_config *cfg, char **w, int
     }
     if (!rc)
         rc = authority_promo(db, cfg->tenant, &p, &ver, err, sizeof err);
-    rc = finish(db, rc, err);
+    snprintf(result, sizeof result, "{\"ver\":%" PRId64 "}", ver);
+    rc = finish(db, ch, rc, err, result);
     if (rc == 0)
         printf("%" PRId64 "\n", ver);
     return rc;
 }
 
-static int cmd_customer(struct db *db, const struct p4hq_config *cfg, char **w, int n,
-                        const struct cli_opts *o)
+static int cmd_customer(struct db *db, const struct change *ch)
 {
+    const struct p4hq_config *cfg = ch->cfg;
+    const struct cli_opts *o = ch->opts;
+    char **w = ch->words;
+    int n = ch->n_words;
     struct p4t_customer c = {0};
     const char *name = cli_opt(o, "name"), *tier = cli_opt(o, "tier");
-    char err[P4T_REASON_MAX] = "";
-    int64_t ver;
+    char err[P4T_REASON_MAX] = "", result[64];
+    int64_t ver = 0;
     bool kept;
     int rc;
 
@@ -211,20 +271,24 @@ static int cmd_customer(struct db *db, const struct p4hq_config *cfg, char **w, 
     if (db_exec(db, "BEGIN", "begin") != 0)
         return EXIT_FAIL;
     rc = authority_customer(db, cfg->tenant, &c, NULL, false, &ver, &kept, err, sizeof err);
-    rc = finish(db, rc, err);
+    snprintf(result, sizeof result, "{\"ver\":%" PRId64 "}", ver);
+    rc = finish(db, ch, rc, err, result);
     if (rc == 0)
         printf("%" PRId64 "\n", ver);
     return rc;
 }
 
-static int cmd_stock(struct db *db, const struct p4hq_config *cfg, char **w, int n,
-                     const struct cli_opts *o)
+static int cmd_stock(struct db *db, const struct change *ch)
 {
+    const struct p4hq_config *cfg = ch->cfg;
+    const struct cli_opts *o = ch->opts;
+    char **w = ch->words;
+    int n = ch->n_words;
     static const char *const types[] = {"receive", "transfer", "adjust", "count"};
     struct p4t_stock_item it = {0};
     const char *store = cli_opt(o, "store"), *id = cli_opt(o, "id");
-    char err[P4T_REASON_MAX] = "", uuid[P4_UUID_LEN];
-    int64_t qty, on_hand;
+    char err[P4T_REASON_MAX] = "", uuid[P4_UUID_LEN], result[P4T_OBJ_ID_MAX + 64];
+    int64_t qty, on_hand = 0;
     bool has_at, known = false;
     int rc;
 
@@ -271,17 +335,23 @@ static int cmd_stock(struct db *db, const struct p4hq_config *cfg, char **w, int
     if (db_exec(db, "BEGIN", "begin") != 0)
         return EXIT_FAIL;
     rc = authority_stock(db, cfg->tenant, store, &it, &on_hand, err, sizeof err);
-    rc = finish(db, rc, err);
+    snprintf(result, sizeof result, "{\"id\":\"%s\",\"on_hand\":%" PRId64 "}", it.id,
+             on_hand);
+    rc = finish(db, ch, rc, err, result);
     if (rc == 0)
         printf("%s\n", it.id);
     return rc;
 }
 
-static int cmd_loyalty(struct db *db, const struct p4hq_config *cfg, char **w, int n,
-                       const struct cli_opts *o)
+static int cmd_loyalty(struct db *db, const struct change *ch)
 {
+    const struct p4hq_config *cfg = ch->cfg;
+    const struct cli_opts *o = ch->opts;
+    char **w = ch->words;
+    int n = ch->n_words;
     const char *reason = cli_opt(o, "reason"), *id = cli_opt(o, "id");
     char err[P4T_REASON_MAX] = "", entry[P4T_OBJ_ID_MAX + 1], uuid[P4_UUID_LEN];
+    char result[P4T_OBJ_ID_MAX + 32];
     char *customers[1] = {NULL};
     int64_t points, overdrawn;
     int rc;
@@ -306,9 +376,64 @@ static int cmd_loyalty(struct db *db, const struct p4hq_config *cfg, char **w, i
     customers[0] = w[2];
     if (!rc)
         rc = authority_loyalty_push(db, cfg->tenant, customers, 1, &overdrawn);
-    rc = finish(db, rc, err);
+    snprintf(result, sizeof result, "{\"entry\":\"%s\"}", entry);
+    rc = finish(db, ch, rc, err, result);
     if (rc == 0)
         printf("%s\n", entry);
+    return rc;
+}
+
+/* store add S [--note TEXT] / store remove S: the stores HQ accepts uplink from when [ingest]
+ * require_registered_stores is on. Adding a known store changes nothing (exit 0). */
+static int cmd_store(struct db *db, const struct change *ch)
+{
+    const char *note = cli_opt(ch->opts, "note"), *store = ch->n_words == 3 ? ch->words[2] : "";
+    bool add = strcmp(ch->words[1], "add") == 0;
+    struct audit_actor who;
+    char result[96] = "";
+    PGresult *res;
+    int rc;
+
+    if (ch->n_words != 3 || (!add && strcmp(ch->words[1], "remove") != 0))
+        return usage_error("usage", "store add STORE [--note TEXT] | store remove STORE");
+    if (!p4t_store_id_valid(store))
+        return usage_error("store", "must be 1..32 characters [a-z0-9_-] starting with [a-z0-9]");
+    if (note && strlen(note) > P4HQ_TEXT_MAX)
+        return usage_error("--note", "longer than 256 bytes");
+    audit_actor_cli(&who);
+    if (db_exec(db, "BEGIN", "begin") != 0)
+        return EXIT_FAIL;
+    if (add) {
+        const char *v[4] = {ch->cfg->tenant, store, who.actor, note ? note : ""};
+        rc = db_query(db,
+                      "INSERT INTO store_registry (tenant, store, added_by, note)"
+                      " VALUES ($1, $2, $3, NULLIF($4, '')) ON CONFLICT DO NOTHING RETURNING 1",
+                      4, v, &res);
+    } else {
+        const char *v[2] = {ch->cfg->tenant, store};
+        rc = db_query(db, "DELETE FROM store_registry WHERE tenant = $1 AND store = $2"
+                          " RETURNING 1", 2, v, &res);
+    }
+    if (rc) {
+        finish(db, ch, rc, "", "{}");
+        return EXIT_FAIL;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        db_exec(db, "ROLLBACK", "rollback");
+        if (add) {
+            printf("%s was already registered\n", store);
+            return 0;
+        }
+        fprintf(stderr, "p4hq: store: %s is not registered\n", store);
+        return EXIT_FAIL;
+    }
+    PQclear(res);
+    snprintf(result, sizeof result, "{\"store\":\"%s\",\"registered\":%s}", store,
+             add ? "true" : "false");
+    rc = finish(db, ch, 0, "", result);
+    if (rc == 0)
+        printf("%s %s\n", store, add ? "registered" : "removed");
     return rc;
 }
 
@@ -316,16 +441,19 @@ int cli_change(struct db *db, const struct p4hq_config *cfg, char **words, int n
                const struct cli_opts *opts)
 {
     const char *cmd = words[0], *sub = n_words > 1 ? words[1] : "";
+    const struct change ch = {cfg, words, n_words, opts};
 
     if (strcmp(cmd, "price") == 0 && (strcmp(sub, "set") == 0 || strcmp(sub, "window") == 0))
-        return cmd_price(db, cfg, words, n_words, strcmp(sub, "window") == 0, opts);
+        return cmd_price(db, &ch, strcmp(sub, "window") == 0);
     if (strcmp(cmd, "promo") == 0)
-        return cmd_promo(db, cfg, words, n_words, opts);
+        return cmd_promo(db, &ch);
     if (strcmp(cmd, "customer") == 0)
-        return cmd_customer(db, cfg, words, n_words, opts);
+        return cmd_customer(db, &ch);
     if (strcmp(cmd, "stock") == 0)
-        return cmd_stock(db, cfg, words, n_words, opts);
+        return cmd_stock(db, &ch);
     if (strcmp(cmd, "loyalty") == 0)
-        return cmd_loyalty(db, cfg, words, n_words, opts);
+        return cmd_loyalty(db, &ch);
+    if (strcmp(cmd, "store") == 0 && (strcmp(sub, "add") == 0 || strcmp(sub, "remove") == 0))
+        return cmd_store(db, &ch);
     return CLI_NOT_A_CHANGE;
 }

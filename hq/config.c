@@ -24,7 +24,8 @@ enum key_kind {
     K_INT,    /* integer within [min, max] */
     K_MQTTV,  /* 3.1.1 | 5 */
     K_LEVEL,  /* debug | info | warn | error */
-    K_PERCENT /* 0..100 with up to two decimals, stored as basis points */
+    K_PERCENT, /* 0..100 with up to two decimals, stored as basis points */
+    K_BOOL     /* true | false */
 };
 
 struct key_def {
@@ -64,6 +65,9 @@ static const struct key_def keys[] = {
     {"http", "threads", K_INT, F(http_threads), 1, 64, false},
     {"http", "max_connections", K_INT, F(http_max_connections), 4, 10000, false},
     {"http", "feed_retention_h", K_INT, F(feed_retention_h), 1, 8760, false},
+    {"http", "requests_per_s", K_INT, F(http_requests_per_s), 0, 100000, false},
+    {"http", "request_burst", K_INT, F(http_request_burst), 1, 1000000, false},
+    {"http", "login_failures", K_INT, F(http_login_failures), 1, 1000, false},
     {"log", "level", K_LEVEL, F(log_level), 0, 0, false},
     {"log", "file", K_PATH, F(log_file), 0, 0, false},
     {"accounts", "cash", K_ID, F(accounts.cash), 0, 0, false},
@@ -78,6 +82,7 @@ static const struct key_def keys[] = {
     {"ingest", "batch_max_messages", K_INT, F(batch_max_messages), 1, 10000, false},
     {"ingest", "queue_max", K_INT, F(queue_max), 1, 1000000, false},
     {"ingest", "queue_max_mb", K_INT, F(queue_max_mb), 1, 65536, false},
+    {"ingest", "require_registered_stores", K_BOOL, F(require_registered_stores), 0, 0, false},
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -125,6 +130,9 @@ void config_defaults(struct p4hq_config *cfg)
     cfg->http_threads = 4;
     cfg->http_max_connections = 256;
     cfg->feed_retention_h = 48;
+    cfg->http_requests_per_s = 50;
+    cfg->http_request_burst = 200;
+    cfg->http_login_failures = 5;
     snprintf(cfg->accounts.cash, sizeof cfg->accounts.cash, "1000");
     snprintf(cfg->accounts.card, sizeof cfg->accounts.card, "1010");
     snprintf(cfg->accounts.other, sizeof cfg->accounts.other, "1190");
@@ -295,6 +303,13 @@ static int set_key(struct load_ctx *c, const struct key_def *k, const char *valu
             return 0;
         }
         return 1;
+    case K_BOOL:
+        if (strcmp(value, "true") == 0 || strcmp(value, "false") == 0) {
+            *(bool *)field = strcmp(value, "true") == 0;
+            return 1;
+        }
+        fail(c, line, "[%s] %s: must be true or false", k->section, k->key);
+        return 0;
     case K_TEXT:
     case K_PATH:
         break;

@@ -10,6 +10,7 @@
 
 #include <microhttpd.h>
 
+#include "audit.h"
 #include "p4hq.h"
 
 /* ---- auth.c ---- */
@@ -18,6 +19,7 @@ enum role { ROLE_NONE = 0, ROLE_VIEWER = 1, ROLE_ADMIN = 2 };
 #define AUTH_COOKIE "p4hq_session"
 #define AUTH_COOKIE_MAX 160
 #define AUTH_TOKEN_MAX 256
+#define AUTH_FP_LEN AUDIT_FP_LEN
 
 struct auth;
 /* Parses the configured token hashes and loads (or makes) the cookie key. Returns 0 or
@@ -36,6 +38,12 @@ void auth_cookie_make(struct auth *a, enum role role, char *out);
 /* The role a cookie value carries if its MAC is right and it has not expired. */
 enum role auth_cookie_check(struct auth *a, const char *value);
 const char *role_name(enum role r);
+/* The fingerprint of ROLE's configured token hash ("sha256:" + 16 hex digits; "" if none):
+ * names the token in the audit log, and cannot be used to check a guess of the token. */
+const char *auth_fingerprint(const struct auth *a, enum role role);
+/* The form field NAME of the x-www-form-urlencoded BODY (NUL-terminated), decoded into OUT
+ * (OUT_LEN bytes with the NUL). Returns its length, or -1 if absent, malformed or too long. */
+int auth_form_field(const char *body, const char *name, char *out, size_t out_len);
 int auth_session_s(const struct auth *a);
 
 /* ---- api.c: JSON routes, one database connection per MHD thread ---- */
@@ -48,16 +56,17 @@ struct reply {
  * a JSON {"error": "field: what is wrong"} with its status; never fails otherwise. */
 void api_handle(const struct p4hq_config *cfg, struct MHD_Connection *conn, const char *method,
                 const char *url, const char *body, size_t body_len, enum role role,
-                struct reply *out);
+                const struct audit_actor *who, struct reply *out);
 /* OUT = {"error": "WHAT"} with STATUS. */
 void api_error(struct reply *out, unsigned int status, const char *what);
 /* api_write.c: POST /api/{prices,promos,customers,stock,loyalty} and
  * /api/promos/{id}/retire (admin only; the caller checked the role). Returns false when PATH
  * is not one of them; else fills OUT: 201 with {"ver":N} / {"id":..} / {"entry":..} after
- * COMMIT, 400/409 {"error":"field: what"} with nothing written. DB is the thread's
- * connection (NULL: 503). */
+ * COMMIT (with WHO's audit row in the same transaction), 400/409 {"error":"field: what"}
+ * with nothing written. DB is the thread's connection (NULL: 503). */
 bool api_write_handle(const struct p4hq_config *cfg, struct db *db, const char *path,
-                      const char *body, size_t body_len, struct reply *out);
+                      const char *body, size_t body_len, const struct audit_actor *who,
+                      struct reply *out);
 /* True when the database answers (GET /readyz). */
 bool api_db_up(const struct p4hq_config *cfg);
 /* True when every migration compiled into p4hq is applied (GET /readyz). */

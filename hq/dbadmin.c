@@ -183,6 +183,10 @@ int dbadmin_init(const struct p4hq_config *cfg, const char *admin_conninfo)
         if (!rc)
             rc = run_ident(db.conn, "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ",
                            role, "", NULL, NULL);
+        /* The audit log is append-only for p4hq's role: rows in, never changed or removed. */
+        if (!rc)
+            rc = run_ident(db.conn, "REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM ", role,
+                           "", NULL, NULL);
         if (!rc)
             rc = migrate_accounts(&db, cfg);
         db_close(&db);

@@ -14,7 +14,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <openssl/evp.h>
+
 #include "p4common.h"
+#include "ratelimit.h"
 
 #define BODY_MAX 4096             /* login forms and API writes; more is refused (413) */
 #define CONN_TIMEOUT_S 30         /* an idle connection is closed; streams ping every 15 s */
@@ -33,6 +36,7 @@ struct http {
     struct link *link; /* the cloud link, for /readyz and /metrics (may be NULL) */
     struct auth *auth;
     struct stream *stream;
+    struct ratelimit *limits; /* per client address: requests and bad tokens */
     bool tls;
     char *cert, *key; /* PEM, kept for the daemon's life */
 };
@@ -41,7 +45,7 @@ struct http {
 struct req {
     char body[BODY_MAX + 1];
     size_t len;
-    bool too_big;
+    bool answered; /* refused before its body was read (too big, too many requests) */
 };
 
 /* ---- configuration ---- */
@@ -238,94 +242,122 @@ static enum MHD_Result login_failed(struct http *h, struct MHD_Connection *conn)
                      NULL, NULL);
 }
 
+/* 429 with Retry-After: the client waits, no thread here does. */
+static enum MHD_Result send_throttled(struct http *h, struct MHD_Connection *conn, int wait_s,
+                                      const char *what)
+{
+    struct reply r;
+    char after[16];
+
+    snprintf(after, sizeof after, "%d", wait_s);
+    api_error(&r, MHD_HTTP_TOO_MANY_REQUESTS, what);
+    return send_reply(h, conn, &r, "Retry-After", after);
+}
+
+/* ---- the client ---- */
+
+static const struct sockaddr *peer(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+    return ci ? ci->client_addr : NULL;
+}
+
+static void peer_text(struct MHD_Connection *conn, char *out, size_t out_len)
+{
+    const struct sockaddr *sa = peer(conn);
+    char ip[INET6_ADDRSTRLEN] = "";
+
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof ip);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof ip);
+    snprintf(out, out_len, "%s", ip[0] ? ip : "unknown");
+}
+
 /* ---- authentication ---- */
 
-static enum role request_role(struct http *h, struct MHD_Connection *conn)
+/* The login throttle's tag of a bad token: 8 bytes of its SHA-256 (tells a repeat only). */
+static void token_tag(const char *token, size_t len, unsigned char tag[8])
+{
+    unsigned char d[32];
+
+    EVP_Digest(token, len, d, NULL, EVP_sha256(), NULL);
+    memcpy(tag, d, 8);
+    p4_memzero(d, sizeof d);
+}
+
+/* The role of the request's bearer token or login cookie; WHO gets the audit actor (role, how
+ * it was presented, the token's fingerprint, the peer). *BAD_TOKEN tells that a bearer token
+ * was presented and is not valid (counted by the login throttle). */
+static enum role request_role(struct http *h, struct MHD_Connection *conn,
+                              struct audit_actor *who, bool *bad_token,
+                              unsigned char tag[8])
 {
     const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    const char *cookie;
+    const char *cookie, *how = "cookie";
+    enum role role;
 
+    *bad_token = false;
+    memset(who, 0, sizeof *who);
+    who->via = "api";
+    peer_text(conn, who->origin, sizeof who->origin);
     if (authz) {
-        if (strncasecmp(authz, "Bearer ", 7) != 0)
-            return ROLE_NONE;
-        authz += 7;
-        while (*authz == ' ')
-            authz++;
-        return auth_token(h->auth, authz, strlen(authz));
-    }
-    cookie = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, AUTH_COOKIE);
-    return cookie ? auth_cookie_check(h->auth, cookie) : ROLE_NONE;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* The form field NAME of an x-www-form-urlencoded BODY, decoded into OUT. Returns its length
- * or -1. */
-static int form_field(const char *body, const char *name, char *out, size_t out_len)
-{
-    size_t nlen = strlen(name), o = 0;
-    const char *p = body;
-
-    while (p && *p) {
-        if (strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
-            for (p += nlen + 1; *p && *p != '&'; p++) {
-                int c = (unsigned char)*p;
-
-                if (c == '+') {
-                    c = ' ';
-                } else if (c == '%') {
-                    int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
-
-                    if (lo < 0)
-                        return -1;
-                    c = hi * 16 + lo;
-                    p += 2;
-                }
-                if (o + 1 >= out_len)
-                    return -1;
-                out[o++] = (char)c;
-            }
-            out[o] = '\0';
-            return (int)o;
+        how = "bearer";
+        if (strncasecmp(authz, "Bearer ", 7) != 0) {
+            role = ROLE_NONE;
+        } else {
+            authz += 7;
+            while (*authz == ' ')
+                authz++;
+            role = auth_token(h->auth, authz, strlen(authz));
         }
-        p = strchr(p, '&');
-        if (p)
-            p++;
+        *bad_token = role == ROLE_NONE;
+        if (*bad_token)
+            token_tag(authz, strlen(authz), tag);
+    } else {
+        cookie = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, AUTH_COOKIE);
+        role = cookie ? auth_cookie_check(h->auth, cookie) : ROLE_NONE;
     }
-    return -1;
+    snprintf(who->actor, sizeof who->actor, "%s (%s)", role_name(role), how);
+    snprintf(who->token_fp, sizeof who->token_fp, "%s", auth_fingerprint(h->auth, role));
+    return role;
 }
 
 static enum MHD_Result do_login(struct http *h, struct MHD_Connection *conn, struct req *rq)
 {
     char token[AUTH_TOKEN_MAX + 1];
-    char value[AUTH_COOKIE_MAX], cookie[AUTH_COOKIE_MAX + 128];
+    char value[AUTH_COOKIE_MAX], cookie[AUTH_COOKIE_MAX + 128], addr[INET6_ADDRSTRLEN];
+    unsigned char tag[8];
     enum role role = ROLE_NONE;
-    int n;
+    int n, wait_s;
 
+    peer_text(conn, addr, sizeof addr);
+    /* A burst of bad tokens from one address: answered at once, without running the KDF. */
+    wait_s = ratelimit_login_wait(h->limits, peer(conn), p4_mono_ms());
+    if (wait_s > 0) {
+        p4_memzero(rq->body, sizeof rq->body);
+        p4_info("http login throttled peer=%s wait_s=%d", addr, wait_s);
+        return send_throttled(h, conn, wait_s, "token: too many bad tokens, try again later");
+    }
     rq->body[rq->len] = '\0';
-    n = form_field(rq->body, "token", token, sizeof token);
+    n = auth_form_field(rq->body, "token", token, sizeof token);
     if (n > 0)
         role = auth_token(h->auth, token, (size_t)n);
+    token_tag(token, n > 0 ? (size_t)n : 0, tag);
     p4_memzero(token, sizeof token);
     p4_memzero(rq->body, sizeof rq->body);
     if (role == ROLE_NONE) {
-        p4_info("http login refused");
+        ratelimit_login_failed(h->limits, peer(conn), p4_mono_ms(), tag);
+        p4_info("http login refused peer=%s", addr);
         return login_failed(h, conn);
     }
     auth_cookie_make(h->auth, role, value);
     snprintf(cookie, sizeof cookie,
              AUTH_COOKIE "=%s; Path=/; Max-Age=%d; HttpOnly; Secure; SameSite=Strict", value,
              auth_session_s(h->auth));
-    p4_info("http login role=%s", role_name(role));
+    p4_info("http login role=%s peer=%s", role_name(role), addr);
     return redirect(h, conn, "/", cookie);
 }
 
@@ -374,10 +406,12 @@ static enum MHD_Result route(struct http *h, struct MHD_Connection *conn, const 
 {
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     bool post = strcmp(method, "POST") == 0;
+    struct audit_actor who;
+    unsigned char tag[8];
+    bool bad_token;
     enum role role;
+    int wait_s;
 
-    if (rq->too_big)
-        return send_error(h, conn, MHD_HTTP_CONTENT_TOO_LARGE, "body: larger than 4096 bytes");
     /* For load balancers and orchestrators: the process answers (healthz), and it can do its
      * work: database reachable with every migration applied, cloud broker connected. */
     if (strcmp(url, "/healthz") == 0 && get) {
@@ -416,7 +450,17 @@ static enum MHD_Result route(struct http *h, struct MHD_Connection *conn, const 
     if (strcmp(url, "/logout") == 0 && post)
         return redirect(h, conn, "/login",
                         AUTH_COOKIE "=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict");
-    role = request_role(h, conn);
+    if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization")) {
+        wait_s = ratelimit_login_wait(h->limits, peer(conn), p4_mono_ms());
+        if (wait_s > 0)
+            return send_throttled(h, conn, wait_s,
+                                  "authorization: too many bad tokens, try again later");
+    }
+    role = request_role(h, conn, &who, &bad_token, tag);
+    if (bad_token) {
+        ratelimit_login_failed(h->limits, peer(conn), p4_mono_ms(), tag);
+        p4_info("http bad token peer=%s", who.origin);
+    }
     if (strcmp(url, "/") == 0 && get) {
         if (role == ROLE_NONE)
             return redirect(h, conn, "/login", NULL);
@@ -448,7 +492,7 @@ static enum MHD_Result route(struct http *h, struct MHD_Connection *conn, const 
     {
         struct reply r;
 
-        api_handle(h->cfg, conn, method, url, rq->body, rq->len, role, &r);
+        api_handle(h->cfg, conn, method, url, rq->body, rq->len, role, &who, &r);
         return send_reply(h, conn, &r, NULL, NULL);
     }
 }
@@ -462,19 +506,46 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 
     (void)version;
     if (!rq) {
+        const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                         "Content-Length");
+        int wait_s = ratelimit_request(h->limits, peer(conn), p4_mono_ms());
+
         rq = calloc(1, sizeof *rq);
         if (!rq)
             return MHD_NO;
         *con_cls = rq;
+        /* Answered from the headers alone: the body, if any, is never read (MHD closes the
+         * connection after the answer). */
+        if (wait_s > 0) {
+            rq->answered = true;
+            return send_throttled(h, conn, wait_s, "requests: too many, slow down");
+        }
+        if (length && strtoull(length, NULL, 10) > BODY_MAX) {
+            rq->answered = true;
+            return send_error(h, conn, MHD_HTTP_CONTENT_TOO_LARGE,
+                              "body: larger than 4096 bytes");
+        }
+        /* A body of unknown size (chunked) could only be refused by closing the connection
+         * once it grew too big (MHD takes no answer while it hands over upload data): ask for
+         * its length instead, as every browser form and HTTP client sends it. */
+        if (!length && MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding")) {
+            rq->answered = true;
+            return send_error(h, conn, MHD_HTTP_LENGTH_REQUIRED,
+                              "Content-Length: required (at most 4096 bytes)");
+        }
         return MHD_YES; /* headers only so far */
     }
+    if (rq->answered) {
+        *upload_len = 0;
+        return MHD_YES;
+    }
     if (*upload_len) {
+        /* Cannot happen with the checks above (MHD holds a body to its Content-Length);
+         * should it, the connection is closed rather than the rest read. */
         if (rq->len + *upload_len > BODY_MAX)
-            rq->too_big = true;
-        else
-            memcpy(rq->body + rq->len, upload, *upload_len);
-        if (!rq->too_big)
-            rq->len += *upload_len;
+            return MHD_NO;
+        memcpy(rq->body + rq->len, upload, *upload_len);
+        rq->len += *upload_len;
         *upload_len = 0;
         return MHD_YES;
     }
@@ -497,6 +568,9 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+/* libmicrohttpd's own messages, at debug level. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char line[256];
@@ -549,6 +623,9 @@ int http_start(struct http **out, const struct p4hq_config *cfg, struct link *li
     h->cfg = cfg;
     h->link = link;
     rc = auth_new(&h->auth, cfg);
+    if (!rc)
+        rc = ratelimit_new(&h->limits, cfg->http_requests_per_s, cfg->http_request_burst,
+                           cfg->http_login_failures);
     if (rc)
         goto fail;
     if (cfg->http_cert_file[0]) {
@@ -602,6 +679,7 @@ void http_stop(struct http *h)
         MHD_stop_daemon(h->daemon);
     stream_stop(h->stream);
     auth_free(h->auth);
+    ratelimit_free(h->limits);
     if (h->key)
         p4_memzero(h->key, strlen(h->key));
     free(h->key);

@@ -106,6 +106,9 @@ static const char sql_sale[] =
     "  SET last_sale_at = greatest(c.last_sale_at, excluded.last_sale_at))"
     "SELECT count(*) FROM s";
 
+static const char sql_registered[] =
+    "SELECT 1 FROM store_registry WHERE tenant = $1 AND store = $2";
+
 static const char sql_resync[] =
     "INSERT INTO resync_requests (tenant, store, req_id, since_price, since_promo,"
     " since_customer, since_loyalty, rebuild) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
@@ -167,6 +170,7 @@ static int prepare_all(struct ingest *in)
     } st[] = {
         {"lock_store", sql_lock_store}, {"sale", sql_sale},     {"classify", sql_classify},
         {"exception", sql_exception},   {"dead", sql_dead},     {"alert", sql_alert},
+        {"registered", sql_registered},
         {"status", sql_status},         {"watermark", sql_watermark},
         {"resync", sql_resync},         {"skip", sql_skip},
     };
@@ -255,6 +259,42 @@ static int raise_alert(struct ingest *in, const char *store, const char *kind, c
     v[10] = "";
     p4_warn("alert kind=%s store=%s message=\"%s\"", kind, store, message);
     return db_run(&in->db, "alert", 11, v, NULL);
+}
+
+/* A message a store could not have sent with its own identity (another store's records, another
+ * tenant's topic, a store HQ does not know): dead-lettered with WHY and raised as a critical
+ * alert of KIND against STORE, at most once per (store, CLAIMED, day) so a flood of them is
+ * one alert a day, not one per message. */
+static int refuse_forged(struct ingest *in, const struct hq_msg *m, const char *store,
+                         const char *kind, const char *claimed, const char *why)
+{
+    char key[P4HQ_TEXT_MAX], day[P4T_TS_LEN], message[P4T_REASON_MAX + 96];
+    int rc = dead_letter(in, m->topic, m->payload, m->len, why);
+
+    if (rc)
+        return rc;
+    p4_format_ts(p4_now_ms(), day);
+    snprintf(key, sizeof key, "%s/%.10s", claimed, day);
+    snprintf(message, sizeof message, "refused uplink on %s: %s", m->topic, why);
+    return raise_alert(in, store, kind, key, "critical", NULL, message);
+}
+
+/* *YES tells whether STORE is in store_registry (always true when the registry is off). */
+static int store_registered(struct ingest *in, const char *store, bool *yes)
+{
+    const char *v[2] = {in->cfg->tenant, store};
+    PGresult *res;
+    int rc;
+
+    *yes = true;
+    if (!in->cfg->require_registered_stores)
+        return P4HQ_OK;
+    rc = db_run(&in->db, "registered", 2, v, &res);
+    if (rc)
+        return rc;
+    *yes = PQntuples(res) > 0;
+    PQclear(res);
+    return P4HQ_OK;
 }
 
 static int record_exception(struct ingest *in, const char *store, int64_t gw_seq,
@@ -531,10 +571,13 @@ static int ingest_sales(struct ingest *in, const struct hq_msg *m, const char *s
     if (rc)
         return dead_letter(in, m->topic, m->payload, m->len, reason);
     if (strcmp(r.store, store) != 0) {
+        char claimed[P4T_ID_MAX + 1];
+
         snprintf(why, sizeof why, "store: \"%s\" does not match the topic's store \"%s\"",
                  r.store, store);
+        snprintf(claimed, sizeof claimed, "%s", r.store);
         p4t_batch_close(&r);
-        return dead_letter(in, m->topic, m->payload, m->len, why);
+        return refuse_forged(in, m, store, "store_mismatch", claimed, why);
     }
     in->txn.batches++;
     for (;;) {
@@ -779,12 +822,27 @@ static int ingest_lookup(struct ingest *in, const struct hq_msg *m, const char *
 static int ingest_one(struct ingest *in, const struct hq_msg *m)
 {
     char tenant[P4T_ID_MAX + 1], store[P4T_ID_MAX + 1], kind[P4T_KIND_MAX + 1];
-    bool up;
+    char why[P4T_REASON_MAX];
+    bool up, known;
+    int rc;
 
     if (p4t_topic_parse_cloud(m->topic, tenant, store, &up, kind) != 0 || !up ||
-        strcmp(tenant, in->cfg->tenant) != 0 || strcmp(store, "_all") == 0)
+        strcmp(store, "_all") == 0)
         return dead_letter(in, m->topic, m->payload, m->len,
                            "topic: not an uplink topic of this tenant");
+    if (strcmp(tenant, in->cfg->tenant) != 0) {
+        snprintf(why, sizeof why, "tenant: the topic's tenant \"%s\" is not this HQ's \"%s\"",
+                 tenant, in->cfg->tenant);
+        return refuse_forged(in, m, store, "tenant_mismatch", tenant, why);
+    }
+    rc = store_registered(in, store, &known);
+    if (rc)
+        return rc;
+    if (!known) {
+        snprintf(why, sizeof why, "store: \"%s\" is not registered at HQ (p4hq store add)",
+                 store);
+        return refuse_forged(in, m, store, "unregistered_store", store, why);
+    }
     if (strcmp(kind, "sale") == 0)
         return ingest_sales(in, m, store);
     if (strcmp(kind, "status") == 0)
@@ -822,6 +880,18 @@ static int lock_stores(struct ingest *in, struct hq_msg *group)
             return P4HQ_EINVAL; /* the caller splits the group */
         in->stores[in->n_stores].req_id[0] = '\0';
         snprintf(in->stores[in->n_stores++].store, sizeof in->stores[0].store, "%s", store);
+    }
+    /* A store HQ does not know gets no row (its messages are refused by ingest_one). */
+    for (size_t i = 0; i < in->n_stores;) {
+        bool known;
+        int rc = store_registered(in, in->stores[i].store, &known);
+
+        if (rc)
+            return rc;
+        if (known)
+            i++;
+        else
+            in->stores[i] = in->stores[--in->n_stores];
     }
     qsort(in->stores, in->n_stores, sizeof *in->stores, cmp_touched);
     for (size_t i = 0; i < in->n_stores; i++) {
@@ -1052,7 +1122,10 @@ void ingest_run(struct ingest *in, volatile int *stop)
     if (connect_db(in, stop) != 0)
         return;
     while (!*stop) {
-        struct hq_msg *group = link_pop(in->link, in->cfg->batch_max_messages, 200);
+        struct hq_msg *group;
+
+        link_tick(in->link);
+        group = link_pop(in->link, in->cfg->batch_max_messages, 200);
 
         if (group) {
             int64_t t0 = p4_mono_ms();

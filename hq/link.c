@@ -37,6 +37,9 @@ struct link {
     int n_queued;
     size_t queued_bytes;
     bool connected;
+    bool connecting;    /* a connect of ours is under way (link_tick) */
+    int64_t retry_at_ms; /* monotonic: when link_tick may connect again */
+    int backoff_ms;
     bool woken;
     uint64_t refused; /* offers refused because the queue was full (Paho offers them again) */
 };
@@ -96,6 +99,8 @@ static void on_connected(void *context, char *cause)
     (void)cause;
     pthread_mutex_lock(&l->mu);
     l->connected = true;
+    l->connecting = false;
+    l->backoff_ms = 1000;
     pthread_mutex_unlock(&l->mu);
     for (int i = 0; i < l->cfg->n_cloud_uris; i++)
         p4_tcp_nodelay_uri(l->cfg->cloud_uris[i]);
@@ -123,6 +128,7 @@ static void on_lost(void *context, char *cause)
 
     pthread_mutex_lock(&l->mu);
     l->connected = false;
+    l->retry_at_ms = p4_mono_ms(); /* at once: another node may be up */
     pthread_mutex_unlock(&l->mu);
     p4_warn("cloud connection lost (reconnecting) cause=%s", cause ? cause : "-");
 }
@@ -177,16 +183,28 @@ static int on_message(void *context, char *topic, int topic_len, MQTTAsync_messa
     return 1;
 }
 
+/* Paho's thread: our connect failed; link_tick tries again after the backoff. */
+static void connect_failed(struct link *l)
+{
+    pthread_mutex_lock(&l->mu);
+    l->connecting = false;
+    l->retry_at_ms = p4_mono_ms() + l->backoff_ms;
+    l->backoff_ms = l->backoff_ms * 2 > l->cfg->reconnect_max_s * 1000
+                        ? l->cfg->reconnect_max_s * 1000
+                        : l->backoff_ms * 2;
+    pthread_mutex_unlock(&l->mu);
+}
+
 static void on_connect_fail(void *context, MQTTAsync_failureData *response)
 {
-    (void)context;
+    connect_failed(context);
     p4_warn("cloud connect failed code=%d msg=%s (retrying)", response ? response->code : 0,
             response && response->message ? response->message : "-");
 }
 
 static void on_connect_fail5(void *context, MQTTAsync_failureData5 *response)
 {
-    (void)context;
+    connect_failed(context);
     p4_warn("cloud connect failed code=%d reason=%d (retrying)", response ? response->code : 0,
             response ? (int)response->reasonCode : 0);
 }
@@ -218,45 +236,21 @@ static int build_filters(struct link *l)
     return P4HQ_OK;
 }
 
-int link_start(struct link **out, const struct p4hq_config *cfg)
+/* Builds the connect options and starts one connect (Paho copies what it keeps). Every
+ * connect, the first included, is ours rather than Paho's automatic reconnect: that one never
+ * retries a first connect that failed, and with several nodes (Paho 1.3.12) it starts over
+ * from the node of its last attempt instead of the first, so after a failover to the last node
+ * it would never try the others again. A new MQTTAsync_connect tries every node in order. */
+static int start_connect(struct link *l)
 {
-    MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
+    const struct p4hq_config *cfg = l->cfg;
     MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
     MQTTAsync_connectOptions opts5 = MQTTAsync_connectOptions_initializer5;
     MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
     MQTTProperties props = MQTTProperties_initializer;
     MQTTProperty expiry = {.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL};
     MQTTAsync_connectOptions *o;
-    struct link *l;
-    char redacted[P4HQ_TEXT_MAX];
     int rc;
-
-    *out = NULL;
-    l = calloc(1, sizeof *l);
-    if (!l)
-        return P4HQ_ENOMEM;
-    l->cfg = cfg;
-    pthread_condattr_t ca;
-    pthread_mutex_init(&l->mu, NULL);
-    /* link_pop waits on CLOCK_MONOTONIC: a wall-clock step must not stall or spin it. */
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&l->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    rc = build_filters(l);
-    if (rc)
-        goto fail;
-    co.MQTTVersion = cfg->mqtt_version;
-    co.sendWhileDisconnected = 0;
-    rc = MQTTAsync_createWithOptions(&l->client, cfg->cloud_uris[0], cfg->client_id,
-                                     MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
-    if (rc != MQTTASYNC_SUCCESS) {
-        p4_error("cloud client create failed code=%d", rc);
-        rc = P4HQ_EMQTT;
-        goto fail;
-    }
-    MQTTAsync_setCallbacks(l->client, l, on_lost, on_message, NULL);
-    MQTTAsync_setConnected(l->client, l, on_connected);
 
     if (cfg->mqtt_version == MQTTVERSION_5) {
         o = &opts5;
@@ -272,23 +266,15 @@ int link_start(struct link **out, const struct p4hq_config *cfg)
     }
     o->MQTTVersion = cfg->mqtt_version;
     o->keepAliveInterval = cfg->keepalive_s;
-    o->automaticReconnect = 1;
-    o->minRetryInterval = 1;
-    o->maxRetryInterval = cfg->reconnect_max_s;
+    o->automaticReconnect = 0;
+    o->connectTimeout = 10;
     o->context = l;
     o->maxInflight = 64;
     if (cfg->username[0])
         o->username = cfg->username;
-    if (cfg->cloud_password_file[0]) {
-        if (p4_read_secret(cfg->cloud_password_file, l->password, sizeof l->password) != 0) {
-            p4_error("cannot read [cloud] password_file %s", cfg->cloud_password_file);
-            rc = P4HQ_EINVAL;
-            goto fail;
-        }
+    if (l->password[0])
         o->password = l->password;
-    }
     if (cfg->n_cloud_uris > 1) {
-        /* Paho tries the nodes in order at every (re)connect: failover to the next node. */
         for (int i = 0; i < cfg->n_cloud_uris; i++)
             l->uris[i] = (char *)cfg->cloud_uris[i];
         o->serverURIs = l->uris;
@@ -305,19 +291,72 @@ int link_start(struct link **out, const struct p4hq_config *cfg)
         ssl.enabledCipherSuites = HQ_TLS_CIPHERS;
         o->ssl = &ssl;
     }
-    /* The first connect fails like any later one: automatic reconnect keeps trying. */
-    o->onSuccess = NULL;
     rc = MQTTAsync_connect(l->client, o);
     MQTTProperties_free(&props);
-    p4_uri_redact(cfg->cloud_uris[0], redacted, sizeof redacted);
+    return rc == MQTTASYNC_SUCCESS ? P4HQ_OK : P4HQ_EMQTT;
+}
+
+void link_tick(struct link *l)
+{
+    int64_t now = p4_mono_ms();
+    bool go;
+
+    pthread_mutex_lock(&l->mu);
+    go = !l->connected && !l->connecting && now >= l->retry_at_ms;
+    if (go)
+        l->connecting = true;
+    pthread_mutex_unlock(&l->mu);
+    if (go && start_connect(l) != 0) {
+        p4_warn("cloud connect not started (retrying)");
+        connect_failed(l);
+    }
+}
+
+int link_start(struct link **out, const struct p4hq_config *cfg)
+{
+    MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
+    pthread_condattr_t ca;
+    struct link *l;
+    char redacted[P4HQ_TEXT_MAX];
+    int rc;
+
+    *out = NULL;
+    l = calloc(1, sizeof *l);
+    if (!l)
+        return P4HQ_ENOMEM;
+    l->cfg = cfg;
+    l->backoff_ms = 1000;
+    pthread_mutex_init(&l->mu, NULL);
+    /* link_pop waits on CLOCK_MONOTONIC: a wall-clock step must not stall or spin it. */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&l->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    rc = build_filters(l);
+    if (rc)
+        goto fail;
+    if (cfg->cloud_password_file[0] &&
+        p4_read_secret(cfg->cloud_password_file, l->password, sizeof l->password) != 0) {
+        p4_error("cannot read [cloud] password_file %s", cfg->cloud_password_file);
+        rc = P4HQ_EINVAL;
+        goto fail;
+    }
+    co.MQTTVersion = cfg->mqtt_version;
+    co.sendWhileDisconnected = 0;
+    rc = MQTTAsync_createWithOptions(&l->client, cfg->cloud_uris[0], cfg->client_id,
+                                     MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
     if (rc != MQTTASYNC_SUCCESS) {
-        p4_error("cloud connect not started uri=%s code=%d", redacted, rc);
+        p4_error("cloud client create failed code=%d", rc);
         rc = P4HQ_EMQTT;
         goto fail;
     }
+    MQTTAsync_setCallbacks(l->client, l, on_lost, on_message, NULL);
+    MQTTAsync_setConnected(l->client, l, on_connected);
+    p4_uri_redact(cfg->cloud_uris[0], redacted, sizeof redacted);
     p4_info("cloud connecting uri=%s nodes=%d client_id=%s mqtt=%s", redacted,
             cfg->n_cloud_uris, cfg->client_id,
             cfg->mqtt_version == MQTTVERSION_5 ? "5" : "3.1.1");
+    link_tick(l); /* the first connect; the owner's loop calls link_tick for the next ones */
     *out = l;
     return P4HQ_OK;
 fail:

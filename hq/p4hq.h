@@ -68,6 +68,9 @@ struct p4hq_config {
     int http_threads;
     int http_max_connections;
     int feed_retention_h;           /* dash_feed rows kept */
+    int http_requests_per_s;        /* per client address; 0: no limit */
+    int http_request_burst;
+    int http_login_failures;        /* bad tokens per address before the delay starts */
     int log_level;
     char log_file[P4HQ_PATH_MAX];
     struct p4hq_accounts accounts;
@@ -75,6 +78,7 @@ struct p4hq_config {
     int batch_max_messages;         /* MQTT messages per transaction */
     int queue_max;                  /* messages waiting for the ingest thread */
     int queue_max_mb;               /* and their bytes, MiB */
+    bool require_registered_stores; /* uplink of stores missing from store_registry refused */
 };
 
 /* Sets every default (no tenant, no URI). */
@@ -171,6 +175,9 @@ struct link;
 /* Creates the client and starts connecting (automatic reconnect). Messages of the tenant's
  * up/ topics land in a queue of at most cfg->queue_max; link_pop takes them. */
 int link_start(struct link **out, const struct p4hq_config *cfg);
+/* Connects again when the link is down and its backoff has passed; called by the ingest
+ * thread's loop (at least every 200 ms). Never blocks. */
+void link_tick(struct link *l);
 /* Takes up to MAX queued messages (a list, oldest first), waiting at most WAIT_MS for the
  * first. NULL when none. */
 struct hq_msg *link_pop(struct link *l, int max, int wait_ms);

@@ -167,11 +167,12 @@ INI
 done
 
 # A register display in s001 follows stock and price changes.
+mkdir -p "$run/registers-s001" "$run/registers-s002"
 cat > "$run/display.ini" <<INI
 [register]
 store = s001
 id = display
-journal = $run/display.db
+journal = $run/registers-s001/display.db
 [broker]
 uri = tcp://127.0.0.1:${store_port[s001]}
 INI

@@ -15,6 +15,9 @@ packages=(
   postgresql libpq-dev python3-psycopg2
   # The dashboard's browser tests and screenshots: headless Chromium driven by Selenium.
   chromium chromium-driver python3-selenium
+  # RabbitMQ (3.10 in Debian 12) with its MQTT plugin: the clustered cloud broker of the
+  # rabbitmq tests (tests/harness/rabbit.py starts its own nodes, never the system service).
+  rabbitmq-server
 )
 
 missing=()
@@ -39,4 +42,20 @@ $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 # The mosquitto package may start a system-wide broker on 1883; P4 Sync's demo and tests use
 # their own brokers on free ports, so it is left as it is.
+# rabbitmq-server's postinst starts and enables the system node (and systemd's epmd.socket
+# listens on 4369) where a service manager runs. The tests start their own nodes with their
+# own epmd on free ports; a system node would only take memory and CPU from them and, on a
+# 2-core runner, time from the suite. Stop it and keep it from starting at boot.
+rabbit_off() {
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+    $sudo systemctl disable --now rabbitmq-server.service >/dev/null 2>&1 || true
+    $sudo systemctl disable --now epmd.socket epmd.service >/dev/null 2>&1 || true
+  else
+    $sudo service rabbitmq-server stop >/dev/null 2>&1 || true
+    if command -v update-rc.d >/dev/null; then
+      $sudo update-rc.d rabbitmq-server disable >/dev/null 2>&1 || true
+    fi
+  fi
+}
+rabbit_off
 echo "deps: done"

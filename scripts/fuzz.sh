@@ -19,6 +19,7 @@ for t in $targets; do
   case "$t" in
     fuzz_topics) corpus_src="$root/tests/topics/fixtures" ;;
     fuzz_config) corpus_src="$root/tests/gateway/fixtures" ;;
+    fuzz_hq_*) corpus_src="$root/tests/security/fixtures/${t#fuzz_}" ;;
     *) corpus_src="$root/tests/${t#fuzz_}/fixtures" ;;
   esac
   work="$build/corpus-$t"

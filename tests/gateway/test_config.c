@@ -79,6 +79,36 @@ static void test_policy(void)
     CHECK(cfg.registers_v11);
 }
 
+/* [cloud] uri listing a cluster's nodes: commas and/or blanks between them, kept in order; the
+ * first is also cloud_uri. A single URI is a list of one. */
+static void test_cluster_uris(void)
+{
+    struct p4gw_config cfg;
+    char path[PATH_MAX], err[P4GW_ERR_MAX];
+
+    fixture(path, sizeof(path), "cluster.ini");
+    CHECK_INT(p4gw_config_load(path, &cfg, err, sizeof(err)), 0);
+    CHECK_STR(err, "");
+    CHECK_INT(cfg.n_cloud_uris, 4);
+    CHECK_STR(cfg.cloud_uris[0], "tcp://10.0.0.1:1883");
+    CHECK_STR(cfg.cloud_uris[1], "tcp://10.0.0.2:1884");
+    CHECK_STR(cfg.cloud_uris[2], "tcp://[::1]:1885");
+    CHECK_STR(cfg.cloud_uris[3], "mqtt://node4:1883");
+    CHECK_STR(cfg.cloud_uri, "tcp://10.0.0.1:1883");
+    CHECK(!cfg.cloud_tls);
+
+    fixture(path, sizeof(path), "minimal.ini");
+    CHECK_INT(p4gw_config_load(path, &cfg, err, sizeof(err)), 0);
+    CHECK_INT(cfg.n_cloud_uris, 1);
+    CHECK_STR(cfg.cloud_uris[0], "tcp://127.0.0.1:1884");
+    CHECK_STR(cfg.cloud_uri, "tcp://127.0.0.1:1884");
+
+    fixture(path, sizeof(path), "good.ini");
+    CHECK_INT(p4gw_config_load(path, &cfg, err, sizeof(err)), 0);
+    CHECK_INT(cfg.n_cloud_uris, 1);
+    CHECK(cfg.cloud_tls);
+}
+
 /* Every line of fixtures/expected.txt: "file | expected error text after <dir>/". */
 static void test_errors(void)
 {
@@ -133,6 +163,7 @@ int main(void)
     test_good();
     test_defaults();
     test_policy();
+    test_cluster_uris();
     test_errors();
     test_missing_file();
     CHECK_DONE();

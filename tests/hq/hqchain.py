@@ -377,12 +377,14 @@ class Store:
 class Chain:
     """PostgreSQL + cloud broker (+ optional persistence) + p4hq instances + stores."""
 
-    def __init__(self, persistence=False, cloud_extra=""):
+    def __init__(self, persistence=False, cloud_extra="", cloud=None):
+        """CLOUD: another cloud broker than a Mosquitto of our own (an object with .uri for
+        p4gw and p4hq, .port for the test's own clients; tests/hq/hq_rabbitmq.py)."""
         p4hq_path()       # skip before starting anything when p4hq is not built
         h.p4gw_path()
         h.p4term_path()
         self.pg = pgcluster.PgCluster("pg")
-        self.cloud = cloud_broker(persistence=persistence, extra_conf=cloud_extra)
+        self.cloud = cloud or cloud_broker(persistence=persistence, extra_conf=cloud_extra)
         self.acks = AckWatcher(self.cloud)
         self.hqs = []
         self.stores = []
