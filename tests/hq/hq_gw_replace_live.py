@@ -65,6 +65,14 @@ def main():
     lose_gateway(store)
     log("gateway lost at gw_seq %d; HQ had committed %d sales" % (lost_head, at_hq))
     check(lost_head > at_hq, "the lost gateway had nothing HQ lacked")
+    # HQ also holds a record two numbers above the lost gateway's head (kept for staff): the
+    # numbers below it that never come must not stop HQ's watermark.
+    hole_top = lost_head + 3
+    chain.pg.sql("INSERT INTO record_exceptions (tenant, store, gw_seq, kind, reason) VALUES"
+                 " (%s, %s, %s, 'invalid', 'test: held above a hole')", TENANT, store.id,
+                 hole_top)
+    chain.pg.sql("UPDATE stores SET max_gw_seq = greatest(max_gw_seq, %s) WHERE tenant = %s"
+                 " AND store = %s", hole_top, TENANT, store.id)
 
     store.gw.start(("online",), watcher=store.status)
     time.sleep(2)
@@ -93,17 +101,22 @@ def main():
     new_numbers = [g for (g,) in store.gw.query("SELECT gw_seq FROM sales WHERE kind <> 'gap'")]
     check(gap and min(new_numbers) == gap[0][0] + 1, "no gap row below the new numbers: %r"
           % gap)
-    check(max(old_numbers) <= gap[0][0] < min(new_numbers),
-          "the new gateway's numbers (from %d) do not continue above HQ's (up to %d)"
-          % (min(new_numbers), max(old_numbers)))
+    check(max(old_numbers) <= gap[0][0] < min(new_numbers) and gap[0][0] == hole_top,
+          "the new gateway's numbers (from %d) do not continue above HQ's (up to %d, a held "
+          "record at %d)" % (min(new_numbers), max(old_numbers), hole_top))
+    skipped = [g for (g,) in chain.pg.sql("SELECT gw_seq FROM record_exceptions WHERE kind ="
+                                          " 'skipped' ORDER BY gw_seq")]
+    check(lost_head + 1 in skipped and lost_head + 2 in skipped,
+          "the numbers below HQ's highest that never come are not held as skipped: %r"
+          % skipped)
     max_at_hq = chain.pg.value("SELECT max_gw_seq FROM stores WHERE tenant = %s AND store = %s",
                                TENANT, store.id)
     check(max_at_hq == store.last_gw_seq(), "HQ's max_gw_seq %s, store's %s"
           % (max_at_hq, store.last_gw_seq()))
     resent = chain.pg.value("SELECT count(*) FROM record_exceptions WHERE kind = 'resent'")
     log("new gateway numbers from %d (gap row up to %d, HQ's highest old number %d); %d "
-        "sales resent that HQ already held" % (min(new_numbers), gap[0][0], max(old_numbers),
-                                               resent))
+        "numbers held as skipped, %d sales resent that HQ already held"
+        % (min(new_numbers), gap[0][0], max(old_numbers), len(skipped), resent))
     stock = hq_stock(chain, store.id)
     replica = dict(store.gw.query("SELECT sku, on_hand FROM stock"))
     for sku, n in stock.items():
