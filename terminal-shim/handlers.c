@@ -172,8 +172,7 @@ static void hold_update(struct p4term *t, const struct p4t_status *s)
     if (pruned)
         p4_debug("journal pruned sales_at_hq=%lld hq_through=%lld", (long long)pruned,
                  (long long)s->hq_through);
-    if (repended > 0 || (s->epoch > 0 && s->epoch != epoch && epoch != 0 &&
-                         s->has_hq_through)) {
+    if (repended > 0 || (s->epoch > 0 && s->epoch != epoch && epoch != 0 && s->has_hq_through)) {
         p4_info("gateway replica changed epoch=%lld was=%lld: resending held sales=%lld",
                 (long long)s->epoch, (long long)epoch, (long long)repended);
         /* The window only loads rows after the newest it loaded: start over. */

@@ -3,8 +3,7 @@
 #include "p4t.h"
 #include "p4t_json.h"
 
-static const char *const hq_ack_keys[] = {"store", "through", "max_gw_seq", "req_id", "ts",
-                                          NULL};
+static const char *const hq_ack_keys[] = {"store", "through", "max_gw_seq", "req_id", "ts", NULL};
 
 static int read_hq_ack(struct jx *j, const cJSON *root, void *arg)
 {
