@@ -175,18 +175,24 @@ id = display
 journal = $run/registers-s001/display.db
 [broker]
 uri = tcp://127.0.0.1:${store_port[s001]}
+[sync]
+keep_acked_ms = 3600000
 INI
 # Not a pipeline: $! must be p4term itself, so that stopping it ends its output filter too.
 "$p4term" --config "$run/display.ini" watch > >(sed 's/^/register display | /') &
 pids+=($!)
 
 echo "demo: s001 has 3 registers, s002 has 2; they sell for ${seconds}s"
+# Registers keep each sale until HQ holds it, then prune it; for the totals check at the end
+# they keep acked sales for an hour instead.
 "$p4term" simulate --broker "tcp://127.0.0.1:${store_port[s002]}" --store s002 \
+  --keep-acked-ms 3600000 \
   --registers 2 --rate 2 --duration "$seconds" --dir "$run/registers-s002" \
   > "$run/registers-s002.log" 2>&1 &
 sim2=$!
 pids+=($sim2)
 "$p4term" simulate --broker "tcp://127.0.0.1:${store_port[s001]}" --store s001 \
+  --keep-acked-ms 3600000 \
   --registers 3 --rate 3 --duration "$seconds" --dir "$run/registers-s001"
 wait "$sim2" || { echo "demo: s002's registers did not get every ack" >&2; exit 1; }
 sed 's/^/s002 /' "$run/registers-s002.log" | grep '^s002 simulate:' || true

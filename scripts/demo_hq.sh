@@ -19,6 +19,8 @@ id = display2
 journal = $run/registers-s002/display2.db
 [broker]
 uri = tcp://127.0.0.1:$port2
+[sync]
+keep_acked_ms = 3600000
 INI
 "$p4term" --config "$run/display2.ini" sync >/dev/null 2>&1 || true
 [ -n "$port1" ] || exit 1
