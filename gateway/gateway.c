@@ -71,6 +71,12 @@ struct gw {
     bool rebuild_stock;
     char resync_req_id[P4T_ID_MAX + 1];
     int64_t numbering_from_ms, n_unnumbered;
+    int64_t cloud_up_ms;      /* monotonic time of the last cloud connect */
+    /* Sales taken, unanswered, while the numbering is unknown: handled once it is known. At
+     * most WAITING_MAX; beyond, a sale is dropped unanswered and its register resends it. */
+    struct event *waiting_head, *waiting_tail;
+    size_t n_waiting;
+    bool hq_ack_seen;         /* a down/ack of this store arrived (retained or live) */
     bool numbering_learnt;    /* in the open group: undone if it fails */
     int64_t cloud_down_ms;    /* monotonic time the cloud link went down (0 while up) */
     int64_t last_holds_ms;
@@ -361,6 +367,7 @@ static void on_cloud_up(struct gw *g)
     int64_t down_ms = g->cloud_down_ms ? p4_mono_ms() - g->cloud_down_ms : 0;
 
     g->cloud_up = true;
+    g->cloud_up_ms = p4_mono_ms();
     g->cnt.cloud_connects++;
     g->cloud_down_ms = 0;
     p4_tcp_nodelay_all(); /* batches and the status go out at once (see on_local_up) */
@@ -528,6 +535,7 @@ static int handle_hq_ack(struct gw *g, const struct event *ev, bool failed, int6
                          &through, &ack);
     if (rc || through < 0)
         return rc;
+    g->hq_ack_seen = true;
     if (g->resync_req_id[0] && strcmp(ack.req_id, g->resync_req_id) == 0) {
         /* HQ committed our resync: its answer is on the way. */
         g->rebuild_stock = false;
@@ -541,6 +549,78 @@ static int handle_hq_ack(struct gw *g, const struct event *ev, bool failed, int6
         p4_debug("HQ watermark through=%" PRId64 " broker_acked=%" PRId64, through,
                  g->ob.acked_gw_seq);
     return P4GW_OK;
+}
+
+#define WAITING_MAX 20000
+
+/* Keeps the sale of EV (its topic and payload move to a new event) until the numbering is
+ * known; a register's resends of it meanwhile are kept too and answered "duplicate" then. */
+static void numbering_wait(struct gw *g, struct event *ev)
+{
+    struct event *w;
+
+    g->n_unnumbered++;
+    if (g->n_waiting >= WAITING_MAX)
+        return;
+    w = event_new(EV_LOCAL_MSG);
+    if (!w)
+        return;
+    w->topic = ev->topic;
+    w->payload = ev->payload;
+    w->len = ev->len;
+    w->orig_len = ev->orig_len;
+    ev->topic = ev->payload = NULL;
+    if (g->waiting_tail)
+        g->waiting_tail->next = w;
+    else
+        g->waiting_head = w;
+    g->waiting_tail = w;
+    g->n_waiting++;
+}
+
+/* Once the numbering is known: the waiting sales go back into the queue, in order, ahead of
+ * nothing (a full queue drops them: their registers resend). */
+static void numbering_release(struct gw *g)
+{
+    struct event *w = g->waiting_head;
+
+    g->waiting_head = g->waiting_tail = NULL;
+    g->n_waiting = 0;
+    while (w) {
+        struct event *next = w->next;
+
+        if (queue_push(&g->q, w) != 0)
+            event_free(w);
+        w = next;
+    }
+}
+
+/* A new replica of a store HQ has never acknowledged: the cloud broker keeps HQ's last down/ack
+ * of every store that ever sold retained, and none came within NEW_STORE_WAIT_MS of a connect.
+ * So this is a new store (or a chain whose HQ publishes no acks): it numbers from 1. A store
+ * with a history always has that retained ack (with a persistent cloud broker), and then only
+ * the ack that answers the resync ends the wait. */
+#define NEW_STORE_WAIT_MS 3000
+static void numbering_tick(struct gw *g)
+{
+    struct p4t_hq_ack none = {.through = 0, .has_max_gw_seq = true, .max_gw_seq = 0};
+
+    if (!g->grp.gw_seq_unknown || !g->cloud_up || g->hq_ack_seen ||
+        p4_mono_ms() - g->cloud_up_ms < NEW_STORE_WAIT_MS || g->replica_failures)
+        return;
+    p4_info("no down/ack retained for this store: a new store, gw_seq starts at %" PRId64,
+            g->grp.gw_head + 1);
+    if (replica_begin(&g->r) != 0)
+        return;
+    if (numbering_learn(g, &none) != 0 || replica_commit(&g->r) != 0) {
+        replica_rollback(&g->r);
+        g->grp.gw_seq_unknown = true;
+        g->numbering_learnt = false;
+        return;
+    }
+    g->numbering_learnt = false;
+    numbering_release(g);
+    publish_status(g, current_state(g), true);
 }
 
 /* One iteration: the events in EVS become one transaction (sales, hold requests, downlink
@@ -598,7 +678,7 @@ static void process(struct gw *g, struct event *evs)
                 rc = customers_signup(&g->grp, ev->topic, ev->payload, ev->len, ev->orig_len,
                                       now_ms);
             else if (g->grp.gw_seq_unknown)
-                g->n_unnumbered++; /* no ack: the register keeps it pending and resends */
+                numbering_wait(g, ev); /* no ack yet: the register keeps it pending */
             else
                 rc = ingest_sale(&g->grp, ev->topic, ev->payload, ev->len, ev->orig_len, now_ms);
             break;
@@ -685,6 +765,7 @@ static void process(struct gw *g, struct event *evs)
         } else {
             p4_info("gateway numbering sales after %" PRId64 " ms unanswered_sales=%" PRId64,
                     p4_mono_ms() - g->numbering_from_ms, g->n_unnumbered);
+            numbering_release(g);
             publish_status(g, current_state(g), true);
         }
     }
@@ -983,6 +1064,7 @@ int p4gw_run(const struct p4gw_config *cfg)
         publish_cloud_status(g); /* when a refused one is still due */
         if (g->cloud_up && g->resync_due)
             send_resync(g);
+        numbering_tick(g);
         if (g->local_up)
             link_sub_tick(&g->local, p4_mono_ms());
         cloud_link_tick(&g->cloud, p4_mono_ms()); /* several nodes: our own reconnects */
@@ -1001,6 +1083,7 @@ int p4gw_run(const struct p4gw_config *cfg)
             g->ob.delivered);
     rc = 0;
 out:
+    event_free(g->waiting_head);
     shutdown_links(g);
     p4gw_metrics_stop(g->metrics);
     free(will);

@@ -127,7 +127,8 @@ static const char sql_skip[] =
     "  AND s.gw_seq = g) ON CONFLICT DO NOTHING";
 
 static const char sql_classify[] =
-    "SELECT store, gw_seq, coalesce(digest = md5($5), false) FROM sales WHERE tenant = $1 AND"
+    "SELECT store, gw_seq, coalesce(digest = md5($5), false), sale_id::text FROM sales"
+    " WHERE tenant = $1 AND"
     " ((store = $2 AND gw_seq = $3) OR sale_id = $4::uuid) ORDER BY (store = $2) DESC LIMIT 1";
 
 static const char sql_exception[] =
@@ -529,6 +530,15 @@ static int post_sale(struct ingest *in, const char *store, int64_t gw_seq,
             return rc;
         dup = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), store) == 0 &&
               strcmp(PQgetvalue(res, 0, 1), seq) == 0;
+        if (dup && strcmp(PQgetvalue(res, 0, 3), sale->id) != 0) {
+            /* Two sales under one (store, gw_seq): a gateway numbered again from a number HQ
+             * holds. Kept and raised, never dropped as a repeat. */
+            snprintf(reason, sizeof reason, "gw_seq: %s already holds sale %s, not %s", seq,
+                     PQgetvalue(res, 0, 3), sale->id);
+            PQclear(res);
+            in->txn.conflicts++;
+            return record_exception(in, store, gw_seq, "conflict", sale->id, reason, record);
+        }
         if (dup) {
             PQclear(res);
             in->txn.dups++;

@@ -51,6 +51,9 @@ def refused_case(name, store, cloud_uri, tls, expect, hq):
     contains EXPECT, checks it never went online and HQ got nothing from it, stops it."""
     gw = h.Gateway(store.uri, cloud_uri, TENANT, store=STORE, name=name,
                    extra={"cloud": tls})
+    # A new store's gateway with its stock count: it numbers sales from 1 with no word from
+    # HQ (an empty replica would wait for HQ to say where gw_seq goes on: contract 6.7).
+    gw.import_stock([("sku-1", 10, 100, 1)])
     watcher = h.StatusWatcher.for_store(store, STORE)
     mark = watcher.mark()
     gw.start(states=("wan_down",), watcher=watcher)
