@@ -81,8 +81,10 @@ static int get_int(const cJSON *obj, const char *key, bool required, int64_t min
         *present = it != NULL;
     if (!it)
         return required ? fail(b, key, "missing") : P4HQ_OK;
-    if (!cJSON_IsNumber(it) || it->valuedouble != (double)(int64_t)it->valuedouble ||
-        it->valuedouble < (double)min || it->valuedouble > (double)max) {
+    /* The range first: converting a double outside int64_t (1e300, NaN) is undefined. */
+    if (!cJSON_IsNumber(it) || !(it->valuedouble >= (double)min) ||
+        !(it->valuedouble <= (double)max) ||
+        it->valuedouble != (double)(int64_t)it->valuedouble) {
         snprintf(why, sizeof why, "must be an integer %" PRId64 "..%" PRId64, min, max);
         return fail(b, key, why);
     }
