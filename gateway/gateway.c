@@ -277,6 +277,65 @@ static void check_outbox_cap(struct gw *g)
     }
 }
 
+/* Stores the hq_lost_sales alert of the rewind L (inside the open transaction). */
+static int hq_lost_alert(struct gw *g, const struct outbox_loss *l)
+{
+    struct p4t_alert *a = &g->grp.alert;
+    char key[48];
+    int n;
+
+    memset(a, 0, sizeof(*a));
+    snprintf(a->kind, sizeof(a->kind), P4T_ALERT_HQ_LOST_SALES);
+    snprintf(a->severity, sizeof(a->severity), "critical");
+    n = snprintf(a->message, sizeof(a->message), "HQ lost sales: its watermark went back from "
+                 "%" PRId64 " to %" PRId64 "; %" PRId64 " sales kept here are sent again",
+                 l->held, l->through, l->reopened);
+    if (l->pruned_to > 0 && n > 0 && (size_t)n < sizeof(a->message))
+        snprintf(a->message + n, sizeof(a->message) - (size_t)n, "; gw_seq %" PRId64 "..%"
+                 PRId64 " were already pruned here: only the registers' journals or a backup "
+                 "can supply them", l->pruned_from, l->pruned_to);
+    snprintf(a->details, sizeof(a->details), "{\"through\":%" PRId64 ",\"held\":%" PRId64
+             ",\"resent\":%" PRId64 ",\"pruned_from\":%" PRId64 ",\"pruned_to\":%" PRId64 "}",
+             l->through, l->held, l->reopened, l->pruned_from, l->pruned_to);
+    snprintf(key, sizeof(key), "%" PRId64 "/%" PRId64, l->through, l->held);
+    return group_alert(&g->grp, a, key);
+}
+
+/* HQ's watermark stayed below the one held (outbox_hq_lost): one transaction marks the sale
+ * records HQ lacks undelivered again, lowers meta hq_through and stores the hq_lost_sales
+ * alert; after its commit the sender starts again from HQ's watermark and the status shows it.
+ * A failed transaction changes nothing and is tried again at the next iteration. */
+static void check_hq_lost(struct gw *g)
+{
+    struct outbox_loss loss;
+    int64_t through;
+    int rc;
+
+    if (g->replica_failures || !outbox_hq_lost(&g->ob, p4_mono_ms(), &through))
+        return;
+    rc = replica_begin(&g->r);
+    if (rc == 0)
+        rc = group_begin(&g->grp);
+    if (rc == 0)
+        rc = outbox_mark_delivered(&g->ob); /* settle what is pending first */
+    if (rc == 0)
+        rc = outbox_hq_rewind(&g->ob, through, &loss);
+    if (rc == 0)
+        rc = hq_lost_alert(g, &loss) < 0 ? P4GW_EIO : P4GW_OK;
+    if (rc == 0)
+        rc = replica_commit(&g->r);
+    if (rc) {
+        replica_rollback(&g->r);
+        group_abort(&g->grp);
+        outbox_txn_done(&g->ob, false);
+        return;
+    }
+    outbox_txn_done(&g->ob, true);
+    g->ob.undelivered += g->grp.n_new;
+    publish_group(g);
+    publish_status(g, current_state(g), true);
+}
+
 static int meta_set(struct replica *r, const char *key, int64_t value)
 {
     replica_bind_text(r, RS_META_SET, 1, key);
@@ -830,7 +889,7 @@ static void prune(struct gw *g)
     /* Marks PUBACKs and watermarks left by a failed group (none usually). */
     n = outbox_mark_delivered(&g->ob);
     if (n == 0)
-        n = outbox_prune(&g->ob, PRUNE_MAX_ROWS);
+        n = outbox_prune(&g->ob, PRUNE_MAX_ROWS, p4_now_ms());
     if (n >= 0 && (replica_int(r, RS_CHANGE_HEAD, 0, &head) != 0 ||
                    replica_int(r, RS_CHANGE_MIN, 0, &low) != 0))
         n = P4GW_EIO;
@@ -869,11 +928,12 @@ static void timers(struct gw *g)
         p4_info("stats accepted=%" PRId64 " duplicates=%" PRId64 " rejected=%" PRId64
                 " dropped=%" PRIu64 " downlink_deferred=%" PRIu64 " groups=%" PRId64
                 " outbox=%" PRId64 " delivered=%" PRId64 " broker_acked=%" PRId64
-                " hq_through=%" PRId64 " hq_resends=%" PRId64 " sent=%" PRId64 " acked=%" PRId64
-                " commit_ms_avg=%.1f local_refused=%" PRIu64 " local_retried=%" PRIu64
+                " hq_through=%" PRId64 " hq_resends=%" PRId64 " hq_rewinds=%" PRId64
+                " sent=%" PRId64 " acked=%" PRId64 " commit_ms_avg=%.1f local_refused=%" PRIu64 " local_retried=%" PRIu64
                 " local_waiting=%zu", g->grp.n_ok, g->grp.n_dup, g->grp.n_rej,
                 queue_dropped(&g->q), queue_deferred(&g->q), g->groups, g->ob.undelivered,
                 g->ob.delivered, g->ob.acked_gw_seq, g->ob.hq_through, g->ob.hq_resends,
+                g->ob.hq_rewinds,
                 g->ob.records_sent, g->ob.records_acked,
                 g->groups ? (double)g->commit_ms_total / (double)g->groups : 0.0,
                 link_refused(&g->local), g->pend.retried, g->pend.n);
@@ -898,6 +958,8 @@ static void metrics_refresh(struct gw *g)
     c->hq_through = g->ob.hq_through;
     c->hq_wait = g->ob.wait_hq;
     c->hq_resends = g->ob.hq_resends;
+    c->hq_rewinds = g->ob.hq_rewinds;
+    c->hq_reopened = g->ob.hq_reopened;
     c->change_head = g->grp.change_head;
     c->cloud_up = g->cloud_up;
     c->local_up = g->local_up;
@@ -1070,6 +1132,7 @@ int p4gw_run(const struct p4gw_config *cfg)
         cloud_link_tick(&g->cloud, p4_mono_ms()); /* several nodes: our own reconnects */
         if (g->cloud_up) {
             link_sub_tick(&g->cloud, p4_mono_ms());
+            check_hq_lost(g);
             outbox_tick(&g->ob, p4_mono_ms());
             outbox_fill(&g->ob, &g->cloud);
         }

@@ -220,6 +220,12 @@ int p4gw_metrics_format(const struct p4gw_counters *c, char **out)
         metric(&t, "p4gw_hq_resends_total", "counter",
                "Times sending restarted because HQ did not commit what the broker took.",
                c->hq_resends);
+        metric(&t, "p4gw_hq_rewinds_total", "counter",
+               "Times HQ's watermark went back below the one held (HQ restored from a backup) "
+               "and the sales above it were sent again.", c->hq_rewinds);
+        metric(&t, "p4gw_hq_resent_records_total", "counter",
+               "Delivered sale records marked undelivered again by those rewinds.",
+               c->hq_reopened);
     }
     metric(&t, "p4gw_start_time_seconds", "gauge", "Unix time the gateway started.",
            c->started_ms / 1000);
@@ -484,6 +490,10 @@ static void parse_text(const char *text, struct p4gw_counters *c)
                 c->hq_through = iv;
             } else if (strcmp(name, "p4gw_hq_resends_total") == 0)
                 c->hq_resends = iv;
+            else if (strcmp(name, "p4gw_hq_rewinds_total") == 0)
+                c->hq_rewinds = iv;
+            else if (strcmp(name, "p4gw_hq_resent_records_total") == 0)
+                c->hq_reopened = iv;
             else if (strcmp(name, "p4gw_start_time_seconds") == 0)
                 c->started_ms = iv * 1000;
             for (int i = 0; i < P4GW_AK_COUNT; i++) {
@@ -522,8 +532,9 @@ static void print_counters(FILE *out, const struct p4gw_counters *c, const char 
             " delivered=%" PRId64 " broker_acked=%" PRId64, c->outbox_depth, c->oldest_age_s,
             c->gw_seq_head, c->delivered, c->broker_acked);
     if (c->hq_wait)
-        fprintf(out, " hq_through=%" PRId64 " hq_resends=%" PRId64, c->hq_through,
-                c->hq_resends);
+        fprintf(out, " hq_through=%" PRId64 " hq_resends=%" PRId64 " hq_rewinds=%" PRId64
+                " hq_resent_records=%" PRId64, c->hq_through, c->hq_resends, c->hq_rewinds,
+                c->hq_reopened);
     fprintf(out, "\n");
     fprintf(out, "commits: count=%" PRIu64 " avg_ms=%.2f\n", c->commit_count,
             c->commit_count ? (double)c->commit_sum_us / 1000.0 / (double)c->commit_count : 0.0);

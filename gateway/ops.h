@@ -83,6 +83,8 @@ struct p4gw_counters {
     bool hq_wait;              /* delivered_on = hq: hq_through is shown */
     int64_t hq_through;        /* HQ's committed watermark as received (down/ack) */
     int64_t hq_resends;        /* resends because HQ did not cover acknowledged records */
+    int64_t hq_rewinds;        /* HQ's watermark went back (restored HQ): records sent again */
+    int64_t hq_reopened;       /* sale records marked undelivered again by those */
     bool cloud_up, local_up;
     int64_t cloud_connects, local_connects; /* connections made; reconnects = connects - 1 */
     struct p4gw_sub_view subs[P4GW_SUBS_MAX]; /* every subscription; refused ones flagged */

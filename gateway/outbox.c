@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The cloud sender: batches of undelivered outbox rows in oid order, a window of batches
  * awaiting PUBACK, delivered marking (on PUBACK, or when HQ's watermark covers a sale record),
- * resend after reconnect or when HQ does not commit what the broker took, and pruning. */
+ * resend after reconnect or when HQ does not commit what the broker took, resend of what a
+ * restored HQ lost (its watermark went back), and pruning after keep_delivered_h. */
 #include "p4gw.h"
 
 #include <inttypes.h>
@@ -56,6 +57,8 @@ int outbox_init(struct outbox *o, struct replica *r, const struct p4gw_config *c
         return rc;
     }
     o->hq_marked = o->hq_marking = o->hq_through;
+    o->hq_low = -1;
+    o->lost.through = -1;
     /* What the broker acknowledged before a restart is not known: at least every record
      * marked delivered. */
     o->acked_gw_seq = min_pending - 1;
@@ -116,6 +119,7 @@ void outbox_link_down(struct outbox *o)
 {
     o->connected = false;
     o->hq_wait_ms = 0; /* the HQ resend timer runs only while the link is up */
+    o->hq_low = -1;    /* so does the wait on a lower watermark: the retained one comes again */
     rewind_window(o);
 }
 
@@ -123,6 +127,7 @@ static int mark(struct outbox *o, int64_t first_oid, int64_t last_oid)
 {
     replica_bind_int(o->r, RS_OUTBOX_MARK, 1, first_oid);
     replica_bind_int(o->r, RS_OUTBOX_MARK, 2, last_oid);
+    replica_bind_int(o->r, RS_OUTBOX_MARK, 3, p4_now_ms());
     return replica_exec(o->r, RS_OUTBOX_MARK);
 }
 
@@ -152,6 +157,7 @@ int outbox_mark_delivered(struct outbox *o)
     if (!o->wait_hq || o->hq_through <= o->hq_marked)
         return P4GW_OK;
     replica_bind_int(o->r, RS_OUTBOX_MARK_HQ, 1, o->hq_through);
+    replica_bind_int(o->r, RS_OUTBOX_MARK_HQ, 2, p4_now_ms());
     rc = replica_exec(o->r, RS_OUTBOX_MARK_HQ);
     if (rc)
         return rc;
@@ -165,6 +171,28 @@ int outbox_mark_delivered(struct outbox *o)
     return P4GW_OK;
 }
 
+/* After the commit of an outbox_hq_rewind: the sender starts again from HQ's watermark. */
+static void hq_rewound(struct outbox *o)
+{
+    const struct outbox_loss *l = &o->lost;
+
+    o->undelivered += l->reopened;
+    o->hq_through = o->hq_marked = o->hq_marking = o->delivered = l->through;
+    if (o->acked_gw_seq > l->through)
+        o->acked_gw_seq = l->through; /* what the broker took for the HQ that lost it */
+    o->hq_low = -1;
+    o->hq_wait_ms = 0;
+    o->hq_backoff = 0;
+    o->hq_rewinds++;
+    o->hq_reopened += l->reopened;
+    if (o->connected)
+        rewind_window(o);
+    p4_warn("HQ lost sale records: its watermark went back from %" PRId64 " to %" PRId64
+            "; sending again from oid=%" PRId64 " records=%" PRId64 " pruned_gw_seq=%" PRId64
+            "..%" PRId64 " rewinds=%" PRId64, l->held, l->through, o->sent_upto + 1, l->reopened,
+            l->pruned_from, l->pruned_to, o->hq_rewinds);
+}
+
 void outbox_txn_done(struct outbox *o, bool committed)
 {
     if (committed) {
@@ -176,8 +204,12 @@ void outbox_txn_done(struct outbox *o, bool committed)
             o->hq_marked = o->hq_marking;
             o->delivered = o->hq_marked;
         }
+        if (o->lost.through >= 0)
+            hq_rewound(o);
+        o->lost.through = -1;
         return;
     }
+    o->lost.through = -1;         /* the lower watermark still waits: tried again */
     o->unmarking = 0;             /* the depth is what the last commit left */
     o->hq_marking = o->hq_marked; /* marked again by the next transaction */
     if (o->unmarked_lost) {
@@ -224,9 +256,24 @@ void outbox_on_ack(struct outbox *o, uint64_t batch_id, int64_t now_ms)
 
 bool outbox_on_hq_ack(struct outbox *o, int64_t through, int64_t now_ms)
 {
-    if (through <= o->hq_through) {
-        p4_debug("HQ watermark not above the one held through=%" PRId64 " held=%" PRId64,
-                 through, o->hq_through);
+    if (through < o->hq_through) {
+        /* Either HQ lost records (its database restored from an older backup) or two HQ
+         * processes' publishes reached the broker out of order. outbox_hq_lost decides once
+         * it has lasted hq_resend_s; the lowest one seen meanwhile is kept (resending more
+         * is only slower). */
+        if (o->hq_low < 0) {
+            o->hq_low_ms = now_ms;
+            p4_info("HQ watermark below the one held through=%" PRId64 " held=%" PRId64
+                    ": waiting %" PRId64 " s for a higher one", through, o->hq_through,
+                    o->cfg->hq_resend_s);
+        }
+        if (o->hq_low < 0 || through < o->hq_low)
+            o->hq_low = through;
+        return false;
+    }
+    o->hq_low = -1; /* a watermark at or above the one held: nothing was lost */
+    if (through == o->hq_through) {
+        p4_debug("HQ watermark not above the one held through=%" PRId64, through);
         return false;
     }
     o->hq_through = through;
@@ -255,6 +302,61 @@ bool outbox_tick(struct outbox *o, int64_t now_ms)
             " resends=%" PRId64, wait_ms / 1000, o->sent_upto + 1, o->hq_through,
             o->acked_gw_seq, o->hq_resends);
     return true;
+}
+
+/* Out-of-order publishes of two HQ processes are told apart from a restored HQ by time: each
+ * process publishes after every commit of the store's records, so while the store sells, or
+ * after the gateway's next status (HQ answers every status with its watermark), the newer,
+ * higher watermark follows within moments. A lower one that lasts hq_resend_s with the link up
+ * is HQ's truth. Were it a stale one after all, the resend is harmless: HQ drops the copies by
+ * (store, gw_seq) and its next watermark is the higher one again. There is no field to decide
+ * by instead: a restored database brings back its older watermark and max_gw_seq alike. */
+bool outbox_hq_lost(const struct outbox *o, int64_t now_ms, int64_t *through)
+{
+    if (!o->wait_hq || !o->connected || o->hq_low < 0 ||
+        now_ms - o->hq_low_ms < o->cfg->hq_resend_s * 1000)
+        return false;
+    *through = o->hq_low;
+    return true;
+}
+
+int outbox_hq_rewind(struct outbox *o, int64_t through, struct outbox_loss *loss)
+{
+    struct outbox_loss *l = &o->lost;
+    int64_t kept_min = 0;
+    int rc;
+
+    memset(l, 0, sizeof(*l));
+    l->through = -1;
+    replica_bind_int(o->r, RS_OUTBOX_REOPEN, 1, through);
+    rc = replica_exec(o->r, RS_OUTBOX_REOPEN);
+    if (rc)
+        return rc;
+    l->reopened = sqlite3_changes(o->r->db);
+    replica_bind_int(o->r, RS_OUTBOX_KEPT_MIN, 1, through);
+    rc = replica_int(o->r, RS_OUTBOX_KEPT_MIN, 0, &kept_min);
+    if (rc)
+        return rc;
+    replica_bind_text(o->r, RS_META_SET, 1, "hq_through");
+    replica_bind_int(o->r, RS_META_SET, 2, through);
+    rc = replica_exec(o->r, RS_META_SET);
+    if (rc)
+        return rc;
+    l->held = o->hq_through;
+    /* Sale rows are written in gw_seq order and pruned from the oldest, so what is held above
+     * THROUGH is one run from KEPT_MIN: below it (and up to what HQ had held) is gone. */
+    if (kept_min == 0 || kept_min > through + 1) {
+        int64_t to = kept_min == 0 || kept_min - 1 > l->held ? l->held : kept_min - 1;
+
+        if (to > through) {
+            l->pruned_from = through + 1;
+            l->pruned_to = to;
+        }
+    }
+    l->through = through;
+    if (loss)
+        *loss = *l;
+    return P4GW_OK;
 }
 
 void outbox_on_nack(struct outbox *o, uint64_t batch_id)
@@ -385,11 +487,13 @@ int outbox_fill(struct outbox *o, struct link *cloud)
     return sent;
 }
 
-int outbox_prune(struct outbox *o, int limit)
+int outbox_prune(struct outbox *o, int limit, int64_t now_ms)
 {
+    int64_t keep_ms = o->cfg->keep_delivered_h * 3600000;
     int rc;
 
     replica_bind_int(o->r, RS_OUTBOX_PRUNE, 1, limit);
+    replica_bind_int(o->r, RS_OUTBOX_PRUNE, 2, keep_ms > 0 ? now_ms - keep_ms : INT64_MAX);
     rc = replica_exec(o->r, RS_OUTBOX_PRUNE);
     if (rc)
         return rc;

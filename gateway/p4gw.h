@@ -75,6 +75,9 @@ struct p4gw_config {
     /* [cloud] hq_resend_s: records the broker acknowledged that HQ has not covered after this
      * long (while the link is up) are published again */
     int64_t hq_resend_s;
+    /* [cloud] keep_delivered_h: delivered outbox rows are kept this many hours before they are
+     * pruned, so sales a restored HQ lacks can be sent again; 0 prunes them at once */
+    int64_t keep_delivered_h;
     /* [policy] */
     bool negative_stock_hold;   /* negative_stock = hold: holds reserve stock */
     bool offline_loyalty_allow; /* offline_loyalty_redeem = allow: no alert while WAN down */
@@ -150,11 +153,13 @@ enum replica_stmt {
     RS_OUTBOX_INS,      /* (kind, gw_seq, payload): oid is assigned */
     RS_OUTBOX_PENDING,  /* (after, limit) -> oid, payload, kind, gw_seq */
     RS_OUTBOX_MIN_SALE, /* () -> min undelivered sale gw_seq (NULL when none) */
-    RS_OUTBOX_MARK,     /* (first, last) */
-    RS_OUTBOX_MARK_HQ,  /* (through): sale records with gw_seq <= through */
+    RS_OUTBOX_MARK,     /* (first, last, now_ms) */
+    RS_OUTBOX_MARK_HQ,  /* (through, now_ms): sale records with gw_seq <= through */
+    RS_OUTBOX_REOPEN,   /* (through): delivered sale records with gw_seq > through, again not */
+    RS_OUTBOX_KEPT_MIN, /* (through) -> min sale gw_seq held above through (NULL when none) */
     RS_OUTBOX_COUNT,    /* () -> undelivered */
     RS_OUTBOX_MIN,      /* () -> min undelivered oid (NULL when none) */
-    RS_OUTBOX_PRUNE,    /* (limit) */
+    RS_OUTBOX_PRUNE,    /* (limit, delivered_before_ms) */
     RS_REJECT_INS,      /* (topic, payload, reason, ts_ms) */
     RS_REG_UPSERT,      /* (reg, seq, seen_ms) */
     RS_REG_LAST,        /* (reg) -> last_seq */
@@ -486,6 +491,15 @@ struct inflight {
     bool current; /* sent on the current connection; false once the connection was lost */
 };
 
+/* What HQ lost, found by outbox_hq_rewind. */
+struct outbox_loss {
+    int64_t through;     /* HQ's watermark now (-1: no rewind in the open transaction) */
+    int64_t held;        /* the watermark the gateway held before */
+    int64_t reopened;    /* sale rows marked undelivered again, to be sent once more */
+    int64_t pruned_from; /* gw_seq pruned_from..pruned_to HQ lacks and the replica no longer */
+    int64_t pruned_to;   /* holds (0..0 when none): only registers' journals or backups have them */
+};
+
 struct outbox {
     struct replica *r;
     const struct p4gw_config *cfg;
@@ -510,6 +524,12 @@ struct outbox {
                                * none wait, or the clock restarts at the next PUBACK */
     int hq_backoff;           /* resends in a row without HQ moving its watermark */
     int64_t hq_resends;       /* resends because HQ did not cover acknowledged records */
+    int64_t hq_low;           /* lowest watermark below hq_through received since the last one
+                               * at or above it (-1: none): HQ may have lost records */
+    int64_t hq_low_ms;        /* when (monotonic) the first of those came */
+    struct outbox_loss lost;  /* the rewind of the open transaction (lost.through = -1: none) */
+    int64_t hq_rewinds;       /* times HQ's watermark went back and records were sent again */
+    int64_t hq_reopened;      /* sale records marked undelivered again by those */
     int64_t records_sent;     /* counters for logs */
     int64_t records_acked;
     bool over_cap;            /* the outbox_cap alert was raised for this crossing */
@@ -547,10 +567,22 @@ void outbox_link_down(struct outbox *o);
  * Unknown ids are ignored. */
 void outbox_on_ack(struct outbox *o, uint64_t batch_id, int64_t now_ms);
 void outbox_on_nack(struct outbox *o, uint64_t batch_id);
-/* HQ's committed watermark THROUGH (down/ack) arrived at NOW_MS (monotonic). A value not above
- * the highest seen is ignored (false). A higher one is kept at once; the records it covers are
- * marked by the next transaction that commits. No SQLite. Returns whether it moved. */
+/* HQ's committed watermark THROUGH (down/ack) arrived at NOW_MS (monotonic). A higher one is
+ * kept at once; the records it covers are marked by the next transaction that commits. A lower
+ * one does not move it (false) but starts the wait of outbox_hq_lost, which one at or above
+ * the held watermark ends. No SQLite. Returns whether it moved. */
 bool outbox_on_hq_ack(struct outbox *o, int64_t through, int64_t now_ms);
+/* With delivered_on = hq and the link up: true when HQ's watermark has stayed below the one
+ * held for hq_resend_s (HQ lost records: its database was restored from an older backup);
+ * *THROUGH gets the lowest watermark HQ sent meanwhile. */
+bool outbox_hq_lost(const struct outbox *o, int64_t now_ms, int64_t *through);
+/* Inside the caller's transaction (after outbox_mark_delivered): marks every retained sale
+ * record above THROUGH undelivered again and stores THROUGH as meta hq_through. *LOSS (may be
+ * NULL) gets what was reopened and the gw_seq range HQ lacks that was already pruned. Once the
+ * transaction commits, outbox_txn_done lowers the watermark, the depth and the delivered
+ * position and rewinds the sender; a rollback forgets it (outbox_hq_lost says so again).
+ * Returns 0 or P4GW_EIO. */
+int outbox_hq_rewind(struct outbox *o, int64_t through, struct outbox_loss *loss);
 /* Inside the caller's transaction, just before COMMIT: marks delivered what PUBACKs and HQ's
  * watermark settled since the last commit, and stores the watermark (meta hq_through).
  * Returns 0 or P4GW_EIO (roll back; the marks are kept for the next transaction). */
@@ -566,8 +598,10 @@ bool outbox_tick(struct outbox *o, int64_t now_ms);
 /* Sends batches (sale records) and alerts in oid order until the window is full or nothing
  * is pending. Returns rows sent. */
 int outbox_fill(struct outbox *o, struct link *cloud);
-/* Deletes up to LIMIT delivered rows (its own statement; outside a transaction). */
-int outbox_prune(struct outbox *o, int limit);
+/* Deletes up to LIMIT delivered rows, oldest first, that were delivered more than
+ * keep_delivered_h hours before NOW_MS (Unix ms; any with keep_delivered_h = 0), stopping at
+ * the first one that was not (its own statement). Returns the rows deleted or P4GW_EIO. */
+int outbox_prune(struct outbox *o, int limit, int64_t now_ms);
 
 /* ======================================================================================== */
 /* group.c: the open group transaction's context, shared by ingest, holds, loyalty, downlink */

@@ -77,6 +77,12 @@ static const char *const migrations[] = {
     /* 4: contract 1.2. Sale records are delivered when HQ's watermark covers their gw_seq:
      * each down/ack marks the undelivered sale records up to it through this index. */
     "CREATE INDEX outbox_pending_sale ON outbox(gw_seq) WHERE delivered = 0 AND kind = 'sale';",
+    /* 5: delivered rows are kept [cloud] keep_delivered_h hours (a restored HQ gets them
+     * again), so each records when it was delivered (Unix ms). Rows delivered before this
+     * step count as delivered now: they are kept the full time too. */
+    "ALTER TABLE outbox ADD COLUMN delivered_ms INTEGER;"
+    "UPDATE outbox SET delivered_ms = CAST(strftime('%s', 'now') AS INTEGER) * 1000"
+    "  WHERE delivered = 1;",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -174,18 +180,27 @@ static const char *const sql[RS_COUNT] = {
                           " AND oid > ?1 ORDER BY oid LIMIT ?2",
     [RS_OUTBOX_MIN_SALE] = "SELECT min(gw_seq) FROM outbox WHERE delivered = 0"
                            " AND kind = 'sale'",
-    [RS_OUTBOX_MARK] = "UPDATE outbox SET delivered = 1 WHERE delivered = 0"
+    [RS_OUTBOX_MARK] = "UPDATE outbox SET delivered = 1, delivered_ms = ?3 WHERE delivered = 0"
                        " AND oid BETWEEN ?1 AND ?2",
-    [RS_OUTBOX_MARK_HQ] = "UPDATE outbox SET delivered = 1 WHERE delivered = 0"
+    [RS_OUTBOX_MARK_HQ] = "UPDATE outbox SET delivered = 1, delivered_ms = ?2 WHERE delivered = 0"
                           " AND kind = 'sale' AND gw_seq <= ?1",
+    /* A full scan, for a rare event (HQ restored from a backup). */
+    [RS_OUTBOX_REOPEN] = "UPDATE outbox SET delivered = 0, delivered_ms = NULL WHERE delivered = 1"
+                         " AND kind = 'sale' AND gw_seq > ?1",
+    [RS_OUTBOX_KEPT_MIN] = "SELECT min(gw_seq) FROM outbox WHERE kind = 'sale' AND gw_seq > ?1",
     [RS_OUTBOX_COUNT] = "SELECT count(*) FROM outbox WHERE delivered = 0",
     [RS_OUTBOX_MIN] = "SELECT min(oid) FROM outbox WHERE delivered = 0",
-    /* Rows older than the oldest undelivered one (found through outbox_pending): a range of
-     * the table, never a scan past an outage's backlog in search of delivered rows. */
-    [RS_OUTBOX_PRUNE] = "DELETE FROM outbox WHERE oid IN (SELECT oid FROM outbox"
-                        " WHERE oid < coalesce((SELECT min(oid) FROM outbox"
-                        " WHERE delivered = 0), 9223372036854775807)"
-                        " ORDER BY oid LIMIT ?1)",
+    /* Rows older than the oldest undelivered one (found through outbox_pending) and than the
+     * oldest one delivered at or after ?2: a range at the start of the table, never a scan past
+     * an outage's backlog or the retained rows in search of old ones. A row delivered late
+     * (an alert marked on PUBACK before the sale before it) only waits for its neighbours. */
+    [RS_OUTBOX_PRUNE] = "WITH u(oid) AS (SELECT coalesce((SELECT min(oid) FROM outbox"
+                        " WHERE delivered = 0), 9223372036854775807)),"
+                        " e(oid) AS (SELECT coalesce((SELECT o.oid FROM outbox o, u"
+                        " WHERE o.oid < u.oid AND o.delivered_ms >= ?2 ORDER BY o.oid LIMIT 1),"
+                        " (SELECT oid FROM u)))"
+                        " DELETE FROM outbox WHERE oid IN (SELECT o.oid FROM outbox o, e"
+                        " WHERE o.oid < e.oid ORDER BY o.oid LIMIT ?1)",
     [RS_REJECT_INS] = "INSERT INTO rejects(topic, payload, reason, ts_ms) VALUES(?1, ?2, ?3, ?4)",
     [RS_REG_UPSERT] = "INSERT INTO registers(reg, last_seq, last_seen_ms) VALUES(?1, ?2, ?3)"
                       " ON CONFLICT(reg) DO UPDATE SET"

@@ -372,6 +372,7 @@ int p4t_ts_format(int64_t ms, char out[P4T_TS_LEN]);
 #define P4T_ALERT_OUTBOX_CAP "outbox_cap"
 #define P4T_ALERT_HOLD_EXPIRED "hold_expired"
 #define P4T_ALERT_BAD_DOWNLINK "bad_downlink"
+#define P4T_ALERT_HQ_LOST_SALES "hq_lost_sales" /* HQ's watermark went back (1.2) */
 
 /* Derives the alert id for one condition: a UUID (version 8, RFC 9562) computed from KIND,
  * STORE and KEY (what the condition is about, e.g. "<sku>/<sale id>"; any string), so that

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit test of the cloud sender's delivery state (outbox.c) on a temporary replica: the send
  * window, PUBACKs freeing slots, HQ's watermark marking sale records delivered (contract 1.2),
- * lower watermarks ignored, the HQ resend timer (time is an input), failed commits, alerts and
- * delivered_on = puback. Publishes go to a real Paho client that is never connected and
+ * lower watermarks ignored, the HQ resend timer (time is an input), failed commits, alerts,
+ * delivered_on = puback, keep_delivered_h and the resend of what a restored HQ lost. Publishes go to a real Paho client that is never connected and
  * buffers them (sendWhileDisconnected), so each batch gets a real token. */
 #include "p4gw.h"
 
@@ -178,7 +178,7 @@ static void test_window_and_watermark(void)
     CHECK_INT(sql_int(&r, "SELECT value FROM meta WHERE key = 'hq_through'"), 3);
     /* Undelivered rows are never pruned; delivered ones behind them are. */
     CHECK_INT(replica_begin(&r), 0);
-    CHECK_INT(outbox_prune(&o, 100), 3);
+    CHECK_INT(outbox_prune(&o, 100, 0), 3);
     CHECK_INT(replica_commit(&r), 0);
     CHECK_INT(sql_int(&r, "SELECT count(*) FROM outbox"), 4);
     outbox_on_ack(&o, b2, 1300);
@@ -319,6 +319,196 @@ static void test_failed_commits(void)
     replica_close(&r);
 }
 
+/* One transaction like the core loop's check_hq_lost: pending marks, then the rewind. */
+static int commit_rewind(struct outbox *o, int64_t through, struct outbox_loss *loss,
+                         bool commit)
+{
+    int rc = replica_begin(o->r);
+
+    if (rc == 0)
+        rc = outbox_mark_delivered(o);
+    if (rc == 0)
+        rc = outbox_hq_rewind(o, through, loss);
+    if (rc == 0 && commit)
+        rc = replica_commit(o->r);
+    if (rc || !commit)
+        replica_rollback(o->r);
+    outbox_txn_done(o, rc == 0 && commit);
+    return rc;
+}
+
+/* Sends every undelivered record and acknowledges each batch at the broker at T. */
+static void send_all(struct outbox *o, struct link *l, int64_t t)
+{
+    while (outbox_fill(o, l) > 0) {
+        while (o->n_current > 0)
+            outbox_on_ack(o, o->win[o->win_n - 1].batch_id, t);
+    }
+}
+
+/* keep_delivered_h: delivered rows stay until they are that old, then are pruned from the
+ * oldest; a row delivered later stops the pass. */
+static void test_keep_delivered(void)
+{
+    struct p4gw_config cfg;
+    struct replica r = {0};
+    struct outbox o;
+    struct link l;
+    int64_t at, keep_ms;
+
+    config(&cfg, false);
+    cfg.keep_delivered_h = 2;
+    keep_ms = 2 * 3600000LL;
+    open_fresh(&r, "keep");
+    link_offline(&l);
+    add_rows(&r, 1, 4, 2); /* sales 1, 2, an alert, 3, 4 */
+    CHECK_INT(outbox_init(&o, &r, &cfg), 0);
+    outbox_link_up(&o);
+    send_all(&o, &l, 1000);
+    CHECK(outbox_on_hq_ack(&o, 4, 1001));
+    CHECK_INT(commit_marks(&o), 0);
+    CHECK_INT(o.undelivered, 0);
+    CHECK_INT(sql_int(&r, "SELECT count(*) FROM outbox WHERE delivered_ms IS NULL"), 0);
+    at = sql_int(&r, "SELECT max(delivered_ms) FROM outbox");
+    CHECK(at > 0);
+    /* Not yet old enough: nothing goes. */
+    CHECK_INT(outbox_prune(&o, 100, at + keep_ms), 0);
+    CHECK_INT(sql_int(&r, "SELECT count(*) FROM outbox"), 5);
+    /* Sale 3 (oid 4) delivered later than the rest: the pass stops there. */
+    CHECK_INT(sqlite3_exec(r.db, "UPDATE outbox SET delivered_ms = delivered_ms + 3600000"
+                           " WHERE gw_seq = 3", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_INT(outbox_prune(&o, 2, at + keep_ms + 1), 2);
+    CHECK_INT(outbox_prune(&o, 100, at + keep_ms + 1), 1); /* the alert */
+    CHECK_INT(sql_int(&r, "SELECT min(gw_seq) FROM outbox"), 3);
+    CHECK_INT(outbox_prune(&o, 100, at + keep_ms + 3600001), 2);
+    CHECK_INT(sql_int(&r, "SELECT count(*) FROM outbox"), 0);
+    outbox_cleanup(&o);
+    link_free(&l);
+    replica_close(&r);
+}
+
+/* HQ's watermark goes back (a restored HQ): after hq_resend_s without one at or above the held
+ * watermark, the retained sale records above it are sent again, and what was pruned is named;
+ * a stale lower watermark followed by the held one changes nothing. */
+static void test_hq_lost(void)
+{
+    struct p4gw_config cfg;
+    struct replica r = {0};
+    struct outbox o;
+    struct outbox_loss loss;
+    struct link l;
+    int64_t t = 50000, through = -1;
+
+    config(&cfg, false);
+    cfg.keep_delivered_h = 48;
+    open_fresh(&r, "hqlost");
+    link_offline(&l);
+    add_rows(&r, 1, 6, 0);
+    CHECK_INT(outbox_init(&o, &r, &cfg), 0);
+    outbox_link_up(&o);
+    send_all(&o, &l, t);
+    CHECK(outbox_on_hq_ack(&o, 6, t));
+    CHECK_INT(commit_marks(&o), 0);
+    CHECK_INT(o.undelivered, 0);
+    CHECK_INT(outbox_prune(&o, 100, p4_now_ms()), 0); /* kept 48 h */
+    /* Two HQ processes' publishes out of order: 4 after 6, then 6 again. */
+    CHECK(!outbox_on_hq_ack(&o, 4, t + 10));
+    CHECK_INT(o.hq_through, 6);
+    CHECK(!outbox_hq_lost(&o, t + 10 + 59999, &through));
+    CHECK(!outbox_on_hq_ack(&o, 6, t + 20));
+    CHECK(!outbox_hq_lost(&o, t + 100000, &through));
+    /* A lost connection ends the wait (the retained watermark comes again). */
+    CHECK(!outbox_on_hq_ack(&o, 4, t + 200000));
+    outbox_link_down(&o);
+    outbox_link_up(&o);
+    CHECK(!outbox_hq_lost(&o, t + 300000, &through));
+    /* A restored HQ: 3, then 5 and 3 again (batches it gets late); the lowest counts. */
+    t += 400000;
+    CHECK(!outbox_on_hq_ack(&o, 3, t));
+    CHECK(!outbox_on_hq_ack(&o, 5, t + 100));
+    CHECK(!outbox_on_hq_ack(&o, 3, t + 200));
+    CHECK(!outbox_hq_lost(&o, t + 59999, &through));
+    CHECK(outbox_hq_lost(&o, t + 60000, &through));
+    CHECK_INT(through, 3);
+    /* A rewind whose transaction fails changes nothing and is asked again. */
+    CHECK_INT(commit_rewind(&o, through, &loss, false), 0);
+    CHECK_INT(o.hq_through, 6);
+    CHECK_INT(o.undelivered, 0);
+    CHECK_INT(undelivered_rows(&r), 0);
+    CHECK_INT(o.hq_rewinds, 0);
+    CHECK(outbox_hq_lost(&o, t + 60001, &through));
+    /* Committed: 4..6 are undelivered again and sent from the first of them. */
+    CHECK_INT(commit_rewind(&o, through, &loss, true), 0);
+    CHECK_INT(loss.through, 3);
+    CHECK_INT(loss.held, 6);
+    CHECK_INT(loss.reopened, 3);
+    CHECK_INT(loss.pruned_to, 0);
+    CHECK_INT(o.hq_through, 3);
+    CHECK_INT(o.delivered, 3);
+    CHECK_INT(o.undelivered, 3);
+    CHECK_INT(o.hq_rewinds, 1);
+    CHECK_INT(o.hq_reopened, 3);
+    CHECK_INT(undelivered_rows(&r), 3);
+    CHECK_INT(sql_int(&r, "SELECT min(gw_seq) FROM outbox WHERE delivered = 0"), 4);
+    CHECK_INT(sql_int(&r, "SELECT count(*) FROM outbox WHERE delivered = 0"
+                          " AND delivered_ms IS NOT NULL"), 0);
+    CHECK_INT(sql_int(&r, "SELECT value FROM meta WHERE key = 'hq_through'"), 3);
+    CHECK(!outbox_hq_lost(&o, t + 70000, &through));
+    CHECK_INT(o.sent_upto, 3);
+    CHECK_INT(outbox_fill(&o, &l), 3);
+    CHECK_INT(o.win[o.win_n - 1].last_gw_seq, 6);
+    /* A restart knows the lowered watermark. */
+    outbox_cleanup(&o);
+    CHECK_INT(outbox_init(&o, &r, &cfg), 0);
+    CHECK_INT(o.hq_through, 3);
+    CHECK_INT(o.undelivered, 3);
+    outbox_link_up(&o);
+    send_all(&o, &l, t + 80000);
+    /* HQ takes them again: delivered. */
+    CHECK(outbox_on_hq_ack(&o, 6, t + 80001));
+    CHECK_INT(commit_marks(&o), 0);
+    CHECK_INT(o.undelivered, 0);
+    CHECK_INT(o.delivered, 6);
+    /* Rows pruned already: 1..6 are old; 7..8 are delivered now. HQ goes back to 2: 7..8 are
+     * sent again, 3..6 are named as lost here. */
+    CHECK_INT(sqlite3_exec(r.db, "UPDATE outbox SET delivered_ms = 1", NULL, NULL, NULL),
+              SQLITE_OK);
+    CHECK_INT(outbox_prune(&o, 100, p4_now_ms()), 6);
+    add_rows(&r, 7, 8, 0);
+    o.undelivered += 2;
+    send_all(&o, &l, t + 90000);
+    CHECK(outbox_on_hq_ack(&o, 8, t + 90001));
+    CHECK_INT(commit_marks(&o), 0);
+    CHECK_INT(o.undelivered, 0);
+    t += 200000;
+    CHECK(!outbox_on_hq_ack(&o, 2, t));
+    CHECK(outbox_hq_lost(&o, t + 60000, &through));
+    CHECK_INT(commit_rewind(&o, through, &loss, true), 0);
+    CHECK_INT(loss.reopened, 2);
+    CHECK_INT(loss.held, 8);
+    CHECK_INT(loss.pruned_from, 3);
+    CHECK_INT(loss.pruned_to, 6);
+    CHECK_INT(o.undelivered, 2);
+    CHECK_INT(o.hq_through, 2);
+    /* Nothing kept above it at all: the whole range is named. */
+    CHECK(outbox_on_hq_ack(&o, 8, t + 60001));
+    CHECK_INT(commit_marks(&o), 0);
+    CHECK_INT(sqlite3_exec(r.db, "UPDATE outbox SET delivered_ms = 1", NULL, NULL, NULL),
+              SQLITE_OK);
+    CHECK_INT(outbox_prune(&o, 100, p4_now_ms()), 2);
+    CHECK(!outbox_on_hq_ack(&o, 5, t + 70000));
+    CHECK(outbox_hq_lost(&o, t + 130000, &through));
+    CHECK_INT(commit_rewind(&o, through, &loss, true), 0);
+    CHECK_INT(loss.reopened, 0);
+    CHECK_INT(loss.pruned_from, 6);
+    CHECK_INT(loss.pruned_to, 8);
+    CHECK_INT(o.hq_through, 5);
+    CHECK_INT(o.undelivered, 0);
+    outbox_cleanup(&o);
+    link_free(&l);
+    replica_close(&r);
+}
+
 /* delivered_on = puback: the 1.1 behaviour, sale records delivered on PUBACK, no timer. */
 static void test_puback_mode(void)
 {
@@ -362,6 +552,8 @@ int main(void)
     test_resend_timer();
     test_failed_commits();
     test_puback_mode();
+    test_keep_delivered();
+    test_hq_lost();
     queue_cleanup(&events);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     if (system(cmd) != 0)

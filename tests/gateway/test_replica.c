@@ -676,9 +676,10 @@ static void test_outbox(struct replica *r)
     CHECK_INT(o.delivered, 0);
     replica_bind_int(r, RS_OUTBOX_MARK, 1, 1);
     replica_bind_int(r, RS_OUTBOX_MARK, 2, 3);
+    replica_bind_int(r, RS_OUTBOX_MARK, 3, 1000);
     CHECK_INT(replica_exec(r, RS_OUTBOX_MARK), 0);
-    CHECK_INT(outbox_prune(&o, 2), 2);
-    CHECK_INT(outbox_prune(&o, 100), 1);
+    CHECK_INT(outbox_prune(&o, 2, 1001 + cfg.keep_delivered_h * 3600000), 2);
+    CHECK_INT(outbox_prune(&o, 100, 1001 + cfg.keep_delivered_h * 3600000), 1);
     CHECK_INT(q_int(r, "SELECT count(*) FROM outbox"), 2);
     outbox_cleanup(&o);
     /* Reopened state: what is left is undelivered. With delivered_on = puback everything
