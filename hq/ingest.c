@@ -617,6 +617,23 @@ static int ingest_sales(struct ingest *in, const struct hq_msg *m, const char *s
     return rc;
 }
 
+/* A gateway whose status says HQ held more of its records than HQ holds now: HQ lost them
+ * (its database restored from an older backup). Nothing to send from here: the store is in
+ * the group's touched stores (lock_stores), so publish_acks answers this status, after COMMIT,
+ * with HQ's real watermark, retained. That is what an idle gateway needs to hear, whose last
+ * retained down/ack is still the older, higher one; it then resends what it keeps above it.
+ * One answer per status: the gateway publishes its status at most once a second. */
+static void note_status_ahead(struct ingest *in, const char *store, const struct p4t_status *st)
+{
+    const struct touched *t = find_store(in, store);
+
+    if (!st->has_hq_through || !t || st->hq_through <= t->through_before)
+        return;
+    p4_warn("store reports HQ's watermark above the one HQ holds store=%s status_hq_through=%"
+            PRId64 " hq_through=%" PRId64 ": records lost at HQ (restored database?); "
+            "down/ack republished", store, st->hq_through, t->through_before);
+}
+
 static int ingest_status(struct ingest *in, const struct hq_msg *m, const char *store)
 {
     struct p4t_status st;
@@ -625,6 +642,7 @@ static int ingest_status(struct ingest *in, const struct hq_msg *m, const char *
 
     if (p4t_status_decode(m->payload, m->len, &st, reason, sizeof reason) != 0)
         return dead_letter(in, m->topic, m->payload, m->len, reason);
+    note_status_ahead(in, store, &st);
     snprintf(outbox, sizeof outbox, "%" PRId64, st.outbox);
     snprintf(delivered, sizeof delivered, "%" PRId64, st.delivered);
     v[0] = in->cfg->tenant;
