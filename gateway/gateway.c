@@ -929,7 +929,8 @@ static void timers(struct gw *g)
                 " dropped=%" PRIu64 " downlink_deferred=%" PRIu64 " groups=%" PRId64
                 " outbox=%" PRId64 " delivered=%" PRId64 " broker_acked=%" PRId64
                 " hq_through=%" PRId64 " hq_resends=%" PRId64 " hq_rewinds=%" PRId64
-                " sent=%" PRId64 " acked=%" PRId64 " commit_ms_avg=%.1f local_refused=%" PRIu64 " local_retried=%" PRIu64
+                " sent=%" PRId64 " acked=%" PRId64 " commit_ms_avg=%.1f local_refused=%" PRIu64
+                " local_retried=%" PRIu64
                 " local_waiting=%zu", g->grp.n_ok, g->grp.n_dup, g->grp.n_rej,
                 queue_dropped(&g->q), queue_deferred(&g->q), g->groups, g->ob.undelivered,
                 g->ob.delivered, g->ob.acked_gw_seq, g->ob.hq_through, g->ob.hq_resends,

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit test of the cloud sender's delivery state (outbox.c) on a temporary replica: the send
  * window, PUBACKs freeing slots, HQ's watermark marking sale records delivered (contract 1.2),
- * lower watermarks ignored, the HQ resend timer (time is an input), failed commits, alerts,
- * delivered_on = puback, keep_delivered_h and the resend of what a restored HQ lost. Publishes go to a real Paho client that is never connected and
- * buffers them (sendWhileDisconnected), so each batch gets a real token. */
+ * lower watermarks held back, the HQ resend timer (time is an input), failed commits, alerts,
+ * delivered_on = puback, keep_delivered_h and the resend of what a restored HQ lost. Publishes
+ * go to a real Paho client that is never connected and buffers them (sendWhileDisconnected),
+ * so each batch gets a real token. */
 #include "p4gw.h"
 
 #include <inttypes.h>
