@@ -81,6 +81,15 @@ bool p4t_zstd_dict_known(uint32_t id)
     return dict_index(id) >= 0;
 }
 
+size_t p4t_zstd_dicts(uint32_t *ids, size_t max)
+{
+    size_t n = 0;
+
+    for (; n < max && n < p4t_dict_blobs_n; n++)
+        ids[n] = p4t_dict_blobs[n].id;
+    return n;
+}
+
 int p4t_zstd_dict_list(char *out, size_t out_len)
 {
     size_t n = 0;

@@ -33,6 +33,8 @@ bool p4t_zstd_dict_known(uint32_t id);
 /* Writes the known dictionary ids, ascending, as a JSON array ("[32769]") into OUT. Returns 0,
  * or P4T_ETOOBIG when OUT_LEN is short. */
 int p4t_zstd_dict_list(char *out, size_t out_len);
+/* Copies up to MAX known dictionary ids, ascending, into IDS; returns how many it copied. */
+size_t p4t_zstd_dicts(uint32_t *ids, size_t max);
 
 /* Compresses TEXT (LEN bytes) into one zstd frame with dictionary P4T_ZSTD_DICT_ID, its content
  * size and checksum in the frame. *OUT is malloc'd (caller frees), *OUT_LEN its size. Returns

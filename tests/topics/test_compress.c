@@ -175,8 +175,32 @@ static void check_dict_list(void)
     ASSERT_TRUE(!p4t_zstd_dict_known(1));
 }
 
+/* down/caps: round trip, fields of a later revision skipped, bad ids refused. */
+static void check_caps(void)
+{
+    struct p4t_caps c = {.n_zstd = 2, .zstd = {P4T_ZSTD_DICT_ID, 40000}}, d;
+    char reason[P4T_REASON_MAX] = "", *text = NULL;
+    const char *later = "{\"zstd\":[32769],\"brotli\":[1],\"ts\":\"2026-11-27T12:00:00.000Z\"}";
+    const char *bad = "{\"zstd\":[0],\"ts\":\"2026-11-27T12:00:00.000Z\"}";
+    const char *none = "{\"ts\":\"2026-11-27T12:00:00.000Z\"}";
+
+    snprintf(c.ts, sizeof c.ts, "2026-11-27T12:00:00.000Z");
+    ASSERT_INT_EQ(p4t_caps_encode(&c, &text), 0);
+    ASSERT_STR_EQ(text, "{\"zstd\":[32769,40000],\"ts\":\"2026-11-27T12:00:00.000Z\"}");
+    ASSERT_INT_EQ(p4t_caps_decode(text, strlen(text), &d, reason, sizeof reason), 0);
+    ASSERT_TRUE(p4t_caps_has_zstd(&d, 40000) && !p4t_caps_has_zstd(&d, 1));
+    free(text);
+    ASSERT_INT_EQ(p4t_caps_decode(later, strlen(later), &d, reason, sizeof reason), 0);
+    ASSERT_TRUE(d.n_zstd == 1 && p4t_caps_has_zstd(&d, P4T_ZSTD_DICT_ID));
+    ASSERT_INT_EQ(p4t_caps_decode(bad, strlen(bad), &d, reason, sizeof reason), P4T_EINVAL);
+    ASSERT_STR_EQ(reason, "zstd[0]: must be a dictionary id 1..4294967295");
+    ASSERT_INT_EQ(p4t_caps_decode(none, strlen(none), &d, reason, sizeof reason), P4T_EINVAL);
+    ASSERT_STR_EQ(reason, "zstd: missing");
+}
+
 int main(void)
 {
+    check_caps();
     check_roundtrip();
     check_refusals();
     check_dict_list();
