@@ -598,6 +598,7 @@ class Relay:
         self.target_port = target_port
         self.wan = Wan.preset(wan) if isinstance(wan, str) else wan
         self.wan_lost = 0
+        self.bytes = {"up": 0, "down": 0}  # relayed, client -> target and back
         self.port = port or free_port()
         self.uri = "tcp://127.0.0.1:%d" % self.port
         self._lock = threading.Lock()
@@ -682,6 +683,7 @@ class Relay:
                     frozen = src in self._held
                 if frozen:
                     continue  # the WAN ate it
+                self.bytes["up" if up else "down"] += len(data)
                 if self.wan is None and shaper is None:
                     dst.sendall(data)
                     continue
