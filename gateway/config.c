@@ -79,6 +79,7 @@ static const struct key_def keys[] = {
     {"cloud", "delivered_on", K_CHOICE, F(delivered_on_puback), 0, 0, false, {"hq", "puback"}},
     {"cloud", "hq_resend_s", K_INT64, F(hq_resend_s), 1, 86400, false, {NULL, NULL}},
     {"cloud", "keep_delivered_h", K_INT64, F(keep_delivered_h), 0, 8760, false, {NULL, NULL}},
+    {"cloud", "compress", K_CHOICE, F(compress_zstd), 0, 0, false, {"none", "zstd"}},
     {"policy", "negative_stock", K_CHOICE, F(negative_stock_hold), 0, 0, false,
      {"allow", "hold"}},
     {"policy", "offline_loyalty_redeem", K_CHOICE, F(offline_loyalty_allow), 0, 0, false,

@@ -277,6 +277,7 @@ int downlink_apply(struct group *grp, const char *topic, const char *payload, si
     char reason[P4T_REASON_MAX] = "";
     struct p4t_down d = {0};
     enum p4t_down_kind kind;
+    char *inflated = NULL;
     size_t n_changes = grp->changes.n;
     int64_t head = grp->change_head;
     bool dir_up;
@@ -288,6 +289,8 @@ int downlink_apply(struct group *grp, const char *topic, const char *payload, si
         p4_warn("cloud message on unexpected topic ignored topic=%s", topic);
         return P4GW_OK;
     }
+    if (strcmp(kind_name, P4T_CAPS_KIND) == 0)
+        return wire_on_caps(topic, payload, len);
     if (p4t_down_kind_parse(kind_name, &kind) != 0) {
         /* A later revision's kind: not ours to judge. */
         p4_info("downlink of unknown kind ignored topic=%s", topic);
@@ -298,11 +301,18 @@ int downlink_apply(struct group *grp, const char *topic, const char *payload, si
                  P4T_MAX_DOWN_PAYLOAD);
         return reject(grp, topic, kind_name, payload, len, reason, now_ms);
     }
+    /* A zstd frame (1.3) is inflated first; one that cannot be is kept as it came. */
+    rc = wire_unpack_down(&payload, &len, &inflated, reason, sizeof(reason));
+    if (rc == P4GW_EINVAL)
+        return reject(grp, topic, kind_name, payload, len, reason, now_ms);
+    if (rc)
+        return rc;
     rc = p4t_down_decode(kind, payload, len, &d, reason, sizeof(reason));
     if (rc) {
         if (!reason[0])
             snprintf(reason, sizeof(reason), "payload: not decodable (code %d)", rc);
-        return reject(grp, topic, kind_name, payload, len, reason, now_ms);
+        rc = reject(grp, topic, kind_name, payload, len, reason, now_ms);
+        goto out;
     }
     /* All items or none: a later item that cannot be applied undoes the earlier ones. */
     rc = replica_exec(grp->r, RS_SAVEPOINT);
@@ -325,6 +335,7 @@ int downlink_apply(struct group *grp, const char *topic, const char *payload, si
                 grp->changes.n - n_changes);
 out:
     p4t_down_cleanup(&d);
+    free(inflated);
     return rc;
 }
 

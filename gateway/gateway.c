@@ -938,6 +938,15 @@ static void timers(struct gw *g)
                 g->ob.records_sent, g->ob.records_acked,
                 g->groups ? (double)g->commit_ms_total / (double)g->groups : 0.0,
                 link_refused(&g->local), g->pend.retried, g->pend.n);
+        {
+            uint64_t packed, plain, json_bytes, wire_bytes;
+
+            wire_stats(&packed, &plain, &json_bytes, &wire_bytes);
+            if (packed)
+                p4_info("stats cloud zstd_messages=%" PRIu64 " json_messages=%" PRIu64
+                        " json_bytes=%" PRIu64 " wire_bytes=%" PRIu64, packed, plain,
+                        json_bytes, wire_bytes);
+        }
         g->last_stats_ms = now;
     }
     publish_status(g, current_state(g), false);

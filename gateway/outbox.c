@@ -471,6 +471,7 @@ int outbox_fill(struct outbox *o, struct link *cloud)
         p4t_batch_cleanup(&b);
         if (rc)
             break;
+        wire_pack(o->cfg, &text, &len); /* zstd when configured and HQ reads it (1.3) */
         /* The PUBACK event can only be handled after this returns: the core thread runs
          * both, so recording the batch after the publish is not a race. */
         rc = link_publish(cloud, alone_topic ? alone_topic : o->topic, text, len, 1, false,

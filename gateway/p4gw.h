@@ -78,6 +78,9 @@ struct p4gw_config {
     /* [cloud] keep_delivered_h: delivered outbox rows are kept this many hours before they are
      * pruned, so sales a restored HQ lacks can be sent again; 0 prunes them at once */
     int64_t keep_delivered_h;
+    /* [cloud] compress = zstd: outbox messages go zstd-compressed (contract 1.3) once HQ has
+     * announced that it reads them (down/caps); none (the default): always plain JSON */
+    bool compress_zstd;
     /* [policy] */
     bool negative_stock_hold;   /* negative_stock = hold: holds reserve stock */
     bool offline_loyalty_allow; /* offline_loyalty_redeem = allow: no alert while WAN down */
@@ -717,6 +720,22 @@ int downlink_price_edges(struct group *grp, int64_t now_ms);
 int downlink_hq_ack(struct group *grp, const char *topic, const char *payload, size_t len,
                     size_t orig_len, int64_t now_ms, bool store_reject, int64_t *through,
                     struct p4t_hq_ack *ack);
+
+/* wire.c: compressed payloads on the cloud link (contract 1.3, README 6.10). Core thread only. */
+/* HQ's capabilities (p4/v1/T/_all/down/caps) arrived: remembers whether HQ reads our
+ * dictionary. A message it cannot read counts as "plain JSON only". Returns 0. */
+int wire_on_caps(const char *topic, const char *payload, size_t len);
+bool wire_hq_reads_zstd(void);
+/* Replaces *TEXT (malloc'd, *LEN bytes) with its zstd frame when [cloud] compress = zstd and HQ
+ * reads it; otherwise, or when compression fails, leaves it as it is. Never fails. */
+void wire_pack(const struct p4gw_config *cfg, char **text, size_t *len);
+/* Counters since start: messages packed and sent plain, their JSON and their wire bytes. */
+void wire_stats(uint64_t *packed, uint64_t *plain, uint64_t *json_bytes, uint64_t *wire_bytes);
+/* A downlink payload that is a zstd frame is inflated (at most P4T_MAX_DOWN_PAYLOAD bytes):
+ * *PAYLOAD and *LEN then point at *OWNED (caller frees). JSON is left as it is (*OWNED NULL).
+ * Returns 0, P4GW_EINVAL with REASON (the frame is refused) or P4GW_ENOMEM. */
+int wire_unpack_down(const char **payload, size_t *len, char **owned, char *reason,
+                     size_t reason_len);
 
 /* ======================================================================================== */
 /* customers.c: customer lookups and sign-ups from registers (contract 1.2)                 */

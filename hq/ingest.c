@@ -854,6 +854,8 @@ static int ingest_one(struct ingest *in, const struct hq_msg *m)
     bool up, known;
     int rc;
 
+    if (m->refused) /* a compressed payload refused by wire_unpack */
+        return dead_letter(in, m->topic, m->payload, m->len, m->refused);
     if (p4t_topic_parse_cloud(m->topic, tenant, store, &up, kind) != 0 || !up ||
         strcmp(store, "_all") == 0)
         return dead_letter(in, m->topic, m->payload, m->len,

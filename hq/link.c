@@ -50,6 +50,8 @@ void hq_msg_free(struct hq_msg *m)
         return;
     free(m->topic);
     free(m->payload);
+    if (m->refused_owned)
+        free(m->refused);
     free(m);
 }
 
@@ -120,6 +122,7 @@ static void on_connected(void *context, char *cause)
     if (rc != MQTTASYNC_SUCCESS)
         p4_error("cloud subscribe not sent code=%d", rc);
     p4_info("cloud link up filter=%s", l->filters[SUB_SALE]);
+    wire_caps_publish(l, l->cfg->tenant);
 }
 
 static void on_lost(void *context, char *cause)
@@ -401,6 +404,8 @@ struct hq_msg *link_pop(struct link *l, int max, int wait_ms)
     last->next = NULL;
     l->n_queued -= n;
     pthread_mutex_unlock(&l->mu);
+    for (struct hq_msg *m = first; m; m = m->next)
+        wire_unpack(m);
     return first;
 }
 

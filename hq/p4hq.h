@@ -168,8 +168,18 @@ struct hq_msg {
     char *payload;
     size_t len;
     size_t orig_len; /* bytes the broker delivered (len < orig_len: cut, over the cap) */
+    /* Revision 1.3 (wire.c): a zstd payload is inflated before ingest (payload, len and
+     * orig_len are then the JSON's; wire_len what the broker delivered), or, when refused,
+     * kept as it came with the reason it is dead-lettered for. */
+    size_t wire_len;   /* 0: the message came as JSON */
+    char *refused;     /* NULL, or why the compressed payload was refused */
+    bool refused_owned; /* refused is malloc'd */
 };
 void hq_msg_free(struct hq_msg *m);
+
+/* wire.c: inflates M in place when its payload is a zstd frame (README 6.10), bounded by the
+ * JSON limit of its topic's kind; a frame it refuses sets M->refused. Never fails otherwise. */
+void wire_unpack(struct hq_msg *m);
 
 struct link;
 /* Creates the client and starts connecting (automatic reconnect). Messages of the tenant's
@@ -196,6 +206,9 @@ uint64_t link_dropped(struct link *l);
 /* Wakes a link_pop waiter (shutdown). */
 void link_wake(struct link *l);
 void link_stop(struct link *l);
+/* wire.c: publishes HQ's capabilities (retained p4/v1/TENANT/_all/down/caps: the zstd
+ * dictionaries it reads) on L. 0, or P4HQ_EMQTT / P4HQ_EINVAL (logged). Any thread. */
+int wire_caps_publish(struct link *l, const char *tenant);
 
 /* ---- ingest.c: a group of uplink messages -> one transaction ---- */
 struct ingest;

@@ -7,6 +7,8 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config clang
+  # zstd payloads of contract revision 1.3 (libzstd; the CLI rebuilds the dictionary)
+  libzstd-dev zstd
   libpaho-mqtt-dev libsqlite3-dev libssl-dev libcjson-dev libinih-dev libmicrohttpd-dev
   mosquitto mosquitto-clients sqlite3 openssl curl
   python3 python3-paho-mqtt

@@ -18,6 +18,7 @@ for t in $targets; do
   exe=$(find "$build" -type f -name "$t" -perm -u+x | head -1)
   case "$t" in
     fuzz_topics) corpus_src="$root/tests/topics/fixtures" ;;
+    fuzz_zstd) corpus_src="$root/tests/topics/fixtures/zstd" ;;
     fuzz_config) corpus_src="$root/tests/gateway/fixtures" ;;
     fuzz_hq_*) corpus_src="$root/tests/security/fixtures/${t#fuzz_}" ;;
     *) corpus_src="$root/tests/${t#fuzz_}/fixtures" ;;

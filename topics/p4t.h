@@ -630,4 +630,21 @@ int p4t_hold_reply_encode(const struct p4t_hold_reply *r, char **out);
 int p4t_hold_reply_decode(const char *buf, size_t len, struct p4t_hold_reply *out,
                           char *reason, size_t reason_len);
 
+/* ======== contract revision 1.3 (README section 6.10) ======== */
+/* HQ's capabilities, p4/v1/{tenant}/_all/down/caps (retained): {"zstd":[ID,...],"ts":ts}, the
+ * zstd dictionaries HQ can read. Decoded leniently: unknown fields are skipped (6.10). The
+ * codecs of compressed payloads themselves are in p4t_zstd.h (libp4topics_zstd). */
+#define P4T_CAPS_KIND "caps"
+#define P4T_CAPS_MAX_DICTS 16
+struct p4t_caps {
+    size_t n_zstd;
+    uint32_t zstd[P4T_CAPS_MAX_DICTS];
+    char ts[P4T_TS_LEN];
+};
+int p4t_caps_encode(const struct p4t_caps *c, char **out);
+int p4t_caps_decode(const char *buf, size_t len, struct p4t_caps *out, char *reason,
+                    size_t reason_len);
+/* True when C lists DICT_ID. */
+bool p4t_caps_has_zstd(const struct p4t_caps *c, uint32_t dict_id);
+
 #endif

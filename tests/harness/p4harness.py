@@ -443,6 +443,143 @@ class Mosquitto:
 # ---------------------------------------------------------------------------------------------
 # TCP relay
 
+class Wan:
+    """A WAN profile for Relay: per-direction bandwidth, one-way latency, jitter and loss.
+
+    up_bps / down_bps: token bucket per direction in bits/s (None: unlimited); "up" is client ->
+    target (a gateway or HQ towards the cloud broker), "down" the reverse. The bucket holds
+    burst_bytes (default one 1448-byte segment, so the rate is the link's serialisation rate).
+    latency_ms: one-way delay added to every chunk (RTT = 2 x latency_ms); jitter_ms: a uniform
+    0..jitter_ms more per chunk, never reordering (TCP delivers in order).
+    loss: the fraction of chunks (segments of at most 1448 bytes) that are "lost". On TCP a lost
+    segment is not missing data but a retransmission: the receiver gets it about one RTT
+    later (fast retransmit after duplicate ACKs), and everything behind it waits for it
+    (head-of-line blocking). So a lost chunk gets 2 x latency_ms added; no byte is dropped, and
+    no congestion-window halving is modelled (the figures are a floor for a real lossy link).
+    What a direction holds in flight is bounded (rate x RTT + 64 KiB): a sender faster than the
+    link blocks, as on a real one, instead of filling the relay's memory."""
+
+    SEGMENT = 1448
+
+    def __init__(self, up_bps=None, down_bps=None, latency_ms=0.0, jitter_ms=0.0, loss=0.0,
+                 burst_bytes=SEGMENT, name="custom", seed=None):
+        check(loss >= 0 and loss < 1, "loss must be within [0, 1)")
+        self.up_bps, self.down_bps = up_bps, down_bps
+        self.latency_ms, self.jitter_ms, self.loss = latency_ms, jitter_ms, loss
+        self.burst_bytes = burst_bytes
+        self.name = name
+        self.rng = random.Random(seed)
+
+    PRESETS = {
+        # a small store on DSL or a good 4G link
+        "1mbit_80ms": dict(up_bps=1_000_000, down_bps=1_000_000, latency_ms=40.0,
+                           jitter_ms=2.0),
+        # a store on a poor cellular or satellite link
+        "256kbit_600ms_1pct": dict(up_bps=256_000, down_bps=256_000, latency_ms=300.0,
+                                   jitter_ms=20.0, loss=0.01),
+    }
+
+    @classmethod
+    def preset(cls, name, seed=None):
+        check(name in cls.PRESETS, "unknown WAN preset %r (have %s)" % (name, sorted(cls.PRESETS)))
+        return cls(name=name, seed=seed, **cls.PRESETS[name])
+
+    def rtt_ms(self):
+        return 2 * self.latency_ms
+
+    def __repr__(self):
+        return "Wan(%s: up=%s down=%s bit/s, one-way %.0f ms +%.0f jitter, loss %.1f%%)" % (
+            self.name, self.up_bps, self.down_bps, self.latency_ms, self.jitter_ms,
+            self.loss * 100)
+
+
+class _Shaper:
+    """One direction of one relayed connection under a Wan: the reader queues chunks with the
+    time each may reach the other side, a sender thread delivers them then, in order."""
+
+    def __init__(self, relay, dst, up):
+        self.relay, self.dst, self.up = relay, dst, up
+        self.cv = threading.Condition()
+        self.q = []             # (deliver_at, bytes), in order
+        self.queued = 0         # bytes in q
+        self.free_at = 0.0      # when the link has sent everything queued so far
+        self.tokens = float(relay.wan.burst_bytes if relay.wan else Wan.SEGMENT)
+        self.t_last = time.monotonic()
+        self.last_at = 0.0      # deliver_at of the newest chunk (in-order delivery)
+        self.closed = False
+        self.thread = threading.Thread(target=self._send_loop, name="relay-wan", daemon=True)
+        self.thread.start()
+
+    def _limit(self, wan, bps):
+        return (bps / 8.0 if bps else 1e9) * (2 * wan.latency_ms / 1000.0 + 0.05) + 65536
+
+    def put(self, data):
+        wan = self.relay.wan or Wan()
+        bps = wan.up_bps if self.up else wan.down_bps
+        for i in range(0, len(data), Wan.SEGMENT):
+            chunk = data[i:i + Wan.SEGMENT]
+            with self.cv:
+                while self.queued > self._limit(wan, bps) and not self.closed:
+                    self.cv.wait(0.5)
+                if self.closed:
+                    return
+                now = time.monotonic()
+                if bps:
+                    # token bucket in virtual time: the chunk leaves when the bucket holds it
+                    rate = bps / 8.0
+                    t = max(now, self.free_at)
+                    self.tokens = min(wan.burst_bytes, self.tokens + (t - self.t_last) * rate)
+                    if self.tokens >= len(chunk):
+                        sent = t
+                        self.tokens -= len(chunk)
+                    else:
+                        sent = t + (len(chunk) - self.tokens) / rate
+                        self.tokens = 0.0
+                    self.t_last = sent
+                    self.free_at = sent
+                else:
+                    sent = now
+                at = sent + wan.latency_ms / 1000.0
+                if wan.jitter_ms:
+                    at += wan.rng.uniform(0, wan.jitter_ms) / 1000.0
+                if wan.loss and wan.rng.random() < wan.loss:
+                    at += wan.rtt_ms() / 1000.0  # retransmitted about one RTT later
+                    self.relay.wan_lost += 1
+                at = max(at, self.last_at)
+                self.last_at = at
+                self.q.append((at, chunk))
+                self.queued += len(chunk)
+                self.cv.notify_all()
+
+    def close(self):
+        with self.cv:
+            self.closed = True
+            self.cv.notify_all()
+
+    def _send_loop(self):
+        while True:
+            with self.cv:
+                while not self.q and not self.closed:
+                    self.cv.wait()
+                if not self.q:
+                    return
+                at, chunk = self.q[0]
+            delay = at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            with self.cv:
+                self.q.pop(0)
+                self.queued -= len(chunk)
+                self.cv.notify_all()
+            try:
+                self.dst.sendall(chunk)
+            except OSError:
+                with self.cv:
+                    self.closed = True
+                    self.q.clear()
+                return
+
+
 class Relay:
     """A TCP relay 127.0.0.1:<port> -> 127.0.0.1:TARGET_PORT that can cut the link.
 
@@ -452,10 +589,16 @@ class Relay:
     them silently dropped ("freeze": the peer only notices through its keepalive, and what
     it sent meanwhile, e.g. a PUBACK, is lost). restore() closes held and frozen connections
     (a stream with dropped bytes cannot be resumed) and forwards new ones again.
+
+    wan: a Wan (or a preset name, see Wan.PRESETS) that shapes every connection's traffic from
+    then on; None forwards at once. set_wan() changes it for chunks read after the call.
     """
 
-    def __init__(self, target_port, port=None):
+    def __init__(self, target_port, port=None, wan=None):
         self.target_port = target_port
+        self.wan = Wan.preset(wan) if isinstance(wan, str) else wan
+        self.wan_lost = 0
+        self.bytes = {"up": 0, "down": 0}  # relayed, client -> target and back
         self.port = port or free_port()
         self.uri = "tcp://127.0.0.1:%d" % self.port
         self._lock = threading.Lock()
@@ -522,11 +665,15 @@ class Relay:
                     continue
                 self._conns.update((client, upstream))
                 self.accepted += 1
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), name="relay-pump",
+            for a, b, up in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pump, args=(a, b, up), name="relay-pump",
                                  daemon=True).start()
 
-    def _pump(self, src, dst):
+    def set_wan(self, wan):
+        self.wan = Wan.preset(wan) if isinstance(wan, str) else wan
+
+    def _pump(self, src, dst, up):
+        shaper = None
         try:
             while True:
                 data = src.recv(65536)
@@ -536,10 +683,22 @@ class Relay:
                     frozen = src in self._held
                 if frozen:
                     continue  # the WAN ate it
-                dst.sendall(data)
+                self.bytes["up" if up else "down"] += len(data)
+                if self.wan is None and shaper is None:
+                    dst.sendall(data)
+                    continue
+                if shaper is None:
+                    shaper = _Shaper(self, dst, up)
+                shaper.put(data)
         except OSError:
             pass
         finally:
+            if shaper is not None:
+                # what is in flight still arrives (a FIN follows the data), unless cut
+                with shaper.cv:
+                    shaper.closed = True
+                    shaper.cv.notify_all()
+                shaper.thread.join(timeout=10)
             with self._lock:
                 for sock in (src, dst):
                     self._conns.discard(sock)

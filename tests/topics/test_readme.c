@@ -10,7 +10,7 @@
  *
  * The tag is one of the names in `decoders` below (sale, ack, changes, sync_req, sync_reply,
  * status, alert, hold_req, hold_reply, batch, resync, down/price, down/promo, down/customer,
- * down/loyalty, down/stock, down/ack, lookup). The example is given to that decoder only; an untagged ```json
+ * down/loyalty, down/stock, down/ack, lookup, down/caps). The example is given to that decoder only; an untagged ```json
  * fence or an unknown tag fails the test, and so does a type with no example. A new message
  * type (a new contract revision) adds a line to `decoders` and tags its examples with it. */
 #include <cjson/cJSON.h>
@@ -168,6 +168,13 @@ static int dec_hq_ack(const char *text, size_t len, char *why, size_t why_len)
     return p4t_hq_ack_decode(text, len, &ack, why, why_len);
 }
 
+static int dec_caps(const char *text, size_t len, char *why, size_t why_len)
+{
+    struct p4t_caps caps;
+
+    return p4t_caps_decode(text, len, &caps, why, why_len);
+}
+
 static struct {
     const char *tag;
     decode_fn decode;
@@ -191,6 +198,7 @@ static struct {
     {"down/stock", dec_down_stock, 0},
     {"down/ack", dec_hq_ack, 0},
     {"lookup", dec_lookup, 0},
+    {"down/caps", dec_caps, 0},
 };
 #define N_DECODERS (sizeof(decoders) / sizeof(decoders[0]))
 
