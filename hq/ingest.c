@@ -51,9 +51,13 @@ struct ingest {
 
 /* ---- statements ---- */
 
-static const char sql_lock_store[] =
-    "INSERT INTO stores (tenant, store, last_seen) VALUES ($1, $2, now()) "
-    "ON CONFLICT (tenant, store) DO UPDATE SET last_seen = now() RETURNING hq_through";
+/* The rows of the stores a group touches, locked (created if new) in one statement, in store
+ * order so that two processes never wait on each other in a cycle. */
+static const char sql_lock_stores[] =
+    "INSERT INTO stores AS st (tenant, store, last_seen)"
+    " SELECT $1, u.store, now() FROM unnest($2::text[]) AS u(store) ORDER BY u.store COLLATE \"C\""
+    " ON CONFLICT (tenant, store) DO UPDATE SET last_seen = now()"
+    " RETURNING st.store, st.hq_through";
 
 static const char sql_registered[] =
     "SELECT 1 FROM store_registry WHERE tenant = $1 AND store = $2";
@@ -100,28 +104,30 @@ static const char sql_status[] =
     "  status_ts = excluded.status_ts, last_seen = now()"
     " WHERE stores.status_ts IS NULL OR stores.status_ts <= excluded.status_ts";
 
-/* The committed watermark: the end of the gap-free run of held records that starts right
- * after the current one ($3, read under the row lock). */
-static const char sql_watermark[] =
-    "WITH held AS ("
-    " SELECT gw_seq FROM sales WHERE tenant = $1 AND store = $2 AND gw_seq > $3"
-    " UNION SELECT gw_seq FROM record_exceptions WHERE tenant = $1 AND store = $2"
-    "  AND gw_seq > $3),"
-    "run AS (SELECT gw_seq, gw_seq - row_number() OVER (ORDER BY gw_seq) AS g FROM held)"
-    "UPDATE stores SET"
-    " hq_through = coalesce((SELECT max(gw_seq) FROM run WHERE g = $3::bigint), $3::bigint),"
-    " max_gw_seq = greatest(max_gw_seq, coalesce((SELECT max(gw_seq) FROM held), 0))"
-    " WHERE tenant = $1 AND store = $2 RETURNING hq_through, max_gw_seq";
+/* The committed watermark of each store the group touched ($2, with its watermark read under
+ * the row lock, $3): the end of the gap-free run of held records that starts right after it. */
+static const char sql_watermarks[] =
+    "WITH w AS (SELECT t.store, t.before, x.run_end, x.held_max"
+    " FROM unnest($2::text[], $3::bigint[]) AS t(store, before), LATERAL ("
+    "  SELECT max(r.gw_seq) FILTER (WHERE r.g = t.before) AS run_end, max(r.gw_seq) AS held_max"
+    "  FROM (SELECT h.gw_seq, h.gw_seq - row_number() OVER (ORDER BY h.gw_seq) AS g FROM ("
+    "   SELECT gw_seq FROM sales WHERE tenant = $1 AND store = t.store AND gw_seq > t.before"
+    "   UNION SELECT gw_seq FROM record_exceptions WHERE tenant = $1 AND store = t.store"
+    "    AND gw_seq > t.before) h) r) x)"
+    "UPDATE stores s SET hq_through = coalesce(w.run_end, w.before),"
+    " max_gw_seq = greatest(s.max_gw_seq, coalesce(w.held_max, 0))"
+    " FROM w WHERE s.tenant = $1 AND s.store = w.store"
+    " RETURNING s.store, s.hq_through, s.max_gw_seq";
 
 static int prepare_all(struct ingest *in)
 {
     static const struct {
         const char *name, *sql;
     } st[] = {
-        {"lock_store", sql_lock_store}, {"classify", sql_classify},
+        {"lock_stores", sql_lock_stores}, {"classify", sql_classify},
         {"exception", sql_exception},   {"dead", sql_dead},     {"alert", sql_alert},
         {"registered", sql_registered},
-        {"status", sql_status},         {"watermark", sql_watermark},
+        {"status", sql_status},         {"watermarks", sql_watermarks},
         {"resync", sql_resync},         {"skip", sql_skip},
     };
     int rc = P4HQ_OK;
@@ -283,6 +289,17 @@ static struct touched *find_store(struct ingest *in, const char *store)
 static int cmp_touched(const void *a, const void *b)
 {
     return strcmp(((const struct touched *)a)->store, ((const struct touched *)b)->store);
+}
+
+static int cmp_store_key(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct touched *)elem)->store);
+}
+
+/* find_store once in->stores is sorted (lock_stores). */
+static struct touched *find_sorted(struct ingest *in, const char *store)
+{
+    return bsearch(store, in->stores, in->n_stores, sizeof *in->stores, cmp_store_key);
 }
 
 /* Remembers a customer whose balance the transaction changed (once). */
@@ -725,6 +742,32 @@ static int ingest_one(struct ingest *in, const struct hq_msg *m)
     return dead_letter(in, m->topic, m->payload, m->len, "topic: unknown uplink kind");
 }
 
+/* Locks the rows of in->stores (sorted) and reads each one's watermark. */
+static int lock_rows(struct ingest *in)
+{
+    struct arr stores = {0};
+    const char *v[2];
+    PGresult *res;
+    int rc = P4HQ_OK;
+
+    for (size_t i = 0; i < in->n_stores && !rc; i++)
+        rc = arr_add_str(&stores, in->stores[i].store);
+    v[0] = in->cfg->tenant;
+    v[1] = arr_text(&stores);
+    if (!rc)
+        rc = db_run(&in->db, "lock_stores", 2, v, &res);
+    arr_free(&stores);
+    if (rc)
+        return rc;
+    for (int r = 0; r < PQntuples(res); r++) {
+        struct touched *t = find_sorted(in, PQgetvalue(res, r, 0));
+        if (t)
+            t->through_before = t->through = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+    }
+    PQclear(res);
+    return P4HQ_OK;
+}
+
 /* Locks (creating if new) the row of every store whose sales or status the group carries, in store
  * order so that two processes never wait on each other in a cycle. Holding the lock to
  * COMMIT makes the watermark each process computes see the other's committed rows. */
@@ -761,35 +804,40 @@ static int lock_stores(struct ingest *in, struct hq_msg *group)
             in->stores[i] = in->stores[--in->n_stores];
     }
     qsort(in->stores, in->n_stores, sizeof *in->stores, cmp_touched);
-    for (size_t i = 0; i < in->n_stores; i++) {
-        const char *v[2] = {in->cfg->tenant, in->stores[i].store};
-        PGresult *res;
-        int rc = db_run(&in->db, "lock_store", 2, v, &res);
-        if (rc)
-            return rc;
-        in->stores[i].through_before = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-        PQclear(res);
-    }
-    return P4HQ_OK;
+    return in->n_stores ? lock_rows(in) : P4HQ_OK;
 }
 
 static int update_watermarks(struct ingest *in)
 {
-    for (size_t i = 0; i < in->n_stores; i++) {
-        struct touched *t = &in->stores[i];
-        char before[24];
-        const char *v[3] = {in->cfg->tenant, t->store, before};
-        PGresult *res;
-        int rc;
+    struct arr stores = {0}, before = {0};
+    const char *v[3];
+    PGresult *res;
+    int rc = P4HQ_OK;
 
-        snprintf(before, sizeof before, "%" PRId64, t->through_before);
-        rc = db_run(&in->db, "watermark", 3, v, &res);
-        if (rc)
-            return rc;
-        t->through = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-        t->max_gw_seq = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-        PQclear(res);
+    if (in->n_stores == 0)
+        return P4HQ_OK;
+    for (size_t i = 0; i < in->n_stores && !rc; i++) {
+        rc = arr_add_str(&stores, in->stores[i].store);
+        if (!rc)
+            rc = arr_add_int(&before, in->stores[i].through_before);
     }
+    v[0] = in->cfg->tenant;
+    v[1] = arr_text(&stores);
+    v[2] = arr_text(&before);
+    if (!rc)
+        rc = db_run(&in->db, "watermarks", 3, v, &res);
+    arr_free(&stores);
+    arr_free(&before);
+    if (rc)
+        return rc;
+    for (int r = 0; r < PQntuples(res); r++) {
+        struct touched *t = find_sorted(in, PQgetvalue(res, r, 0));
+        if (!t)
+            continue;
+        t->through = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+        t->max_gw_seq = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+    }
+    PQclear(res);
     return P4HQ_OK;
 }
 
