@@ -13,21 +13,11 @@
 #include "authority.h"
 #include "p4common.h"
 #include "metrics.h"
+#include "post.h"
 #include "products.h"
 
 #define MAX_STORES_PER_GROUP 1024 /* stores locked by one transaction; a bigger group splits */
 #define RECONNECT_MAX_MS 10000
-
-/* The arrays bound to one sale's insert. */
-enum {
-    A_SKU, A_QTY, A_PRICE, A_VER,   /* lines */
-    A_TTYPE, A_TAMT,                /* tenders */
-    A_SSKU, A_SDELTA,               /* stock deltas per sku */
-    A_ACCT, A_DEBIT, A_CREDIT,      /* journal lines */
-    A_LENTRY, A_LPOINTS,            /* loyalty entries */
-    A_FLAGS,
-    N_ARR
-};
 
 struct touched {
     char store[P4T_ID_MAX + 1];
@@ -42,7 +32,7 @@ struct ingest {
     struct link *link;
     struct db db;
     struct products products;
-    struct arr a[N_ARR];
+    struct post post; /* the chunk of sales not yet written */
     struct p4t_sale *sale;
     struct touched *stores;
     size_t n_stores;
@@ -61,50 +51,13 @@ struct ingest {
 
 /* ---- statements ---- */
 
-static const char sql_lock_store[] =
-    "INSERT INTO stores (tenant, store, last_seen) VALUES ($1, $2, now()) "
-    "ON CONFLICT (tenant, store) DO UPDATE SET last_seen = now() RETURNING hq_through";
-
-/* One statement per sale: everything hangs off the sale row, so a repeated (store, gw_seq)
- * or a sale id already held inserts nothing at all. */
-static const char sql_sale[] =
-    "WITH s AS ("
-    " INSERT INTO sales (tenant, store, gw_seq, sale_id, reg, seq, ts, kind, ref, total_minor,"
-    "  customer, loyalty_earn, loyalty_redeem, hold, flags, units, digest)"
-    " VALUES ($1, $2, $3, $4::uuid, $5, $6, $7::timestamptz, $8, NULLIF($9, '')::uuid, $10,"
-    "  NULLIF($11, ''), $12, $13, NULLIF($14, ''), $15::text[], $16, md5($30))"
-    " ON CONFLICT DO NOTHING RETURNING tenant, store, gw_seq, sale_id, ts),"
-    "l AS (INSERT INTO sale_lines (tenant, store, gw_seq, line_no, sku, qty, price_minor, ver)"
-    " SELECT s.tenant, s.store, s.gw_seq, u.n, u.sku, u.qty, u.price, u.ver FROM s,"
-    " unnest($17::text[], $18::bigint[], $19::bigint[], $20::bigint[])"
-    "  WITH ORDINALITY AS u(sku, qty, price, ver, n)),"
-    "t AS (INSERT INTO sale_tenders (tenant, store, gw_seq, tender_no, type, amount_minor)"
-    " SELECT s.tenant, s.store, s.gw_seq, u.n, u.type, u.amount FROM s,"
-    " unnest($21::text[], $22::bigint[]) WITH ORDINALITY AS u(type, amount, n)),"
-    "m AS (INSERT INTO stock_movements (tenant, store, sku, type, delta, occurred_at, gw_seq)"
-    " SELECT s.tenant, s.store, u.sku, $8, u.delta, s.ts, s.gw_seq FROM s,"
-    " unnest($23::text[], $24::bigint[]) AS u(sku, delta)),"
-    "k AS (INSERT INTO stock AS k (tenant, store, sku, on_hand)"
-    " SELECT s.tenant, s.store, u.sku, u.delta FROM s,"
-    " unnest($23::text[], $24::bigint[]) AS u(sku, delta)"
-    " ON CONFLICT (tenant, store, sku) DO UPDATE SET on_hand = k.on_hand +"
-    "  CASE WHEN $7::timestamptz > k.count_at THEN excluded.on_hand ELSE 0 END),"
-    "je AS (INSERT INTO journal_entries (tenant, store, gw_seq, sale_id, kind, occurred_at)"
-    " SELECT s.tenant, s.store, s.gw_seq, s.sale_id, $8, s.ts FROM s RETURNING id),"
-    "jl AS (INSERT INTO journal_lines (entry_id, line_no, tenant, account, debit_minor,"
-    "  credit_minor)"
-    " SELECT je.id, u.n, $1, u.account, u.debit, u.credit FROM je,"
-    " unnest($25::text[], $26::bigint[], $27::bigint[])"
-    "  WITH ORDINALITY AS u(account, debit, credit, n)),"
-    "ly AS (INSERT INTO loyalty_ledger (tenant, customer, entry, points, reason, at, store,"
-    "  gw_seq)"
-    " SELECT s.tenant, $11, u.entry, u.points, 'sale', s.ts, s.store, s.gw_seq FROM s,"
-    " unnest($28::text[], $29::bigint[]) AS u(entry, points) ON CONFLICT DO NOTHING),"
-    "cs AS (INSERT INTO customer_stores AS c (tenant, customer, store, last_sale_at)"
-    " SELECT s.tenant, $11, s.store, s.ts FROM s WHERE $11 <> ''"
-    " ON CONFLICT (tenant, customer, store) DO UPDATE"
-    "  SET last_sale_at = greatest(c.last_sale_at, excluded.last_sale_at))"
-    "SELECT count(*) FROM s";
+/* The rows of the stores a group touches, locked (created if new) in one statement, in store
+ * order so that two processes never wait on each other in a cycle. */
+static const char sql_lock_stores[] =
+    "INSERT INTO stores AS st (tenant, store, last_seen)"
+    " SELECT $1, u.store, now() FROM unnest($2::text[]) AS u(store) ORDER BY u.store COLLATE \"C\""
+    " ON CONFLICT (tenant, store) DO UPDATE SET last_seen = now()"
+    " RETURNING st.store, st.hq_through";
 
 static const char sql_registered[] =
     "SELECT 1 FROM store_registry WHERE tenant = $1 AND store = $2";
@@ -151,28 +104,30 @@ static const char sql_status[] =
     "  status_ts = excluded.status_ts, last_seen = now()"
     " WHERE stores.status_ts IS NULL OR stores.status_ts <= excluded.status_ts";
 
-/* The committed watermark: the end of the gap-free run of held records that starts right
- * after the current one ($3, read under the row lock). */
-static const char sql_watermark[] =
-    "WITH held AS ("
-    " SELECT gw_seq FROM sales WHERE tenant = $1 AND store = $2 AND gw_seq > $3"
-    " UNION SELECT gw_seq FROM record_exceptions WHERE tenant = $1 AND store = $2"
-    "  AND gw_seq > $3),"
-    "run AS (SELECT gw_seq, gw_seq - row_number() OVER (ORDER BY gw_seq) AS g FROM held)"
-    "UPDATE stores SET"
-    " hq_through = coalesce((SELECT max(gw_seq) FROM run WHERE g = $3::bigint), $3::bigint),"
-    " max_gw_seq = greatest(max_gw_seq, coalesce((SELECT max(gw_seq) FROM held), 0))"
-    " WHERE tenant = $1 AND store = $2 RETURNING hq_through, max_gw_seq";
+/* The committed watermark of each store the group touched ($2, with its watermark read under
+ * the row lock, $3): the end of the gap-free run of held records that starts right after it. */
+static const char sql_watermarks[] =
+    "WITH w AS (SELECT t.store, t.before, x.run_end, x.held_max"
+    " FROM unnest($2::text[], $3::bigint[]) AS t(store, before), LATERAL ("
+    "  SELECT max(r.gw_seq) FILTER (WHERE r.g = t.before) AS run_end, max(r.gw_seq) AS held_max"
+    "  FROM (SELECT h.gw_seq, h.gw_seq - row_number() OVER (ORDER BY h.gw_seq) AS g FROM ("
+    "   SELECT gw_seq FROM sales WHERE tenant = $1 AND store = t.store AND gw_seq > t.before"
+    "   UNION SELECT gw_seq FROM record_exceptions WHERE tenant = $1 AND store = t.store"
+    "    AND gw_seq > t.before) h) r) x)"
+    "UPDATE stores s SET hq_through = coalesce(w.run_end, w.before),"
+    " max_gw_seq = greatest(s.max_gw_seq, coalesce(w.held_max, 0))"
+    " FROM w WHERE s.tenant = $1 AND s.store = w.store"
+    " RETURNING s.store, s.hq_through, s.max_gw_seq";
 
 static int prepare_all(struct ingest *in)
 {
     static const struct {
         const char *name, *sql;
     } st[] = {
-        {"lock_store", sql_lock_store}, {"sale", sql_sale},     {"classify", sql_classify},
+        {"lock_stores", sql_lock_stores}, {"classify", sql_classify},
         {"exception", sql_exception},   {"dead", sql_dead},     {"alert", sql_alert},
         {"registered", sql_registered},
-        {"status", sql_status},         {"watermark", sql_watermark},
+        {"status", sql_status},         {"watermarks", sql_watermarks},
         {"resync", sql_resync},         {"skip", sql_skip},
     };
     int rc = P4HQ_OK;
@@ -181,6 +136,8 @@ static int prepare_all(struct ingest *in)
         rc = db_prepare(&in->db, st[i].name, st[i].sql);
     if (!rc)
         rc = products_prepare(&in->db);
+    if (!rc)
+        rc = post_prepare(&in->db);
     if (!rc)
         in->db.prepared = true;
     return rc;
@@ -197,7 +154,7 @@ int ingest_new(struct ingest **out, const struct p4hq_config *cfg, struct link *
     in->link = link;
     in->sale = malloc(sizeof *in->sale);
     in->stores = calloc(MAX_STORES_PER_GROUP, sizeof *in->stores);
-    if (!in->sale || !in->stores) {
+    if (!in->sale || !in->stores || post_init(&in->post) != P4HQ_OK) {
         ingest_free(in);
         return P4HQ_ENOMEM;
     }
@@ -211,8 +168,7 @@ void ingest_free(struct ingest *in)
         return;
     db_close(&in->db);
     products_cleanup(&in->products);
-    for (int i = 0; i < N_ARR; i++)
-        arr_free(&in->a[i]);
+    post_free(&in->post);
     for (size_t i = 0; i < in->n_customers; i++)
         free(in->customers[i]);
     free(in->customers);
@@ -335,77 +291,15 @@ static int cmp_touched(const void *a, const void *b)
     return strcmp(((const struct touched *)a)->store, ((const struct touched *)b)->store);
 }
 
-/* Fills the arrays of one sale's statement from SALE and its postings. */
-static int bind_sale(struct ingest *in, const struct p4t_sale *sale, char flags[][P4T_KIND_MAX + 1],
-                     size_t n_flags, const struct posting *post, size_t n_post)
+static int cmp_store_key(const void *key, const void *elem)
 {
-    struct arr *a = in->a;
-    int rc = P4HQ_OK;
+    return strcmp(key, ((const struct touched *)elem)->store);
+}
 
-    for (int i = 0; i < N_ARR; i++)
-        arr_reset(&a[i]);
-    for (size_t i = 0; i < sale->n_lines && !rc; i++) {
-        const struct p4t_line *l = &sale->lines[i];
-        rc = arr_add_str(&a[A_SKU], l->sku);
-        if (!rc)
-            rc = arr_add_int(&a[A_QTY], l->qty);
-        if (!rc)
-            rc = arr_add_int(&a[A_PRICE], l->price_minor);
-        if (!rc)
-            rc = arr_add_int(&a[A_VER], l->ver);
-    }
-    for (size_t i = 0; i < sale->n_tenders && !rc; i++) {
-        rc = arr_add_str(&a[A_TTYPE], sale->tenders[i].type);
-        if (!rc)
-            rc = arr_add_int(&a[A_TAMT], sale->tenders[i].amount_minor);
-    }
-    /* Stock: one delta per sku (ON CONFLICT may touch a row once per statement). A void moves
-     * nothing (contract 5.1). */
-    if (sale->kind != P4T_VOID) {
-        for (size_t i = 0; i < sale->n_lines && !rc; i++) {
-            int64_t delta = 0;
-            bool first = true;
-            for (size_t j = 0; j < sale->n_lines; j++) {
-                if (strcmp(sale->lines[j].sku, sale->lines[i].sku) != 0)
-                    continue;
-                if (j < i) {
-                    first = false;
-                    break;
-                }
-                delta -= sale->lines[j].qty;
-            }
-            if (!first)
-                continue;
-            rc = arr_add_str(&a[A_SSKU], sale->lines[i].sku);
-            if (!rc)
-                rc = arr_add_int(&a[A_SDELTA], delta);
-        }
-    }
-    for (size_t i = 0; i < n_post && !rc; i++) {
-        rc = arr_add_str(&a[A_ACCT], post[i].account);
-        if (!rc)
-            rc = arr_add_int(&a[A_DEBIT], post[i].amount > 0 ? post[i].amount : 0);
-        if (!rc)
-            rc = arr_add_int(&a[A_CREDIT], post[i].amount < 0 ? -post[i].amount : 0);
-    }
-    if (!rc && sale->customer[0] && sale->has_loyalty) {
-        char entry[P4T_UUID_MAX + 16];
-        if (sale->loyalty_earn > 0) {
-            snprintf(entry, sizeof entry, "sale:%s:earn", sale->id);
-            rc = arr_add_str(&a[A_LENTRY], entry);
-            if (!rc)
-                rc = arr_add_int(&a[A_LPOINTS], sale->loyalty_earn);
-        }
-        if (!rc && sale->loyalty_redeem > 0) {
-            snprintf(entry, sizeof entry, "sale:%s:redeem", sale->id);
-            rc = arr_add_str(&a[A_LENTRY], entry);
-            if (!rc)
-                rc = arr_add_int(&a[A_LPOINTS], -sale->loyalty_redeem);
-        }
-    }
-    for (size_t i = 0; i < n_flags && !rc; i++)
-        rc = arr_add_str(&a[A_FLAGS], flags[i]);
-    return rc;
+/* find_store once in->stores is sorted (lock_stores). */
+static struct touched *find_sorted(struct ingest *in, const char *store)
+{
+    return bsearch(store, in->stores, in->n_stores, sizeof *in->stores, cmp_store_key);
 }
 
 /* Remembers a customer whose balance the transaction changed (once). */
@@ -437,131 +331,106 @@ static void forget_customers(struct ingest *in)
     in->n_customers = 0;
 }
 
-/* Posts one decoded record. A repeat of a held (store, gw_seq) is a no-op; the same sale id
- * under another key is held as a conflict and raised, never posted twice. */
+/* A sale the chunk statement did not insert: a repeat of a held (store, gw_seq) is a no-op;
+ * the same sale id under another key is held as a conflict and raised, never posted twice. */
+static int classify_unposted(struct ingest *in, const struct post_item *it)
+{
+    char seq[24], reason[P4T_REASON_MAX];
+    const char *cv[5] = {in->cfg->tenant, it->store, seq, it->sale_id, it->canon};
+    PGresult *res;
+    bool dup, same;
+    int rc;
+
+    snprintf(seq, sizeof seq, "%" PRId64, it->gw_seq);
+    rc = db_run(&in->db, "classify", 5, cv, &res);
+    if (rc)
+        return rc;
+    dup = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), it->store) == 0 &&
+          strcmp(PQgetvalue(res, 0, 1), seq) == 0;
+    if (dup && strcmp(PQgetvalue(res, 0, 3), it->sale_id) != 0) {
+        /* Two sales under one (store, gw_seq): a gateway numbered again from a number HQ
+         * holds. Kept and raised, never dropped as a repeat. */
+        snprintf(reason, sizeof reason, "gw_seq: %s already holds sale %s, not %s", seq,
+                 PQgetvalue(res, 0, 3), it->sale_id);
+        PQclear(res);
+        in->txn.conflicts++;
+        return record_exception(in, it->store, it->gw_seq, "conflict", it->sale_id, reason,
+                                it->record);
+    }
+    if (dup) {
+        PQclear(res);
+        in->txn.dups++;
+        return P4HQ_OK;
+    }
+    /* A replaced gateway numbered again a sale its registers resent (contract 6.5): the same
+     * sale of the same store under another gw_seq. Held, posted once. */
+    same = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), it->store) == 0 &&
+           strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+    if (same) {
+        snprintf(reason, sizeof reason, "id: sale %s is posted as gw_seq %s, resent",
+                 it->sale_id, PQgetvalue(res, 0, 1));
+        PQclear(res);
+        in->txn.resent++;
+        return record_exception(in, it->store, it->gw_seq, "resent", it->sale_id, reason, NULL);
+    }
+    snprintf(reason, sizeof reason, "id: sale %s is already posted as store %s gw_seq %s",
+             it->sale_id, PQntuples(res) ? PQgetvalue(res, 0, 0) : "?",
+             PQntuples(res) ? PQgetvalue(res, 0, 1) : "?");
+    PQclear(res);
+    in->txn.conflicts++;
+    return record_exception(in, it->store, it->gw_seq, "conflict", it->sale_id, reason,
+                            it->record);
+}
+
+/* Writes the chunk of sales gathered so far (one statement), then sorts out those it did not
+ * insert. Runs before anything that reads what the chunk writes. */
+static int flush_sales(struct ingest *in)
+{
+    int rc = post_run(&in->post, &in->db, in->cfg->tenant);
+
+    for (size_t i = 0; i < in->post.n && !rc; i++) {
+        const struct post_item *it = &in->post.items[i];
+        if (!it->inserted) {
+            rc = classify_unposted(in, it);
+            continue;
+        }
+        in->txn.sales++;
+        if (it->customer[0])
+            rc = note_customer(in, it->customer);
+    }
+    post_clear(&in->post);
+    return rc;
+}
+
+/* Adds one decoded record to the chunk (writing the chunk first if the record collides with
+ * it). A sale whose journal entry cannot balance is held as invalid. Takes RECORD. */
 static int post_sale(struct ingest *in, const char *store, int64_t gw_seq,
-                     char flags[][P4T_KIND_MAX + 1], size_t n_flags, const char *record)
+                     char flags[][P4T_KIND_MAX + 1], size_t n_flags, char *record)
 {
     const struct p4t_sale *sale = in->sale;
     struct product_terms terms[P4T_MAX_LINES];
     struct posting post[LEDGER_MAX_POSTINGS];
     size_t n_post;
-    char seq[24], rseq[24], total[24], earn[24], redeem[24], units[24];
     char *canon = NULL;
-    const char *v[30];
-    PGresult *res;
-    int64_t n_units = 0;
-    int rc, inserted;
+    int rc;
 
-    for (size_t i = 0; i < sale->n_lines; i++) {
+    for (size_t i = 0; i < sale->n_lines; i++)
         products_terms(&in->products, sale->lines[i].sku, in->cfg->default_tax_bp, &terms[i]);
-        n_units += sale->lines[i].qty;
-    }
     rc = ledger_post(sale, terms, &in->cfg->accounts, post, &n_post);
     if (rc)
-        return record_exception(in, store, gw_seq, "invalid", sale->id,
-                                "ledger: the sale's entry does not balance", record);
-    rc = bind_sale(in, sale, flags, n_flags, post, n_post);
-    if (rc)
-        return rc;
+        rc = record_exception(in, store, gw_seq, "invalid", sale->id,
+                              "ledger: the sale's entry does not balance", record);
     /* The sale as its register sent it, for the content check of a resent sale. */
-    if (p4t_sale_encode(sale, &canon, NULL, 0) != 0)
-        return record_exception(in, store, gw_seq, "invalid", sale->id,
-                                "sale: does not re-encode", record);
-    snprintf(seq, sizeof seq, "%" PRId64, gw_seq);
-    snprintf(rseq, sizeof rseq, "%" PRId64, sale->seq);
-    snprintf(total, sizeof total, "%" PRId64, sale->total_minor);
-    snprintf(earn, sizeof earn, "%" PRId64, sale->has_loyalty ? sale->loyalty_earn : 0);
-    snprintf(redeem, sizeof redeem, "%" PRId64, sale->has_loyalty ? sale->loyalty_redeem : 0);
-    snprintf(units, sizeof units, "%" PRId64, n_units);
-    v[0] = in->cfg->tenant;
-    v[1] = store;
-    v[2] = seq;
-    v[3] = sale->id;
-    v[4] = sale->reg;
-    v[5] = rseq;
-    v[6] = sale->ts;
-    v[7] = p4t_sale_kind_name(sale->kind);
-    v[8] = sale->ref;
-    v[9] = total;
-    v[10] = sale->customer;
-    v[11] = earn;
-    v[12] = redeem;
-    v[13] = sale->hold;
-    v[14] = arr_text(&in->a[A_FLAGS]);
-    v[15] = units;
-    v[16] = arr_text(&in->a[A_SKU]);
-    v[17] = arr_text(&in->a[A_QTY]);
-    v[18] = arr_text(&in->a[A_PRICE]);
-    v[19] = arr_text(&in->a[A_VER]);
-    v[20] = arr_text(&in->a[A_TTYPE]);
-    v[21] = arr_text(&in->a[A_TAMT]);
-    v[22] = arr_text(&in->a[A_SSKU]);
-    v[23] = arr_text(&in->a[A_SDELTA]);
-    v[24] = arr_text(&in->a[A_ACCT]);
-    v[25] = arr_text(&in->a[A_DEBIT]);
-    v[26] = arr_text(&in->a[A_CREDIT]);
-    v[27] = arr_text(&in->a[A_LENTRY]);
-    v[28] = arr_text(&in->a[A_LPOINTS]);
-    v[29] = canon;
-    rc = db_run(&in->db, "sale", 30, v, &res);
-    if (rc) {
+    else if (p4t_sale_encode(sale, &canon, NULL, 0) != 0)
+        rc = record_exception(in, store, gw_seq, "invalid", sale->id,
+                              "sale: does not re-encode", record);
+    else if (post_must_run(&in->post, store, gw_seq, sale->id) && (rc = flush_sales(in)) != 0)
         free(canon);
-        return rc;
-    }
-    inserted = atoi(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    if (inserted) {
-        free(canon);
-        in->txn.sales++;
-        if (sale->customer[0] && sale->has_loyalty &&
-            (sale->loyalty_earn > 0 || sale->loyalty_redeem > 0))
-            return note_customer(in, sale->customer);
-        return P4HQ_OK;
-    }
-    {
-        const char *cv[5] = {in->cfg->tenant, store, seq, sale->id, canon};
-        char reason[P4T_REASON_MAX];
-        bool dup, same;
-
-        rc = db_run(&in->db, "classify", 5, cv, &res);
-        free(canon);
-        if (rc)
-            return rc;
-        dup = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), store) == 0 &&
-              strcmp(PQgetvalue(res, 0, 1), seq) == 0;
-        if (dup && strcmp(PQgetvalue(res, 0, 3), sale->id) != 0) {
-            /* Two sales under one (store, gw_seq): a gateway numbered again from a number HQ
-             * holds. Kept and raised, never dropped as a repeat. */
-            snprintf(reason, sizeof reason, "gw_seq: %s already holds sale %s, not %s", seq,
-                     PQgetvalue(res, 0, 3), sale->id);
-            PQclear(res);
-            in->txn.conflicts++;
-            return record_exception(in, store, gw_seq, "conflict", sale->id, reason, record);
-        }
-        if (dup) {
-            PQclear(res);
-            in->txn.dups++;
-            return P4HQ_OK;
-        }
-        /* A replaced gateway numbered again a sale its registers resent (contract 6.5):
-         * the same sale of the same store under another gw_seq. Held, posted once. */
-        same = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), store) == 0 &&
-               strcmp(PQgetvalue(res, 0, 2), "t") == 0;
-        if (same) {
-            snprintf(reason, sizeof reason, "id: sale %s is posted as gw_seq %s, resent",
-                     sale->id, PQgetvalue(res, 0, 1));
-            PQclear(res);
-            in->txn.resent++;
-            return record_exception(in, store, gw_seq, "resent", sale->id, reason, NULL);
-        }
-        snprintf(reason, sizeof reason, "id: sale %s is already posted as store %s gw_seq %s",
-                 sale->id, PQntuples(res) ? PQgetvalue(res, 0, 0) : "?",
-                 PQntuples(res) ? PQgetvalue(res, 0, 1) : "?");
-        PQclear(res);
-        in->txn.conflicts++;
-        return record_exception(in, store, gw_seq, "conflict", sale->id, reason, record);
-    }
+    else
+        return post_add(&in->post, store, gw_seq, sale, flags, n_flags, post, n_post, canon,
+                        record);
+    free(record);
+    return rc;
 }
 
 /* An up/sale message: the envelope is checked once, then every item on its own. */
@@ -603,6 +472,7 @@ static int ingest_sales(struct ingest *in, const struct hq_msg *m, const char *s
         }
         if (rc == P4T_OK) {
             rc = post_sale(in, store, gw_seq, flags, n_flags, item);
+            item = NULL;
         } else if (gw_seq > 0) {
             in->txn.invalid++;
             rc = record_exception(in, store, gw_seq, "invalid", NULL, reason, item);
@@ -875,6 +745,10 @@ static int ingest_one(struct ingest *in, const struct hq_msg *m)
     }
     if (strcmp(kind, "sale") == 0)
         return ingest_sales(in, m, store);
+    /* What follows may read what the sales before it wrote. */
+    rc = flush_sales(in);
+    if (rc)
+        return rc;
     if (strcmp(kind, "status") == 0)
         return ingest_status(in, m, store);
     if (strcmp(kind, "alert") == 0)
@@ -886,6 +760,32 @@ static int ingest_one(struct ingest *in, const struct hq_msg *m)
     if (strcmp(kind, "lookup") == 0)
         return ingest_lookup(in, m, store);
     return dead_letter(in, m->topic, m->payload, m->len, "topic: unknown uplink kind");
+}
+
+/* Locks the rows of in->stores (sorted) and reads each one's watermark. */
+static int lock_rows(struct ingest *in)
+{
+    struct arr stores = {0};
+    const char *v[2];
+    PGresult *res;
+    int rc = P4HQ_OK;
+
+    for (size_t i = 0; i < in->n_stores && !rc; i++)
+        rc = arr_add_str(&stores, in->stores[i].store);
+    v[0] = in->cfg->tenant;
+    v[1] = arr_text(&stores);
+    if (!rc)
+        rc = db_run(&in->db, "lock_stores", 2, v, &res);
+    arr_free(&stores);
+    if (rc)
+        return rc;
+    for (int r = 0; r < PQntuples(res); r++) {
+        struct touched *t = find_sorted(in, PQgetvalue(res, r, 0));
+        if (t)
+            t->through_before = t->through = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+    }
+    PQclear(res);
+    return P4HQ_OK;
 }
 
 /* Locks (creating if new) the row of every store whose sales or status the group carries, in store
@@ -924,35 +824,40 @@ static int lock_stores(struct ingest *in, struct hq_msg *group)
             in->stores[i] = in->stores[--in->n_stores];
     }
     qsort(in->stores, in->n_stores, sizeof *in->stores, cmp_touched);
-    for (size_t i = 0; i < in->n_stores; i++) {
-        const char *v[2] = {in->cfg->tenant, in->stores[i].store};
-        PGresult *res;
-        int rc = db_run(&in->db, "lock_store", 2, v, &res);
-        if (rc)
-            return rc;
-        in->stores[i].through_before = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-        PQclear(res);
-    }
-    return P4HQ_OK;
+    return in->n_stores ? lock_rows(in) : P4HQ_OK;
 }
 
 static int update_watermarks(struct ingest *in)
 {
-    for (size_t i = 0; i < in->n_stores; i++) {
-        struct touched *t = &in->stores[i];
-        char before[24];
-        const char *v[3] = {in->cfg->tenant, t->store, before};
-        PGresult *res;
-        int rc;
+    struct arr stores = {0}, before = {0};
+    const char *v[3];
+    PGresult *res;
+    int rc = P4HQ_OK;
 
-        snprintf(before, sizeof before, "%" PRId64, t->through_before);
-        rc = db_run(&in->db, "watermark", 3, v, &res);
-        if (rc)
-            return rc;
-        t->through = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-        t->max_gw_seq = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-        PQclear(res);
+    if (in->n_stores == 0)
+        return P4HQ_OK;
+    for (size_t i = 0; i < in->n_stores && !rc; i++) {
+        rc = arr_add_str(&stores, in->stores[i].store);
+        if (!rc)
+            rc = arr_add_int(&before, in->stores[i].through_before);
     }
+    v[0] = in->cfg->tenant;
+    v[1] = arr_text(&stores);
+    v[2] = arr_text(&before);
+    if (!rc)
+        rc = db_run(&in->db, "watermarks", 3, v, &res);
+    arr_free(&stores);
+    arr_free(&before);
+    if (rc)
+        return rc;
+    for (int r = 0; r < PQntuples(res); r++) {
+        struct touched *t = find_sorted(in, PQgetvalue(res, r, 0));
+        if (!t)
+            continue;
+        t->through = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+        t->max_gw_seq = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+    }
+    PQclear(res);
     return P4HQ_OK;
 }
 
@@ -1022,6 +927,7 @@ static int run_txn(struct ingest *in, struct hq_msg *group)
     int rc;
 
     memset(&in->txn, 0, sizeof in->txn);
+    post_clear(&in->post); /* what a failed attempt gathered */
     rc = db_exec(&in->db, "BEGIN", "begin");
 
     if (!rc)
@@ -1031,6 +937,8 @@ static int run_txn(struct ingest *in, struct hq_msg *group)
     forget_customers(in);
     for (struct hq_msg *m = group; m && !rc; m = m->next)
         rc = ingest_one(in, m);
+    if (!rc)
+        rc = flush_sales(in);
     if (!rc && in->n_customers)
         rc = push_balances(in);
     if (!rc)

@@ -18,6 +18,7 @@
 #define COPY_MAX (P4T_MAX_BATCH_PAYLOAD + 4096)
 /* Persistent session: what the broker keeps for p4hq while it is away (MQTT 5). */
 #define SESSION_EXPIRY_S (7 * 24 * 3600)
+#define LINK_MAX_BUFFERED 65536 /* Paho commands queued at once (see link_new) */
 /* The TLS suites of the cloud link, the same as the gateway's (TLS 1.2 AEAD with forward
  * secrecy; TLS 1.3 stays enabled): Paho 1.3.12 offers no other way to refuse old protocols. */
 #define HQ_TLS_CIPHERS \
@@ -346,6 +347,10 @@ int link_start(struct link **out, const struct p4hq_config *cfg)
     }
     co.MQTTVersion = cfg->mqtt_version;
     co.sendWhileDisconnected = 0;
+    /* Paho's command queue limit (default 100) applies while connected too: a group touching a
+     * thousand stores publishes a thousand watermarks at once, and a refused one would leave
+     * its store waiting for a resend. */
+    co.maxBufferedMessages = LINK_MAX_BUFFERED;
     rc = MQTTAsync_createWithOptions(&l->client, cfg->cloud_uris[0], cfg->client_id,
                                      MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
     if (rc != MQTTASYNC_SUCCESS) {
@@ -416,7 +421,7 @@ int link_publish(struct link *l, const char *topic, const char *payload, size_t 
     int rc = MQTTAsync_send(l->client, topic, (int)len, payload, 1, retained ? 1 : 0, &ro);
 
     if (rc != MQTTASYNC_SUCCESS) {
-        p4_debug("publish not sent topic=%s code=%d", topic, rc);
+        p4_warn("publish not sent topic=%s code=%d", topic, rc);
         return P4HQ_EMQTT;
     }
     return P4HQ_OK;
