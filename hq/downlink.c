@@ -14,6 +14,7 @@
 #include "authority.h"
 #include "metrics.h"
 #include "p4common.h"
+#include "p4t_zstd.h"
 
 #define PUBLISH_BATCH 100      /* outbox rows per transaction */
 #define PUBACK_TIMEOUT_MS 5000 /* a row not acknowledged by then stays pending */
@@ -25,6 +26,7 @@ struct downlink {
     struct link *link;
     struct db db;
     uint64_t n_published, n_resyncs;
+    uint64_t n_packed; /* messages sent as zstd frames (contract 6.10) */
 };
 
 int downlink_new(struct downlink **out, const struct p4hq_config *cfg, struct link *link)
@@ -193,9 +195,11 @@ static int publish_some(struct downlink *d)
     rc = db_exec(&d->db, "BEGIN", "begin");
     if (!rc)
         rc = db_query(&d->db,
-                      "SELECT id, store, kind, payload FROM downlink WHERE tenant = $1"
-                      " AND published_at IS NULL ORDER BY id LIMIT 100"
-                      " FOR UPDATE SKIP LOCKED",
+                      "SELECT d.id, d.store, d.kind, d.payload, coalesce(s.zstd_dict, 0)"
+                      " FROM downlink d LEFT JOIN stores s"
+                      "  ON s.tenant = d.tenant AND s.store = d.store"
+                      " WHERE d.tenant = $1 AND d.published_at IS NULL ORDER BY d.id LIMIT 100"
+                      " FOR UPDATE OF d SKIP LOCKED",
                       1, v, &res);
     if (rc)
         goto fail;
@@ -205,10 +209,24 @@ static int publish_some(struct downlink *d)
         char topic[P4T_TOPIC_MAX];
         const char *payload = PQgetvalue(res, r, 3);
 
+        char *packed = NULL;
+        size_t len = (size_t)PQgetlength(res, r, 3);
+        int failed;
+
         if (p4t_topic_down(topic, sizeof topic, d->cfg->tenant, PQgetvalue(res, r, 1),
-                           PQgetvalue(res, r, 2)) != 0 ||
-            link_send(d->link, topic, payload, (size_t)PQgetlength(res, r, 3),
-                      &tokens[sent]) != 0)
+                           PQgetvalue(res, r, 2)) != 0)
+            break;
+        /* A store whose gateway compresses with the dictionary HQ packs with reads it. */
+        if (strtoul(PQgetvalue(res, r, 4), NULL, 10) == P4T_ZSTD_DICT_ID &&
+            p4t_zstd_pack(payload, len, &packed, &len) == 0) {
+            d->n_packed++;
+            payload = packed;
+        } else {
+            len = (size_t)PQgetlength(res, r, 3);
+        }
+        failed = link_send(d->link, topic, payload, len, &tokens[sent]);
+        free(packed);
+        if (failed)
             break;
         ids_len += (size_t)snprintf(ids + ids_len, sizeof ids - ids_len, "%s%s",
                                     sent ? "," : "", PQgetvalue(res, r, 0));
@@ -308,6 +326,6 @@ void downlink_run(struct downlink *d, volatile int *stop)
             wait_notify(d);
         }
     }
-    p4_info("downlink publisher stopped published=%" PRIu64 " resyncs=%" PRIu64,
-            d->n_published, d->n_resyncs);
+    p4_info("downlink publisher stopped published=%" PRIu64 " resyncs=%" PRIu64
+            " sent_zstd=%" PRIu64, d->n_published, d->n_resyncs, d->n_packed);
 }

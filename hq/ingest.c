@@ -37,6 +37,10 @@ struct ingest {
     struct touched *stores;
     size_t n_stores;
     char **customers; /* customers whose points this transaction moved (malloc'd copies) */
+    /* Stores whose zstd dictionary this process has recorded (stores.zstd_dict), so the row
+     * is written once, not per message; forgotten when a transaction fails. */
+    char (*zstd_stores)[P4T_ID_MAX + 1];
+    size_t n_zstd, cap_zstd;
     size_t n_customers, cap_customers;
     /* What the open transaction did, added to the totals and the metrics only after its
      * COMMIT, so a retried group is not counted twice. */
@@ -172,6 +176,7 @@ void ingest_free(struct ingest *in)
     for (size_t i = 0; i < in->n_customers; i++)
         free(in->customers[i]);
     free(in->customers);
+    free(in->zstd_stores);
     free(in->sale);
     free(in->stores);
     free(in);
@@ -716,6 +721,33 @@ static int ingest_lookup(struct ingest *in, const struct hq_msg *m, const char *
     return rc;
 }
 
+/* A store whose sales came compressed with dictionary DICT reads compressed downlink of it
+ * (contract 6.10): recorded once per process, under the row lock lock_stores took. */
+static int note_zstd(struct ingest *in, const char *store, uint32_t dict)
+{
+    char id[16];
+    const char *v[3] = {in->cfg->tenant, store, id};
+
+    for (size_t i = 0; i < in->n_zstd; i++) {
+        if (strcmp(in->zstd_stores[i], store) == 0)
+            return P4HQ_OK;
+    }
+    if (in->n_zstd == in->cap_zstd) {
+        size_t cap = in->cap_zstd ? in->cap_zstd * 2 : 64;
+        char (*grown)[P4T_ID_MAX + 1] = realloc(in->zstd_stores, cap * sizeof *grown);
+        if (!grown)
+            return P4HQ_ENOMEM;
+        in->zstd_stores = grown;
+        in->cap_zstd = cap;
+    }
+    snprintf(in->zstd_stores[in->n_zstd++], sizeof in->zstd_stores[0], "%s", store);
+    snprintf(id, sizeof id, "%" PRIu32, dict);
+    return db_query(&in->db,
+                    "UPDATE stores SET zstd_dict = $3::int WHERE tenant = $1 AND store = $2"
+                    " AND zstd_dict IS DISTINCT FROM $3::int",
+                    3, v, NULL);
+}
+
 /* Routes one message. Only database failures are returned: bad input is dead-lettered. */
 static int ingest_one(struct ingest *in, const struct hq_msg *m)
 {
@@ -743,8 +775,10 @@ static int ingest_one(struct ingest *in, const struct hq_msg *m)
                  store);
         return refuse_forged(in, m, store, "unregistered_store", store, why);
     }
-    if (strcmp(kind, "sale") == 0)
-        return ingest_sales(in, m, store);
+    if (strcmp(kind, "sale") == 0) {
+        rc = m->wire_dict ? note_zstd(in, store, m->wire_dict) : P4HQ_OK;
+        return rc ? rc : ingest_sales(in, m, store);
+    }
     /* What follows may read what the sales before it wrote. */
     rc = flush_sales(in);
     if (rc)
@@ -948,6 +982,7 @@ static int run_txn(struct ingest *in, struct hq_msg *group)
     if (rc) {
         if (db_ok(&in->db))
             db_exec(&in->db, "ROLLBACK", "rollback");
+        in->n_zstd = 0; /* what it recorded is rolled back too */
         return P4HQ_EDB;
     }
     in->total.batches += in->txn.batches;

@@ -172,6 +172,7 @@ struct hq_msg {
      * orig_len are then the JSON's; wire_len what the broker delivered), or, when refused,
      * kept as it came with the reason it is dead-lettered for. */
     size_t wire_len;   /* 0: the message came as JSON */
+    uint32_t wire_dict; /* the dictionary of the frame it came in (0: JSON) */
     char *refused;     /* NULL, or why the compressed payload was refused */
     bool refused_owned; /* refused is malloc'd */
 };

@@ -39,6 +39,7 @@ void wire_unpack(struct hq_msg *m)
                                reason, sizeof reason) == P4T_OK) {
         /* The message is now the JSON it carried; the dead-letter path and every decoder see
          * nothing else. */
+        m->wire_dict = p4t_zstd_frame_dict(m->payload, m->len);
         free(m->payload);
         m->payload = text;
         m->len = m->orig_len = text_len;

@@ -76,6 +76,11 @@ static ssize_t dict_index(uint32_t id)
     return -1;
 }
 
+uint32_t p4t_zstd_frame_dict(const void *buf, size_t len)
+{
+    return p4t_wire_format(buf, len) == P4T_WIRE_ZSTD ? ZSTD_getDictID_fromFrame(buf, len) : 0;
+}
+
 bool p4t_zstd_dict_known(uint32_t id)
 {
     return dict_index(id) >= 0;

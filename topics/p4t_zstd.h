@@ -28,6 +28,9 @@ enum p4t_wire_format {
 /* The format of BUF by its first bytes alone (README 6.10): never guesses from the content. */
 enum p4t_wire_format p4t_wire_format(const void *buf, size_t len);
 
+/* The Dictionary_ID in the header of the zstd frame BUF (LEN bytes), 0 when it names none or
+ * the header cannot be read. Reads the header only. */
+uint32_t p4t_zstd_frame_dict(const void *buf, size_t len);
 /* True when ID is one of the dictionaries this library holds (it can decompress with it). */
 bool p4t_zstd_dict_known(uint32_t id);
 /* Writes the known dictionary ids, ascending, as a JSON array ("[32769]") into OUT. Returns 0,

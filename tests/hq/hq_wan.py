@@ -7,7 +7,8 @@ outage (a backlog of multi-sale batches), and HQ must hold every sale exactly on
 HQ's down/caps arrived and s002's are all JSON. Then corrupt, oversized and unknown-dictionary
 frames published straight to up/sale are dead-lettered with their reason while HQ keeps
 running, and a compressed down/price reaches a gateway's replica while a corrupt one is kept
-in its rejects. Prints the bytes per sale the relays carried up."""
+in its rejects. HQ's own downlink to a store (`p4hq price set --store`) goes as a zstd frame to
+the stores whose sales came compressed and as JSON to the other, and each replica applies it. Prints the bytes per sale the relays carried up."""
 
 import os
 import subprocess
@@ -34,13 +35,14 @@ class Via:
 
 
 class Wire(h.MqttClient):
-    """Records the first bytes of every up/sale payload per store, as the broker sees them."""
+    """Records whether each payload on TOPIC (default every up/sale) is a zstd frame, per
+    store, as the broker sees them."""
 
-    def __init__(self, cloud):
+    def __init__(self, cloud, topic="p4/v1/%s/+/up/sale" % TENANT):
         super().__init__(cloud.port, "wire-%s" % h.uuid7()[-10:])
         self.seen = {}
         self.connect()
-        self.subscribe("p4/v1/%s/+/up/sale" % TENANT)
+        self.subscribe(topic)
 
     def on_message(self, msg):
         store = msg.topic.split("/")[3]
@@ -110,6 +112,23 @@ def main():
     check(relays["s001"].bytes["up"] * 2 < relays["s002"].bytes["up"] * 1.6,
           "s001 (zstd) sent %d bytes up, s002 (json) %d" % (relays["s001"].bytes["up"],
                                                             relays["s002"].bytes["up"]))
+
+    # 2b. HQ's downlink to a store: a zstd frame for the stores whose sales came compressed,
+    # JSON for the plain one; each applied in the replica
+    dicts = dict(chain.pg.sql("SELECT store, zstd_dict FROM stores WHERE tenant = %s", TENANT))
+    check(dicts.get("s001") == 32769 and dicts.get("s003") == 32769 and dicts.get("s002") is None,
+          "stores.zstd_dict %r" % dicts)
+    down = Wire(chain.cloud, "p4/v1/%s/+/down/price" % TENANT)
+    sku = hqchain.load_stock()[-1][0]
+    hq.cli_ok("price", "set", sku, "4000")   # version 1, as the stores' own: applies nowhere
+    for s, price in ((stores[0], 4321), (stores[1], 4322)):
+        out = hq.cli_ok("price", "set", sku, str(price), "--store", s.id)
+        wait_until(lambda: s.gw.query("SELECT price FROM prices WHERE sku = ?", sku)
+                   == [(price,)], 20, "HQ's price %d for %s in %s's replica" % (price, sku, s.id))
+        log("p4hq price set --store %s: %s" % (s.id, out.strip()))
+    check(down.kinds("s001") == (1, 0) and down.kinds("s002") == (0, 1),
+          "down/price on the wire (zstd, json): s001 %r, s002 %r"
+          % (down.kinds("s001"), down.kinds("s002")))
 
     # 3. bad frames straight to the cloud broker: dead-lettered with a reason, HQ carries on
     def dead_letters():
