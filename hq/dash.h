@@ -91,7 +91,7 @@ int stream_clients(struct stream *s);
 
 /* ---- web assets (embedded by hq/CMakeLists.txt) ---- */
 #include "embed.h"
-extern const struct p4hq_blob hq_web[];
+extern const struct p4_blob hq_web[];
 extern const size_t hq_web_n;
 
 #endif

@@ -192,7 +192,7 @@ static enum MHD_Result redirect(struct http *h, struct MHD_Connection *conn, con
     return ret;
 }
 
-static const struct p4hq_blob *asset(const char *name)
+static const struct p4_blob *asset(const char *name)
 {
     for (size_t i = 0; i < hq_web_n; i++) {
         if (strcmp(hq_web[i].name, name) == 0)
@@ -204,7 +204,7 @@ static const struct p4hq_blob *asset(const char *name)
 static enum MHD_Result send_asset(struct http *h, struct MHD_Connection *conn, const char *name,
                                   unsigned status)
 {
-    const struct p4hq_blob *b = asset(name);
+    const struct p4_blob *b = asset(name);
     const char *dot = strrchr(name, '.');
     const char *type = "application/octet-stream";
 
@@ -224,7 +224,7 @@ static enum MHD_Result send_asset(struct http *h, struct MHD_Connection *conn, c
 /* The login page again, saying why (the page has no script: the server writes the note). */
 static enum MHD_Result login_failed(struct http *h, struct MHD_Connection *conn)
 {
-    const struct p4hq_blob *b = asset("login.html");
+    const struct p4_blob *b = asset("login.html");
     static const char mark[] = "<!--note-->";
     static const char note[] = "<p class=\"note\" role=\"alert\">That token is not valid.</p>";
     const char *at = b ? strstr(b->data, mark) : NULL;

@@ -15,7 +15,7 @@
 #define MIGRATE_LOCK_KEY "1882288497"
 
 /* The version is the number the file name starts with ("001_ingest.sql" -> 1). */
-static int blob_version(const struct p4hq_blob *b)
+static int blob_version(const struct p4_blob *b)
 {
     return atoi(b->name);
 }
@@ -44,7 +44,7 @@ int migrate_apply(struct db *db, int *applied)
     if (rc)
         goto out;
     for (size_t i = 0; i < hq_migrations_n; i++) {
-        const struct p4hq_blob *m = &hq_migrations[i];
+        const struct p4_blob *m = &hq_migrations[i];
         char version[16];
         const char *params[2] = {version, m->name};
         bool done = false;

@@ -12,16 +12,18 @@
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_getFrameHeader, ZSTD_createCDict_advanced */
 #include <zstd.h>
 
+#include "p4embed.h"
 #include "p4t.h"
 
-/* topics/dict/p4-ID.zdict, compiled in by topics/CMakeLists.txt. */
-struct p4t_dict_blob {
-    uint32_t id;
-    const unsigned char *bytes;
-    size_t len;
-};
-extern const struct p4t_dict_blob p4t_dict_blobs[];
+/* topics/dict/p4-ID.zdict, compiled in by topics/CMakeLists.txt (common/embed.cmake). */
+extern const struct p4_blob p4t_dict_blobs[];
 extern const size_t p4t_dict_blobs_n;
+
+/* A dictionary's id, from its file name "p4-ID.zdict". */
+static uint32_t blob_id(const struct p4_blob *b)
+{
+    return (uint32_t)strtoul(b->name + 3, NULL, 10);
+}
 
 /* Levels, chosen on the generated sales of topics/dict (test_topics_wire_size prints the
  * figures): 19 on a live message (a few hundred bytes) costs ~0.15 ms; on a 500-sale backlog
@@ -45,17 +47,17 @@ static void init_dicts(void)
 {
     ddicts = calloc(p4t_dict_blobs_n, sizeof *ddicts);
     for (size_t i = 0; ddicts && i < p4t_dict_blobs_n; i++) {
-        const struct p4t_dict_blob *b = &p4t_dict_blobs[i];
+        const struct p4_blob *b = &p4t_dict_blobs[i];
 
-        ddicts[i] = ZSTD_createDDict_advanced(b->bytes, b->len, ZSTD_dlm_byRef, ZSTD_dct_auto,
+        ddicts[i] = ZSTD_createDDict_advanced(b->data, b->len, ZSTD_dlm_byRef, ZSTD_dct_auto,
                                               ZSTD_defaultCMem);
-        if (b->id != P4T_ZSTD_DICT_ID)
+        if (blob_id(b) != P4T_ZSTD_DICT_ID)
             continue;
         cdict_small = ZSTD_createCDict_advanced(
-            b->bytes, b->len, ZSTD_dlm_byRef, ZSTD_dct_auto,
+            b->data, b->len, ZSTD_dlm_byRef, ZSTD_dct_auto,
             ZSTD_getCParams(LEVEL_SMALL, P4T_ZSTD_SMALL, b->len), ZSTD_defaultCMem);
         cdict_bulk = ZSTD_createCDict_advanced(
-            b->bytes, b->len, ZSTD_dlm_byRef, ZSTD_dct_auto,
+            b->data, b->len, ZSTD_dlm_byRef, ZSTD_dct_auto,
             ZSTD_getCParams(LEVEL_BULK, HINT_BULK, b->len), ZSTD_defaultCMem);
     }
 }
@@ -70,7 +72,7 @@ enum p4t_wire_format p4t_wire_format(const void *buf, size_t len)
 static ssize_t dict_index(uint32_t id)
 {
     for (size_t i = 0; i < p4t_dict_blobs_n; i++) {
-        if (p4t_dict_blobs[i].id == id)
+        if (blob_id(&p4t_dict_blobs[i]) == id)
             return (ssize_t)i;
     }
     return -1;
@@ -91,7 +93,7 @@ size_t p4t_zstd_dicts(uint32_t *ids, size_t max)
     size_t n = 0;
 
     for (; n < max && n < p4t_dict_blobs_n; n++)
-        ids[n] = p4t_dict_blobs[n].id;
+        ids[n] = blob_id(&p4t_dict_blobs[n]);
     return n;
 }
 
@@ -104,7 +106,8 @@ int p4t_zstd_dict_list(char *out, size_t out_len)
         if (i == p4t_dict_blobs_n)
             w = snprintf(out + n, out_len - n, "]");
         else
-            w = snprintf(out + n, out_len - n, "%s%u", i ? "," : "[", p4t_dict_blobs[i].id);
+            w = snprintf(out + n, out_len - n, "%s%u", i ? "," : "[",
+                         blob_id(&p4t_dict_blobs[i]));
         if (w < 0 || (size_t)w >= out_len - n)
             return P4T_ETOOBIG;
         n += (size_t)w;
