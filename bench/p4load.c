@@ -2,9 +2,10 @@
 /* p4load: a precise register/HQ load generator for the benchmarks (raw MQTT 3.1.1 on epoll). */
 
 /*
- * Why a raw MQTT client: the generator must not add delays of its own. A client library
- * with a receive thread that naps after idle polls (Paho C 1.3.12 does) would put those naps
- * into every latency we report, for the gateway and for the bridge alike. One epoll thread
+ * Why a raw MQTT client (rawmqtt.c, shared with hqload): the generator must not add delays of
+ * its own. A client library with a receive thread that naps after idle polls (Paho C 1.3.12
+ * does) would put those naps into every latency we report, for the gateway and for the bridge
+ * alike. One epoll thread
  * timestamps each sale when it is made (CLOCK_MONOTONIC) and each ack, cloud arrival and
  * change the moment its bytes are read, and matches them by the sale index carried in the
  * last 48 bits of the sale id (a valid UUIDv7).
@@ -47,29 +48,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rawmqtt.h"
+
 #define REGS_MAX 200
 #define CONNS_MAX (REGS_MAX + 2)
-#define RBUF_MAX (8u * 1024 * 1024)  /* one incoming packet may be up to a 1 MiB changes msg */
-#define WBUF_MAX (64u * 1024 * 1024) /* beyond this a connection is declared stuck */
 #define PRICES_MAX 1000
 #define EXTRA_SKUS 100               /* skus 0..99 fill extra lines; first lines never use them */
 #define SALE_MAX_BYTES 1024
 
 enum conn_kind { C_REG, C_CLOUD, C_HQ, C_ECHO_IN, C_ECHO_OUT };
-
-struct conn {
-    int fd;
-    enum conn_kind kind;
-    int reg;           /* register index for C_REG */
-    uint8_t *rbuf;
-    size_t rlen, rcap;
-    uint8_t *wbuf;
-    size_t wlen, wcap;
-    bool dirty, want_out, connacked;
-    int subs_pending;
-    uint16_t next_pid;
-    int64_t pubacks;
-};
 
 struct sale {
     int64_t created_ns, acked_ns, cloud_ns, change_ns, last_send_ns;
@@ -101,9 +88,6 @@ struct opts {
 };
 
 static struct opts O;
-static struct conn conns[CONNS_MAX];
-static int n_conns;
-static int ep;
 static struct sale *sales;
 static int64_t n_sales;          /* made */
 static int64_t n_phase1;         /* sales made in phase 1 */
@@ -120,209 +104,6 @@ static char first_reject[256];
 static int cloud_conn = -1, hq_conn = -1;
 static bool stdin_go;
 static bool capped;              /* the sales table filled up: no more sales were made */
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void die(const char *what)
-{
-    fprintf(stderr, "p4load: %s: %s\n", what, strerror(errno));
-    exit(2);
-}
-
-static void fail(const char *what)
-{
-    fprintf(stderr, "p4load: %s\n", what);
-    exit(2);
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-
-    if (!p)
-        fail("out of memory");
-    return p;
-}
-
-/* ---- output buffering ---- */
-
-static void wreserve(struct conn *c, size_t more)
-{
-    if (c->wlen + more <= c->wcap)
-        return;
-    size_t cap = c->wcap ? c->wcap : 65536;
-
-    while (cap < c->wlen + more)
-        cap *= 2;
-    if (cap > WBUF_MAX)
-        fail("a broker stopped reading (write buffer over 64 MiB)");
-    c->wbuf = realloc(c->wbuf, cap);
-    if (!c->wbuf)
-        fail("out of memory");
-    c->wcap = cap;
-}
-
-static void wbytes(struct conn *c, const void *p, size_t n)
-{
-    wreserve(c, n);
-    memcpy(c->wbuf + c->wlen, p, n);
-    c->wlen += n;
-    c->dirty = true;
-}
-
-static void wbyte(struct conn *c, uint8_t b)
-{
-    wbytes(c, &b, 1);
-}
-
-static void wlen_field(struct conn *c, size_t n)
-{
-    do {
-        uint8_t b = n % 128;
-
-        n /= 128;
-        if (n)
-            b |= 0x80;
-        wbyte(c, b);
-    } while (n);
-}
-
-static void wstr(struct conn *c, const char *s, size_t n)
-{
-    uint8_t h[2] = {(uint8_t)(n >> 8), (uint8_t)n};
-
-    wbytes(c, h, 2);
-    wbytes(c, s, n);
-}
-
-static uint16_t pid_next(struct conn *c)
-{
-    if (++c->next_pid == 0)
-        c->next_pid = 1;
-    return c->next_pid;
-}
-
-static void mqtt_connect(struct conn *c, const char *client_id)
-{
-    size_t id_len = strlen(client_id);
-    static const uint8_t vh[] = {0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 0}; /* clean, no ka */
-
-    wbyte(c, 0x10);
-    wlen_field(c, sizeof(vh) + 2 + id_len);
-    wbytes(c, vh, sizeof(vh));
-    wstr(c, client_id, id_len);
-}
-
-static void mqtt_subscribe(struct conn *c, const char *filter)
-{
-    size_t n = strlen(filter);
-    uint16_t pid = pid_next(c);
-    uint8_t p[2] = {(uint8_t)(pid >> 8), (uint8_t)pid};
-
-    wbyte(c, 0x82);
-    wlen_field(c, 2 + 2 + n + 1);
-    wbytes(c, p, 2);
-    wstr(c, filter, n);
-    wbyte(c, 1);
-    c->subs_pending++;
-}
-
-static void mqtt_publish(struct conn *c, const char *topic, const char *payload, size_t len)
-{
-    size_t tn = strlen(topic);
-    uint16_t pid = pid_next(c);
-    uint8_t p[2] = {(uint8_t)(pid >> 8), (uint8_t)pid};
-
-    wbyte(c, 0x32); /* QoS 1 */
-    wlen_field(c, 2 + tn + 2 + len);
-    wstr(c, topic, tn);
-    wbytes(c, p, 2);
-    wbytes(c, payload, len);
-}
-
-static void mqtt_puback(struct conn *c, uint16_t pid)
-{
-    uint8_t p[4] = {0x40, 2, (uint8_t)(pid >> 8), (uint8_t)pid};
-
-    wbytes(c, p, 4);
-}
-
-static void set_out(struct conn *c, bool on)
-{
-    struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.u32 = 0};
-
-    if (c->want_out == on)
-        return;
-    ev.data.u32 = (uint32_t)(c - conns);
-    if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) != 0)
-        die("epoll_ctl");
-    c->want_out = on;
-}
-
-static void flush_conn(struct conn *c)
-{
-    size_t off = 0;
-
-    while (off < c->wlen) {
-        ssize_t n = write(c->fd, c->wbuf + off, c->wlen - off);
-
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            die("write to broker");
-        }
-        off += (size_t)n;
-    }
-    memmove(c->wbuf, c->wbuf + off, c->wlen - off);
-    c->wlen -= off;
-    c->dirty = false;
-    set_out(c, c->wlen > 0);
-}
-
-static void flush_all(void)
-{
-    for (int i = 0; i < n_conns; i++) {
-        if (conns[i].dirty)
-            flush_conn(&conns[i]);
-    }
-}
-
-static int open_conn(enum conn_kind kind, int reg, const char *host, int port,
-                     const char *client_id)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    struct conn *c = &conns[n_conns];
-    struct epoll_event ev = {.events = EPOLLIN};
-    int one = 1;
-
-    if (n_conns >= CONNS_MAX)
-        fail("too many connections");
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-        fail("host must be an IPv4 address");
-    memset(c, 0, sizeof(*c));
-    c->fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (c->fd < 0)
-        die("socket");
-    if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-        die("connect to broker");
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
-    c->kind = kind;
-    c->reg = reg;
-    ev.data.u32 = (uint32_t)n_conns;
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) != 0)
-        die("epoll_ctl");
-    mqtt_connect(c, client_id);
-    return n_conns++;
-}
 
 /* ---- sales ---- */
 
@@ -382,12 +163,12 @@ static int64_t id_index(const char *id)
 static void send_sale(int64_t i)
 {
     struct sale *s = &sales[i];
-    struct conn *c = &conns[s->reg];
+    struct rm_conn *c = rm_conn(s->reg);
     char topic[160];
 
     snprintf(topic, sizeof(topic), "pos/v1/%s/reg/%s%02d/sale", O.store, O.reg_prefix, s->reg);
-    mqtt_publish(c, topic, s->payload, s->len);
-    s->last_send_ns = now_ns();
+    rm_publish(c, topic, s->payload, s->len, false);
+    s->last_send_ns = rm_now_ns();
     if (s->sends < 255)
         s->sends++;
 }
@@ -412,7 +193,7 @@ static bool make_sale(int reg, int phase)
     }
     s = &sales[i];
     memset(s, 0, sizeof(*s));
-    s->created_ns = now_ns();
+    s->created_ns = rm_now_ns();
     s->reg = (uint16_t)reg;
     s->phase = (uint8_t)phase;
     n_sales++;
@@ -442,8 +223,8 @@ static bool make_sale(int reg, int phase)
                    "\"card\",\"amount\":%" PRId64 "}],\"total\":%" PRId64 "}",
                    id, reg_seq[reg], O.store, O.reg_prefix, reg, ts, lines, total, total);
     if (len <= 0 || (size_t)len >= sizeof(buf))
-        fail("sale text too long");
-    s->payload = xmalloc((size_t)len);
+        rm_fail("sale text too long");
+    s->payload = rm_xmalloc((size_t)len);
     memcpy(s->payload, buf, (size_t)len);
     s->len = (uint32_t)len;
     reg_pending[reg]++;
@@ -593,7 +374,6 @@ static void on_changes(int reg, const char *p, size_t n, int64_t t)
 
 /* ---- echo: the floor of a gateway ---- */
 
-static void on_readable(struct conn *c);
 
 static char *echo_batch;          /* this iteration's records: "{"items":[" ... */
 static size_t echo_len, echo_cap;
@@ -605,7 +385,7 @@ static void echo_append(const char *p, size_t n)
         echo_cap = (echo_len + n) * 2;
         echo_batch = realloc(echo_batch, echo_cap);
         if (!echo_batch)
-            fail("out of memory");
+            rm_fail("out of memory");
     }
     memcpy(echo_batch + echo_len, p, n);
     echo_len += n;
@@ -613,7 +393,7 @@ static void echo_append(const char *p, size_t n)
 
 /* Acks a sale at once (the ack is written after the iteration's fsync) and adds it to the
  * batch. Only id and seq are read; the record is the sale text itself. */
-static void echo_sale(struct conn *c, const char *topic, const char *body, size_t n)
+static void echo_sale(struct rm_conn *c, const char *topic, const char *body, size_t n)
 {
     const char *reg = strstr(topic, "/reg/"), *seq = memmem(body, n, "\"seq\":", 6);
     char ack_topic[200], ack[160];
@@ -626,8 +406,7 @@ static void echo_sale(struct conn *c, const char *topic, const char *body, size_
     snprintf(ack_topic, sizeof(ack_topic), "pos/v1/%s/reg/%.*s/ack", O.store, reg_len, reg);
     len = snprintf(ack, sizeof(ack), "{\"id\":\"%.36s\",\"status\":\"ok\",\"gw_seq\":%" PRId64
                    ",\"seq\":%lld}", body + 7, ++echo_gw_seq, strtoll(seq + 6, NULL, 10));
-    mqtt_publish(c, ack_topic, ack, (size_t)len);
-    c->dirty = true;
+    rm_publish(c, ack_topic, ack, (size_t)len, false);
     echo_append(echo_items ? "," : "{\"items\":[", echo_items ? 1 : 10);
     echo_append(body, n);
     echo_items++;
@@ -643,13 +422,13 @@ static int echo_ring_open(const char *path)
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 
     if (fd < 0)
-        die(path);
+        rm_die(path);
     for (size_t off = 0; off < ECHO_RING_BYTES; off += sizeof(zero)) {
         if (write(fd, zero, sizeof(zero)) != (ssize_t)sizeof(zero))
-            die(path);
+            rm_die(path);
     }
     if (fsync(fd) != 0)
-        die(path);
+        rm_die(path);
     return fd;
 }
 
@@ -658,11 +437,11 @@ static void echo_journal(int fd)
     static size_t off;
 
     if (echo_len > ECHO_RING_BYTES)
-        fail("echo batch larger than the journal ring");
+        rm_fail("echo batch larger than the journal ring");
     if (off + echo_len > ECHO_RING_BYTES)
         off = 0;
     if (pwrite(fd, echo_batch, echo_len, (off_t)off) != (ssize_t)echo_len || fdatasync(fd) != 0)
-        die("echo journal");
+        rm_die("echo journal");
     off += (echo_len + 4095) & ~(size_t)4095;
 }
 
@@ -673,52 +452,34 @@ static void echo_run(int fsync_fd)
     snprintf(topic, sizeof(topic), "p4/v1/%s/%s/up/sale", O.tenant, O.store);
     for (;;) {
         struct epoll_event evs[64];
-        int n = epoll_wait(ep, evs, 64, 1000);
+        int n = epoll_wait(rm_epoll(), evs, 64, 1000);
 
         if (n < 0 && errno != EINTR)
-            die("epoll_wait");
+            rm_die("epoll_wait");
         for (int i = 0; i < n; i++) {
             if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
-                on_readable(&conns[evs[i].data.u32]);
+                rm_on_readable(rm_conn((int)evs[i].data.u32));
         }
         if (echo_items) {
             echo_append("]}", 2);
             if (fsync_fd >= 0)
                 echo_journal(fsync_fd);
-            mqtt_publish(&conns[1], topic, echo_batch, echo_len);
-            conns[1].dirty = true;
+            rm_publish(rm_conn(1), topic, echo_batch, echo_len, false);
             echo_len = 0;
             echo_items = 0;
         }
         /* acks leave only now, after the fsync */
-        for (int i = 0; i < n_conns; i++) {
-            if (conns[i].wlen)
-                flush_conn(&conns[i]);
+        for (int i = 0; i < rm_count(); i++) {
+            if (rm_conn(i)->wlen)
+                rm_flush(rm_conn(i));
         }
     }
 }
 
-static void on_publish(struct conn *c, const uint8_t *p, size_t n, uint8_t flags, int64_t t)
+/* Every PUBLISH read on any connection (rawmqtt already queued its PUBACK). */
+static void on_message(struct rm_conn *c, const char *topic, const char *body, size_t blen,
+                       int64_t t)
 {
-    size_t tn, off;
-    int qos = (flags >> 1) & 3;
-    char topic[256];
-
-    if (n < 2)
-        return;
-    tn = (size_t)p[0] << 8 | p[1];
-    if (2 + tn > n)
-        return;
-    snprintf(topic, sizeof(topic), "%.*s", (int)tn, (const char *)p + 2);
-    off = 2 + tn;
-    if (qos > 0) {
-        if (off + 2 > n)
-            return;
-        mqtt_puback(c, (uint16_t)(p[off] << 8 | p[off + 1]));
-        off += 2;
-    }
-    const char *body = (const char *)p + off;
-    size_t blen = n - off;
     size_t tl = strlen(topic);
 
     if (c->kind == C_ECHO_IN) {
@@ -729,120 +490,23 @@ static void on_publish(struct conn *c, const uint8_t *p, size_t n, uint8_t flags
         if (tl > 4 && strcmp(topic + tl - 4, "/ack") == 0)
             on_ack(body, blen, t);
         else if (tl > 8 && strcmp(topic + tl - 8, "/changes") == 0)
-            on_changes(c->reg, body, blen, t);
+            on_changes(c->idx, body, blen, t);
     }
 }
 
-static void on_readable(struct conn *c)
+#define KEY_STDIN RM_KEY_OTHER_MIN
+
+/* A line on stdin (or its end) starts phase 2 (--pause). */
+static void on_stdin(uint32_t key)
 {
-    int64_t t;
+    char line[64];
+    ssize_t r;
 
-    for (;;) {
-        if (c->rcap - c->rlen < 65536) {
-            size_t cap = c->rcap ? c->rcap * 2 : 262144;
-
-            if (cap > RBUF_MAX)
-                fail("incoming packet too large");
-            c->rbuf = realloc(c->rbuf, cap);
-            if (!c->rbuf)
-                fail("out of memory");
-            c->rcap = cap;
-        }
-        size_t space = c->rcap - c->rlen;
-        ssize_t n = read(c->fd, c->rbuf + c->rlen, space);
-
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            die("read from broker");
-        }
-        if (n == 0)
-            fail("a broker closed the connection");
-        c->rlen += (size_t)n;
-        if ((size_t)n < space)
-            break; /* short read: the socket is drained */
-    }
-    t = now_ns();
-    size_t off = 0;
-
-    for (;;) {
-        size_t avail = c->rlen - off, rl = 0, hdr = 1;
-        int shift = 0;
-        bool complete = false;
-
-        if (avail < 2)
-            break;
-        while (hdr < avail && hdr < 5) {
-            uint8_t b = c->rbuf[off + hdr];
-
-            rl |= (size_t)(b & 0x7f) << shift;
-            shift += 7;
-            hdr++;
-            if (!(b & 0x80)) {
-                complete = true;
-                break;
-            }
-        }
-        if (!complete || avail < hdr + rl)
-            break;
-        uint8_t type = c->rbuf[off] >> 4, flags = c->rbuf[off] & 0x0f;
-        const uint8_t *body = c->rbuf + off + hdr;
-
-        switch (type) {
-        case 2: /* CONNACK */
-            if (rl < 2 || body[1] != 0)
-                fail("broker refused the connection");
-            c->connacked = true;
-            break;
-        case 3:
-            on_publish(c, body, rl, flags, t);
-            break;
-        case 4: /* PUBACK */
-            c->pubacks++;
-            break;
-        case 9: /* SUBACK */
-            if (rl >= 3 && body[2] == 0x80)
-                fail("broker refused a subscription");
-            c->subs_pending--;
-            break;
-        default:
-            break;
-        }
-        off += hdr + rl;
-    }
-    memmove(c->rbuf, c->rbuf + off, c->rlen - off);
-    c->rlen -= off;
-}
-
-static void poll_once(int timeout_ms)
-{
-    struct epoll_event evs[64];
-    int n;
-
-    flush_all();
-    n = epoll_wait(ep, evs, 64, timeout_ms);
-    if (n < 0 && errno != EINTR)
-        die("epoll_wait");
-    for (int i = 0; i < n; i++) {
-        uint32_t k = evs[i].data.u32;
-
-        if (k == UINT32_MAX) {
-            char line[64];
-            ssize_t r = read(0, line, sizeof(line));
-
-            if (r <= 0 || memchr(line, '\n', (size_t)r))
-                stdin_go = true;
-            continue;
-        }
-        struct conn *c = &conns[k];
-
-        if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
-            on_readable(c);
-        if (evs[i].events & EPOLLOUT)
-            flush_conn(c);
-    }
+    if (key != KEY_STDIN)
+        return;
+    r = read(0, line, sizeof(line));
+    if (r <= 0 || memchr(line, '\n', (size_t)r))
+        stdin_go = true;
 }
 
 /* ---- phases ---- */
@@ -890,13 +554,13 @@ static void send_probe(void)
                                  (O.n_skus - EXTRA_SKUS));
     pp->seen_by = calloc((size_t)O.n_regs, sizeof(bool));
     if (!pp->seen_by)
-        fail("out of memory");
+        rm_fail("out of memory");
     snprintf(topic, sizeof(topic), "p4/v1/%s/_all/down/price", O.tenant);
     int len = snprintf(body, sizeof(body),
                        "{\"items\":[{\"sku\":\"%s%06d\",\"price\":%d,\"ver\":%" PRId64 "}]}",
                        O.sku_prefix, pp->sku, sku_price(pp->sku) + 1 + n_probes, ver);
-    pp->sent_ns = now_ns();
-    mqtt_publish(&conns[hq_conn], topic, body, (size_t)len);
+    pp->sent_ns = rm_now_ns();
+    rm_publish(rm_conn(hq_conn), topic, body, (size_t)len, false);
     n_probes++;
 }
 
@@ -904,13 +568,13 @@ static void send_probe(void)
  * this phase were made; price probes go out every price_interval_ms while selling. */
 static void run_phase(int phase, double rate, double duration_s, int64_t count)
 {
-    int64_t t0 = now_ns(), end = t0 + (int64_t)(duration_s * 1e9), next = t0;
+    int64_t t0 = rm_now_ns(), end = t0 + (int64_t)(duration_s * 1e9), next = t0;
     int64_t interval = rate > 0 ? (int64_t)(1e9 / rate) : 0, made = 0, low = 0;
     int64_t next_resend = t0 + 100000000LL, next_probe = t0;
     int rr = 0;
 
-    while ((count <= 0 || made < count) && !capped && now_ns() < end) {
-        int64_t t = now_ns();
+    while ((count <= 0 || made < count) && !capped && rm_now_ns() < end) {
+        int64_t t = rm_now_ns();
         int timeout_ms = 100;
 
         if (rate > 0) {
@@ -942,7 +606,7 @@ static void run_phase(int phase, double rate, double duration_s, int64_t count)
             resend_overdue(t, &low);
             next_resend = t + 100000000LL;
         }
-        poll_once(timeout_ms > 100 ? 100 : timeout_ms);
+        rm_poll(timeout_ms > 100 ? 100 : timeout_ms, on_stdin);
     }
 }
 
@@ -950,11 +614,11 @@ static void run_phase(int phase, double rate, double duration_s, int64_t count)
  * of acked sales were seen, or GRACE_S passes. */
 static void settle(bool want_cloud, double grace_s)
 {
-    int64_t deadline = now_ns() + (int64_t)(grace_s * 1e9), low = 0;
+    int64_t deadline = rm_now_ns() + (int64_t)(grace_s * 1e9), low = 0;
     int64_t change_deadline = 0;
 
     for (;;) {
-        int64_t t = now_ns();
+        int64_t t = rm_now_ns();
         bool acks_done = !is_gw() || n_acked + n_rejected >= n_sales;
         bool cloud_done = !want_cloud || n_cloud >= n_sales - n_rejected;
         bool probes_done = true;
@@ -978,7 +642,7 @@ static void settle(bool want_cloud, double grace_s)
             break;
         if (is_gw())
             resend_overdue(t, &low);
-        poll_once(20);
+        rm_poll(20, on_stdin);
     }
 }
 
@@ -1016,9 +680,9 @@ static int64_t done_ns(const struct sale *s)
 
 static void report(int64_t t_start, int64_t t_resume)
 {
-    int64_t *ack = xmalloc((size_t)n_sales * sizeof(int64_t) + 8);
-    int64_t *cloud = xmalloc((size_t)n_sales * sizeof(int64_t) + 8);
-    int64_t *chg = xmalloc((size_t)n_sales * sizeof(int64_t) + 8);
+    int64_t *ack = rm_xmalloc((size_t)n_sales * sizeof(int64_t) + 8);
+    int64_t *cloud = rm_xmalloc((size_t)n_sales * sizeof(int64_t) + 8);
+    int64_t *chg = rm_xmalloc((size_t)n_sales * sizeof(int64_t) + 8);
     int64_t pr[PRICES_MAX];
     size_t na = 0, nc = 0, ng = 0, np = 0;
     int64_t last_ack = 0, last_cloud = 0, last_done = 0, steady = 0, n_done = 0;
@@ -1120,12 +784,12 @@ static int write_stock(const char *path, int n, const char *prefix)
     FILE *f = fopen(path, "w");
 
     if (!f)
-        die(path);
+        rm_die(path);
     fprintf(f, "sku,on_hand,price_minor,price_ver\n");
     for (int i = 0; i < n; i++)
         fprintf(f, "%s%06d,1000000,%d,1\n", prefix, i, sku_price(i));
     if (fclose(f) != 0)
-        die(path);
+        rm_die(path);
     return 0;
 }
 
@@ -1140,16 +804,14 @@ static int echo_main(void)
     }
     if (O.fsync_path)
         fd = echo_ring_open(O.fsync_path);
-    ep = epoll_create1(0);
-    if (ep < 0)
-        die("epoll_create1");
+    rm_init("p4load", 2, on_message);
     /* conns[0] takes the sales, conns[1] carries the batches */
     snprintf(cid, sizeof(cid), "p4echo-%s", O.store);
-    open_conn(C_ECHO_IN, -1, O.store_host, O.store_port, cid);
+    rm_open(C_ECHO_IN, -1, O.store_host, O.store_port, cid, true);
     snprintf(cid, sizeof(cid), "p4echo-%s-up", O.store);
-    open_conn(C_ECHO_OUT, -1, O.cloud_host, O.cloud_port, cid);
+    rm_open(C_ECHO_OUT, -1, O.cloud_host, O.cloud_port, cid, true);
     snprintf(filter, sizeof(filter), "pos/v1/%s/reg/+/sale", O.store);
-    mqtt_subscribe(&conns[0], filter);
+    rm_subscribe(rm_conn(0), filter);
     echo_run(fd);
     return 0;
 }
@@ -1264,72 +926,63 @@ int main(int argc, char **argv)
     reg_seq = calloc((size_t)O.n_regs, sizeof(*reg_seq));
     reg_pending = calloc((size_t)O.n_regs, sizeof(*reg_pending));
     if (!sales || !sku_owner || !reg_seq || !reg_pending)
-        fail("out of memory");
+        rm_fail("out of memory");
     memset(sku_owner, 0xff, (size_t)O.n_skus * sizeof(*sku_owner));
     if (getrandom(&run_tag, sizeof(run_tag), 0) != sizeof(run_tag))
-        die("getrandom");
+        rm_die("getrandom");
     first_sku = (int64_t)(run_tag % (uint64_t)(O.n_skus - EXTRA_SKUS));
-    ep = epoll_create1(0);
-    if (ep < 0)
-        die("epoll_create1");
+    rm_init("p4load", CONNS_MAX, on_message);
 
     /* registers are conns[0..n_regs-1] so a sale's reg index is its connection */
     for (int r = 0; r < O.n_regs; r++) {
         snprintf(cid, sizeof(cid), "p4load-%06" PRIx64 "-%s%02d", run_tag & 0xffffff,
                  O.reg_prefix, r);
-        int k = open_conn(C_REG, r, O.store_host, O.store_port, cid);
+        int k = rm_open(C_REG, r, O.store_host, O.store_port, cid, true);
 
         if (is_gw()) {
             snprintf(filter, sizeof(filter), "pos/v1/%s/reg/%s%02d/ack", O.store, O.reg_prefix,
                      r);
-            mqtt_subscribe(&conns[k], filter);
+            rm_subscribe(rm_conn(k), filter);
         }
         if (O.follow_changes || O.prices > 0) {
             snprintf(filter, sizeof(filter), "pos/v1/%s/changes", O.store);
-            mqtt_subscribe(&conns[k], filter);
+            rm_subscribe(rm_conn(k), filter);
         }
     }
     if (O.cloud_port > 0) {
         snprintf(cid, sizeof(cid), "p4load-%06" PRIx64 "-hq", run_tag & 0xffffff);
-        cloud_conn = open_conn(C_CLOUD, -1, O.cloud_host, O.cloud_port, cid);
+        cloud_conn = rm_open(C_CLOUD, -1, O.cloud_host, O.cloud_port, cid, true);
         if (is_gw())
             snprintf(filter, sizeof(filter), "p4/v1/%s/%s/up/sale", O.tenant, O.store);
         else
             snprintf(filter, sizeof(filter), "pos/v1/%s/reg/+/sale", O.store);
-        mqtt_subscribe(&conns[cloud_conn], filter);
+        rm_subscribe(rm_conn(cloud_conn), filter);
     }
     if (O.prices > 0) {
         snprintf(cid, sizeof(cid), "p4load-%06" PRIx64 "-hqpub", run_tag & 0xffffff);
-        hq_conn = open_conn(C_HQ, -1, O.cloud_host, O.cloud_port, cid);
+        hq_conn = rm_open(C_HQ, -1, O.cloud_host, O.cloud_port, cid, true);
     }
     /* every CONNACK and SUBACK before the clock starts */
-    int64_t deadline = now_ns() + 10000000000LL;
+    int64_t deadline = rm_now_ns() + 10000000000LL;
 
     for (;;) {
-        bool ready = true;
-
-        for (int i = 0; i < n_conns; i++)
-            ready = ready && conns[i].connacked && conns[i].subs_pending == 0;
-        if (ready)
+        if (rm_all_ready())
             break;
-        if (now_ns() > deadline)
-            fail("brokers did not answer CONNECT/SUBSCRIBE within 10 s");
-        poll_once(10);
+        if (rm_now_ns() > deadline)
+            rm_fail("brokers did not answer CONNECT/SUBSCRIBE within 10 s");
+        rm_poll(10, NULL);
     }
-    t_start = now_ns();
+    t_start = rm_now_ns();
     run_phase(1, O.rate, O.duration_s, O.count);
     n_phase1 = n_sales;
     if (O.pause) {
-        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
-
         settle(false, O.grace_s);
         printf("READY acked=%" PRId64 " at_cloud=%" PRId64 "\n", n_acked, n_cloud);
         fflush(stdout);
-        if (epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev) != 0)
-            die("epoll_ctl stdin");
+        rm_watch_fd(0, KEY_STDIN);
         while (!stdin_go)
-            poll_once(100);
-        t_resume = now_ns();
+            rm_poll(100, on_stdin);
+        t_resume = rm_now_ns();
         run_phase(2, O.rate2, O.duration2_s, 0);
     }
     settle(O.wait_cloud, O.grace_s);
