@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "rawmqtt.h"
+#include "saleid.h"
 
 #define REGS_MAX 200
 #define CONNS_MAX (REGS_MAX + 2)
@@ -114,29 +115,12 @@ static int sku_price(int64_t sku)
 
 static void format_ts(char out[32])
 {
-    struct timespec ts;
-    struct tm tm;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    /* the ranges are those of gmtime_r; the casts tell the compiler so */
-    snprintf(out, 32, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)(tm.tm_year + 1900) % 10000,
-             (unsigned)(tm.tm_mon + 1) % 100, (unsigned)tm.tm_mday % 100,
-             (unsigned)tm.tm_hour % 100, (unsigned)tm.tm_min % 100, (unsigned)tm.tm_sec % 100,
-             (unsigned)(ts.tv_nsec / 1000000) % 1000);
+    bt_format_ts(bt_realtime_ms(), out);
 }
 
 static void make_id(int64_t index, char out[37])
 {
-    struct timespec ts;
-    uint64_t ms;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-    /* time 48 | ver 7 | run tag 12 | variant 10 + run tag 14 | index 48 */
-    snprintf(out, 37, "%08" PRIx64 "-%04" PRIx64 "-7%03" PRIx64 "-%04" PRIx64 "-%012" PRIx64,
-             (ms >> 16) & 0xffffffffu, ms & 0xffff, (run_tag >> 14) & 0xfff,
-             (uint64_t)0x8000 | (run_tag & 0x3fff), (uint64_t)index & UINT64_C(0xffffffffffff));
+    bt_uuid7(bt_realtime_ms(), run_tag, (uint64_t)index, out);
 }
 
 /* The sale index of id text ID (36 chars), or -1 when it is not one of this run's. */
