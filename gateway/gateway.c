@@ -88,6 +88,9 @@ struct gw {
     bool cloud_status_due;      /* the cloud copy of the status is still to be published */
     int64_t cloud_status_refused; /* refusals in a row of that publish (logged on the first) */
     int64_t last_status_ms, last_status_outbox, last_status_delivered, last_status_hq;
+    struct lanes_view lanes;    /* the outbox's lanes, refreshed by lanes_refresh */
+    int64_t lanes_ms;           /* when (monotonic) they were last read */
+    int64_t last_status_backlog; /* the backlog the last status carried */
     int64_t last_prune_ms, last_stats_ms;
     int64_t groups, commit_ms_total;
     struct p4gw_counters cnt;   /* figures for the metrics endpoint (ops.h) */
@@ -113,6 +116,25 @@ static int64_t status_hq(const struct gw *g)
 static int64_t status_epoch(const struct gw *g)
 {
     return g->grp.gw_seq_unknown ? 0 : g->epoch;
+}
+
+/* Reads the outbox's lanes again (two indexed queries while a backlog drains) when FORCE or
+ * STATUS_EVERY_MS has passed: the status and the metrics show them no fresher than that. */
+static void lanes_refresh(struct gw *g, bool force)
+{
+    int64_t now = p4_mono_ms();
+
+    if (!force && g->lanes_ms && now - g->lanes_ms < STATUS_EVERY_MS)
+        return;
+    if (outbox_lanes_view(&g->ob, p4_now_ms(), &g->lanes) != 0)
+        return; /* logged by the replica; the last figures stay */
+    g->lanes_ms = now;
+}
+
+/* The lanes for the status: only with status_revision = 1.4 (older receivers refuse them). */
+static const struct lanes_view *status_lanes(const struct gw *g)
+{
+    return g->cfg->status_lanes ? &g->lanes : NULL;
 }
 
 /* Publishes PAYLOAD (malloc'd, owned from here on) on the store broker, QoS 1. What Paho
@@ -146,7 +168,7 @@ static void publish_cloud_status(struct gw *g)
     if (!g->cloud_status_due || !g->cloud_up)
         return;
     if (status_encode(current_state(g), g->ob.undelivered, g->ob.delivered, status_hq(g),
-                      status_epoch(g), &text) != 0)
+                      status_epoch(g), status_lanes(g), &text) != 0)
         return;
     rc = link_publish(&g->cloud, g->cloud_status_topic, text, strlen(text), 1, true, NULL);
     free(text);
@@ -171,10 +193,12 @@ static void publish_status(struct gw *g, const char *state, bool force)
     if (!force && strcmp(state, g->last_state) == 0 &&
         (now - g->last_status_ms < STATUS_EVERY_MS ||
          (g->ob.undelivered == g->last_status_outbox &&
-          g->ob.delivered == g->last_status_delivered && status_hq(g) == g->last_status_hq)))
+          g->ob.delivered == g->last_status_delivered && status_hq(g) == g->last_status_hq &&
+          (!g->cfg->status_lanes || g->lanes.backlog == g->last_status_backlog))))
         return;
+    lanes_refresh(g, force || strcmp(state, g->last_state) != 0);
     if (status_encode(state, g->ob.undelivered, g->ob.delivered, status_hq(g), status_epoch(g),
-                      &text) != 0)
+                      status_lanes(g), &text) != 0)
         return;
     g->cloud_status_due = true;
     publish_cloud_status(g);
@@ -187,6 +211,7 @@ static void publish_status(struct gw *g, const char *state, bool force)
     g->last_status_outbox = g->ob.undelivered;
     g->last_status_delivered = g->ob.delivered;
     g->last_status_hq = status_hq(g);
+    g->last_status_backlog = g->lanes.backlog;
 }
 
 
@@ -970,6 +995,10 @@ static void metrics_refresh(struct gw *g)
     c->hq_resends = g->ob.hq_resends;
     c->hq_rewinds = g->ob.hq_rewinds;
     c->hq_reopened = g->ob.hq_reopened;
+    lanes_refresh(g, false);
+    c->backlog_depth = g->lanes.backlog;
+    c->backlog_age_s = g->lanes.backlog_age_s;
+    c->live_depth = g->lanes.live;
     c->change_head = g->grp.change_head;
     c->cloud_up = g->cloud_up;
     c->local_up = g->local_up;
@@ -1019,7 +1048,7 @@ static void shutdown_links(struct gw *g)
 
     /* A clean stop does not fire the will: say "offline" ourselves. */
     if (status_encode("offline", g->ob.undelivered, g->ob.delivered, status_hq(g),
-                      status_epoch(g), &text) == 0) {
+                      status_epoch(g), status_lanes(g), &text) == 0) {
         if (g->local_up)
             link_publish(&g->local, g->status_topic, text, strlen(text), 1, true, NULL);
         if (g->cloud_up)
@@ -1080,7 +1109,7 @@ int p4gw_run(const struct p4gw_config *cfg)
             goto out;
     }
     if (status_encode("offline", g->ob.undelivered, g->ob.delivered, status_hq(g),
-                      status_epoch(g), &will) != 0)
+                      status_epoch(g), status_lanes(g), &will) != 0)
         goto out;
     if (local_link_start(&g->local, cfg, &g->q, g->status_topic, will) != 0)
         goto out;
