@@ -90,7 +90,6 @@ struct gw {
     int64_t last_status_ms, last_status_outbox, last_status_delivered, last_status_hq;
     struct lanes_view lanes;    /* the outbox's lanes, refreshed by lanes_refresh */
     int64_t lanes_ms;           /* when (monotonic) they were last read */
-    int64_t last_status_backlog; /* the backlog the last status carried */
     int64_t last_prune_ms, last_stats_ms;
     int64_t groups, commit_ms_total;
     struct p4gw_counters cnt;   /* figures for the metrics endpoint (ops.h) */
@@ -118,17 +117,19 @@ static int64_t status_epoch(const struct gw *g)
     return g->grp.gw_seq_unknown ? 0 : g->epoch;
 }
 
-/* Reads the outbox's lanes again (two indexed queries while a backlog drains) when FORCE or
- * STATUS_EVERY_MS has passed: the status and the metrics show them no fresher than that. */
+/* Brings the outbox's lanes up to date: from memory every time, and from the replica (two
+ * indexed queries while a backlog drains, one while the link is down) when FORCE (a status
+ * is going out, at most once per STATUS_EVERY_MS unless its state changes) or once
+ * STATUS_EVERY_MS has passed (the metrics), so their count and age are at most that old. */
 static void lanes_refresh(struct gw *g, bool force)
 {
     int64_t now = p4_mono_ms();
+    bool query = force || !g->lanes_ms || now - g->lanes_ms >= STATUS_EVERY_MS;
 
-    if (!force && g->lanes_ms && now - g->lanes_ms < STATUS_EVERY_MS)
-        return;
-    if (outbox_lanes_view(&g->ob, p4_now_ms(), &g->lanes) != 0)
+    if (outbox_lanes_view(&g->ob, p4_now_ms(), query, &g->lanes) != 0)
         return; /* logged by the replica; the last figures stay */
-    g->lanes_ms = now;
+    if (query)
+        g->lanes_ms = now;
 }
 
 /* The lanes for the status: only with status_revision = 1.4 (older receivers refuse them). */
@@ -193,10 +194,9 @@ static void publish_status(struct gw *g, const char *state, bool force)
     if (!force && strcmp(state, g->last_state) == 0 &&
         (now - g->last_status_ms < STATUS_EVERY_MS ||
          (g->ob.undelivered == g->last_status_outbox &&
-          g->ob.delivered == g->last_status_delivered && status_hq(g) == g->last_status_hq &&
-          (!g->cfg->status_lanes || g->lanes.backlog == g->last_status_backlog))))
+          g->ob.delivered == g->last_status_delivered && status_hq(g) == g->last_status_hq)))
         return;
-    lanes_refresh(g, force || strcmp(state, g->last_state) != 0);
+    lanes_refresh(g, true); /* a status carries the lanes of its moment */
     if (status_encode(state, g->ob.undelivered, g->ob.delivered, status_hq(g), status_epoch(g),
                       status_lanes(g), &text) != 0)
         return;
@@ -211,7 +211,6 @@ static void publish_status(struct gw *g, const char *state, bool force)
     g->last_status_outbox = g->ob.undelivered;
     g->last_status_delivered = g->ob.delivered;
     g->last_status_hq = status_hq(g);
-    g->last_status_backlog = g->lanes.backlog;
 }
 
 

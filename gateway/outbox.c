@@ -542,28 +542,32 @@ int outbox_fill(struct outbox *o, struct link *cloud)
     return sent;
 }
 
-int outbox_lanes_view(struct outbox *o, int64_t now_ms, struct lanes_view *v)
+int outbox_lanes_view(struct outbox *o, int64_t now_ms, bool query, struct lanes_view *v)
 {
     int64_t upto = o->connected ? o->lanes.live_from : INT64_MAX;
     int64_t ts_ms = 0;
     int rc;
 
-    memset(v, 0, sizeof(*v));
     if (o->connected && !o->lanes.split) {
+        memset(v, 0, sizeof(*v));
         v->live = o->undelivered; /* no backlog: every record goes as it comes */
         return P4GW_OK;
     }
-    if (o->connected) {
+    if (!o->connected) {
+        v->backlog = o->undelivered; /* all of it waits for the link */
+        v->live = 0;
+    } else if (query) {
         replica_bind_int(o->r, RS_OUTBOX_COUNT_BEFORE, 1, upto);
         rc = replica_int(o->r, RS_OUTBOX_COUNT_BEFORE, 0, &v->backlog);
         if (rc)
             return rc;
-    } else {
-        v->backlog = o->undelivered; /* all of it waits for the link */
+        if (v->backlog > o->undelivered)
+            v->backlog = o->undelivered; /* marks of a transaction not yet counted */
+        v->live = o->undelivered - v->backlog;
     }
-    if (v->backlog > o->undelivered)
-        v->backlog = o->undelivered; /* marks of an open transaction */
-    v->live = o->undelivered - v->backlog;
+    if (!query)
+        return P4GW_OK; /* split: the pair counted last time, both of that moment */
+    v->backlog_age_s = 0;
     replica_bind_int(o->r, RS_OUTBOX_OLDEST_TS, 1, upto);
     rc = replica_row(o->r, RS_OUTBOX_OLDEST_TS);
     if (rc < 0)

@@ -669,9 +669,12 @@ bool outbox_tick(struct outbox *o, int64_t now_ms);
 /* Sends batches (sale records) and alerts in oid order until the window is full or nothing
  * is pending. Returns rows sent. */
 int outbox_fill(struct outbox *o, struct link *cloud);
-/* The lanes now (NOW_MS Unix ms, for the age): with the link down every undelivered record is
- * backlog; while split, the backlog is counted in the replica. Returns 0 or P4GW_EIO. */
-int outbox_lanes_view(struct outbox *o, int64_t now_ms, struct lanes_view *v);
+/* Updates *V to the lanes now: with the link down every undelivered record is backlog, with
+ * the link up and no split every one is live. With QUERY the replica is read (the backlog
+ * while split, counted by the outbox_pending index, and the ts of its oldest sale for the age
+ * at NOW_MS, Unix ms); without, while split, *V keeps what was counted last time (backlog and
+ * live of one moment). Returns 0 or P4GW_EIO. */
+int outbox_lanes_view(struct outbox *o, int64_t now_ms, bool query, struct lanes_view *v);
 /* Deletes up to LIMIT delivered rows, oldest first, that were delivered more than
  * keep_delivered_h hours before NOW_MS (Unix ms; any with keep_delivered_h = 0), stopping at
  * the first one that was not (its own statement). Returns the rows deleted or P4GW_EIO. */
