@@ -133,6 +133,9 @@ def run_mode(chain, mode, args, n):
         t_drained = time.monotonic()
         carried = relay.bytes["up"] - b0
         lat = latencies(reg, seen, ids)
+        if os.environ.get("P4_WAN_TRACE"):
+            log("live sales while draining (sent after the link's return, latency): %s" % " ".join(
+                "%.1f:%.0f" % (reg.sent_at[i] - t_up, x * 1000) for i, x in zip(ids, lat)))
         out["drain_live_n"] = len(ids)
         out["drain_live_p50"], out["drain_live_p99"] = pct(lat, 0.5), pct(lat, 0.99)
         out["drain_s"] = t_drained - t_up

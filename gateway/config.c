@@ -83,6 +83,8 @@ static const struct key_def keys[] = {
     {"cloud", "live_lane", K_CHOICE, F(live_lane), 0, 0, false, {"off", "on"}},
     {"cloud", "backlog_window_bytes", K_INT64, F(backlog_window_bytes), 4096, 268435455, false,
      {NULL, NULL}},
+    {"cloud", "backlog_ahead_max", K_INT64, F(backlog_ahead_max), 0, 100000000, false,
+     {NULL, NULL}},
     {"policy", "negative_stock", K_CHOICE, F(negative_stock_hold), 0, 0, false,
      {"allow", "hold"}},
     {"policy", "offline_loyalty_redeem", K_CHOICE, F(offline_loyalty_allow), 0, 0, false,
@@ -449,6 +451,7 @@ static void set_defaults(struct p4gw_config *cfg)
     cfg->keep_delivered_h = 48;
     cfg->live_lane = true;
     cfg->backlog_window_bytes = 32768;
+    cfg->backlog_ahead_max = 250;
     cfg->log_level = P4_LOG_INFO;
 }
 

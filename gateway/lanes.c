@@ -44,8 +44,8 @@ static void count(const struct inflight *win, size_t win_n, int *n_live, int *n_
 }
 
 bool lanes_next(const struct lanes *ln, const struct p4gw_config *cfg,
-                const struct inflight *win, size_t win_n, int64_t sent_upto, unsigned skip,
-                struct lane_next *out)
+                const struct inflight *win, size_t win_n, int64_t sent_upto, int64_t hq_through,
+                unsigned skip, struct lane_next *out)
 {
     int n_live, n_backlog, backlog_max;
     int64_t backlog_bytes, batch_bytes;
@@ -73,6 +73,11 @@ bool lanes_next(const struct lanes *ln, const struct p4gw_config *cfg,
     if ((skip & (1u << LANE_BACKLOG)) || ln->backlog_sent || n_backlog >= backlog_max ||
         (n_backlog > 0 && backlog_bytes >= cfg->backlog_window_bytes))
         return false;
+    /* The broker takes what the WAN brings at once and queues it for HQ: when HQ commits
+     * slower than the WAN carries, a live record would wait there behind the backlog. */
+    if (hq_through >= 0 && cfg->backlog_ahead_max > 0 &&
+        ln->backlog_gw_seq - hq_through >= cfg->backlog_ahead_max)
+        return false;
     /* Batches of a quarter of the byte window keep several in flight (the link stays busy
      * across a round trip) and no single one long on the wire. The cap counts JSON, so a
      * compressed batch is smaller still. */
@@ -84,12 +89,15 @@ bool lanes_next(const struct lanes *ln, const struct p4gw_config *cfg,
     return true;
 }
 
-void lanes_sent(struct lanes *ln, enum lane lane, int64_t last_oid, int64_t *sent_upto)
+void lanes_sent(struct lanes *ln, enum lane lane, const struct inflight *b, int64_t *sent_upto)
 {
-    if (ln->split && lane == LANE_LIVE)
-        ln->live_upto = last_oid;
-    else
-        *sent_upto = last_oid;
+    if (ln->split && lane == LANE_LIVE) {
+        ln->live_upto = b->last_oid;
+        return;
+    }
+    *sent_upto = b->last_oid;
+    if (b->last_gw_seq > ln->backlog_gw_seq)
+        ln->backlog_gw_seq = b->last_gw_seq;
 }
 
 void lanes_backlog_empty(struct lanes *ln, int64_t *sent_upto)

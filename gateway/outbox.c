@@ -492,7 +492,8 @@ int outbox_fill(struct outbox *o, struct link *cloud)
         size_t len = 0;
         int rc;
 
-        if (!lanes_next(&o->lanes, o->cfg, o->win, o->win_n, o->sent_upto, empty, &nx))
+        if (!lanes_next(&o->lanes, o->cfg, o->win, o->win_n, o->sent_upto,
+                        o->wait_hq ? o->hq_through : -1, empty, &nx))
             break;
         if (p4t_batch_init(&b, o->cfg->store, (size_t)nx.max_bytes) != 0)
             return sent;
@@ -535,7 +536,7 @@ int outbox_fill(struct outbox *o, struct link *cloud)
         fl.live = nx.lane == LANE_LIVE && o->lanes.split;
         fl.wire_bytes = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
         push_batch(o, &fl);
-        lanes_sent(&o->lanes, nx.lane, fl.last_oid, &o->sent_upto);
+        lanes_sent(&o->lanes, nx.lane, &fl, &o->sent_upto);
         o->records_sent += fl.n;
         sent += (int)fl.n;
     }

@@ -88,6 +88,10 @@ struct p4gw_config {
      * its batches awaiting PUBACK (as sent, compressed or not): what a live batch may queue
      * behind on the WAN */
     int64_t backlog_window_bytes;
+    /* [cloud] backlog_ahead_max: with delivered_on = hq, while a backlog drains beside the live
+     * lane, the backlog records sent beyond HQ's watermark: what a live record may queue
+     * behind at HQ when HQ, not the WAN, is the slower (0: no limit) */
+    int64_t backlog_ahead_max;
     /* [policy] */
     bool negative_stock_hold;   /* negative_stock = hold: holds reserve stock */
     bool offline_loyalty_allow; /* offline_loyalty_redeem = allow: no alert while WAN down */
@@ -524,6 +528,7 @@ struct lanes {
     int64_t live_from;   /* oids >= this are live (the outbox head at the reconnect + 1) */
     int64_t live_upto;   /* the live lane's highest oid handed to the link */
     int64_t live_acked_gw_seq; /* highest sale gw_seq of a live batch the broker acknowledged */
+    int64_t backlog_gw_seq;    /* highest sale gw_seq of the backlog handed to the link */
 };
 
 /* What to read next: rows AFTER < oid <= UPTO into a batch of at most MAX_BYTES of JSON. */
@@ -537,15 +542,15 @@ struct lane_next {
  * newest row: splits when [cloud] live_lane is on and there is a backlog. */
 void lanes_start(struct lanes *ln, const struct p4gw_config *cfg, int64_t first_pending_oid,
                  int64_t head_oid);
-/* The lane of the next batch, given the window WIN (WIN_N entries) and the backlog's cursor
- * SENT_UPTO; SKIP has bit (1 << lane) set for lanes found empty during this fill. False when
+/* The lane of the next batch, given the window WIN (WIN_N entries), the backlog's cursor
+ * SENT_UPTO and HQ's watermark HQ_THROUGH (< 0: delivered_on = puback); SKIP has bit (1 << lane) set for lanes found empty during this fill. False when
  * no lane may send now (the window or the byte budget is full, or both are empty). */
 bool lanes_next(const struct lanes *ln, const struct p4gw_config *cfg,
-                const struct inflight *win, size_t win_n, int64_t sent_upto, unsigned skip,
-                struct lane_next *out);
-/* A batch of LANE ending at LAST_OID was handed to the link: moves that lane's cursor (the
+                const struct inflight *win, size_t win_n, int64_t sent_upto, int64_t hq_through,
+                unsigned skip, struct lane_next *out);
+/* Batch B of LANE was handed to the link: moves that lane's cursor (the
  * backlog's, and the single lane's when not split, is *SENT_UPTO). */
-void lanes_sent(struct lanes *ln, enum lane lane, int64_t last_oid, int64_t *sent_upto);
+void lanes_sent(struct lanes *ln, enum lane lane, const struct inflight *b, int64_t *sent_upto);
 /* The backlog has no row left to send: *SENT_UPTO moves to its end. */
 void lanes_backlog_empty(struct lanes *ln, int64_t *sent_upto);
 /* When the backlog was all sent and none of its batches awaits a PUBACK, ends the split

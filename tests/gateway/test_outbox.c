@@ -571,6 +571,7 @@ static void test_lanes_next(void)
     struct lanes ln;
     struct inflight win[8] = {0};
     struct lane_next nx;
+    struct inflight fake = {0};
     int64_t sent_upto = 0;
 
     config(&cfg, false);
@@ -580,11 +581,11 @@ static void test_lanes_next(void)
     /* Nothing undelivered: one lane, as before. */
     lanes_start(&ln, &cfg, 0, 0);
     CHECK(!ln.split);
-    CHECK(lanes_next(&ln, &cfg, win, 0, 0, 0, &nx));
+    CHECK(lanes_next(&ln, &cfg, win, 0, 0, -1, 0, &nx));
     CHECK_INT(nx.lane, LANE_BACKLOG);
     CHECK_INT(nx.upto, INT64_MAX);
     CHECK_INT(nx.max_bytes, cfg.batch_max_bytes);
-    CHECK(!lanes_next(&ln, &cfg, win, 0, 0, 1u << LANE_BACKLOG, &nx));
+    CHECK(!lanes_next(&ln, &cfg, win, 0, 0, -1, 1u << LANE_BACKLOG, &nx));
     /* live_lane = off: one lane even with a backlog. */
     cfg.live_lane = false;
     lanes_start(&ln, &cfg, 3, 10);
@@ -595,11 +596,11 @@ static void test_lanes_next(void)
     sent_upto = 2;
     CHECK(ln.split);
     CHECK_INT(ln.live_from, 11);
-    CHECK(lanes_next(&ln, &cfg, win, 0, sent_upto, 0, &nx));
+    CHECK(lanes_next(&ln, &cfg, win, 0, sent_upto, -1, 0, &nx));
     CHECK_INT(nx.lane, LANE_LIVE);
     CHECK_INT(nx.after, 10);
     /* The live lane had nothing: the backlog, up to the live lane's start, small batches. */
-    CHECK(lanes_next(&ln, &cfg, win, 0, sent_upto, 1u << LANE_LIVE, &nx));
+    CHECK(lanes_next(&ln, &cfg, win, 0, sent_upto, -1, 1u << LANE_LIVE, &nx));
     CHECK_INT(nx.lane, LANE_BACKLOG);
     CHECK_INT(nx.after, 2);
     CHECK_INT(nx.upto, 10);
@@ -607,30 +608,39 @@ static void test_lanes_next(void)
     /* Two live batches out: the live lane's slots (max_inflight / 2) are taken. */
     win[0] = (struct inflight){.current = true, .live = true, .wire_bytes = 100};
     win[1] = (struct inflight){.current = true, .live = true, .wire_bytes = 100};
-    CHECK(lanes_next(&ln, &cfg, win, 2, sent_upto, 0, &nx));
+    CHECK(lanes_next(&ln, &cfg, win, 2, sent_upto, -1, 0, &nx));
     CHECK_INT(nx.lane, LANE_BACKLOG);
     /* One backlog batch of 5000 bytes is over the window: nothing more of the backlog. */
     win[2] = (struct inflight){.current = true, .wire_bytes = 5000};
-    CHECK(!lanes_next(&ln, &cfg, win, 3, sent_upto, 0, &nx));
+    CHECK(!lanes_next(&ln, &cfg, win, 3, sent_upto, -1, 0, &nx));
     /* An orphan (an earlier connection's) takes no slot and no byte of the window. */
     win[2].current = false;
-    CHECK(lanes_next(&ln, &cfg, win, 3, sent_upto, 0, &nx));
+    CHECK(lanes_next(&ln, &cfg, win, 3, sent_upto, -1, 0, &nx));
     CHECK_INT(nx.lane, LANE_BACKLOG);
     /* Two small backlog batches: the backlog's two slots are full. */
     win[2] = (struct inflight){.current = true, .wire_bytes = 10};
     win[3] = (struct inflight){.current = true, .wire_bytes = 10};
-    CHECK(!lanes_next(&ln, &cfg, win, 4, sent_upto, 0, &nx));
+    CHECK(!lanes_next(&ln, &cfg, win, 4, sent_upto, -1, 0, &nx));
     /* Sent cursors move per lane. */
-    lanes_sent(&ln, LANE_LIVE, 14, &sent_upto);
+    fake.last_oid = 14;
+    lanes_sent(&ln, LANE_LIVE, &fake, &sent_upto);
     CHECK_INT(ln.live_upto, 14);
     CHECK_INT(sent_upto, 2);
-    lanes_sent(&ln, LANE_BACKLOG, 6, &sent_upto);
+    fake.last_oid = 6;
+    fake.last_gw_seq = 6;
+    lanes_sent(&ln, LANE_BACKLOG, &fake, &sent_upto);
+    CHECK_INT(ln.backlog_gw_seq, 6);
+    /* delivered_on = hq: at most backlog_ahead_max records beyond HQ's watermark. */
+    cfg.backlog_ahead_max = 5;
+    CHECK(!lanes_next(&ln, &cfg, win, 0, sent_upto, 1, 1u << LANE_LIVE, &nx));
+    CHECK(lanes_next(&ln, &cfg, win, 0, sent_upto, 2, 1u << LANE_LIVE, &nx));
+    CHECK(lanes_next(&ln, &cfg, win, 0, sent_upto, -1, 1u << LANE_LIVE, &nx));
     CHECK_INT(sent_upto, 6);
     /* Backlog found empty (the rest was delivered meanwhile): no merge while one of its
      * batches awaits a PUBACK; then the one lane goes on after the live cursor. */
     lanes_backlog_empty(&ln, &sent_upto);
     CHECK_INT(sent_upto, 10);
-    CHECK(!lanes_next(&ln, &cfg, win, 2, sent_upto, 1u << LANE_LIVE, &nx));
+    CHECK(!lanes_next(&ln, &cfg, win, 2, sent_upto, -1, 1u << LANE_LIVE, &nx));
     CHECK(!lanes_try_merge(&ln, win, 4, &sent_upto));
     CHECK(ln.split);
     CHECK(lanes_try_merge(&ln, win, 2, &sent_upto));
@@ -662,7 +672,7 @@ static void test_live_lane(void)
                            " '2020-01-01T00:00:00.000Z')", NULL, NULL, NULL), SQLITE_OK);
     CHECK_INT(outbox_init(&o, &r, &cfg), 0);
     /* The link is down: everything waits as backlog, aged by its oldest sale's ts. */
-    CHECK_INT(outbox_lanes_view(&o, 1577836800000 + 90000, &v), 0);
+    CHECK_INT(outbox_lanes_view(&o, 1577836800000 + 90000, true, &v), 0);
     CHECK_INT(v.backlog, 10);
     CHECK_INT(v.live, 0);
     CHECK_INT(v.backlog_age_s, 90);
@@ -671,7 +681,7 @@ static void test_live_lane(void)
     CHECK_INT(o.lanes.live_from, 11);
     add_rows(&r, 11, 12, 0); /* sold after the link came back */
     o.undelivered += 2;
-    CHECK_INT(outbox_lanes_view(&o, 1577836800000 + 90000, &v), 0);
+    CHECK_INT(outbox_lanes_view(&o, 1577836800000 + 90000, true, &v), 0);
     CHECK_INT(v.backlog, 10);
     CHECK_INT(v.live, 2);
     /* Live first (2 records), then the backlog in its 2 slots (2 x 2 records). */
@@ -713,7 +723,7 @@ static void test_live_lane(void)
     CHECK_INT(o.acked_gw_seq, 13);
     CHECK_INT(o.sent_upto, 13);
     CHECK(o.hq_wait_ms != 0);
-    CHECK_INT(outbox_lanes_view(&o, 1577836800000, &v), 0);
+    CHECK_INT(outbox_lanes_view(&o, 1577836800000, true, &v), 0);
     CHECK_INT(v.backlog, 0);
     CHECK_INT(v.live, 3);
     CHECK(outbox_on_hq_ack(&o, 13, t + 4));
