@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The cloud sender: batches of undelivered outbox rows in oid order (after a reconnect in two
- * lanes, live records beside the backlog: lanes.c), a window of batches awaiting PUBACK, delivered marking (on PUBACK, or when HQ's watermark covers a sale record),
- * resend after reconnect or when HQ does not commit what the broker took, resend of what a
- * restored HQ lost (its watermark went back), and pruning after keep_delivered_h. */
+ * lanes, live records beside the backlog: lanes.c), a window of batches awaiting PUBACK,
+ * delivered marking (on PUBACK, or when HQ's watermark covers a sale record), resend after
+ * reconnect or when HQ does not commit what the broker took, resend of what a restored HQ
+ * lost (its watermark went back), and pruning after keep_delivered_h. */
 #include "p4gw.h"
 
 #include <inttypes.h>

@@ -543,8 +543,9 @@ struct lane_next {
 void lanes_start(struct lanes *ln, const struct p4gw_config *cfg, int64_t first_pending_oid,
                  int64_t head_oid);
 /* The lane of the next batch, given the window WIN (WIN_N entries), the backlog's cursor
- * SENT_UPTO and HQ's watermark HQ_THROUGH (< 0: delivered_on = puback); SKIP has bit (1 << lane) set for lanes found empty during this fill. False when
- * no lane may send now (the window or the byte budget is full, or both are empty). */
+ * SENT_UPTO and HQ's watermark HQ_THROUGH (< 0: delivered_on = puback); SKIP has bit
+ * (1 << lane) set for lanes found empty during this fill. False when no lane may send now
+ * (the window, the byte budget or backlog_ahead_max is full, or both lanes are empty). */
 bool lanes_next(const struct lanes *ln, const struct p4gw_config *cfg,
                 const struct inflight *win, size_t win_n, int64_t sent_upto, int64_t hq_through,
                 unsigned skip, struct lane_next *out);
