@@ -80,11 +80,17 @@ static const struct key_def keys[] = {
     {"cloud", "hq_resend_s", K_INT64, F(hq_resend_s), 1, 86400, false, {NULL, NULL}},
     {"cloud", "keep_delivered_h", K_INT64, F(keep_delivered_h), 0, 8760, false, {NULL, NULL}},
     {"cloud", "compress", K_CHOICE, F(compress_zstd), 0, 0, false, {"none", "zstd"}},
+    {"cloud", "live_lane", K_CHOICE, F(live_lane), 0, 0, false, {"off", "on"}},
+    {"cloud", "backlog_window_bytes", K_INT64, F(backlog_window_bytes), 4096, 268435455, false,
+     {NULL, NULL}},
+    {"cloud", "backlog_ahead_max", K_INT64, F(backlog_ahead_max), 0, 100000000, false,
+     {NULL, NULL}},
     {"policy", "negative_stock", K_CHOICE, F(negative_stock_hold), 0, 0, false,
      {"allow", "hold"}},
     {"policy", "offline_loyalty_redeem", K_CHOICE, F(offline_loyalty_allow), 0, 0, false,
      {"deny", "allow"}},
     {"policy", "register_revision", K_CHOICE, F(registers_v11), 0, 0, false, {"1.0", "1.1"}},
+    {"policy", "status_revision", K_CHOICE, F(status_lanes), 0, 0, false, {"1.3", "1.4"}},
     {"log", "level", K_LEVEL, F(log_level), 0, 0, false, {NULL, NULL}},
     {"log", "file", K_PATH, F(log_file), 0, 0, false, {NULL, NULL}},
     {"metrics", "listen", K_TEXT, F(metrics_listen), 0, 0, false, {NULL, NULL}},
@@ -443,6 +449,9 @@ static void set_defaults(struct p4gw_config *cfg)
     cfg->resync_after_s = 3600;
     cfg->hq_resend_s = 60;
     cfg->keep_delivered_h = 48;
+    cfg->live_lane = true;
+    cfg->backlog_window_bytes = 32768;
+    cfg->backlog_ahead_max = 250;
     cfg->log_level = P4_LOG_INFO;
 }
 

@@ -88,6 +88,8 @@ struct gw {
     bool cloud_status_due;      /* the cloud copy of the status is still to be published */
     int64_t cloud_status_refused; /* refusals in a row of that publish (logged on the first) */
     int64_t last_status_ms, last_status_outbox, last_status_delivered, last_status_hq;
+    struct lanes_view lanes;    /* the outbox's lanes, refreshed by lanes_refresh */
+    int64_t lanes_ms;           /* when (monotonic) they were last read */
     int64_t last_prune_ms, last_stats_ms;
     int64_t groups, commit_ms_total;
     struct p4gw_counters cnt;   /* figures for the metrics endpoint (ops.h) */
@@ -113,6 +115,27 @@ static int64_t status_hq(const struct gw *g)
 static int64_t status_epoch(const struct gw *g)
 {
     return g->grp.gw_seq_unknown ? 0 : g->epoch;
+}
+
+/* Brings the outbox's lanes up to date: from memory every time, and from the replica (two
+ * indexed queries while a backlog drains, one while the link is down) when FORCE (a status
+ * is going out, at most once per STATUS_EVERY_MS unless its state changes) or once
+ * STATUS_EVERY_MS has passed (the metrics), so their count and age are at most that old. */
+static void lanes_refresh(struct gw *g, bool force)
+{
+    int64_t now = p4_mono_ms();
+    bool query = force || !g->lanes_ms || now - g->lanes_ms >= STATUS_EVERY_MS;
+
+    if (outbox_lanes_view(&g->ob, p4_now_ms(), query, &g->lanes) != 0)
+        return; /* logged by the replica; the last figures stay */
+    if (query)
+        g->lanes_ms = now;
+}
+
+/* The lanes for the status: only with status_revision = 1.4 (older receivers refuse them). */
+static const struct lanes_view *status_lanes(const struct gw *g)
+{
+    return g->cfg->status_lanes ? &g->lanes : NULL;
 }
 
 /* Publishes PAYLOAD (malloc'd, owned from here on) on the store broker, QoS 1. What Paho
@@ -146,7 +169,7 @@ static void publish_cloud_status(struct gw *g)
     if (!g->cloud_status_due || !g->cloud_up)
         return;
     if (status_encode(current_state(g), g->ob.undelivered, g->ob.delivered, status_hq(g),
-                      status_epoch(g), &text) != 0)
+                      status_epoch(g), status_lanes(g), &text) != 0)
         return;
     rc = link_publish(&g->cloud, g->cloud_status_topic, text, strlen(text), 1, true, NULL);
     free(text);
@@ -173,8 +196,9 @@ static void publish_status(struct gw *g, const char *state, bool force)
          (g->ob.undelivered == g->last_status_outbox &&
           g->ob.delivered == g->last_status_delivered && status_hq(g) == g->last_status_hq)))
         return;
+    lanes_refresh(g, true); /* a status carries the lanes of its moment */
     if (status_encode(state, g->ob.undelivered, g->ob.delivered, status_hq(g), status_epoch(g),
-                      &text) != 0)
+                      status_lanes(g), &text) != 0)
         return;
     g->cloud_status_due = true;
     publish_cloud_status(g);
@@ -970,6 +994,10 @@ static void metrics_refresh(struct gw *g)
     c->hq_resends = g->ob.hq_resends;
     c->hq_rewinds = g->ob.hq_rewinds;
     c->hq_reopened = g->ob.hq_reopened;
+    lanes_refresh(g, false);
+    c->backlog_depth = g->lanes.backlog;
+    c->backlog_age_s = g->lanes.backlog_age_s;
+    c->live_depth = g->lanes.live;
     c->change_head = g->grp.change_head;
     c->cloud_up = g->cloud_up;
     c->local_up = g->local_up;
@@ -1019,7 +1047,7 @@ static void shutdown_links(struct gw *g)
 
     /* A clean stop does not fire the will: say "offline" ourselves. */
     if (status_encode("offline", g->ob.undelivered, g->ob.delivered, status_hq(g),
-                      status_epoch(g), &text) == 0) {
+                      status_epoch(g), status_lanes(g), &text) == 0) {
         if (g->local_up)
             link_publish(&g->local, g->status_topic, text, strlen(text), 1, true, NULL);
         if (g->cloud_up)
@@ -1080,7 +1108,7 @@ int p4gw_run(const struct p4gw_config *cfg)
             goto out;
     }
     if (status_encode("offline", g->ob.undelivered, g->ob.delivered, status_hq(g),
-                      status_epoch(g), &will) != 0)
+                      status_epoch(g), status_lanes(g), &will) != 0)
         goto out;
     if (local_link_start(&g->local, cfg, &g->q, g->status_topic, will) != 0)
         goto out;

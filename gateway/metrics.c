@@ -213,6 +213,14 @@ int p4gw_metrics_format(const struct p4gw_counters *c, char **out)
            "acknowledged by the cloud broker (delivered_on = puback).", c->delivered);
     metric(&t, "p4gw_broker_acked_gw_seq", "gauge",
            "Newest sale gw_seq the cloud broker acknowledged (PUBACK).", c->broker_acked);
+    metric(&t, "p4gw_outbox_backlog_depth", "gauge",
+           "Undelivered outbox rows made before the cloud link came back (all while it is "
+           "down): they drain in gw_seq order.", c->backlog_depth);
+    metric(&t, "p4gw_outbox_backlog_oldest_age_seconds", "gauge",
+           "Age of the oldest sale in the backlog, by its ts (0 when none).", c->backlog_age_s);
+    metric(&t, "p4gw_outbox_live_depth", "gauge",
+           "Undelivered outbox rows made since the cloud link came back: sent beside the "
+           "backlog.", c->live_depth);
     if (c->hq_wait) {
         metric(&t, "p4gw_hq_through_gw_seq", "gauge",
                "HQ's committed watermark (down/ack): HQ holds every sale up to it.",
@@ -485,6 +493,12 @@ static void parse_text(const char *text, struct p4gw_counters *c)
                 c->delivered = iv;
             else if (strcmp(name, "p4gw_broker_acked_gw_seq") == 0)
                 c->broker_acked = iv;
+            else if (strcmp(name, "p4gw_outbox_backlog_depth") == 0)
+                c->backlog_depth = iv;
+            else if (strcmp(name, "p4gw_outbox_backlog_oldest_age_seconds") == 0)
+                c->backlog_age_s = iv;
+            else if (strcmp(name, "p4gw_outbox_live_depth") == 0)
+                c->live_depth = iv;
             else if (strcmp(name, "p4gw_hq_through_gw_seq") == 0) {
                 c->hq_wait = true;
                 c->hq_through = iv;
@@ -536,6 +550,8 @@ static void print_counters(FILE *out, const struct p4gw_counters *c, const char 
                 " hq_resent_records=%" PRId64, c->hq_through, c->hq_resends, c->hq_rewinds,
                 c->hq_reopened);
     fprintf(out, "\n");
+    fprintf(out, "lanes: backlog=%" PRId64 " backlog_oldest_age_s=%" PRId64 " live=%" PRId64
+            "\n", c->backlog_depth, c->backlog_age_s, c->live_depth);
     fprintf(out, "commits: count=%" PRIu64 " avg_ms=%.2f\n", c->commit_count,
             c->commit_count ? (double)c->commit_sum_us / 1000.0 / (double)c->commit_count : 0.0);
     fprintf(out, "alerts:");

@@ -78,6 +78,9 @@ struct p4gw_counters {
     uint64_t dropped;          /* store messages refused by the full queue */
     int64_t outbox_depth;      /* undelivered outbox rows (sales and alerts) */
     int64_t oldest_age_s;      /* age of the oldest undelivered sale at the gateway, 0 if none */
+    int64_t backlog_depth;     /* of outbox_depth: made before the cloud link came back */
+    int64_t backlog_age_s;     /* age of the oldest sale among those, by its ts (0: none) */
+    int64_t live_depth;        /* of outbox_depth: made since (sent beside the backlog) */
     int64_t gw_seq_head, delivered, change_head;
     int64_t broker_acked;      /* newest sale gw_seq the cloud broker acknowledged (PUBACK) */
     bool hq_wait;              /* delivered_on = hq: hq_through is shown */

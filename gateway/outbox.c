@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The cloud sender: batches of undelivered outbox rows in oid order, a window of batches
- * awaiting PUBACK, delivered marking (on PUBACK, or when HQ's watermark covers a sale record),
- * resend after reconnect or when HQ does not commit what the broker took, resend of what a
- * restored HQ lost (its watermark went back), and pruning after keep_delivered_h. */
+/* The cloud sender: batches of undelivered outbox rows in oid order (after a reconnect in two
+ * lanes, live records beside the backlog: lanes.c), a window of batches awaiting PUBACK,
+ * delivered marking (on PUBACK, or when HQ's watermark covers a sale record), resend after
+ * reconnect or when HQ does not commit what the broker took, resend of what a restored HQ
+ * lost (its watermark went back), and pruning after keep_delivered_h. */
 #include "p4gw.h"
 
 #include <inttypes.h>
@@ -94,25 +95,46 @@ static void remove_at(struct outbox *o, size_t i)
     o->win_n--;
 }
 
-/* Restarts sending from the oldest undelivered row: every current batch becomes an orphan. */
+/* Restarts sending from the oldest undelivered row: every current batch becomes an orphan.
+ * What is undelivered now is the backlog; rows made from here on are live (lanes.c). */
 static void rewind_window(struct outbox *o)
 {
-    int64_t min_pending = 0;
+    int64_t min_pending = 0, head = 0;
 
     for (size_t i = 0; i < o->win_n; i++)
         o->win[i].current = false;
     o->n_current = 0;
     if (replica_int(o->r, RS_OUTBOX_MIN, 0, &min_pending) != 0)
         min_pending = 0; /* resend everything undelivered: safe, only slower */
+    if (min_pending > 0 && replica_int(o->r, RS_OUTBOX_HEAD, 0, &head) != 0)
+        head = 0; /* one lane: safe, only live sales wait */
     o->sent_upto = min_pending > 0 ? min_pending - 1 : 0;
+    lanes_start(&o->lanes, o->cfg, min_pending, head);
+}
+
+/* The backlog was sent and the broker acknowledged all of it: the live lane's PUBACKs count
+ * from now on like any other (the HQ timer may start: HQ can cover them now). */
+static void lanes_merged(struct outbox *o, int64_t now_ms)
+{
+    int64_t live = o->lanes.live_acked_gw_seq;
+
+    if (live > o->acked_gw_seq)
+        o->acked_gw_seq = live;
+    if (!o->wait_hq && live > o->delivered)
+        o->delivered = live;
+    if (o->wait_hq && o->acked_gw_seq > o->hq_through && o->hq_wait_ms == 0)
+        o->hq_wait_ms = now_ms;
+    p4_info("cloud sender: backlog sent and acknowledged by the broker, one lane again from "
+            "oid=%" PRId64, o->sent_upto + 1);
 }
 
 void outbox_link_up(struct outbox *o)
 {
     o->connected = true;
     rewind_window(o);
-    p4_info("cloud sender resumes from oid=%" PRId64 " undelivered=%" PRId64, o->sent_upto + 1,
-            o->undelivered);
+    p4_info("cloud sender resumes from oid=%" PRId64 " undelivered=%" PRId64 " live_from_oid=%"
+            PRId64 "%s", o->sent_upto + 1, o->undelivered, o->lanes.live_from,
+            o->lanes.split ? " (live lane beside the backlog)" : "");
 }
 
 void outbox_link_down(struct outbox *o)
@@ -234,6 +256,19 @@ void outbox_on_ack(struct outbox *o, uint64_t batch_id, int64_t now_ms)
     b = o->win[i];
     remove_at(o, (size_t)i);
     o->records_acked += b.n;
+    o->last_ack_ms = now_ms;
+    if (b.live && b.current && o->lanes.split) {
+        /* Above the backlog's gap: HQ's watermark cannot cover it before the backlog, so it
+         * neither moves the broker-acknowledged position nor starts the HQ timer until the
+         * lanes merge. Delivered only when covered (hq) or on this PUBACK (puback, alerts). */
+        if (b.last_gw_seq > o->lanes.live_acked_gw_seq)
+            o->lanes.live_acked_gw_seq = b.last_gw_seq;
+        if (!o->wait_hq || b.last_gw_seq == 0 || b.last_gw_seq <= o->hq_through)
+            queue_mark(o, &b);
+        return;
+    }
+    if (b.current && !b.live && lanes_try_merge(&o->lanes, o->win, o->win_n, &o->sent_upto))
+        lanes_merged(o, now_ms);
     if (b.last_gw_seq > o->acked_gw_seq)
         o->acked_gw_seq = b.last_gw_seq;
     /* An alert or a sign-up has no gw_seq: HQ's watermark cannot cover it, the broker's PUBACK
@@ -392,12 +427,13 @@ static void push_batch(struct outbox *o, const struct inflight *b)
     o->n_current++;
 }
 
-/* Reads the next batch after o->sent_upto into B: consecutive sale records (up to the item
+/* Reads the next batch of the rows NX names into B: consecutive sale records (up to the item
  * and byte caps), or one alert or one customer sign-up message alone (HQ reads those one per
  * message, contract 6.3 and 6.8). *ALONE_TOPIC is then that message's topic, else NULL; FL
  * gets the oid range and the highest gw_seq. */
-static int read_batch(struct outbox *o, struct p4t_batch_builder *b, struct inflight *fl,
-                      char **alert, const char **alone_topic)
+static int read_batch(struct outbox *o, const struct lane_next *nx,
+                      struct p4t_batch_builder *b, struct inflight *fl, char **alert,
+                      const char **alone_topic)
 {
     struct replica *r = o->r;
     sqlite3_stmt *st = r->st[RS_OUTBOX_PENDING];
@@ -405,8 +441,9 @@ static int read_batch(struct outbox *o, struct p4t_batch_builder *b, struct infl
 
     *alone_topic = NULL;
     *alert = NULL;
-    replica_bind_int(r, RS_OUTBOX_PENDING, 1, o->sent_upto);
+    replica_bind_int(r, RS_OUTBOX_PENDING, 1, nx->after);
     replica_bind_int(r, RS_OUTBOX_PENDING, 2, o->cfg->batch_max_items);
+    replica_bind_int(r, RS_OUTBOX_PENDING, 3, nx->upto);
     for (;;) {
         const char *rec, *kind;
         int64_t oid;
@@ -444,20 +481,37 @@ static int read_batch(struct outbox *o, struct p4t_batch_builder *b, struct infl
 
 int outbox_fill(struct outbox *o, struct link *cloud)
 {
+    unsigned empty = 0; /* bit (1 << lane): that lane had nothing to send */
     int sent = 0;
 
     while (o->connected && o->n_current < (size_t)o->cfg->max_inflight) {
         struct p4t_batch_builder b;
+        struct lane_next nx;
         struct inflight fl = {0};
         char *text = NULL, *alert = NULL;
         const char *alone_topic;
         size_t len = 0;
         int rc;
 
-        if (p4t_batch_init(&b, o->cfg->store, (size_t)o->cfg->batch_max_bytes) != 0)
+        if (!lanes_next(&o->lanes, o->cfg, o->win, o->win_n, o->sent_upto,
+                        o->wait_hq ? o->hq_through : -1, empty, &nx))
+            break;
+        if (p4t_batch_init(&b, o->cfg->store, (size_t)nx.max_bytes) != 0)
             return sent;
-        rc = read_batch(o, &b, &fl, &alert, &alone_topic);
-        if (rc || fl.n == 0) {
+        rc = read_batch(o, &nx, &b, &fl, &alert, &alone_topic);
+        if (rc == 0 && fl.n == 0) {
+            p4t_batch_cleanup(&b);
+            empty |= 1u << nx.lane;
+            if (nx.lane == LANE_BACKLOG && o->lanes.split) {
+                lanes_backlog_empty(&o->lanes, &o->sent_upto);
+                if (lanes_try_merge(&o->lanes, o->win, o->win_n, &o->sent_upto)) {
+                    lanes_merged(o, o->last_ack_ms);
+                    empty = 0; /* one lane again: it goes on from the live cursor */
+                }
+            }
+            continue;
+        }
+        if (rc) {
             p4t_batch_cleanup(&b);
             free(alert);
             break;
@@ -480,12 +534,54 @@ int outbox_fill(struct outbox *o, struct link *cloud)
         if (rc)
             break;
         fl.current = true;
+        fl.live = nx.lane == LANE_LIVE && o->lanes.split;
+        fl.wire_bytes = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
         push_batch(o, &fl);
-        o->sent_upto = fl.last_oid;
+        lanes_sent(&o->lanes, nx.lane, &fl, &o->sent_upto);
         o->records_sent += fl.n;
         sent += (int)fl.n;
     }
     return sent;
+}
+
+int outbox_lanes_view(struct outbox *o, int64_t now_ms, bool query, struct lanes_view *v)
+{
+    int64_t upto = o->connected ? o->lanes.live_from : INT64_MAX;
+    int64_t ts_ms = 0;
+    int rc;
+
+    if (o->connected && !o->lanes.split) {
+        memset(v, 0, sizeof(*v));
+        v->live = o->undelivered; /* no backlog: every record goes as it comes */
+        return P4GW_OK;
+    }
+    if (!o->connected) {
+        v->backlog = o->undelivered; /* all of it waits for the link */
+        v->live = 0;
+    } else if (query) {
+        replica_bind_int(o->r, RS_OUTBOX_COUNT_BEFORE, 1, upto);
+        rc = replica_int(o->r, RS_OUTBOX_COUNT_BEFORE, 0, &v->backlog);
+        if (rc)
+            return rc;
+        if (v->backlog > o->undelivered)
+            v->backlog = o->undelivered; /* marks of a transaction not yet counted */
+        v->live = o->undelivered - v->backlog;
+    }
+    if (!query)
+        return P4GW_OK; /* split: the pair counted last time, both of that moment */
+    v->backlog_age_s = 0;
+    replica_bind_int(o->r, RS_OUTBOX_OLDEST_TS, 1, upto);
+    rc = replica_row(o->r, RS_OUTBOX_OLDEST_TS);
+    if (rc < 0)
+        return rc;
+    if (rc == 1) {
+        const char *ts = (const char *)sqlite3_column_text(o->r->st[RS_OUTBOX_OLDEST_TS], 0);
+
+        if (ts && p4t_ts_parse(ts, &ts_ms) == 0 && now_ms > ts_ms)
+            v->backlog_age_s = (now_ms - ts_ms) / 1000;
+        replica_reset(o->r, RS_OUTBOX_OLDEST_TS);
+    }
+    return P4GW_OK;
 }
 
 int outbox_prune(struct outbox *o, int limit, int64_t now_ms)

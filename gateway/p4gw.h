@@ -81,10 +81,22 @@ struct p4gw_config {
     /* [cloud] compress = zstd: outbox messages go zstd-compressed (contract 1.3) once HQ has
      * announced that it reads them (down/caps); none (the default): always plain JSON */
     bool compress_zstd;
+    /* [cloud] live_lane = on (the default): after a reconnect, records made since go out in a
+     * lane of their own beside the backlog, which drains behind them in order (lanes.c) */
+    bool live_lane;
+    /* [cloud] backlog_window_bytes: while a backlog drains beside the live lane, the bytes of
+     * its batches awaiting PUBACK (as sent, compressed or not): what a live batch may queue
+     * behind on the WAN */
+    int64_t backlog_window_bytes;
+    /* [cloud] backlog_ahead_max: with delivered_on = hq, while a backlog drains beside the live
+     * lane, the backlog records sent beyond HQ's watermark: what a live record may queue
+     * behind at HQ when HQ, not the WAN, is the slower (0: no limit) */
+    int64_t backlog_ahead_max;
     /* [policy] */
     bool negative_stock_hold;   /* negative_stock = hold: holds reserve stock */
     bool offline_loyalty_allow; /* offline_loyalty_redeem = allow: no alert while WAN down */
     bool registers_v11;         /* register_revision = 1.1: price values carry windows */
+    bool status_lanes;          /* status_revision = 1.4: the status carries the lane fields */
     /* [log] */
     int log_level; /* enum p4_log_level */
     char log_file[PATH_MAX];
@@ -154,7 +166,7 @@ enum replica_stmt {
     RS_CHANGES_AFTER,   /* (after, limit) -> seq, entity, key, value */
     RS_CHANGES_PRUNE,   /* (upto) */
     RS_OUTBOX_INS,      /* (kind, gw_seq, payload): oid is assigned */
-    RS_OUTBOX_PENDING,  /* (after, limit) -> oid, payload, kind, gw_seq */
+    RS_OUTBOX_PENDING,  /* (after, limit, upto) -> oid, payload, kind, gw_seq */
     RS_OUTBOX_MIN_SALE, /* () -> min undelivered sale gw_seq (NULL when none) */
     RS_OUTBOX_MARK,     /* (first, last, now_ms) */
     RS_OUTBOX_MARK_HQ,  /* (through, now_ms): sale records with gw_seq <= through */
@@ -162,6 +174,9 @@ enum replica_stmt {
     RS_OUTBOX_KEPT_MIN, /* (through) -> min sale gw_seq held above through (NULL when none) */
     RS_OUTBOX_COUNT,    /* () -> undelivered */
     RS_OUTBOX_MIN,      /* () -> min undelivered oid (NULL when none) */
+    RS_OUTBOX_HEAD,     /* () -> max oid (NULL when empty) */
+    RS_OUTBOX_COUNT_BEFORE, /* (oid) -> undelivered rows below it */
+    RS_OUTBOX_OLDEST_TS,    /* (oid) -> ts of the oldest undelivered sale below it */
     RS_OUTBOX_PRUNE,    /* (limit, delivered_before_ms) */
     RS_REJECT_INS,      /* (topic, payload, reason, ts_ms) */
     RS_REG_UPSERT,      /* (reg, seq, seen_ms) */
@@ -491,7 +506,64 @@ struct inflight {
     int64_t first_oid, last_oid;
     int64_t last_gw_seq; /* highest sale gw_seq in it (0 for an alert) */
     uint32_t n;
+    uint32_t wire_bytes; /* the payload as published (compressed or not) */
     bool current; /* sent on the current connection; false once the connection was lost */
+    bool live;    /* sent in the live lane (lanes.c) */
+};
+
+/* ======================================================================================== */
+/* lanes.c: the live lane beside a draining backlog                                         */
+/* ======================================================================================== */
+/* After a reconnect the undelivered records up to the outbox head are the backlog; records
+ * made since are live. While both have rows to send ("split") the live lane goes first with
+ * up to half the window's slots, and the backlog goes behind in oid order with the other
+ * slots and at most [cloud] backlog_window_bytes awaiting PUBACK, so a live batch never
+ * queues behind more than that on the WAN. Once the whole backlog was sent and acknowledged
+ * by the broker the lanes merge into the one in-order sender of before. */
+enum lane { LANE_BACKLOG = 0, LANE_LIVE = 1 };
+
+struct lanes {
+    bool split;          /* a backlog drains beside the live lane */
+    bool backlog_sent;   /* every backlog row was handed to the link on this connection */
+    int64_t live_from;   /* oids >= this are live (the outbox head at the reconnect + 1) */
+    int64_t live_upto;   /* the live lane's highest oid handed to the link */
+    int64_t live_acked_gw_seq; /* highest sale gw_seq of a live batch the broker acknowledged */
+    int64_t backlog_gw_seq;    /* highest sale gw_seq of the backlog handed to the link */
+};
+
+/* What to read next: rows AFTER < oid <= UPTO into a batch of at most MAX_BYTES of JSON. */
+struct lane_next {
+    enum lane lane;
+    int64_t after, upto;
+    int64_t max_bytes;
+};
+
+/* The sender (re)starts from FIRST_PENDING_OID (0: nothing undelivered) with HEAD_OID the
+ * newest row: splits when [cloud] live_lane is on and there is a backlog. */
+void lanes_start(struct lanes *ln, const struct p4gw_config *cfg, int64_t first_pending_oid,
+                 int64_t head_oid);
+/* The lane of the next batch, given the window WIN (WIN_N entries), the backlog's cursor
+ * SENT_UPTO and HQ's watermark HQ_THROUGH (< 0: delivered_on = puback); SKIP has bit
+ * (1 << lane) set for lanes found empty during this fill. False when no lane may send now
+ * (the window, the byte budget or backlog_ahead_max is full, or both lanes are empty). */
+bool lanes_next(const struct lanes *ln, const struct p4gw_config *cfg,
+                const struct inflight *win, size_t win_n, int64_t sent_upto, int64_t hq_through,
+                unsigned skip, struct lane_next *out);
+/* Batch B of LANE was handed to the link: moves that lane's cursor (the
+ * backlog's, and the single lane's when not split, is *SENT_UPTO). */
+void lanes_sent(struct lanes *ln, enum lane lane, const struct inflight *b, int64_t *sent_upto);
+/* The backlog has no row left to send: *SENT_UPTO moves to its end. */
+void lanes_backlog_empty(struct lanes *ln, int64_t *sent_upto);
+/* When the backlog was all sent and none of its batches awaits a PUBACK, ends the split
+ * (*SENT_UPTO goes on after the live lane's cursor) and returns true. */
+bool lanes_try_merge(struct lanes *ln, const struct inflight *win, size_t win_n,
+                     int64_t *sent_upto);
+
+/* The lanes as the status shows them (outbox_lanes_view). */
+struct lanes_view {
+    int64_t backlog;       /* undelivered records made before the link came back */
+    int64_t backlog_age_s; /* age of the oldest sale among them, by its ts (0: none) */
+    int64_t live;          /* undelivered records made since */
 };
 
 /* What HQ lost, found by outbox_hq_rewind. */
@@ -533,6 +605,8 @@ struct outbox {
     struct outbox_loss lost;  /* the rewind of the open transaction (lost.through = -1: none) */
     int64_t hq_rewinds;       /* times HQ's watermark went back and records were sent again */
     int64_t hq_reopened;      /* sale records marked undelivered again by those */
+    struct lanes lanes;       /* the live lane beside a draining backlog (lanes.c) */
+    int64_t last_ack_ms;      /* NOW_MS of the latest PUBACK (starts the HQ timer at a merge) */
     int64_t records_sent;     /* counters for logs */
     int64_t records_acked;
     bool over_cap;            /* the outbox_cap alert was raised for this crossing */
@@ -601,6 +675,12 @@ bool outbox_tick(struct outbox *o, int64_t now_ms);
 /* Sends batches (sale records) and alerts in oid order until the window is full or nothing
  * is pending. Returns rows sent. */
 int outbox_fill(struct outbox *o, struct link *cloud);
+/* Updates *V to the lanes now: with the link down every undelivered record is backlog, with
+ * the link up and no split every one is live. With QUERY the replica is read (the backlog
+ * while split, counted by the outbox_pending index, and the ts of its oldest sale for the age
+ * at NOW_MS, Unix ms); without, while split, *V keeps what was counted last time (backlog and
+ * live of one moment). Returns 0 or P4GW_EIO. */
+int outbox_lanes_view(struct outbox *o, int64_t now_ms, bool query, struct lanes_view *v);
 /* Deletes up to LIMIT delivered rows, oldest first, that were delivered more than
  * keep_delivered_h hours before NOW_MS (Unix ms; any with keep_delivered_h = 0), stopping at
  * the first one that was not (its own statement). Returns the rows deleted or P4GW_EIO. */
@@ -839,9 +919,10 @@ int sync_changes_msgs(const struct change_list *changes, const char *topic,
 /* status.c: retained status and alerts                                                     */
 /* ======================================================================================== */
 /* Encodes a status payload for STATE ("online", "wan_down", "offline"). HQ_THROUGH < 0 leaves
- * the optional hq_through out (delivered_on = puback). *OUT malloc'd. */
+ * the optional hq_through out (delivered_on = puback); LANES NULL leaves the lane fields out
+ * (status_revision 1.3). *OUT malloc'd. */
 int status_encode(const char *state, int64_t outbox, int64_t delivered, int64_t hq_through,
-                  int64_t epoch, char **out);
+                  int64_t epoch, const struct lanes_view *lanes, char **out);
 /* Alerts are built where their condition is found and stored by group_alert (group.c). */
 
 /* ======================================================================================== */

@@ -177,7 +177,7 @@ static const char *const sql[RS_COUNT] = {
     [RS_OUTBOX_INS] = "INSERT INTO outbox(kind, gw_seq, payload, delivered)"
                       " VALUES(?1, ?2, ?3, 0)",
     [RS_OUTBOX_PENDING] = "SELECT oid, payload, kind, gw_seq FROM outbox WHERE delivered = 0"
-                          " AND oid > ?1 ORDER BY oid LIMIT ?2",
+                          " AND oid > ?1 AND oid <= ?3 ORDER BY oid LIMIT ?2",
     [RS_OUTBOX_MIN_SALE] = "SELECT min(gw_seq) FROM outbox WHERE delivered = 0"
                            " AND kind = 'sale'",
     [RS_OUTBOX_MARK] = "UPDATE outbox SET delivered = 1, delivered_ms = ?3 WHERE delivered = 0"
@@ -190,6 +190,12 @@ static const char *const sql[RS_COUNT] = {
     [RS_OUTBOX_KEPT_MIN] = "SELECT min(gw_seq) FROM outbox WHERE kind = 'sale' AND gw_seq > ?1",
     [RS_OUTBOX_COUNT] = "SELECT count(*) FROM outbox WHERE delivered = 0",
     [RS_OUTBOX_MIN] = "SELECT min(oid) FROM outbox WHERE delivered = 0",
+    [RS_OUTBOX_HEAD] = "SELECT max(oid) FROM outbox",
+    /* Both through outbox_pending (undelivered rows by oid). */
+    [RS_OUTBOX_COUNT_BEFORE] = "SELECT count(*) FROM outbox WHERE delivered = 0 AND oid < ?1",
+    [RS_OUTBOX_OLDEST_TS] = "SELECT s.ts FROM outbox o JOIN sales s ON s.gw_seq = o.gw_seq"
+                            " WHERE o.delivered = 0 AND o.oid < ?1 AND o.kind = 'sale'"
+                            " ORDER BY o.oid LIMIT 1",
     /* Rows older than the oldest undelivered one (found through outbox_pending) and than the
      * oldest one delivered at or after ?2: a range at the start of the table, never a scan past
      * an outage's backlog or the retained rows in search of old ones. A row delivered late

@@ -8,9 +8,16 @@
 #include "p4common.h"
 
 int status_encode(const char *state, int64_t outbox, int64_t delivered, int64_t hq_through,
-                  int64_t epoch, char **out)
+                  int64_t epoch, const struct lanes_view *lanes, char **out)
 {
     struct p4t_status s = {.outbox = outbox, .delivered = delivered, .epoch = epoch};
+
+    if (lanes) {
+        s.has_lanes = true;
+        s.backlog = lanes->backlog;
+        s.backlog_age_s = lanes->backlog_age_s;
+        s.live = lanes->live;
+    }
 
     if (hq_through >= 0) {
         s.has_hq_through = true;

@@ -291,7 +291,7 @@ int p4t_sync_req_decode(const char *buf, size_t len, struct p4t_sync_req *out, c
 
 /* ---- gateway status (retained) ----
  * {"state":"online"|"wan_down"|"offline","outbox":N,"delivered":N,"hq_through"?:N,
- *  "epoch"?:N,"ts":"..."} */
+ *  "epoch"?:N,"backlog"?:N,"backlog_age_s"?:N,"live"?:N,"ts":"..."} */
 struct p4t_status {
     char state[16];
     int64_t outbox;    /* undelivered uplink records */
@@ -299,6 +299,10 @@ struct p4t_status {
     bool has_hq_through; /* (1.2) optional field present */
     int64_t hq_through;  /* (1.2) HQ's committed watermark as last received (down/ack) */
     int64_t epoch;       /* (1.2) optional, 0 = absent: identifies the gateway's replica */
+    bool has_lanes;        /* (1.4) the three lane fields are present (all or none) */
+    int64_t backlog;       /* (1.4) undelivered records made before the cloud link came back */
+    int64_t backlog_age_s; /* (1.4) age of the oldest sale among them, seconds */
+    int64_t live;          /* (1.4) undelivered records made since */
     char ts[P4T_TS_LEN];
 };
 int p4t_status_encode(const struct p4t_status *s, char **out);

@@ -9,11 +9,12 @@ static const char *const state_names[] = {"online", "wan_down", "offline"};
 #define N_STATES (sizeof state_names / sizeof state_names[0])
 
 static const char *const status_keys[] = {"state", "outbox", "delivered", "hq_through", "epoch",
-                                           "ts", NULL};
+                                           "backlog", "backlog_age_s", "live", "ts", NULL};
 
 static int read_status(struct jx *j, const cJSON *root, void *arg)
 {
     struct p4t_status *out = arg;
+    bool has_age = false, has_live = false;
     int state = 0, rc;
 
     rc = jx_keys(j, root, status_keys);
@@ -33,6 +34,18 @@ static int read_status(struct jx *j, const cJSON *root, void *arg)
     /* Revision 1.2: the replica's epoch; a new one means a replaced or restored gateway. */
     if (!rc)
         rc = jx_int(j, root, "epoch", false, 1, JX_INT_MAX, 0, &out->epoch, NULL);
+    /* Revision 1.4: the outbox's two lanes, all three or none. */
+    if (!rc)
+        rc = jx_int(j, root, "backlog", false, 0, JX_INT_MAX, 0, &out->backlog,
+                    &out->has_lanes);
+    if (!rc)
+        rc = jx_int(j, root, "backlog_age_s", false, 0, JX_INT_MAX, 0, &out->backlog_age_s,
+                    &has_age);
+    if (!rc)
+        rc = jx_int(j, root, "live", false, 0, JX_INT_MAX, 0, &out->live, &has_live);
+    if (!rc && (has_age != out->has_lanes || has_live != out->has_lanes))
+        rc = jx_fail(j, out->has_lanes ? (has_age ? "live" : "backlog_age_s") : "backlog",
+                     "is required with the other lane fields (backlog, backlog_age_s, live)");
     if (!rc)
         rc = jx_str(j, root, "ts", true, 1, JX_TS, out->ts, sizeof out->ts);
     return rc;
@@ -51,7 +64,7 @@ static int check_status(const char *text, size_t len, void *scratch, const void 
     return p4t_status_decode(text, len, scratch, NULL, 0);
 }
 
-/* Field order: state, outbox, delivered, hq_through and epoch (when set), ts.
+/* Field order: state, outbox, delivered, hq_through, epoch and the lanes (when set), ts.
  * Validated by decoding the
  * printed text. */
 int p4t_status_encode(const struct p4t_status *s, char **out)
@@ -69,6 +82,12 @@ int p4t_status_encode(const struct p4t_status *s, char **out)
         rc = jx_add_int(root, "hq_through", s->hq_through);
     if (!rc && s->epoch > 0)
         rc = jx_add_int(root, "epoch", s->epoch);
+    if (!rc && s->has_lanes)
+        rc = jx_add_int(root, "backlog", s->backlog);
+    if (!rc && s->has_lanes)
+        rc = jx_add_int(root, "backlog_age_s", s->backlog_age_s);
+    if (!rc && s->has_lanes)
+        rc = jx_add_int(root, "live", s->live);
     if (!rc)
         rc = jx_add_str(root, "ts", s->ts, sizeof s->ts);
     return jx_encode(root, rc, check_status, sizeof(struct p4t_status), NULL, out);

@@ -2,7 +2,8 @@
 /* Unit test of the cloud sender's delivery state (outbox.c) on a temporary replica: the send
  * window, PUBACKs freeing slots, HQ's watermark marking sale records delivered (contract 1.2),
  * lower watermarks held back, the HQ resend timer (time is an input), failed commits, alerts,
- * delivered_on = puback, keep_delivered_h and the resend of what a restored HQ lost. Publishes
+ * delivered_on = puback, keep_delivered_h, the resend of what a restored HQ lost, and the live
+ * lane beside a draining backlog (lanes.c). Publishes
  * go to a real Paho client that is never connected and buffers them (sendWhileDisconnected),
  * so each batch gets a real token. */
 #include "p4gw.h"
@@ -540,6 +541,257 @@ static void test_puback_mode(void)
     replica_close(&r);
 }
 
+/* Adds sale records FIRST..LAST whose text is about BYTES long. */
+static void add_big_rows(struct replica *r, int64_t first, int64_t last, size_t bytes)
+{
+    char *rec = malloc(bytes + 64);
+
+    CHECK(rec != NULL);
+    CHECK_INT(replica_begin(r), 0);
+    for (int64_t s = first; s <= last; s++) {
+        int n = snprintf(rec, 64, "{\"gw_seq\":%" PRId64 ",\"pad\":\"", s);
+
+        memset(rec + n, 'x', bytes);
+        snprintf(rec + n + bytes, 8, "\"}");
+        replica_bind_text(r, RS_OUTBOX_INS, 1, "sale");
+        replica_bind_int(r, RS_OUTBOX_INS, 2, s);
+        replica_bind_text(r, RS_OUTBOX_INS, 3, rec);
+        CHECK_INT(replica_exec(r, RS_OUTBOX_INS), 0);
+    }
+    CHECK_INT(replica_commit(r), 0);
+    free(rec);
+}
+
+/* The lane choice alone: live first within its slots, the backlog within its slots and its
+ * byte window (at least one batch), lanes found empty skipped, the merge once the backlog was
+ * sent and acknowledged. */
+static void test_lanes_next(void)
+{
+    struct p4gw_config cfg;
+    struct lanes ln;
+    struct inflight win[8] = {0};
+    struct lane_next nx;
+    struct inflight fake = {0};
+    int64_t sent_upto = 0;
+
+    config(&cfg, false);
+    cfg.live_lane = true;
+    cfg.max_inflight = 4;
+    cfg.backlog_window_bytes = 4096;
+    /* Nothing undelivered: one lane, as before. */
+    lanes_start(&ln, &cfg, 0, 0);
+    CHECK(!ln.split);
+    CHECK(lanes_next(&ln, &cfg, win, 0, 0, -1, 0, &nx));
+    CHECK_INT(nx.lane, LANE_BACKLOG);
+    CHECK_INT(nx.upto, INT64_MAX);
+    CHECK_INT(nx.max_bytes, cfg.batch_max_bytes);
+    CHECK(!lanes_next(&ln, &cfg, win, 0, 0, -1, 1u << LANE_BACKLOG, &nx));
+    /* live_lane = off: one lane even with a backlog. */
+    cfg.live_lane = false;
+    lanes_start(&ln, &cfg, 3, 10);
+    CHECK(!ln.split);
+    cfg.live_lane = true;
+    /* A backlog of oids 3..10: live from 11. */
+    lanes_start(&ln, &cfg, 3, 10);
+    sent_upto = 2;
+    CHECK(ln.split);
+    CHECK_INT(ln.live_from, 11);
+    CHECK(lanes_next(&ln, &cfg, win, 0, sent_upto, -1, 0, &nx));
+    CHECK_INT(nx.lane, LANE_LIVE);
+    CHECK_INT(nx.after, 10);
+    /* The live lane had nothing: the backlog, up to the live lane's start, small batches. */
+    CHECK(lanes_next(&ln, &cfg, win, 0, sent_upto, -1, 1u << LANE_LIVE, &nx));
+    CHECK_INT(nx.lane, LANE_BACKLOG);
+    CHECK_INT(nx.after, 2);
+    CHECK_INT(nx.upto, 10);
+    CHECK_INT(nx.max_bytes, 1024);
+    /* Two live batches out: the live lane's slots (max_inflight / 2) are taken. */
+    win[0] = (struct inflight){.current = true, .live = true, .wire_bytes = 100};
+    win[1] = (struct inflight){.current = true, .live = true, .wire_bytes = 100};
+    CHECK(lanes_next(&ln, &cfg, win, 2, sent_upto, -1, 0, &nx));
+    CHECK_INT(nx.lane, LANE_BACKLOG);
+    /* One backlog batch of 5000 bytes is over the window: nothing more of the backlog. */
+    win[2] = (struct inflight){.current = true, .wire_bytes = 5000};
+    CHECK(!lanes_next(&ln, &cfg, win, 3, sent_upto, -1, 0, &nx));
+    /* An orphan (an earlier connection's) takes no slot and no byte of the window. */
+    win[2].current = false;
+    CHECK(lanes_next(&ln, &cfg, win, 3, sent_upto, -1, 0, &nx));
+    CHECK_INT(nx.lane, LANE_BACKLOG);
+    /* Two small backlog batches: the backlog's two slots are full. */
+    win[2] = (struct inflight){.current = true, .wire_bytes = 10};
+    win[3] = (struct inflight){.current = true, .wire_bytes = 10};
+    CHECK(!lanes_next(&ln, &cfg, win, 4, sent_upto, -1, 0, &nx));
+    /* Sent cursors move per lane. */
+    fake.last_oid = 14;
+    lanes_sent(&ln, LANE_LIVE, &fake, &sent_upto);
+    CHECK_INT(ln.live_upto, 14);
+    CHECK_INT(sent_upto, 2);
+    fake.last_oid = 6;
+    fake.last_gw_seq = 6;
+    lanes_sent(&ln, LANE_BACKLOG, &fake, &sent_upto);
+    CHECK_INT(ln.backlog_gw_seq, 6);
+    /* delivered_on = hq: at most backlog_ahead_max records beyond HQ's watermark. */
+    cfg.backlog_ahead_max = 5;
+    CHECK(!lanes_next(&ln, &cfg, win, 0, sent_upto, 1, 1u << LANE_LIVE, &nx));
+    CHECK(lanes_next(&ln, &cfg, win, 0, sent_upto, 2, 1u << LANE_LIVE, &nx));
+    CHECK(lanes_next(&ln, &cfg, win, 0, sent_upto, -1, 1u << LANE_LIVE, &nx));
+    CHECK_INT(sent_upto, 6);
+    /* Backlog found empty (the rest was delivered meanwhile): no merge while one of its
+     * batches awaits a PUBACK; then the one lane goes on after the live cursor. */
+    lanes_backlog_empty(&ln, &sent_upto);
+    CHECK_INT(sent_upto, 10);
+    CHECK(!lanes_next(&ln, &cfg, win, 2, sent_upto, -1, 1u << LANE_LIVE, &nx));
+    CHECK(!lanes_try_merge(&ln, win, 4, &sent_upto));
+    CHECK(ln.split);
+    CHECK(lanes_try_merge(&ln, win, 2, &sent_upto));
+    CHECK(!ln.split);
+    CHECK_INT(sent_upto, 14);
+}
+
+/* The sender with a live lane: live records go first while the backlog drains behind them in
+ * order; HQ cannot cover them before the backlog, and that neither marks them delivered nor
+ * starts the HQ resend timer; after the merge they count like any other. */
+static void test_live_lane(void)
+{
+    struct p4gw_config cfg;
+    struct replica r = {0};
+    struct outbox o;
+    struct link l;
+    struct lanes_view v;
+    int64_t t = 50000;
+    uint64_t live_batch;
+
+    config(&cfg, false);
+    cfg.live_lane = true;
+    cfg.max_inflight = 4;
+    cfg.backlog_window_bytes = 262144;
+    open_fresh(&r, "lanes");
+    link_offline(&l);
+    add_rows(&r, 1, 10, 0); /* the outage's backlog */
+    CHECK_INT(sqlite3_exec(r.db, "INSERT INTO sales(gw_seq, id, kind, ts) VALUES(1, 'a', 'sale',"
+                           " '2020-01-01T00:00:00.000Z')", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_INT(outbox_init(&o, &r, &cfg), 0);
+    /* The link is down: everything waits as backlog, aged by its oldest sale's ts. */
+    CHECK_INT(outbox_lanes_view(&o, 1577836800000 + 90000, true, &v), 0);
+    CHECK_INT(v.backlog, 10);
+    CHECK_INT(v.live, 0);
+    CHECK_INT(v.backlog_age_s, 90);
+    outbox_link_up(&o);
+    CHECK(o.lanes.split);
+    CHECK_INT(o.lanes.live_from, 11);
+    add_rows(&r, 11, 12, 0); /* sold after the link came back */
+    o.undelivered += 2;
+    CHECK_INT(outbox_lanes_view(&o, 1577836800000 + 90000, true, &v), 0);
+    CHECK_INT(v.backlog, 10);
+    CHECK_INT(v.live, 2);
+    /* Live first (2 records), then the backlog in its 2 slots (2 x 2 records). */
+    CHECK_INT(outbox_fill(&o, &l), 6);
+    CHECK(o.win[0].live);
+    CHECK_INT(o.win[0].first_oid, 11);
+    CHECK(!o.win[1].live);
+    CHECK_INT(o.win[1].first_oid, 1);
+    CHECK_INT(o.win[2].last_oid, 4);
+    CHECK_INT(o.sent_upto, 4);
+    live_batch = o.win[0].batch_id;
+    /* The live PUBACK: not the broker-acknowledged position of the in-order sender, no HQ
+     * timer, nothing delivered. */
+    outbox_on_ack(&o, live_batch, t);
+    CHECK_INT(o.acked_gw_seq, 0);
+    CHECK_INT(o.lanes.live_acked_gw_seq, 12);
+    CHECK_INT(o.hq_wait_ms, 0);
+    CHECK(!outbox_tick(&o, t + 100000000));
+    CHECK_INT(commit_marks(&o), 0);
+    CHECK_INT(undelivered_rows(&r), 12);
+    /* A new live sale goes out at once, ahead of the rest of the backlog. */
+    add_rows(&r, 13, 13, 0);
+    o.undelivered += 1;
+    CHECK_INT(outbox_fill(&o, &l), 1);
+    CHECK(o.win[o.win_n - 1].live);
+    CHECK_INT(o.win[o.win_n - 1].first_oid, 13);
+    outbox_on_ack(&o, o.win[o.win_n - 1].batch_id, t + 1);
+    /* The backlog drains in order; HQ's watermark follows it and stops at its end. */
+    while (o.lanes.split) {
+        CHECK(o.n_current > 0);
+        outbox_on_ack(&o, o.win[0].batch_id, t + 2);
+        outbox_fill(&o, &l);
+        CHECK(o.acked_gw_seq <= 10 || !o.lanes.split);
+    }
+    CHECK(outbox_on_hq_ack(&o, 10, t + 3));
+    CHECK_INT(commit_marks(&o), 0);
+    CHECK_INT(undelivered_rows(&r), 3); /* 11..13: HQ holds them, its watermark says so next */
+    /* Merged: the live PUBACKs count now, and so does the HQ timer. */
+    CHECK_INT(o.acked_gw_seq, 13);
+    CHECK_INT(o.sent_upto, 13);
+    CHECK(o.hq_wait_ms != 0);
+    CHECK_INT(outbox_lanes_view(&o, 1577836800000, true, &v), 0);
+    CHECK_INT(v.backlog, 0);
+    CHECK_INT(v.live, 3);
+    CHECK(outbox_on_hq_ack(&o, 13, t + 4));
+    CHECK_INT(commit_marks(&o), 0);
+    CHECK_INT(undelivered_rows(&r), 0);
+    CHECK_INT(o.delivered, 13);
+    CHECK(!outbox_tick(&o, t + 100000000));
+    /* A reconnect with nothing undelivered: one lane. */
+    outbox_link_down(&o);
+    outbox_link_up(&o);
+    CHECK(!o.lanes.split);
+    outbox_cleanup(&o);
+    link_free(&l);
+    replica_close(&r);
+}
+
+/* The backlog's bytes awaiting PUBACK stay within backlog_window_bytes (one batch at least),
+ * in batches of a quarter of it; with delivered_on = puback a live PUBACK marks its records
+ * delivered, but the delivered position waits for the backlog before it. */
+static void test_live_lane_window_puback(void)
+{
+    struct p4gw_config cfg;
+    struct replica r = {0};
+    struct outbox o;
+    struct link l;
+    int64_t backlog_bytes = 0;
+    int n_backlog = 0;
+
+    config(&cfg, true);
+    cfg.live_lane = true;
+    cfg.max_inflight = 16;
+    cfg.batch_max_items = 100;
+    cfg.backlog_window_bytes = 8192; /* backlog batches of 2048 bytes of JSON */
+    open_fresh(&r, "lanes-window");
+    link_offline(&l);
+    add_big_rows(&r, 1, 40, 700);
+    CHECK_INT(outbox_init(&o, &r, &cfg), 0);
+    outbox_link_up(&o);
+    add_rows(&r, 41, 41, 0);
+    o.undelivered += 1;
+    outbox_fill(&o, &l);
+    for (size_t i = 0; i < o.win_n; i++) {
+        if (o.win[i].live)
+            continue;
+        n_backlog++;
+        backlog_bytes += o.win[i].wire_bytes;
+        CHECK(o.win[i].wire_bytes <= 2048 + 64);
+    }
+    CHECK(backlog_bytes >= 8192 - 2048 && backlog_bytes < 8192 + 2048);
+    CHECK(n_backlog >= 3);
+    CHECK(o.win[0].live);
+    outbox_on_ack(&o, o.win[0].batch_id, 1000);
+    CHECK_INT(o.delivered, 0);
+    CHECK_INT(commit_marks(&o), 0);
+    CHECK_INT(undelivered_rows(&r), 40);
+    CHECK_INT(sql_int(&r, "SELECT delivered FROM outbox WHERE gw_seq = 41"), 1);
+    while (o.lanes.split) {
+        outbox_on_ack(&o, o.win[0].batch_id, 1001);
+        outbox_fill(&o, &l);
+    }
+    CHECK_INT(o.delivered, 41);
+    CHECK_INT(commit_marks(&o), 0);
+    CHECK_INT(undelivered_rows(&r), 0);
+    outbox_cleanup(&o);
+    link_free(&l);
+    replica_close(&r);
+}
+
 int main(void)
 {
     char cmd[PATH_MAX + 16];
@@ -555,6 +807,9 @@ int main(void)
     test_puback_mode();
     test_keep_delivered();
     test_hq_lost();
+    test_lanes_next();
+    test_live_lane();
+    test_live_lane_window_puback();
     queue_cleanup(&events);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     if (system(cmd) != 0)
