@@ -56,10 +56,10 @@ fi
 if [ "$sanitize" = 1 ]; then
   echo "== integration tests again under ASan+UBSan, one of each path"
   # Sales, rejects and HQ acks through p4gw; the shim's cache and downlink; p4hq's ingest,
-  # bad input, write API, security and dashboard API; register sign-ups; metrics; refused
-  # subscriptions.
+  # bad input, write API, security and dashboard API; compressed payloads both ways over an
+  # emulated WAN; register sign-ups; metrics; refused subscriptions.
   paths='^(gw_sales_flow|gw_rejects|gw_hq_ack|shim_cache|shim_hq_downlink'
-  paths+='|hq_two_stores|hq_bad_input|hq_api_write|hq_sec_api|dash_api'
+  paths+='|hq_two_stores|hq_bad_input|hq_api_write|hq_sec_api|dash_api|hq_wan'
   paths+='|auth_customers|ops_metrics|sec_subscribe_refused)$'
   select=(-R "$paths")
   if [ "${P4_TEST_SANITIZE_ALL:-0}" = 1 ]; then select=(-LE packaging); fi
