@@ -15,7 +15,13 @@ and `none` in turn, on a fresh store each:
            minimum for the bytes it carried meanwhile (bytes x 8 / 1 Mbit/s), and the WAN
            bytes per backlog sale
 
-  bench/wan.py [--live-s 30] [--backlog 3600] [--modes zstd,none] [--no-lane]
+  resync:  HQ holds --prices base prices (100,000); a new gateway behind the same link takes
+           them by its resync: the time from its start until its replica holds them all, and
+           the link's minimum for the bytes carried down. For zstd HQ knows the store's gateway
+           reads dictionary 32769 (a replaced store whose gateway compressed); for none the
+           store is new to HQ, which then sends JSON
+
+  bench/wan.py [--live-s 30] [--backlog 3600] [--modes zstd,none] [--no-lane] [--prices N]
 
 Needs a build (P4_BUILD_DIR, default ./build), mosquitto and PostgreSQL like tests/hq. It prints
 figures and decides nothing; the pass/fail of the live lane is tests/hq/hq_wan_live.py."""
@@ -147,15 +153,55 @@ def run_mode(chain, mode, args, n):
     return out
 
 
+PRICE_VER0 = 1_000_000  # above every version the stores' own stock import carries
+
+
+def load_prices(chain, n):
+    """N base prices at HQ, as `p4hq price set` would store them: 13-digit EAN-like skus and
+    prices drawn from a hash (no run of similar neighbours for the compressor to find)."""
+    chain.pg.sql("INSERT INTO prices (tenant, ver, sku, price_minor, item)"
+                 " SELECT %s, %s + g, sku, price, json_build_object('sku', sku, 'price', price,"
+                 "  'ver', %s + g)::text"
+                 " FROM (SELECT g, lpad((abs(hashtextextended(g::text, 1)) %% 10000000000000)"
+                 "  ::text, 13, '0') AS sku, 49 + abs(hashtext(g::text)) %% 20000 AS price"
+                 "  FROM generate_series(1, %s) g) x", TENANT, PRICE_VER0, PRICE_VER0, n)
+
+
+def run_resync(chain, mode, args, n):
+    """A new gateway behind the slow link takes HQ's ARGS.prices prices (its resync). For
+    zstd, HQ already knows the store's gateway reads dictionary 32769 (a store whose old
+    gateway compressed: the replaced-gateway case); for none, the store is new to HQ."""
+    relay = h.Relay(chain.cloud.port, wan="1mbit_80ms")
+    sid = "p%02d" % n
+    if mode == "zstd":
+        chain.pg.sql("INSERT INTO stores (tenant, store, zstd_dict) VALUES (%s, %s, 32769)",
+                     TENANT, sid)
+    s = hqchain.Store(Via(relay), sid, extra={"cloud": {"compress": mode}})
+    chain.stores.append(s)
+    t0 = time.monotonic()
+    s.start()
+
+    def count():
+        return s.gw.query("SELECT count(*) FROM prices WHERE ver > ?", PRICE_VER0)[0][0]
+    wait_until(lambda: count() >= args.prices, 600, "%d prices in %s's replica"
+               % (args.prices, sid), interval_s=0.2)
+    took = time.monotonic() - t0
+    return {"mode": mode, "prices": args.prices, "resync_s": took,
+            "resync_min_s": relay.bytes["down"] * 8.0 / BPS,
+            "resync_bytes_per_price": relay.bytes["down"] / args.prices}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--live-s", type=float, default=30)
     ap.add_argument("--backlog", type=int, default=3600)
     ap.add_argument("--modes", default="zstd,none")
+    ap.add_argument("--prices", type=int, default=100_000,
+                    help="prices a new gateway takes by resync (0: skip that part)")
     ap.add_argument("--no-lane", dest="lane", action="store_const", const="off", default="on",
                     help="[cloud] live_lane = off: the backlog first, as before issue 20")
     args = ap.parse_args()
-    results = []
+    results, resyncs = [], []
 
     def body():
         chain = hqchain.Chain()
@@ -166,16 +212,20 @@ def main():
         for n, mode in enumerate(args.modes.split(",")):
             results.append(run_mode(chain, mode, args, n + 1))
         chain.verify()  # every sale at HQ exactly once
+        if args.prices:
+            load_prices(chain, args.prices)
+            for n, mode in enumerate(args.modes.split(",")):
+                resyncs.append(run_resync(chain, mode, args, n + 1))
         hq.stop()
 
     try:
         body()
     finally:
         h.cleanup_all()  # every broker, gateway, p4hq and PostgreSQL it started
-        report(results, args)
+        report(results, resyncs, args)
 
 
-def report(results, args):
+def report(results, resyncs, args):
     print("\nSlow WAN, 1 Mbit/s each way, 80 ms RTT (Wan preset 1mbit_80ms), live_lane = %s"
           % args.lane)
     for r in results:
@@ -187,6 +237,11 @@ def report(results, args):
               "draining n=%d p50 %.0f ms p99 %.0f ms"
               % (r["backlog_n"], r["drain_s"], r["drain_min_s"], r["backlog_bytes_per_sale"],
                  r["drain_live_n"], r["drain_live_p50"] * 1000, r["drain_live_p99"] * 1000))
+    for r in resyncs:
+        print("compress=%-4s resync of %d prices to a new gateway: %.1f s from its start (link "
+              "minimum for the bytes carried down %.1f s, %.1f bytes/price)"
+              % (r["mode"], r["prices"], r["resync_s"], r["resync_min_s"],
+                 r["resync_bytes_per_price"]))
 
 
 if __name__ == "__main__":
