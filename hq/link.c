@@ -416,11 +416,11 @@ struct hq_msg *link_pop(struct link *l, int max, int wait_ms)
     return first;
 }
 
-int link_publish(struct link *l, const char *topic, const char *payload, size_t len,
+int link_publish(struct link *l, const char *topic, const char *payload, size_t len, int qos,
                  bool retained)
 {
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-    int rc = MQTTAsync_send(l->client, topic, (int)len, payload, 1, retained ? 1 : 0, &ro);
+    int rc = MQTTAsync_send(l->client, topic, (int)len, payload, qos, retained ? 1 : 0, &ro);
 
     if (rc != MQTTASYNC_SUCCESS) {
         p4_warn("publish not sent topic=%s code=%d", topic, rc);

@@ -192,8 +192,8 @@ void link_tick(struct link *l);
 /* Takes up to MAX queued messages (a list, oldest first), waiting at most WAIT_MS for the
  * first. NULL when none. */
 struct hq_msg *link_pop(struct link *l, int max, int wait_ms);
-/* Publishes (QoS 1) and does not wait. Returns 0 or P4HQ_EMQTT (not connected). */
-int link_publish(struct link *l, const char *topic, const char *payload, size_t len,
+/* Publishes at QOS (0 or 1) and does not wait. Returns 0 or P4HQ_EMQTT (not connected). */
+int link_publish(struct link *l, const char *topic, const char *payload, size_t len, int qos,
                  bool retained);
 /* Publishes (QoS 1, not retained) and hands back the token that link_wait waits on. Not for
  * Paho's callback thread: link_wait blocks. */

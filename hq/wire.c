@@ -68,7 +68,7 @@ int wire_caps_publish(struct link *l, const char *tenant)
         p4_error("cannot build down/caps for tenant %s", tenant);
         return P4HQ_EINVAL;
     }
-    rc = link_publish(l, topic, text, strlen(text), true);
+    rc = link_publish(l, topic, text, strlen(text), 1, true);
     if (rc == 0)
         p4_info("capabilities announced topic=%s payload=%s", topic, text);
     free(text);
