@@ -407,6 +407,24 @@ static void report(int64_t t0, int64_t t_end_sell)
     if (O.queued > 0)
         printf("\"backlog\":{\"n\":%" PRId64 ",\"drain_s\":%.3f},", backlog_n,
                backlog_last ? (double)(backlog_last - t0) / 1e9 : 0.0);
+    /* acks per second since t0 (up to 600 s): where a consumer was slow or stalled */
+    printf("\"acked_per_s\":[");
+    {
+        int64_t n_s = nd ? done[nd - 1] / 1000000000LL + 1 : 0, k = 0;
+
+        if (n_s > 600)
+            n_s = 600;
+        for (int64_t sec = 0; sec < n_s; sec++) {
+            int64_t c = 0;
+
+            while (k < (int64_t)nd && done[k] < (sec + 1) * 1000000000LL) {
+                c++;
+                k++;
+            }
+            printf("%s%" PRId64, sec ? "," : "", c);
+        }
+    }
+    printf("],");
     printf("\"probes\":[");
     for (int j = 0; j < n_probes; j++)
         printf("%s{\"sku\":\"%s\",\"stores\":%d,\"first_ns\":%" PRId64 ",\"last_ns\":%" PRId64
