@@ -79,7 +79,7 @@ struct probe {
 };
 
 static struct {
-    const char *host, *tenant, *prefix, *probe_prefix;
+    const char *host, *tenant, *prefix, *probe_prefix, *dump;
     int port, n_stores, window, batch_max, n_skus, live_stores;
     double rate, live_rate, duration_s, warmup_s, grace_s;
     int64_t queued, resend_ms, max_outstanding;
@@ -440,6 +440,32 @@ static void report(int64_t t0, int64_t t_end_sell)
     free(done);
 }
 
+/* Every record's times to O.dump, for checking the counts against the broker's and HQ's:
+ * a first line "t0_wall_ms T", then "store gw_seq first_ms last_ms acked_ms" (ms since t0,
+ * -1 for an ack that never came). */
+static void dump_records(int64_t t0)
+{
+    FILE *f = fopen(O.dump, "w");
+    int64_t wall_t0 = bt_realtime_ms() - (rm_now_ns() - t0) / 1000000;
+
+    if (!f)
+        rm_die(O.dump);
+    fprintf(f, "t0_wall_ms %" PRId64 "\n", wall_t0);
+    for (int s = 0; s < n_all; s++) {
+        const struct store *st = &stores[s];
+
+        for (int64_t g = 1; g <= st->made; g++) {
+            const struct rec *r = &st->recs[g - 1];
+
+            fprintf(f, "%s %" PRId64 " %.3f %.3f %.3f\n", st->id, g,
+                    r->first_ns ? (double)(r->first_ns - t0) / 1e6 : -1.0,
+                    r->last_ns ? (double)(r->last_ns - t0) / 1e6 : -1.0,
+                    r->acked_ns ? (double)(r->acked_ns - t0) / 1e6 : -1.0);
+        }
+    }
+    fclose(f);
+}
+
 /* ---- the run ---- */
 
 static const char help[] =
@@ -449,7 +475,8 @@ static const char help[] =
     "  --batch-max N (500 with --queued, else 1) --skus N (2000)\n"
     "  --live-stores N (100) --live-rate R (100)   with --queued\n"
     "  --max-outstanding N   with --rate: sell only while fewer than N wait for HQ\n"
-    "  --probe-prefix P   count down/price items whose sku starts with P\n";
+    "  --probe-prefix P   count down/price items whose sku starts with P\n"
+    "  --dump FILE   every record: store gw_seq first last acked (ms since t0, -1 = never)\n";
 
 static bool backlog_drained(void)
 {
@@ -534,6 +561,8 @@ int main(int argc, char **argv)
             O.live_rate = atof(v);
         else if (strcmp(a, "--probe-prefix") == 0)
             O.probe_prefix = v;
+        else if (strcmp(a, "--dump") == 0)
+            O.dump = v;
         else {
             fprintf(stderr, "hqload: unknown option %s\n%s", a, help);
             return 2;
@@ -659,6 +688,8 @@ int main(int argc, char **argv)
         while (rm_now_ns() < until)
             rm_poll(20, NULL);
     }
+    if (O.dump)
+        dump_records(t0);
     report(t0, t_end);
     return 0;
 }
