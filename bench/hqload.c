@@ -52,6 +52,8 @@
 #define RECORD_MAX 2048
 #define PROBES_MAX 64
 #define CUSTOMERS_PER_STORE 8
+#define SEED_EVERY 4             /* --loyalty-seed: customer 0 of every 4th store (a burst of
+                                  * 8,000 seed sales at 1,000 stores held p4hq's acks back) */
 
 enum { K_STORE, K_LIVE };
 
@@ -74,6 +76,7 @@ struct earn {
 };
 
 struct customer {
+    bool seeded;          /* known at both its stores (--loyalty-seed): its earns are timed */
     int64_t balance;      /* every earn sent so far */
     struct earn *earns;
     int n, cap, first_open;
@@ -115,8 +118,7 @@ static struct customer *customers; /* customers[home * 8 + k] */
 static int64_t *lat_loyalty;       /* earn at store A -> a balance with it at store B, ns */
 static size_t n_lat_loyalty, cap_lat_loyalty;
 static bool timing_loyalty;        /* false while the seed sales go out */
-static int64_t n_seed, n_seed_resent;
-static double seed_s;
+static int64_t n_seed;
 static int64_t capped_ns;          /* unused: kept 0 */
 static int64_t n_throttled;        /* rate mode: sales not offered while the cap was reached */
 
@@ -205,10 +207,12 @@ static void note_earn(int s, int64_t g)
     const struct rec *r = &stores[s].recs[g - 1];
     struct customer *cu;
 
-    if (r->cust < 0 || r->earn <= 0 || !timing_loyalty)
+    if (r->cust < 0 || r->earn <= 0)
         return;
     cu = &customers[r->cust];
     cu->balance += r->earn;
+    if (!timing_loyalty || !cu->seeded)
+        return; /* a seed or warm-up sale, or a customer not seeded: not timed */
     if (cu->n == cu->cap) {
         cu->cap = cu->cap ? cu->cap * 2 : 8;
         cu->earns = realloc(cu->earns, (size_t)cu->cap * sizeof(*cu->earns));
@@ -468,7 +472,7 @@ static void report(int64_t t0, int64_t t_end_sell)
                 live[nlive++] = r->acked_ns - r->first_ns;
             } else if (r->seed_cust >= 0) {
                 continue; /* a seed sale, acked before t0 */
-            } else if (r->first_ns >= w0 || O.rate > 0) {
+            } else if (r->first_ns >= w0 || (O.rate > 0 && !O.loyalty_seed)) {
                 /* closed loop: the warm-up's latencies are of a queue still filling */
                 lat[nl++] = r->acked_ns - r->first_ns;
             }
@@ -506,8 +510,7 @@ static void report(int64_t t0, int64_t t_end_sell)
         printf("\"backlog\":{\"n\":%" PRId64 ",\"drain_s\":%.3f},", backlog_n,
                backlog_last ? (double)(backlog_last - t0) / 1e9 : 0.0);
     /* acks per second since t0 (up to 600 s): where a consumer was slow or stalled */
-    printf("\"seed_sales\":%" PRId64 ",\"seed_resent\":%" PRId64 ",\"seed_s\":%.3f,", n_seed,
-           n_seed_resent, seed_s);
+    printf("\"seed_sales\":%" PRId64 ",", n_seed);
     printf("\"acked_per_s\":[");
     {
         int64_t n_s = nd ? done[nd - 1] / 1000000000LL + 1 : 0, k = 0;
@@ -538,8 +541,8 @@ static void report(int64_t t0, int64_t t_end_sell)
         int64_t open = 0;
 
         for (int i = 0; i < n_all * CUSTOMERS_PER_STORE; i++) {
-            if (i % CUSTOMERS_PER_STORE >= 2)
-                continue; /* customers 2-7 shop at their home store only */
+            if (!customers[i].seeded)
+                continue; /* only the seeded customers' earns are timed */
             for (int k = customers[i].first_open; k < customers[i].n; k++)
                 open += !customers[i].earns[k].seen;
         }
@@ -589,7 +592,8 @@ static const char help[] =
     "  --live-stores N (100) --live-rate R (100)   with --queued\n"
     "  --max-outstanding N   with --rate: sell only while fewer than N wait for HQ\n"
     "  --probe-prefix P   count down/price items whose sku starts with P\n"
-    "  --loyalty-seed 1   before t0, customers 0-1 of each store buy at both their stores\n"
+    "  --loyalty-seed 1   at t0, customer 0 of every 4th store buys at both its stores; sales\n"
+    "                     and earns are timed after the warm-up only\n"
     "  --dump FILE   every record: store gw_seq first last acked (ms since t0, -1 = never)\n";
 
 static bool backlog_drained(void)
@@ -735,37 +739,21 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "hqload: %d stores connected\n", n_all);
     if (O.loyalty_seed) {
-        /* HQ pushes a balance to the stores where the customer has shopped: customers 0-1 of
-         * each store buy there and at the store before it (which sells them), all acked
+        /* HQ pushes a balance to the stores where the customer has shopped: customer 0 of
+         * every SEED_EVERY-th store buys there and at the store before it (which sells it), all acked
          * before t0, so that every later earn of theirs has a store B to reach. */
-        for (int s = 0; s < n_all; s++) {
-            for (int k = 0; k < 2; k++) {
-                int other = (s + n_all - 1) % n_all;
+        for (int s = 0; s < n_all; s += SEED_EVERY) {
+            int other = (s + n_all - 1) % n_all, cust = s * CUSTOMERS_PER_STORE;
 
-                make_sale(s);
-                stores[s].recs[stores[s].made - 1].seed_cust = s * CUSTOMERS_PER_STORE + k;
-                make_sale(other);
-                stores[other].recs[stores[other].made - 1].seed_cust =
-                    s * CUSTOMERS_PER_STORE + k;
-            }
-        }
-        deadline = rm_now_ns() + 120000000000LL;
-        while (!all_acked()) {
-            int64_t t = rm_now_ns();
-
-            if (t > deadline)
-                rm_fail("the loyalty seed sales were not acked within 120 s");
-            for (int s = 0; s < n_all; s++)
-                pump(s, t);
-            rm_poll(5, NULL);
+            customers[cust].seeded = true;
+            make_sale(s);
+            stores[s].recs[stores[s].made - 1].seed_cust = cust;
+            make_sale(other);
+            stores[other].recs[stores[other].made - 1].seed_cust = cust;
         }
         n_seed = n_made;
-        n_seed_resent = n_resent_records;
-        n_resent_records = 0; /* what follows counts the run's own */
-        seed_s = (double)(rm_now_ns() - (deadline - 120000000000LL)) / 1e9;
-        fprintf(stderr, "hqload: %" PRId64 " seed sales acked\n", n_made);
     }
-    timing_loyalty = true;
+    timing_loyalty = !O.loyalty_seed;
     if (O.queued > 0) {
         /* made while offline: created over the last K seconds, one a second */
         for (int s = 0; s < O.n_stores; s++) {
@@ -788,6 +776,8 @@ int main(int argc, char **argv)
 
         if (t >= end)
             break;
+        if (!timing_loyalty && t >= t0 + (int64_t)(O.warmup_s * 1e9))
+            timing_loyalty = true;
 
         /* a backlog run sells live for 2 s more after the backlog drained, then stops */
         if (O.queued > 0 && !drained_at && backlog_drained())
