@@ -29,6 +29,11 @@
  * Price probes (--probe-prefix P): every down/price item whose sku starts with P is counted
  * per store; the report gives, per such sku, how many stores got it and when the last did.
  *
+ * Loyalty (--loyalty-seed 1, with --rate): at t0 customer 0 of every 4th store buys at both
+ * its stores; after the warm-up each of its earns is timed from its first publish to the first
+ * down/loyalty balance that includes it at the customer's other store.
+ * --dump FILE writes every record's first send, last send and ack time, for checking counts.
+ *
  * Result: one JSON object on stdout.
  */
 
