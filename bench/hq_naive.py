@@ -3,7 +3,10 @@
 """The naive HQ consumer bench/hq compares p4hq with: one MQTT subscription to
 p4/v1/{tenant}/+/up/sale, and for each message one INSERT per row (the sale, each line, each
 tender, each stock movement, the journal entry and each of its lines, the loyalty entry), one
-COMMIT per message, then a down/ack with the message's last gw_seq. It is what a first
+COMMIT per message, then a down/ack with the message's last gw_seq (QoS 0: paho-mqtt 1.6's loop
+reads as many packets as it has QoS 1 messages pending before it writes any, so its QoS 1 acks
+left in a burst when the selling stopped, 1,975 of 3,328 in the last 0.2 s of an 8 s run, and
+the consumer looked stalled while it was committing). It is what a first
 consumer written from the contract looks like; it checks nothing and keeps no watermark (it
 trusts the generator's order, one record per message). Runs until SIGTERM.
 
@@ -88,7 +91,7 @@ def main():
             db.rollback()   # a resend of what it holds: acknowledge it again
         ack = {"store": store, "through": last,
                "ts": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}
-        client.publish("p4/v1/%s/%s/down/ack" % (a.tenant, store), json.dumps(ack), qos=1)
+        client.publish("p4/v1/%s/%s/down/ack" % (a.tenant, store), json.dumps(ack), qos=0)
 
     client.on_message = on_message
     client.connect("127.0.0.1", a.port)

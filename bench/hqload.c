@@ -29,6 +29,11 @@
  * Price probes (--probe-prefix P): every down/price item whose sku starts with P is counted
  * per store; the report gives, per such sku, how many stores got it and when the last did.
  *
+ * Loyalty (--loyalty-seed 1, with --rate): at t0 customer 0 of every 4th store buys at both
+ * its stores; after the warm-up each of its earns is timed from its first publish to the first
+ * down/loyalty balance that includes it at the customer's other store.
+ * --dump FILE writes every record's first send, last send and ack time, for checking counts.
+ *
  * Result: one JSON object on stdout.
  */
 
@@ -52,6 +57,8 @@
 #define RECORD_MAX 2048
 #define PROBES_MAX 64
 #define CUSTOMERS_PER_STORE 8
+#define SEED_EVERY 4             /* --loyalty-seed: customer 0 of every 4th store (a burst of
+                                  * 8,000 seed sales at 1,000 stores held p4hq's acks back) */
 
 enum { K_STORE, K_LIVE };
 
@@ -60,6 +67,24 @@ struct rec {
     int64_t first_ns;     /* first publish (CLOCK_MONOTONIC) */
     int64_t last_ns;      /* last publish */
     int64_t acked_ns;     /* the down/ack that covered it */
+    int32_t cust;         /* the customer earning points (-1 = none), set at the first send */
+    int32_t earn;
+    int32_t seed_cust;    /* --loyalty-seed: this customer's sale, made before t0 (else -1) */
+};
+
+/* A sale earning points, waiting for its customer's balance to reach another store. */
+struct earn {
+    int store;            /* where it was made */
+    int64_t gw_seq;
+    int64_t balance;      /* the customer's earned total with it (all earns, in send order) */
+    bool seen;
+};
+
+struct customer {
+    bool seeded;          /* known at both its stores (--loyalty-seed): its earns are timed */
+    int64_t balance;      /* every earn sent so far */
+    struct earn *earns;
+    int n, cap, first_open;
 };
 
 struct store {
@@ -79,10 +104,11 @@ struct probe {
 };
 
 static struct {
-    const char *host, *tenant, *prefix, *probe_prefix;
+    const char *host, *tenant, *prefix, *probe_prefix, *dump;
     int port, n_stores, window, batch_max, n_skus, live_stores;
     double rate, live_rate, duration_s, warmup_s, grace_s;
     int64_t queued, resend_ms, max_outstanding;
+    bool loyalty_seed;
 } O;
 
 static struct store *stores;
@@ -93,6 +119,11 @@ static int64_t n_down_ack, n_down_other, n_down_price, n_down_loyalty, n_stale_a
 static struct probe probes[PROBES_MAX];
 static int n_probes;
 static char *batch_buf;
+static struct customer *customers; /* customers[home * 8 + k] */
+static int64_t *lat_loyalty;       /* earn at store A -> a balance with it at store B, ns */
+static size_t n_lat_loyalty, cap_lat_loyalty;
+static bool timing_loyalty;        /* false while the seed sales go out */
+static int64_t n_seed;
 static int64_t capped_ns;          /* unused: kept 0 */
 static int64_t n_throttled;        /* rate mode: sales not offered while the cap was reached */
 
@@ -135,15 +166,19 @@ static int record_text(int s, int64_t g, char *out)
                    "\"ts\":\"%s\",\"kind\":\"sale\",\"lines\":[%s],\"tenders\":[{\"type\":"
                    "\"card\",\"amount\":%" PRId64 "}],\"total\":%" PRId64,
                    id, g, st->id, ts, lines, total, total);
-    if ((h >> 40) % 3 == 0) {
+    if ((h >> 40) % 3 == 0 || st->recs[g - 1].seed_cust >= 0) {
         /* a customer of this store (0-7) or of the next one (its customers 0-1) */
         int k = (int)((h >> 44) % (CUSTOMERS_PER_STORE + 2));
         int home = k < CUSTOMERS_PER_STORE ? s : (s + 1) % n_all;
         int cust = home * CUSTOMERS_PER_STORE + (k < CUSTOMERS_PER_STORE ? k : k - 8);
 
+        if (st->recs[g - 1].seed_cust >= 0)
+            cust = st->recs[g - 1].seed_cust;
         off += snprintf(out + off, (size_t)(RECORD_MAX - off),
                         ",\"customer\":\"%s-c%d\",\"loyalty\":{\"earn\":%" PRId64
                         ",\"redeem\":0}", O.prefix, cust, total / 100);
+        stores[s].recs[g - 1].cust = cust;
+        stores[s].recs[g - 1].earn = (int32_t)(total / 100);
     }
     n = snprintf(out + off, (size_t)(RECORD_MAX - off), ",\"gw_seq\":%" PRId64 ",\"flags\":[]}",
                  g);
@@ -163,9 +198,33 @@ static void make_sale(int s)
             rm_fail("out of memory");
     }
     memset(&st->recs[st->made], 0, sizeof(*st->recs));
+    st->recs[st->made].cust = -1;
+    st->recs[st->made].seed_cust = -1;
     st->recs[st->made].created_ms = bt_realtime_ms();
     st->made++;
     n_made++;
+}
+
+/* Record G of store S was just sent for the first time: if it earns points, its customer's
+ * total with it is what another store's down/loyalty balance must reach. */
+static void note_earn(int s, int64_t g)
+{
+    const struct rec *r = &stores[s].recs[g - 1];
+    struct customer *cu;
+
+    if (r->cust < 0 || r->earn <= 0)
+        return;
+    cu = &customers[r->cust];
+    cu->balance += r->earn;
+    if (!timing_loyalty || !cu->seeded)
+        return; /* a seed or warm-up sale, or a customer not seeded: not timed */
+    if (cu->n == cu->cap) {
+        cu->cap = cu->cap ? cu->cap * 2 : 8;
+        cu->earns = realloc(cu->earns, (size_t)cu->cap * sizeof(*cu->earns));
+        if (!cu->earns)
+            rm_fail("out of memory");
+    }
+    cu->earns[cu->n++] = (struct earn){.store = s, .gw_seq = g, .balance = cu->balance};
 }
 
 /* Publishes records FROM..TO (gw_seq, inclusive) of store S in batches; returns the last
@@ -192,9 +251,10 @@ static int64_t send_records(int s, int64_t from, int64_t to, int64_t t)
                 batch_buf[len++] = ',';
             memcpy(batch_buf + len, rec, (size_t)n);
             len += (size_t)n;
-            if (st->recs[g - 1].first_ns == 0)
+            if (st->recs[g - 1].first_ns == 0) {
                 st->recs[g - 1].first_ns = t;
-            else
+                note_earn(s, g);
+            } else
                 n_resent_records++;
             st->recs[g - 1].last_ns = t;
             items++;
@@ -297,6 +357,50 @@ static void on_price(int s, const char *body, size_t len, int64_t t)
     }
 }
 
+/* Each balance item for one of this run's customers: every earn of that customer made at
+ * another store and now covered by the balance gets its latency (first send -> here). */
+static void on_loyalty(int s, const char *body, size_t len, int64_t t)
+{
+    const char *end = body + len, *q = body;
+    char key[64];
+    int kl = snprintf(key, sizeof(key), "\"customer\":\"%s-c", O.prefix);
+
+    for (;;) {
+        const char *hit = memmem(q, (size_t)(end - q), key, (size_t)kl), *bal, *next;
+        struct customer *cu;
+        long cust;
+        int64_t balance;
+
+        if (!hit)
+            break;
+        hit += kl;
+        cust = strtol(hit, NULL, 10);
+        next = memmem(hit, (size_t)(end - hit), "\"customer\":", 11);
+        bal = memmem(hit, (size_t)((next ? next : end) - hit), "\"balance\":", 10);
+        q = next ? next : end;
+        if (!bal || cust < 0 || cust >= (long)n_all * CUSTOMERS_PER_STORE)
+            continue;
+        balance = strtoll(bal + 10, NULL, 10);
+        cu = &customers[cust];
+        for (int i = cu->first_open; i < cu->n; i++) {
+            struct earn *e = &cu->earns[i];
+
+            if (e->seen || e->store == s || e->balance > balance)
+                continue;
+            e->seen = true;
+            if (n_lat_loyalty == cap_lat_loyalty) {
+                cap_lat_loyalty = cap_lat_loyalty ? cap_lat_loyalty * 2 : 1024;
+                lat_loyalty = realloc(lat_loyalty, cap_lat_loyalty * sizeof(*lat_loyalty));
+                if (!lat_loyalty)
+                    rm_fail("out of memory");
+            }
+            lat_loyalty[n_lat_loyalty++] = t - stores[e->store].recs[e->gw_seq - 1].first_ns;
+        }
+        while (cu->first_open < cu->n && cu->earns[cu->first_open].seen)
+            cu->first_open++;
+    }
+}
+
 static void on_message(struct rm_conn *c, const char *topic, const char *body, size_t len,
                        int64_t t)
 {
@@ -308,6 +412,7 @@ static void on_message(struct rm_conn *c, const char *topic, const char *body, s
         on_price(c->idx, body, len, t);
     } else if (tl > 13 && strcmp(topic + tl - 13, "/down/loyalty") == 0) {
         n_down_loyalty++;
+        on_loyalty(c->idx, body, len, t);
     } else {
         n_down_other++;
     }
@@ -370,7 +475,9 @@ static void report(int64_t t0, int64_t t_end_sell)
                     backlog_last = r->acked_ns;
             } else if (O.queued > 0) {
                 live[nlive++] = r->acked_ns - r->first_ns;
-            } else if (r->first_ns >= w0 || O.rate > 0) {
+            } else if (r->seed_cust >= 0) {
+                continue; /* a seed sale, acked before t0 */
+            } else if (r->first_ns >= w0 || (O.rate > 0 && !O.loyalty_seed)) {
                 /* closed loop: the warm-up's latencies are of a queue still filling */
                 lat[nl++] = r->acked_ns - r->first_ns;
             }
@@ -407,6 +514,25 @@ static void report(int64_t t0, int64_t t_end_sell)
     if (O.queued > 0)
         printf("\"backlog\":{\"n\":%" PRId64 ",\"drain_s\":%.3f},", backlog_n,
                backlog_last ? (double)(backlog_last - t0) / 1e9 : 0.0);
+    /* acks per second since t0 (up to 600 s): where a consumer was slow or stalled */
+    printf("\"seed_sales\":%" PRId64 ",", n_seed);
+    printf("\"acked_per_s\":[");
+    {
+        int64_t n_s = nd ? done[nd - 1] / 1000000000LL + 1 : 0, k = 0;
+
+        if (n_s > 600)
+            n_s = 600;
+        for (int64_t sec = 0; sec < n_s; sec++) {
+            int64_t c = 0;
+
+            while (k < (int64_t)nd && done[k] < (sec + 1) * 1000000000LL) {
+                c++;
+                k++;
+            }
+            printf("%s%" PRId64, sec ? "," : "", c);
+        }
+    }
+    printf("],");
     printf("\"probes\":[");
     for (int j = 0; j < n_probes; j++)
         printf("%s{\"sku\":\"%s\",\"stores\":%d,\"first_ns\":%" PRId64 ",\"last_ns\":%" PRId64
@@ -415,11 +541,50 @@ static void report(int64_t t0, int64_t t_end_sell)
     printf("],");
     print_lat("lat_live", live, nlive);
     print_lat("lat_ack", lat, nl);
+    {
+        /* earns at a store whose customer also shops elsewhere: how many never reached it */
+        int64_t open = 0;
+
+        for (int i = 0; i < n_all * CUSTOMERS_PER_STORE; i++) {
+            if (!customers[i].seeded)
+                continue; /* only the seeded customers' earns are timed */
+            for (int k = customers[i].first_open; k < customers[i].n; k++)
+                open += !customers[i].earns[k].seen;
+        }
+        printf("\"loyalty_unseen\":%" PRId64 ",", open);
+    }
+    print_lat("lat_loyalty", lat_loyalty, n_lat_loyalty);
     printf("\"ok\":true}\n");
     fflush(stdout);
     free(lat);
     free(live);
     free(done);
+}
+
+/* Every record's times to O.dump, for checking the counts against the broker's and HQ's:
+ * a first line "t0_wall_ms T", then "store gw_seq first_ms last_ms acked_ms" (ms since t0,
+ * -1 for an ack that never came). */
+static void dump_records(int64_t t0)
+{
+    FILE *f = fopen(O.dump, "w");
+    int64_t wall_t0 = bt_realtime_ms() - (rm_now_ns() - t0) / 1000000;
+
+    if (!f)
+        rm_die(O.dump);
+    fprintf(f, "t0_wall_ms %" PRId64 "\n", wall_t0);
+    for (int s = 0; s < n_all; s++) {
+        const struct store *st = &stores[s];
+
+        for (int64_t g = 1; g <= st->made; g++) {
+            const struct rec *r = &st->recs[g - 1];
+
+            fprintf(f, "%s %" PRId64 " %.3f %.3f %.3f\n", st->id, g,
+                    r->first_ns ? (double)(r->first_ns - t0) / 1e6 : -1.0,
+                    r->last_ns ? (double)(r->last_ns - t0) / 1e6 : -1.0,
+                    r->acked_ns ? (double)(r->acked_ns - t0) / 1e6 : -1.0);
+        }
+    }
+    fclose(f);
 }
 
 /* ---- the run ---- */
@@ -431,7 +596,10 @@ static const char help[] =
     "  --batch-max N (500 with --queued, else 1) --skus N (2000)\n"
     "  --live-stores N (100) --live-rate R (100)   with --queued\n"
     "  --max-outstanding N   with --rate: sell only while fewer than N wait for HQ\n"
-    "  --probe-prefix P   count down/price items whose sku starts with P\n";
+    "  --probe-prefix P   count down/price items whose sku starts with P\n"
+    "  --loyalty-seed 1   at t0, customer 0 of every 4th store buys at both its stores; sales\n"
+    "                     and earns are timed after the warm-up only\n"
+    "  --dump FILE   every record: store gw_seq first last acked (ms since t0, -1 = never)\n";
 
 static bool backlog_drained(void)
 {
@@ -516,6 +684,10 @@ int main(int argc, char **argv)
             O.live_rate = atof(v);
         else if (strcmp(a, "--probe-prefix") == 0)
             O.probe_prefix = v;
+        else if (strcmp(a, "--dump") == 0)
+            O.dump = v;
+        else if (strcmp(a, "--loyalty-seed") == 0)
+            O.loyalty_seed = atoi(v) != 0;
         else {
             fprintf(stderr, "hqload: unknown option %s\n%s", a, help);
             return 2;
@@ -544,8 +716,9 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     stores = calloc((size_t)n_all, sizeof(*stores));
+    customers = calloc((size_t)n_all * CUSTOMERS_PER_STORE, sizeof(*customers));
     batch_buf = malloc(BATCH_BYTES_MAX + RECORD_MAX + 64);
-    if (!stores || !batch_buf)
+    if (!stores || !batch_buf || !customers)
         rm_fail("out of memory");
     rm_init("hqload", n_all, on_message);
     for (int s = 0; s < n_all; s++) {
@@ -570,6 +743,22 @@ int main(int argc, char **argv)
         rm_poll(10, NULL);
     }
     fprintf(stderr, "hqload: %d stores connected\n", n_all);
+    if (O.loyalty_seed) {
+        /* HQ pushes a balance to the stores where the customer has shopped: customer 0 of
+         * every SEED_EVERY-th store buys there and at the store before it (which sells it), all acked
+         * before t0, so that every later earn of theirs has a store B to reach. */
+        for (int s = 0; s < n_all; s += SEED_EVERY) {
+            int other = (s + n_all - 1) % n_all, cust = s * CUSTOMERS_PER_STORE;
+
+            customers[cust].seeded = true;
+            make_sale(s);
+            stores[s].recs[stores[s].made - 1].seed_cust = cust;
+            make_sale(other);
+            stores[other].recs[stores[other].made - 1].seed_cust = cust;
+        }
+        n_seed = n_made;
+    }
+    timing_loyalty = !O.loyalty_seed;
     if (O.queued > 0) {
         /* made while offline: created over the last K seconds, one a second */
         for (int s = 0; s < O.n_stores; s++) {
@@ -592,6 +781,8 @@ int main(int argc, char **argv)
 
         if (t >= end)
             break;
+        if (!timing_loyalty && t >= t0 + (int64_t)(O.warmup_s * 1e9))
+            timing_loyalty = true;
 
         /* a backlog run sells live for 2 s more after the backlog drained, then stops */
         if (O.queued > 0 && !drained_at && backlog_drained())
@@ -641,6 +832,8 @@ int main(int argc, char **argv)
         while (rm_now_ns() < until)
             rm_poll(20, NULL);
     }
+    if (O.dump)
+        dump_records(t0);
     report(t0, t_end);
     return 0;
 }
