@@ -25,6 +25,9 @@ def main():
     r1.sell(10)
     r1.wait_acked(timeout_s=20)
     wait_until(lambda: env.hq.has_gw_seqs(range(1, 11)), 20, "the first 10 sales at the cloud")
+    # and delivered: the cloud's ack (down/ack) may still be on its way when they arrive
+    wait_until(lambda: env.gw.query("SELECT COUNT(*) FROM outbox WHERE delivered = 0")[0][0] == 0,
+               20, "the first 10 sales delivered (covered by the cloud's ack)")
 
     mark = env.status.mark()
     env.relay.cut()
