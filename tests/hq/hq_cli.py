@@ -119,8 +119,9 @@ def main():
     reg_count, reg_amount = len(sales), sum(s["total"] for s in sales.values())
 
     # the store's own figures settle once its status after HQ's last ack has arrived
-    wait_until(lambda: chain.pg.value("SELECT outbox FROM stores WHERE store = 's001'") == 0,
-               30, "s001's status with an empty outbox at HQ")
+    wait_until(lambda: chain.pg.sql("SELECT outbox, delivered FROM stores WHERE store = 's001'")
+               == [(0, st.last_gw_seq())], 30,
+               "s001's status with an empty outbox and every sale delivered, at HQ")
     rows = agree(hq, "stores", volatile=("last_seen",))
     check(len(rows) == 1, "stores: %r" % rows)
     r = rows[0]
